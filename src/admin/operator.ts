@@ -1,0 +1,108 @@
+/**
+ * Operator routes (ADMIN_TOKEN): tenants, their keys, and grants of Worker
+ * secrets to them. Mounted under /api/v1/tenants.
+ */
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import { CreateKey, issueKey } from "../auth/issue";
+import { TenantId } from "../auth/keys";
+import { operatorAuth } from "../auth/middleware";
+import { RESERVED_SECRETS, SECRET_NAME } from "../config/secrets";
+import { tenantStub } from "../durable/tenant-registry";
+import { GatewayError } from "../errors";
+import type { AppEnv } from "../http/app-env";
+import { readJson } from "../http/body";
+import { parseOrThrow } from "../http/validation";
+import { invalidateTenant } from "../tenants/cache";
+import { deleteTenant, getTenant, insertTenant, listTenants, writeAudit, type AuditEntry } from "../tenants/directory";
+
+const CreateTenant = z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) });
+const Grant = z.strictObject({
+  hosts: z
+    .array(z.string().regex(/^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$/i, "must be a host name, without scheme or port").toLowerCase())
+    .min(1, "name at least one host this secret may be sent to"),
+});
+const SecretName = z.string().regex(SECRET_NAME, "must be an upper-case secret name (A-Z, 0-9, _)");
+
+export const operatorRoutes = new Hono<AppEnv>()
+  .use(operatorAuth())
+  .post("/", async (c) => {
+    const body = await readJson(c, CreateTenant);
+    const tenant = await insertTenant(c.env.DB, body.id, body.name);
+    if (!tenant) throw new GatewayError("conflict", `Tenant "${body.id}" already exists.`);
+    await tenantStub(c.env, tenant.id).open(tenant.id);
+    audit(c, { tenantId: tenant.id, action: "tenant.create", target: tenant.id });
+    return c.json(tenant, 201);
+  })
+  .get("/", async (c) => c.json({ tenants: await listTenants(c.env.DB) }))
+  .get("/:id", async (c) => c.json(await existing(c.env, c.req.param("id"))))
+  .delete("/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!(await deleteTenant(c.env.DB, id))) throw notFound(id);
+    await tenantStub(c.env, id).destroy();
+    invalidateTenant(id);
+    audit(c, { tenantId: id, action: "tenant.delete", target: id });
+    return c.json({ id, deleted: true });
+  })
+  .post("/:id/keys", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    const issued = await issueKey(c.env, tenant.id, await readJson(c, CreateKey));
+    audit(c, { tenantId: tenant.id, action: "key.create", target: issued.id, detail: { role: issued.role } });
+    return c.json(issued, 201);
+  })
+  .get("/:id/keys", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    return c.json({ keys: await tenantStub(c.env, tenant.id).listKeys() });
+  })
+  .delete("/:id/keys/:keyId", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    const keyId = c.req.param("keyId");
+    if (!(await tenantStub(c.env, tenant.id).deleteKey(keyId))) {
+      throw new GatewayError("not_found", `Key "${keyId}" not found.`);
+    }
+    invalidateTenant(tenant.id);
+    audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId });
+    return c.json({ id: keyId, revoked: true });
+  })
+  .get("/:id/grants", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    return c.json({ grants: await tenantStub(c.env, tenant.id).grants() });
+  })
+  .put("/:id/grants/:name", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    const name = parseOrThrow(SecretName, c.req.param("name"), "secret_name");
+    if (RESERVED_SECRETS.has(name)) throw new GatewayError("invalid_request", `${name} is the gateway's own secret and cannot be granted.`);
+    const body = await readJson(c, Grant);
+    const grant = await tenantStub(c.env, tenant.id).putGrant({ name, hosts: [...new Set(body.hosts)] }, new Date().toISOString());
+    invalidateTenant(tenant.id);
+    audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts: grant.hosts } });
+    return c.json(grant);
+  })
+  .delete("/:id/grants/:name", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    const name = c.req.param("name");
+    if (!(await tenantStub(c.env, tenant.id).deleteGrant(name))) {
+      throw new GatewayError("not_found", `Grant "${name}" not found.`);
+    }
+    invalidateTenant(tenant.id);
+    audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name });
+    return c.json({ name, revoked: true });
+  });
+
+async function existing(env: Env, id: string) {
+  const tenant = await getTenant(env.DB, id);
+  if (!tenant) throw notFound(id);
+  return tenant;
+}
+
+function notFound(id: string) {
+  return new GatewayError("not_found", `Tenant "${id}" not found.`);
+}
+
+function audit(c: Context<AppEnv>, entry: Omit<AuditEntry, "actor">) {
+  c.executionCtx.waitUntil(
+    writeAudit(c.env.DB, { ...entry, actor: "operator" }).catch((error: unknown) =>
+      console.error("audit write failed", error instanceof Error ? error.message : error),
+    ),
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * Tenant routes (tenant API keys): the model registry and the tenant's own
+ * keys. Reads need any key; writes need an admin key. Mounted under /api/v1.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { CreateKey, issueKey } from "../auth/issue";
+import { requireRole, tenantAuth } from "../auth/middleware";
+import { GatewayError } from "../errors";
+import type { AppEnv } from "../http/app-env";
+import { readJson } from "../http/body";
+import { parseOrThrow } from "../http/validation";
+import { Capability, ModelStatus } from "../models/schema";
+import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
+
+const ListQuery = z.strictObject({ capability: Capability.optional(), status: ModelStatus.optional() });
+const StatusBody = z.strictObject({ status: z.enum(["maintenance", "available"]) });
+
+export const tenantRoutes = new Hono<AppEnv>()
+  .use(tenantAuth())
+  .get("/models", (c) => {
+    const filter = parseOrThrow(ListQuery, c.req.query());
+    return c.json({ models: listModels(c.var.scope, filter) });
+  })
+  .get("/models/:id", (c) => c.json(c.var.scope.model(c.req.param("id"))))
+  .post("/models", requireRole("admin"), async (c) => {
+    const body = await readJson(c, z.unknown());
+    return c.json(await registerModel(c.var.scope, body), 201);
+  })
+  .patch("/models/:id", requireRole("admin"), async (c) => {
+    const body = await readJson(c, z.unknown());
+    return c.json(await updateModel(c.var.scope, c.req.param("id"), body));
+  })
+  .delete("/models/:id", requireRole("admin"), async (c) => c.json(await removeModel(c.var.scope, c.req.param("id"))))
+  .put("/models/:id/status", requireRole("admin"), async (c) => {
+    const body = await readJson(c, StatusBody);
+    return c.json(await setMaintenance(c.var.scope, c.req.param("id"), body.status));
+  })
+  .post("/keys", requireRole("admin"), async (c) => {
+    const scope = c.var.scope;
+    const issued = await issueKey(c.env, scope.tenantId, await readJson(c, CreateKey));
+    scope.audit("key.create", issued.id, { role: issued.role });
+    return c.json(issued, 201);
+  })
+  .get("/keys", requireRole("admin"), async (c) => c.json({ keys: await c.var.scope.stub.listKeys() }))
+  .delete("/keys/:id", requireRole("admin"), async (c) => {
+    const scope = c.var.scope;
+    const id = c.req.param("id");
+    if (!(await scope.stub.deleteKey(id))) throw new GatewayError("not_found", `Key "${id}" not found.`);
+    scope.changed("key.revoke", id);
+    return c.json({ id, revoked: true });
+  });

@@ -1,0 +1,177 @@
+/**
+ * Every upstream HTTP call goes through here: a timeout on each attempt, retries
+ * on 429 / 5xx / network errors with exponential backoff and full jitter that
+ * honour Retry-After within a total wait cap, no retry on other 4xx, and no
+ * redirects followed. Failures become GatewayErrors a person can act on.
+ *
+ * (p-retry was considered; it cannot take its delay from a Retry-After header.)
+ */
+import { GatewayError } from "../errors";
+
+export interface UpstreamPolicy {
+  /** Who is being called, for messages: "OpenAI-compatible upstream api.openai.com". */
+  label: string;
+  timeoutMs: number;
+  maxRetries: number;
+  fetch: typeof fetch;
+  signal?: AbortSignal;
+  /** Longest total time spent waiting between attempts. */
+  maxWaitMs?: number;
+  /** Injectable for tests of the backoff. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const BASE_DELAY_MS = 250;
+const MAX_DELAY_MS = 8_000;
+const DEFAULT_MAX_WAIT_MS = 30_000;
+
+/** POST/GET and parse a JSON answer; the timeout covers reading the whole body. */
+export async function upstreamJson(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<unknown> {
+  return withRetries(url, init, policy, async (response, signal) => {
+    const text = await readText(response, signal, policy);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new GatewayError("upstream_error", `${policy.label} sent a body that is not JSON: ${snippet(text)}`);
+    }
+  });
+}
+
+/**
+ * Start a streaming call: the timeout covers the wait for response headers;
+ * the stream reader applies its own idle timeout. Once this returns, the
+ * caller must never retry (text may already have reached the client).
+ */
+export async function upstreamStream(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<Response> {
+  return withRetries(url, init, policy, async (response) => response, { clearTimerOnHeaders: true });
+}
+
+async function withRetries<T>(
+  url: string,
+  init: RequestInit,
+  policy: UpstreamPolicy,
+  onOk: (response: Response, signal: AbortSignal) => Promise<T>,
+  options: { clearTimerOnHeaders?: boolean } = {},
+): Promise<T> {
+  const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let waited = 0;
+  let lastError: GatewayError | undefined;
+  for (let attempt = 0; attempt <= policy.maxRetries; attempt++) {
+    if (attempt > 0 && lastError) {
+      const delay = lastError.retryAfter !== undefined ? lastError.retryAfter * 1000 : backoff(attempt);
+      if (waited + delay > (policy.maxWaitMs ?? DEFAULT_MAX_WAIT_MS)) break;
+      waited += delay;
+      await sleep(delay);
+    }
+    const timer = new AbortController();
+    const timeout = setTimeout(() => timer.abort(), policy.timeoutMs);
+    const signal = policy.signal ? AbortSignal.any([policy.signal, timer.signal]) : timer.signal;
+    try {
+      const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
+      if (options.clearTimerOnHeaders) clearTimeout(timeout);
+      if (response.ok) return await onOk(response, signal);
+      const error = await statusError(response, policy.label, signal);
+      if (!isRetryableStatus(response.status)) throw error;
+      lastError = error;
+    } catch (error) {
+      if (policy.signal?.aborted) throw new GatewayError("upstream_error", `${policy.label}: the call was cancelled.`);
+      if (error instanceof GatewayError) {
+        if (error.code !== "upstream_timeout") throw error;
+        lastError = error;
+      } else if (timer.signal.aborted) {
+        lastError = new GatewayError(
+          "upstream_timeout",
+          `${policy.label} did not answer within ${policy.timeoutMs / 1000} s (timeout in the model config).`,
+        );
+      } else {
+        lastError = new GatewayError("upstream_error", `${policy.label} is unreachable: ${describe(error)}`);
+      }
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+  throw lastError ?? new GatewayError("upstream_error", `${policy.label} failed.`);
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+function backoff(attempt: number): number {
+  return Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
+}
+
+/** Retry-After as seconds: either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
+}
+
+async function statusError(response: Response, label: string, signal: AbortSignal): Promise<GatewayError> {
+  const status = response.status;
+  if (status >= 300 && status < 400) {
+    void response.body?.cancel();
+    return new GatewayError("upstream_error", `${label} answered with a redirect (${status}); redirects are not followed. Check base_url.`);
+  }
+  const detail = upstreamMessage(await readText(response, signal).catch(() => ""));
+  const suffix = detail ? `: ${detail}` : "";
+  const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+  if (status === 429) {
+    const wait = retryAfter !== undefined ? `, retry after ${Math.ceil(retryAfter)} s` : "";
+    return new GatewayError("rate_limited", `Rate limited by ${label}${wait}${suffix}`, { retryAfter: retryAfter ?? 1 });
+  }
+  if (status === 401 || status === 403) {
+    return new GatewayError("upstream_error", `${label} rejected the credentials (${status}); check the secret the model config references${suffix}`);
+  }
+  if (status === 404) return new GatewayError("upstream_error", `${label} does not know this model or path (404)${suffix}`);
+  if (status === 400 || status === 413 || status === 422) {
+    return new GatewayError("invalid_request", `${label} rejected the request (${status})${suffix}`);
+  }
+  if (status >= 500) {
+    return new GatewayError("upstream_error", `${label} failed (${status})${suffix}`, { retryAfter });
+  }
+  return new GatewayError("upstream_error", `${label} answered ${status}${suffix}`);
+}
+
+async function readText(response: Response, signal: AbortSignal, policy?: UpstreamPolicy): Promise<string> {
+  try {
+    return await response.text();
+  } catch (error) {
+    if (signal.aborted && policy) {
+      throw new GatewayError("upstream_timeout", `${policy.label} did not finish its answer within ${policy.timeoutMs / 1000} s.`);
+    }
+    throw new GatewayError("upstream_error", `${policy?.label ?? "upstream"} broke off its answer: ${describe(error)}`);
+  }
+}
+
+/** The human part of an upstream error body: OpenAI, HF and Ollama shapes, else the text. */
+export function upstreamMessage(body: string): string {
+  try {
+    const json: unknown = JSON.parse(body);
+    if (json && typeof json === "object") {
+      const record = json as Record<string, unknown>;
+      const error = record.error;
+      if (typeof error === "string") return snippet(error);
+      if (error && typeof error === "object" && typeof (error as Record<string, unknown>).message === "string") {
+        return snippet((error as Record<string, unknown>).message as string);
+      }
+      for (const key of ["message", "detail"]) {
+        if (typeof record[key] === "string") return snippet(record[key]);
+      }
+    }
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return snippet(body);
+}
+
+export function snippet(text: string, max = 300): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,65 @@
+/**
+ * `openai_compatible` (alias `external_api`): OpenAI, vLLM, llama.cpp server,
+ * Groq, Together, LM Studio — anything with /chat/completions, /completions,
+ * /embeddings and /models under one base URL.
+ */
+import { z } from "zod";
+import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
+import { openAIClient } from "./openai-client";
+import type { BackendFactory, ModelBackend } from "./types";
+
+const Config = CommonConfig.extend({
+  base_url: HttpUrl,
+  model_name: ModelName,
+  api_key: z.string().min(1).optional(),
+  headers: Headers.optional(),
+}).strict();
+
+export const openaiCompatible = {
+  configSchema: Config,
+  supports: ["chat", "completion", "embedding"],
+  defaultCapabilities: (config) => (/embed/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
+  upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
+
+  create(config, deps): ModelBackend {
+    const host = new URL(config.base_url).host;
+    const client = openAIClient({
+      baseUrl: config.base_url,
+      model: config.model_name,
+      headers: {
+        ...(config.api_key && { authorization: `Bearer ${config.api_key}` }),
+        ...config.headers,
+      },
+      policy: {
+        label: `OpenAI-compatible upstream ${host}`,
+        timeoutMs: config.timeout * 1000,
+        maxRetries: config.max_retries,
+        fetch: deps.fetch,
+      },
+    });
+    return {
+      capabilities: openaiCompatible.supports,
+      async initialize() {
+        await client.listModels();
+      },
+      async healthCheck() {
+        const started = Date.now();
+        try {
+          const models = await client.listModels();
+          const listed = models.length === 0 || models.includes(config.model_name);
+          return {
+            ok: true,
+            latency_ms: Date.now() - started,
+            detail: listed ? null : `${config.model_name} is not in the upstream's model list`,
+          };
+        } catch (error) {
+          return { ok: false, latency_ms: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
+        }
+      },
+      async shutdown() {},
+      chat: client.chat,
+      complete: client.complete,
+      embed: client.embed,
+    };
+  },
+} satisfies BackendFactory<typeof Config>;

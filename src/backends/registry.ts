@@ -1,0 +1,32 @@
+/**
+ * Every backend type, in one typed record. Adding a backend is one file in this
+ * folder plus one line here.
+ */
+import { GatewayError } from "../errors";
+import { openaiCompatible } from "./openai-compatible";
+import type { BackendFactory } from "./types";
+
+export const backends = {
+  openai_compatible: openaiCompatible,
+} satisfies Record<string, BackendFactory>;
+
+export type BackendType = keyof typeof backends;
+
+/** Other names accepted at registration; the record stores the canonical type. */
+const aliases: Record<string, BackendType> = {
+  external_api: "openai_compatible",
+};
+
+export function canonicalBackendType(name: string): BackendType {
+  if (Object.hasOwn(backends, name)) return name as BackendType;
+  const alias = aliases[name];
+  if (alias) return alias;
+  throw new GatewayError(
+    "invalid_request",
+    `backend_type: unknown backend type "${name}"; known types are ${[...Object.keys(backends), ...Object.keys(aliases)].join(", ")}.`,
+  );
+}
+
+export function backendFor(type: string): BackendFactory {
+  return backends[canonicalBackendType(type)];
+}

@@ -1,0 +1,31 @@
+/**
+ * Config fields every backend type accepts, and the field types backends share.
+ * Each backend extends `CommonConfig` with its own fields in its own file.
+ */
+import { z } from "zod";
+
+export const CommonConfig = z.object({
+  /** Seconds allowed for one upstream call (first byte, and idle gaps while streaming). */
+  timeout: z.number().positive().max(600).default(60),
+  /** Retries after a 429, a 5xx or a network error, with backoff and jitter. */
+  max_retries: z.number().int().min(0).max(10).default(2),
+  /** Requests per minute this gateway sends to this upstream. */
+  rate_limit: z.number().int().positive().max(100_000).optional(),
+  /** How the model is probed: `auto` spends no tokens; `generation` runs a one-token call. */
+  health_check: z
+    .strictObject({
+      probe: z.enum(["auto", "generation"]).default("auto"),
+    })
+    .optional(),
+});
+
+/** An http(s) URL; whether its host is allowed is decided by `assertUpstreamUrl`. */
+export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+
+/** Extra request headers; values may hold `${SECRET}` references. */
+export const Headers = z.record(
+  z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "is not a valid header name"),
+  z.string().max(8192),
+);
+
+export const ModelName = z.string().trim().min(1, "must not be empty").max(256);

@@ -1,0 +1,34 @@
+/**
+ * Checking a model's config, the same way at registration and at call time:
+ * the backend type's own schema, the URL policy for every upstream URL, and
+ * that each secret reference is granted for every host the model calls.
+ */
+import { backends, canonicalBackendType, type BackendType } from "../backends/registry";
+import type { BackendFactory } from "../backends/types";
+import { parseOrThrow } from "../http/validation";
+import { allowedPrivateHosts } from "../settings";
+import { assertReferencesAllowed, type SecretGrant } from "./secrets";
+import { assertUpstreamUrl } from "./urls";
+
+export interface CheckedConfig {
+  type: BackendType;
+  factory: BackendFactory;
+  config: Record<string, unknown>;
+  hosts: string[];
+}
+
+export function checkModelConfig(
+  env: Env,
+  grants: readonly SecretGrant[],
+  backendType: string,
+  raw: Record<string, unknown>,
+): CheckedConfig {
+  const type = canonicalBackendType(backendType);
+  const factory: BackendFactory = backends[type];
+  const config = parseOrThrow(factory.configSchema, raw, "config");
+  const hosts = factory
+    .upstreamUrls(config)
+    .map(({ field, url }) => assertUpstreamUrl(url, field, allowedPrivateHosts(env)).hostname);
+  assertReferencesAllowed(config, hosts, grants);
+  return { type, factory, config, hosts };
+}

@@ -1,0 +1,55 @@
+/**
+ * The tenant Durable Object's SQLite schema, as numbered migrations. Each runs
+ * once, in order, inside one transaction with the bump of `schema_version`, so a
+ * crash leaves either the old schema or the new one. See docs/storage.md.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: registry, keys and grants
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE models (
+    id              TEXT PRIMARY KEY,
+    name            TEXT NOT NULL,
+    description     TEXT,
+    backend_type    TEXT NOT NULL,
+    config          TEXT NOT NULL,
+    capabilities    TEXT NOT NULL,
+    fallbacks       TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'initializing',
+    status_detail   TEXT,
+    last_checked_at TEXT,
+    latency_ms      REAL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+  );
+  CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    hash       TEXT NOT NULL UNIQUE,
+    role       TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+    name       TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE grants (
+    name       TEXT PRIMARY KEY,
+    hosts      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
+];
+
+export function migrate(storage: DurableObjectStorage): number {
+  const sql = storage.sql;
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+  let version = row?.version ?? 0;
+  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (0)");
+  while (version < MIGRATIONS.length) {
+    const next = version + 1;
+    storage.transactionSync(() => {
+      sql.exec(MIGRATIONS[next - 1]!);
+      sql.exec("UPDATE schema_version SET version = ?", next);
+    });
+    version = next;
+  }
+  return version;
+}

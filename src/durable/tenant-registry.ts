@@ -1,0 +1,273 @@
+/**
+ * One Durable Object per tenant: its model registry, API key hashes and secret
+ * grants, in SQLite. Kept thin: each public method is one tenant operation and
+ * runs synchronously, so it is atomic. Upstream calls never happen here, so a
+ * slow model never blocks the registry.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { ApiKeyInfo, Role } from "../auth/keys";
+import type { SecretGrant } from "../config/secrets";
+import type { ErrorCode } from "../errors";
+import type { ModelRecord, ModelStatus } from "../models/schema";
+import { migrate } from "./migrations";
+
+/** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
+export interface TenantSnapshot {
+  tenantId: string | null;
+  key: ApiKeyInfo | null;
+  models: ModelRecord[];
+  grants: SecretGrant[];
+}
+
+export type WriteResult<T = ModelRecord> =
+  | { ok: true; value: T }
+  | { ok: false; code: Extract<ErrorCode, "not_found" | "conflict" | "invalid_request">; message: string };
+
+interface ModelRow extends Record<string, SqlStorageValue> {
+  id: string;
+  name: string;
+  description: string | null;
+  backend_type: string;
+  config: string;
+  capabilities: string;
+  fallbacks: string;
+  status: string;
+  status_detail: string | null;
+  last_checked_at: string | null;
+  latency_ms: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * The Worker's typed view of a tenant's Durable Object. RPC carries these plain
+ * objects by structured clone, but the generated stub type cannot express
+ * `Record<string, unknown>` (model config), so the stub is typed from the
+ * class's own method signatures here, in one place.
+ */
+type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
+export type TenantStub = Remote<
+  Pick<
+    TenantRegistry,
+    | "open" | "destroy" | "snapshot" | "models" | "getModel" | "insertModel" | "replaceModel" | "deleteModel" | "setStatus"
+    | "createKey" | "listKeys" | "deleteKey" | "grants" | "putGrant" | "deleteGrant"
+  >
+>;
+
+export function tenantStub(env: Env, tenantId: string): TenantStub {
+  return env.TENANTS.getByName(tenantId) as unknown as TenantStub;
+}
+
+export class TenantRegistry extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage);
+    });
+  }
+
+  // --- tenant lifecycle ---------------------------------------------------
+
+  /** Called when the operator creates the tenant; idempotent. */
+  open(tenantId: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
+  }
+
+  /** Forget everything this tenant owns. */
+  async destroy(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+
+  snapshot(keyHash: string): TenantSnapshot {
+    const tenantId = this.tenantId();
+    if (!tenantId) return { tenantId: null, key: null, models: [], grants: [] };
+    const key = this.sql
+      .exec<{ id: string; role: Role; name: string | null; created_at: string }>(
+        "SELECT id, role, name, created_at FROM api_keys WHERE hash = ?",
+        keyHash,
+      )
+      .toArray()[0];
+    return { tenantId, key: key ?? null, models: this.models(), grants: this.grants() };
+  }
+
+  // --- models -------------------------------------------------------------
+
+  models(): ModelRecord[] {
+    return this.sql.exec<ModelRow>("SELECT * FROM models ORDER BY id").toArray().map(toRecord);
+  }
+
+  insertModel(record: ModelRecord): WriteResult {
+    if (this.getModel(record.id)) {
+      return { ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` };
+    }
+    const problem = this.checkFallbacks(record);
+    if (problem) return problem;
+    this.sql.exec(
+      `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
+         status_detail, last_checked_at, latency_ms, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ...toRow(record),
+    );
+    return { ok: true, value: record };
+  }
+
+  /** Replace a model, only if nobody changed it since `expectedUpdatedAt` (the version the caller merged into). */
+  replaceModel(record: ModelRecord, expectedUpdatedAt: string): WriteResult {
+    const current = this.getModel(record.id);
+    if (!current) return { ok: false, code: "not_found", message: `Model "${record.id}" not found.` };
+    if (current.updated_at !== expectedUpdatedAt) {
+      return { ok: false, code: "conflict", message: `Model "${record.id}" was changed by another request; read it again and retry.` };
+    }
+    const problem = this.checkFallbacks(record);
+    if (problem) return problem;
+    const next = { ...record, status: current.status, status_detail: current.status_detail };
+    this.sql.exec(
+      `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
+         updated_at = ? WHERE id = ?`,
+      next.name,
+      next.description,
+      next.backend_type,
+      JSON.stringify(next.config),
+      JSON.stringify(next.capabilities),
+      JSON.stringify(next.fallbacks),
+      next.updated_at,
+      next.id,
+    );
+    return { ok: true, value: next };
+  }
+
+  deleteModel(id: string): WriteResult<{ id: string }> {
+    if (!this.getModel(id)) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
+    const referrers = this.models()
+      .filter((m) => m.fallbacks.includes(id))
+      .map((m) => m.id);
+    if (referrers.length > 0) {
+      return {
+        ok: false,
+        code: "conflict",
+        message: `Model "${id}" is a fallback of ${referrers.join(", ")}; remove it from their fallbacks first.`,
+      };
+    }
+    this.sql.exec("DELETE FROM models WHERE id = ?", id);
+    return { ok: true, value: { id } };
+  }
+
+  /** Admin-set status: `maintenance` sticks until an admin sets `available`. */
+  setStatus(id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
+    const current = this.getModel(id);
+    if (!current) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
+    const detail = status === "maintenance" ? "set by an admin" : null;
+    this.sql.exec("UPDATE models SET status = ?, status_detail = ?, updated_at = ? WHERE id = ?", status, detail, at, id);
+    return { ok: true, value: { ...current, status, status_detail: detail, updated_at: at } };
+  }
+
+  // --- API keys -----------------------------------------------------------
+
+  createKey(key: ApiKeyInfo & { hash: string }): ApiKeyInfo {
+    this.sql.exec(
+      "INSERT INTO api_keys (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
+      key.id,
+      key.hash,
+      key.role,
+      key.name,
+      key.created_at,
+    );
+    return { id: key.id, role: key.role, name: key.name, created_at: key.created_at };
+  }
+
+  listKeys(): ApiKeyInfo[] {
+    return this.sql
+      .exec<{ id: string; role: Role; name: string | null; created_at: string }>(
+        "SELECT id, role, name, created_at FROM api_keys ORDER BY created_at, id",
+      )
+      .toArray();
+  }
+
+  deleteKey(id: string): boolean {
+    return this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten > 0;
+  }
+
+  // --- grants of Worker secrets -----------------------------------------------
+
+  grants(): SecretGrant[] {
+    return this.sql
+      .exec<{ name: string; hosts: string }>("SELECT name, hosts FROM grants ORDER BY name")
+      .toArray()
+      .map((g) => ({ name: g.name, hosts: JSON.parse(g.hosts) as string[] }));
+  }
+
+  putGrant(grant: SecretGrant, at: string): SecretGrant {
+    this.sql.exec(
+      "INSERT INTO grants (name, hosts, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET hosts = excluded.hosts, updated_at = excluded.updated_at",
+      grant.name,
+      JSON.stringify(grant.hosts),
+      at,
+    );
+    return grant;
+  }
+
+  deleteGrant(name: string): boolean {
+    return this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten > 0;
+  }
+
+  // --- internals ------------------------------------------------------------
+
+  private tenantId(): string | null {
+    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'tenant_id'").toArray()[0]?.value ?? null;
+  }
+
+  getModel(id: string): ModelRecord | null {
+    const row = this.sql.exec<ModelRow>("SELECT * FROM models WHERE id = ?", id).toArray()[0];
+    return row ? toRecord(row) : null;
+  }
+
+  private checkFallbacks(record: ModelRecord): WriteResult | null {
+    if (record.fallbacks.includes(record.id)) {
+      return { ok: false, code: "invalid_request", message: "fallbacks: a model cannot be its own fallback." };
+    }
+    const missing = record.fallbacks.filter((id) => !this.getModel(id));
+    if (missing.length > 0) {
+      return { ok: false, code: "invalid_request", message: `fallbacks: no model with id ${missing.map((m) => `"${m}"`).join(", ")} in this tenant.` };
+    }
+    return null;
+  }
+}
+
+function toRecord(row: ModelRow): ModelRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    backend_type: row.backend_type,
+    config: JSON.parse(row.config) as Record<string, unknown>,
+    capabilities: JSON.parse(row.capabilities) as ModelRecord["capabilities"],
+    fallbacks: JSON.parse(row.fallbacks) as string[],
+    status: row.status as ModelStatus,
+    status_detail: row.status_detail,
+    last_checked_at: row.last_checked_at,
+    latency_ms: row.latency_ms,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+function toRow(r: ModelRecord): SqlStorageValue[] {
+  return [
+    r.id,
+    r.name,
+    r.description,
+    r.backend_type,
+    JSON.stringify(r.config),
+    JSON.stringify(r.capabilities),
+    JSON.stringify(r.fallbacks),
+    r.status,
+    r.status_detail,
+    r.last_checked_at,
+    r.latency_ms,
+    r.created_at,
+    r.updated_at,
+  ];
+}

@@ -1,0 +1,70 @@
+/**
+ * The one error type of the gateway, and the one place it is turned into what a
+ * caller sees: an HTTP JSON error, or an MCP tool result with `isError: true`.
+ *
+ * Messages are written for people and never carry secret values: anything that
+ * may have come from an upstream goes through `redact()` before it gets here.
+ */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_capability: 422,
+  rate_limited: 429,
+  internal: 500,
+  upstream_error: 502,
+  model_unavailable: 503,
+  upstream_timeout: 504,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds a caller should wait before retrying (429 and retryable upstream states). */
+  readonly retryAfter?: number;
+
+  constructor(code: ErrorCode, message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.retryAfter = options.retryAfter;
+  }
+
+  get status(): ContentfulStatusCode {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+/** Anything thrown becomes a GatewayError; unknown errors hide their text (it may hold internals). */
+export function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  return new GatewayError("internal", "Internal error. The gateway logged the details.", { cause: error });
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export function httpErrorBody(error: GatewayError): ErrorBody {
+  return { error: { code: error.code, message: error.message } };
+}
+
+export function httpErrorResponse(error: GatewayError): Response {
+  const headers = new Headers({ "content-type": "application/json" });
+  if (error.retryAfter !== undefined) headers.set("retry-after", String(Math.ceil(error.retryAfter)));
+  return new Response(JSON.stringify(httpErrorBody(error)), { status: error.status, headers });
+}
+
+/** An MCP tool result for a failure the caller (person or agent) can act on. */
+export function toolErrorResult(error: GatewayError) {
+  return {
+    isError: true as const,
+    content: [{ type: "text" as const, text: `${error.message} [${error.code}]` }],
+  };
+}

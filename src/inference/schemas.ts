@@ -1,0 +1,69 @@
+/**
+ * Input shapes of inference calls, shared by the MCP tools and the /v1 API.
+ * Caps here are the first line against unbounded consumption: they fail before
+ * any upstream call.
+ */
+import { z } from "zod";
+import { ModelId } from "../models/schema";
+
+export const LIMITS = {
+  messages: 256,
+  messageChars: 200_000,
+  promptChars: 400_000,
+  maxTokens: 32_768,
+  inputs: 256,
+  inputChars: 50_000,
+  labels: 64,
+} as const;
+
+export const ChatMessage = z.strictObject({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string().max(LIMITS.messageChars),
+});
+
+export const Sampling = {
+  max_tokens: z.number().int().positive().max(LIMITS.maxTokens).optional().describe("Most tokens to generate"),
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  stop: z
+    .union([z.string().min(1), z.array(z.string().min(1)).max(4)])
+    .optional()
+    .describe("Stop sequence(s), at most 4"),
+};
+
+export const ChatInput = z.strictObject({
+  model_id: ModelId.describe("Id of a model with the chat capability (see list_models)"),
+  messages: z.array(ChatMessage).min(1).max(LIMITS.messages),
+  ...Sampling,
+});
+
+export const CompleteInput = z.strictObject({
+  model_id: ModelId.describe("Id of a model with the completion capability (see list_models)"),
+  prompt: z.string().min(1).max(LIMITS.promptChars),
+  ...Sampling,
+});
+
+export const EmbedInput = z.strictObject({
+  model_id: ModelId.describe("Id of a model with the embedding capability"),
+  input: z.union([z.string().min(1).max(LIMITS.inputChars), z.array(z.string().min(1).max(LIMITS.inputChars)).min(1).max(LIMITS.inputs)]),
+});
+
+export function stopList(stop: string | string[] | undefined): string[] | undefined {
+  return stop === undefined ? undefined : Array.isArray(stop) ? stop : [stop];
+}
+
+export const GenerationResult = z.object({
+  text: z.string(),
+  finish_reason: z.enum(["stop", "length", "content_filter", "tool_calls", "error", "unknown"]),
+  usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() }),
+  model_id: z.string(),
+  latency_ms: z.number(),
+  error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
+});
+
+export const EmbeddingResult = z.object({
+  embeddings: z.array(z.array(z.number())),
+  dimensions: z.number(),
+  model_id: z.string(),
+  latency_ms: z.number(),
+});

@@ -1,0 +1,42 @@
+/**
+ * The MCP endpoint: a fresh McpServer per request (stateless), built for the
+ * caller's tenant and role. Served by `createMcpHandler` from agents, which
+ * answers 2026-07-28 clients and 2025-era Streamable HTTP clients alike.
+ */
+import type { AuthInfo } from "@modelcontextprotocol/server";
+import { McpServer } from "@modelcontextprotocol/server";
+import { createMcpHandler } from "agents/mcp/server";
+import { TenantScope } from "../tenants/scope";
+import { registerAdminTools } from "./tools/admin";
+import { registerInferenceTools } from "./tools/inference";
+import { registerRegistryTools } from "./tools/registry";
+
+export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
+
+export function createServer(scope: TenantScope): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    instructions:
+      "A gateway to this tenant's AI models. Call list_models to see what is usable now, then chat, complete or embed " +
+      "with a model_id. Results say which model answered and how long it took.",
+  });
+  registerRegistryTools(server, scope);
+  registerInferenceTools(server, scope);
+  if (scope.role === "admin") registerAdminTools(server, scope);
+  return server;
+}
+
+/** The tenant scope travels to the factory inside the SDK's AuthInfo. */
+export function authInfoFor(scope: TenantScope): AuthInfo {
+  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope } };
+}
+
+// Stateless handler, created once per isolate. Auth runs before it (Hono middleware);
+// Origin and Host checks are the handler's own.
+export const mcpHandler = createMcpHandler(
+  ({ authInfo }) => {
+    const scope = authInfo?.extra?.scope;
+    if (!(scope instanceof TenantScope)) throw new Error("MCP request reached the server without a tenant scope");
+    return createServer(scope);
+  },
+  { route: "/mcp" },
+);

@@ -1,0 +1,70 @@
+/** Registry writes over MCP, offered only to tenant admin keys; same rules as the admin HTTP API. */
+import type { McpServer } from "@modelcontextprotocol/server";
+import { z } from "zod";
+import { ModelId, ModelRecord, ModelRegistrationRequest, ModelUpdateRequest } from "../../models/schema";
+import { registerModel, removeModel, setMaintenance, updateModel } from "../../models/service";
+import type { TenantScope } from "../../tenants/scope";
+import { guarded, ok } from "../result";
+
+export function registerAdminTools(server: McpServer, scope: TenantScope): void {
+  const admin = { readOnlyHint: false, openWorldHint: false } as const;
+
+  server.registerTool(
+    "register_model",
+    {
+      title: "Register a model",
+      description:
+        "Register a model for this tenant (admin). backend_type: openai_compatible (alias external_api). " +
+        'Secrets go in config as "${NAME}" references, never as literal values.',
+      inputSchema: ModelRegistrationRequest,
+      outputSchema: ModelRecord,
+      annotations: { ...admin, destructiveHint: false },
+    },
+    guarded(async (request) => {
+      const model = await registerModel(scope, request);
+      return ok(model, `Registered ${model.id} (${model.backend_type}; ${model.capabilities.join(", ")}).`);
+    }),
+  );
+
+  server.registerTool(
+    "update_model",
+    {
+      title: "Update a model",
+      description: "Change a model (admin). config is merged key by key (null removes a key) and validated again.",
+      inputSchema: ModelUpdateRequest.extend({ model_id: ModelId }),
+      outputSchema: ModelRecord,
+      annotations: { ...admin, destructiveHint: false, idempotentHint: true },
+    },
+    guarded(async ({ model_id, ...patch }) => {
+      const model = await updateModel(scope, model_id, patch);
+      return ok(model, `Updated ${model.id}.`);
+    }),
+  );
+
+  server.registerTool(
+    "remove_model",
+    {
+      title: "Remove a model",
+      description: "Remove a model from this tenant (admin).",
+      inputSchema: z.strictObject({ model_id: ModelId }),
+      outputSchema: z.object({ id: z.string(), removed: z.literal(true) }),
+      annotations: { ...admin, destructiveHint: true },
+    },
+    guarded(async ({ model_id }) => ok(await removeModel(scope, model_id), `Removed ${model_id}.`)),
+  );
+
+  server.registerTool(
+    "set_maintenance",
+    {
+      title: "Set or clear maintenance",
+      description: "Put a model in maintenance (calls are refused, health checks never override it) or make it available again (admin).",
+      inputSchema: z.strictObject({ model_id: ModelId, maintenance: z.boolean() }),
+      outputSchema: ModelRecord,
+      annotations: { ...admin, destructiveHint: false, idempotentHint: true },
+    },
+    guarded(async ({ model_id, maintenance }) => {
+      const model = await setMaintenance(scope, model_id, maintenance ? "maintenance" : "available");
+      return ok(model, `${model.id} is now ${model.status}.`);
+    }),
+  );
+}

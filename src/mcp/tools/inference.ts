@@ -1,0 +1,85 @@
+/**
+ * Inference tools. With a progressToken, `chat` and `complete` stream: each new
+ * piece of text is sent as a notifications/progress message, and the final
+ * result still holds the whole text.
+ */
+import type { McpServer, ServerContext } from "@modelcontextprotocol/server";
+import type { CallOptions } from "../../backends/types";
+import { chat, complete, embed } from "../../inference/run";
+import { ChatInput, CompleteInput, EmbedInput, EmbeddingResult, GenerationResult, stopList } from "../../inference/schemas";
+import type { ModelRecord } from "../../models/schema";
+import type { TenantScope } from "../../tenants/scope";
+import { guarded, ok } from "../result";
+
+export function registerInferenceTools(server: McpServer, scope: TenantScope): void {
+  const menu = (capability: ModelRecord["capabilities"][number]) => {
+    const models = scope.snapshot.models.filter((m) => m.capabilities.includes(capability));
+    return models.length === 0
+      ? " No model of this tenant has this capability yet."
+      : ` Models: ${models.map((m) => `${m.id} (${m.status})`).join(", ")}.`;
+  };
+
+  server.registerTool(
+    "chat",
+    {
+      title: "Chat",
+      description: `Send a conversation to a chat model and get its reply. Streams with a progressToken.${menu("chat")}`,
+      inputSchema: ChatInput,
+      outputSchema: GenerationResult,
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    },
+    guarded(async ({ model_id, messages, stop, ...sampling }, ctx: ServerContext) => {
+      const result = await chat(scope, model_id, { messages, stop: stopList(stop), ...sampling }, streaming(ctx));
+      return ok(result, result.error ? `${result.text}\n\n[stream ended early: ${result.error}]` : result.text);
+    }),
+  );
+
+  server.registerTool(
+    "complete",
+    {
+      title: "Complete",
+      description: `Continue a prompt with a completion model. Streams with a progressToken.${menu("completion")}`,
+      inputSchema: CompleteInput,
+      outputSchema: GenerationResult,
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    },
+    guarded(async ({ model_id, prompt, stop, ...sampling }, ctx: ServerContext) => {
+      const result = await complete(scope, model_id, { prompt, stop: stopList(stop), ...sampling }, streaming(ctx));
+      return ok(result, result.error ? `${result.text}\n\n[stream ended early: ${result.error}]` : result.text);
+    }),
+  );
+
+  server.registerTool(
+    "embed",
+    {
+      title: "Embed",
+      description: `Turn text into embedding vectors.${menu("embedding")}`,
+      inputSchema: EmbedInput,
+      outputSchema: EmbeddingResult,
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    },
+    guarded(async ({ model_id, input }, ctx: ServerContext) => {
+      const inputs = Array.isArray(input) ? input : [input];
+      const result = await embed(scope, model_id, { input: inputs }, { signal: ctx.mcpReq.signal });
+      const dimensions = result.embeddings[0]?.length ?? 0;
+      return ok({ ...result, dimensions }, `${result.embeddings.length} embedding(s) of ${dimensions} dimensions from ${result.model_id}.`);
+    }),
+  );
+}
+
+/** Call options for a tool call: cancellation always, streaming when the client sent a progressToken. */
+function streaming(ctx: ServerContext): CallOptions {
+  const token = ctx.mcpReq._meta?.progressToken;
+  if (token === undefined) return { signal: ctx.mcpReq.signal };
+  let received = 0;
+  return {
+    signal: ctx.mcpReq.signal,
+    onText: async (delta) => {
+      received += delta.length;
+      await ctx.mcpReq.notify({
+        method: "notifications/progress",
+        params: { progressToken: token, progress: received, message: delta },
+      });
+    },
+  };
+}

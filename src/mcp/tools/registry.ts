@@ -1,0 +1,67 @@
+/** Read-only registry tools and the `model://<id>` resources, for any tenant key. */
+import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
+import { z } from "zod";
+import { Capability, ModelId, ModelStatus } from "../../models/schema";
+import { listModels } from "../../models/service";
+import type { TenantScope } from "../../tenants/scope";
+import { guarded, ok } from "../result";
+import { ModelDetail, ModelSummary, summary } from "../shapes";
+
+export function registerRegistryTools(server: McpServer, scope: TenantScope): void {
+  server.registerTool(
+    "list_models",
+    {
+      title: "List models",
+      description:
+        "List this tenant's models with their capabilities and current health. Use a model whose status is " +
+        "'available' (or 'initializing', not yet checked); 'error' and 'maintenance' models will refuse calls.",
+      inputSchema: z.strictObject({ capability: Capability.optional(), status: ModelStatus.optional() }),
+      outputSchema: z.object({ models: z.array(ModelSummary) }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    guarded(async (filter) => {
+      const models = listModels(scope, filter).map(summary);
+      const text =
+        models.length === 0
+          ? "No models match."
+          : models.map((m) => `${m.id} — ${m.name} [${m.backend_type}; ${m.capabilities.join(", ")}; ${m.status}]`).join("\n");
+      return ok({ models }, text);
+    }),
+  );
+
+  server.registerTool(
+    "get_model",
+    {
+      title: "Get a model",
+      description: "One model: its config (secrets shown as ${NAME} references), status and recent health checks.",
+      inputSchema: z.strictObject({ model_id: ModelId }),
+      outputSchema: ModelDetail,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    guarded(async ({ model_id }) => {
+      const detail = { ...scope.model(model_id), recent_checks: [] };
+      return ok(detail, JSON.stringify(detail, null, 2));
+    }),
+  );
+
+  server.registerResource(
+    "model",
+    new ResourceTemplate("model://{id}", {
+      list: async () => ({
+        resources: scope.snapshot.models.map((m) => ({
+          uri: `model://${m.id}`,
+          name: m.id,
+          title: m.name,
+          description: `${m.backend_type} model (${m.capabilities.join(", ")}), status ${m.status}`,
+          mimeType: "application/json",
+        })),
+      }),
+    }),
+    { title: "Model", description: "A registered model: config with secret references, status, recent checks", mimeType: "application/json" },
+    async (uri, variables) => {
+      const id = String(variables.id);
+      const detail = { ...scope.model(id), recent_checks: [] };
+      return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(detail, null, 2) }] };
+    },
+  );
+}

@@ -1,0 +1,74 @@
+/**
+ * Wire shapes of the model registry: what an admin sends to register a model,
+ * and the one typed record the tenant's Durable Object stores. Types are
+ * inferred from these schemas; backend-specific config lives with each backend.
+ */
+import { z } from "zod";
+
+export const Capability = z.enum(["completion", "chat", "embedding", "classification"]);
+export type Capability = z.infer<typeof Capability>;
+
+export const ModelStatus = z.enum(["initializing", "available", "degraded", "error", "maintenance"]);
+export type ModelStatus = z.infer<typeof ModelStatus>;
+
+export const MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const ModelId = z
+  .string()
+  .regex(MODEL_ID_PATTERN, "must match [a-z0-9][a-z0-9._-]{0,63} (lowercase letters, digits, '.', '_', '-')");
+
+/** The seed's `ModelRegistrationRequest`. `config` is checked against the backend's own schema. */
+export const ModelRegistrationRequest = z.strictObject({
+  id: ModelId.optional(),
+  name: z.string().trim().min(1, "must not be empty").max(200),
+  backend_type: z.string().min(1),
+  config: z.record(z.string(), z.unknown()),
+  capabilities: z.array(Capability).min(1, "must list at least one capability").optional(),
+  fallbacks: z.array(ModelId).max(8).optional(),
+  description: z.string().max(2000).optional(),
+});
+export type ModelRegistrationRequest = z.infer<typeof ModelRegistrationRequest>;
+
+/**
+ * A partial update. `config` is merged key by key into the stored config (a key
+ * set to null is removed), then the whole result is validated again.
+ */
+export const ModelUpdateRequest = z.strictObject({
+  name: z.string().trim().min(1, "must not be empty").max(200).optional(),
+  backend_type: z.string().min(1).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  capabilities: z.array(Capability).min(1, "must list at least one capability").optional(),
+  fallbacks: z.array(ModelId).max(8).optional(),
+  description: z.string().max(2000).nullable().optional(),
+});
+export type ModelUpdateRequest = z.infer<typeof ModelUpdateRequest>;
+
+/** The registry record, as stored and as returned (config holds secret references, never values). */
+export const ModelRecord = z.object({
+  id: ModelId,
+  name: z.string(),
+  description: z.string().nullable(),
+  backend_type: z.string(),
+  config: z.record(z.string(), z.unknown()),
+  capabilities: z.array(Capability),
+  fallbacks: z.array(ModelId),
+  status: ModelStatus,
+  status_detail: z.string().nullable(),
+  last_checked_at: z.string().nullable(),
+  latency_ms: z.number().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type ModelRecord = z.infer<typeof ModelRecord>;
+
+/** Derive an id from a display name: "Llama 3.2 on the GPU" -> "llama-3.2-on-the-gpu". */
+export function slugify(name: string): string {
+  const slug = name
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[^a-z0-9._-]+/g, "-")
+    .replace(/^[^a-z0-9]+/, "")
+    .replace(/-+$/, "")
+    .slice(0, 64)
+    .replace(/[^a-z0-9]+$/, "");
+  return slug;
+}

@@ -1,0 +1,145 @@
+/**
+ * Registry operations shared by the admin HTTP API and the MCP admin tools:
+ * validate in the Worker (request shape, backend config, URLs, secret
+ * references), then write once to the tenant's Durable Object, which checks
+ * what spans records (duplicate ids, fallbacks) in the same atomic step.
+ */
+import { checkModelConfig } from "../config/model-config";
+import { assertNoLiteralSecrets } from "../config/secrets";
+import { GatewayError } from "../errors";
+import { parseOrThrow } from "../http/validation";
+import type { TenantScope } from "../tenants/scope";
+import {
+  type Capability,
+  ModelRecord,
+  ModelRegistrationRequest,
+  type ModelStatus,
+  ModelUpdateRequest,
+  slugify,
+} from "./schema";
+
+export interface ModelFilter {
+  capability?: Capability;
+  status?: ModelStatus;
+}
+
+export function listModels(scope: TenantScope, filter: ModelFilter = {}): ModelRecord[] {
+  return scope.snapshot.models.filter(
+    (m) => (!filter.capability || m.capabilities.includes(filter.capability)) && (!filter.status || m.status === filter.status),
+  );
+}
+
+export async function registerModel(scope: TenantScope, input: unknown): Promise<ModelRecord> {
+  scope.requireAdmin();
+  const request = parseOrThrow(ModelRegistrationRequest, input);
+  const id = request.id ?? slugify(request.name);
+  if (!id) throw new GatewayError("invalid_request", "id: cannot derive an id from name; give an id.");
+  const now = new Date().toISOString();
+  const record = buildRecord(scope, {
+    id,
+    name: request.name,
+    description: request.description ?? null,
+    backend_type: request.backend_type,
+    config: request.config,
+    capabilities: request.capabilities,
+    fallbacks: request.fallbacks ?? [],
+    created_at: now,
+    updated_at: now,
+  });
+  const result = await scope.stub.insertModel(record);
+  return scope.committed(result, "model.register", record.id, { backend_type: record.backend_type });
+}
+
+export async function updateModel(scope: TenantScope, id: string, input: unknown): Promise<ModelRecord> {
+  scope.requireAdmin();
+  const patch = parseOrThrow(ModelUpdateRequest, input);
+  // Merge into the stored version (not the cached one), and write only if it is still that version.
+  const current = await scope.stub.getModel(id);
+  if (!current) throw new GatewayError("not_found", `Model "${id}" not found.`);
+  const backendChanged = patch.backend_type !== undefined && patch.backend_type !== current.backend_type;
+  const config = patch.config ? mergeConfig(backendChanged ? {} : current.config, patch.config) : current.config;
+  const record = buildRecord(scope, {
+    ...current,
+    name: patch.name ?? current.name,
+    description: patch.description === undefined ? current.description : patch.description,
+    backend_type: patch.backend_type ?? current.backend_type,
+    config,
+    capabilities: patch.capabilities ?? (backendChanged ? undefined : current.capabilities),
+    fallbacks: patch.fallbacks ?? current.fallbacks,
+    updated_at: laterThan(current.updated_at),
+  });
+  const result = await scope.stub.replaceModel(record, current.updated_at);
+  return scope.committed(result, "model.update", id, { fields: Object.keys(patch) });
+}
+
+export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {
+  scope.requireAdmin();
+  const result = await scope.stub.deleteModel(id);
+  scope.committed(result, "model.remove", id);
+  return { id, removed: true };
+}
+
+/** Only an admin sets or clears maintenance; health checks never overwrite it. */
+export async function setMaintenance(scope: TenantScope, id: string, status: "maintenance" | "available"): Promise<ModelRecord> {
+  scope.requireAdmin();
+  const result = await scope.stub.setStatus(id, status, new Date().toISOString());
+  return scope.committed(result, "model.status", id, { status });
+}
+
+interface Draft {
+  id: string;
+  name: string;
+  description: string | null;
+  backend_type: string;
+  config: Record<string, unknown>;
+  capabilities: Capability[] | undefined;
+  fallbacks: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+/** Validate a draft against its backend type and this tenant's grants; the result is what gets stored. */
+function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
+  assertNoLiteralSecrets(draft.config);
+  const { type, factory, config } = checkModelConfig(scope.env, scope.snapshot.grants, draft.backend_type, draft.config);
+
+  const capabilities = draft.capabilities ?? factory.defaultCapabilities(config);
+  const unsupported = capabilities.filter((c) => !factory.supports.includes(c));
+  if (unsupported.length > 0) {
+    throw new GatewayError(
+      "invalid_request",
+      `capabilities: backend type ${type} cannot serve ${unsupported.join(", ")} (it serves ${factory.supports.join(", ")}).`,
+    );
+  }
+  return ModelRecord.parse({
+    id: draft.id,
+    name: draft.name,
+    description: draft.description,
+    backend_type: type,
+    config,
+    capabilities: [...new Set(capabilities)],
+    fallbacks: [...new Set(draft.fallbacks)],
+    status: "initializing",
+    status_detail: null,
+    last_checked_at: null,
+    latency_ms: null,
+    created_at: draft.created_at,
+    updated_at: draft.updated_at,
+  });
+}
+
+function mergeConfig(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
+/** A timestamp strictly after `previous`, so every write has its own version. */
+function laterThan(previous: string): string {
+  const now = Date.now();
+  const last = Date.parse(previous);
+  return new Date(Math.max(now, last + 1)).toISOString();
+}

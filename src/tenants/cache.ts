@@ -1,0 +1,56 @@
+/**
+ * The isolate's cache of key checks and tenant registries. A warm call needs no
+ * storage round trip; a cold one needs exactly one (the Durable Object returns
+ * the key and the registry together). Entries live for `TTL_MS` at most, and a
+ * write through this isolate drops its tenant's entries at once; other
+ * isolates see a write within `TTL_MS`.
+ */
+import type { ApiKeyInfo } from "../auth/keys";
+import { tenantStub, type TenantSnapshot } from "../durable/tenant-registry";
+
+export const TTL_MS = 10_000;
+const MAX_ENTRIES = 5_000;
+
+interface Entry<T> {
+  value: T;
+  at: number;
+}
+
+const keys = new Map<string, Entry<{ tenantId: string; key: ApiKeyInfo }>>();
+const snapshots = new Map<string, Entry<TenantSnapshot>>();
+
+function fresh<T>(entry: Entry<T> | undefined, now: number): T | undefined {
+  return entry && now - entry.at < TTL_MS ? entry.value : undefined;
+}
+
+function put<T>(map: Map<string, Entry<T>>, id: string, value: T, now: number) {
+  map.delete(id);
+  if (map.size >= MAX_ENTRIES) map.delete(map.keys().next().value!);
+  map.set(id, { value, at: now });
+}
+
+/** The caller's key and its tenant's registry: from the cache, or with one round trip. */
+export async function loadTenant(
+  env: Env,
+  tenantId: string,
+  keyHash: string,
+  onRoundTrip: () => void,
+): Promise<{ key: ApiKeyInfo; snapshot: TenantSnapshot } | null> {
+  const now = Date.now();
+  const key = fresh(keys.get(keyHash), now);
+  const snapshot = fresh(snapshots.get(tenantId), now);
+  if (key && key.tenantId === tenantId && snapshot) return { key: key.key, snapshot };
+
+  onRoundTrip();
+  const loaded = await tenantStub(env, tenantId).snapshot(keyHash);
+  if (!loaded.key || loaded.tenantId !== tenantId) return null;
+  put(keys, keyHash, { tenantId, key: loaded.key }, now);
+  put(snapshots, tenantId, loaded, now);
+  return { key: loaded.key, snapshot: loaded };
+}
+
+/** After a write: forget the tenant's registry and every key of it this isolate knows. */
+export function invalidateTenant(tenantId: string): void {
+  snapshots.delete(tenantId);
+  for (const [hash, entry] of keys) if (entry.value.tenantId === tenantId) keys.delete(hash);
+}

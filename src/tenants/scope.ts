@@ -1,0 +1,61 @@
+/**
+ * Everything one request does for one tenant goes through a TenantScope: who
+ * the caller is, the tenant's registry as loaded for this request, and the
+ * tenant's Durable Object for writes. The tenant comes only from the
+ * credential, never from arguments, so another tenant's ids are unreachable.
+ */
+import type { ApiKeyInfo, Role } from "../auth/keys";
+import { tenantStub, type TenantSnapshot, type WriteResult } from "../durable/tenant-registry";
+import { GatewayError } from "../errors";
+import type { ModelRecord } from "../models/schema";
+import { invalidateTenant } from "./cache";
+import { writeAudit } from "./directory";
+
+export class TenantScope {
+  constructor(
+    readonly env: Env,
+    private readonly waitUntil: (promise: Promise<unknown>) => void,
+    readonly tenantId: string,
+    readonly key: ApiKeyInfo,
+    readonly snapshot: TenantSnapshot,
+  ) {}
+
+  get role(): Role {
+    return this.key.role;
+  }
+
+  get stub() {
+    return tenantStub(this.env, this.tenantId);
+  }
+
+  requireAdmin(): void {
+    if (this.role !== "admin") throw new GatewayError("forbidden", "This needs a tenant admin key; this key has role user.");
+  }
+
+  /** A model of this tenant, or the same "not found" whatever the id (another tenant's ids included). */
+  model(id: string): ModelRecord {
+    const model = this.snapshot.models.find((m) => m.id === id);
+    if (!model) throw new GatewayError("not_found", `Model "${id}" not found.`);
+    return model;
+  }
+
+  /** Unwrap a Durable Object write, drop cached copies of this tenant, and audit it. */
+  committed<T>(result: WriteResult<T>, action: string, target: string, detail?: Record<string, unknown>): T {
+    if (!result.ok) throw new GatewayError(result.code, result.message);
+    this.changed(action, target, detail);
+    return result.value;
+  }
+
+  changed(action: string, target: string, detail?: Record<string, unknown>): void {
+    invalidateTenant(this.tenantId);
+    this.audit(action, target, detail);
+  }
+
+  audit(action: string, target: string, detail?: Record<string, unknown>): void {
+    this.waitUntil(
+      writeAudit(this.env.DB, { tenantId: this.tenantId, actor: `key:${this.key.id}`, action, target, detail }).catch((error: unknown) =>
+        console.error("audit write failed", error instanceof Error ? error.message : error),
+      ),
+    );
+  }
+}
