@@ -76,9 +76,10 @@ export class TenantRegistry extends DurableObject<Env> {
     this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
   }
 
-  /** Forget everything this tenant owns. */
+  /** Forget everything this tenant owns; the object stays usable, empty and unopened. */
   async destroy(): Promise<void> {
     await this.ctx.storage.deleteAll();
+    migrate(this.ctx.storage);
   }
 
   snapshot(keyHash: string): TenantSnapshot {

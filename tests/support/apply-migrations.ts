@@ -1,0 +1,5 @@
+/** Apply the D1 migrations in `migrations/` to the test database (idempotent). */
+import { applyD1Migrations } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+
+await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);

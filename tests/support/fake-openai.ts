@@ -1,0 +1,222 @@
+/**
+ * A fake OpenAI-compatible upstream on 127.0.0.1, speaking the real wire format
+ * (https://platform.openai.com/docs/api-reference): /v1/chat/completions and
+ * /v1/completions (JSON, or SSE with `stream: true`), /v1/embeddings, /v1/models.
+ *
+ * Replies are deterministic: chat answers "echo: <last user message>", a
+ * completion answers "<prompt> …continued", embeddings are derived from the text.
+ *
+ * Faults are scripted per upstream model name over HTTP, so tests running in
+ * workerd can drive it too:
+ *   POST /__control/script {model, steps: [Step, ...]}   steps are used once each, in order
+ *   GET  /__control/requests?model=NAME                   what the fake received (headers, bodies)
+ *   POST /__control/reset
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type Step =
+  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
+  | { kind: "hang" }
+  | { kind: "malformed" }
+  | { kind: "break_stream"; afterChunks: number }
+  | { kind: "echo_auth"; status: number }
+  | { kind: "slow_stream"; delayMs: number };
+
+export interface Received {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface FakeUpstream {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startFakeOpenAI(port = 0): Promise<FakeUpstream> {
+  const scripts = new Map<string, Step[]>();
+  const received = new Map<string, Received[]>();
+  const sockets = new Set<import("node:net").Socket>();
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: String(error), type: "server_error" } }));
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const raw = await readBody(req);
+    const body: unknown = raw ? safeJson(raw) : undefined;
+
+    if (url.pathname === "/__control/script" && req.method === "POST") {
+      const { model, steps } = body as { model: string; steps: Step[] };
+      scripts.set(model, [...steps]);
+      return json(res, 200, { ok: true });
+    }
+    if (url.pathname === "/__control/requests") {
+      return json(res, 200, { requests: received.get(url.searchParams.get("model") ?? "") ?? [] });
+    }
+    if (url.pathname === "/__control/reset") {
+      scripts.clear();
+      received.clear();
+      return json(res, 200, { ok: true });
+    }
+
+    const model = typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model : "";
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+    const log = received.get(model) ?? [];
+    log.push({ method: req.method ?? "GET", path: url.pathname, headers, body });
+    received.set(model, log);
+
+    if (req.method === "GET" && url.pathname === "/v1/models") {
+      return json(res, 200, {
+        object: "list",
+        data: ["gpt-fake", "fake-embed", ...scripts.keys()].map((id) => ({ id, object: "model", created: 1700000000, owned_by: "fake" })),
+      });
+    }
+
+    const step = scripts.get(model)?.shift();
+    if (step?.kind === "status") {
+      const extra: Record<string, string> = step.retryAfter ? { "retry-after": step.retryAfter } : {};
+      return json(res, step.status, step.body ?? { error: { message: `scripted ${step.status}`, type: "fake" } }, extra);
+    }
+    if (step?.kind === "hang") return; // never answer; the client's timeout must fire
+    if (step?.kind === "malformed") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end("{not json");
+    }
+    if (step?.kind === "echo_auth") {
+      return json(res, step.status, { error: { message: `Invalid API key provided: ${headers.authorization ?? ""}`, type: "invalid_request_error" } });
+    }
+
+    const request = (body ?? {}) as Record<string, unknown>;
+    if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
+      const messages = (request.messages ?? []) as { role: string; content: string }[];
+      const last = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      const text = limit(`echo: ${last}`, request.max_tokens);
+      if (request.stream) return stream(res, model, text, "chat", step);
+      return json(res, 200, {
+        id: "chatcmpl-fake",
+        object: "chat.completion",
+        created: 1700000000,
+        model,
+        choices: [{ index: 0, message: { role: "assistant", content: text.value }, finish_reason: text.finish, logprobs: null }],
+        usage: usage(JSON.stringify(messages), text.value),
+      });
+    }
+    if (req.method === "POST" && url.pathname === "/v1/completions") {
+      const prompt = String(request.prompt ?? "");
+      const text = limit(`${prompt} …continued`, request.max_tokens);
+      if (request.stream) return stream(res, model, text, "completion", step);
+      return json(res, 200, {
+        id: "cmpl-fake",
+        object: "text_completion",
+        created: 1700000000,
+        model,
+        choices: [{ index: 0, text: text.value, finish_reason: text.finish, logprobs: null }],
+        usage: usage(prompt, text.value),
+      });
+    }
+    if (req.method === "POST" && url.pathname === "/v1/embeddings") {
+      const inputs = Array.isArray(request.input) ? (request.input as string[]) : [String(request.input)];
+      return json(res, 200, {
+        object: "list",
+        model,
+        data: inputs.map((text, index) => ({ object: "embedding", index, embedding: embedding(text) })),
+        usage: { prompt_tokens: inputs.join(" ").split(/\s+/).length, total_tokens: inputs.join(" ").split(/\s+/).length },
+      });
+    }
+    return json(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: "invalid_request_error" } });
+  }
+
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Answer `max_tokens` words at most, saying "length" when cut. */
+function limit(text: string, maxTokens: unknown): { value: string; finish: "stop" | "length" } {
+  const words = text.split(" ");
+  if (typeof maxTokens === "number" && words.length > maxTokens) {
+    return { value: words.slice(0, maxTokens).join(" "), finish: "length" };
+  }
+  return { value: text, finish: "stop" };
+}
+
+async function stream(
+  res: ServerResponse,
+  model: string,
+  text: { value: string; finish: string },
+  kind: "chat" | "completion",
+  step: Step | undefined,
+) {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  const pieces = text.value.split(/(?<= )/);
+  const chunk = (payload: Record<string, unknown>) =>
+    res.write(`data: ${JSON.stringify({ id: "fake-stream", object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: 1700000000, model, ...payload })}\n\n`);
+  if (kind === "chat") chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+  for (const [i, piece] of pieces.entries()) {
+    if (step?.kind === "break_stream" && i === step.afterChunks) {
+      res.socket?.destroy(); // connection lost mid-stream
+      return;
+    }
+    if (step?.kind === "slow_stream") await new Promise((r) => setTimeout(r, step.delayMs));
+    chunk({
+      choices: [kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null }],
+    });
+  }
+  chunk({ choices: [kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish }] });
+  chunk({ choices: [], usage: usage("", text.value) });
+  res.write("data: [DONE]\n\n");
+  res.end();
+}
+
+function usage(prompt: string, completion: string) {
+  const p = prompt.split(/\s+/).filter(Boolean).length;
+  const c = completion.split(/\s+/).filter(Boolean).length;
+  return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
+}
+
+/** A small deterministic vector: the same text always gives the same embedding. */
+function embedding(text: string): number[] {
+  const v = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < text.length; i++) v[i % 8]! += text.charCodeAt(i) / 1000;
+  return v.map((x) => Math.round(x * 1e6) / 1e6);
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}

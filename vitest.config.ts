@@ -1,0 +1,52 @@
+/**
+ * Two test projects:
+ * - `workers`: runs inside workerd with the real bindings (Durable Objects,
+ *   D1 with migrations applied) via @cloudflare/vitest-plugin;
+ * - `e2e`: runs in Node, starts `wrangler dev` and drives it with real MCP clients.
+ * Both talk to fake upstreams on 127.0.0.1 started in a globalSetup.
+ */
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    test: {
+      projects: [
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  ADMIN_TOKEN: "test-operator-token",
+                  SECRETS_KEY: "dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy1sb25nISE=",
+                  ALLOWED_PRIVATE_HOSTS: "localhost,127.0.0.1",
+                  // A canary Worker secret: tests grant it and check it never leaks.
+                  UPSTREAM_KEY: "sk-canary-7d1f0c9e4b2a",
+                  TEST_MIGRATIONS: migrations,
+                },
+              },
+            }),
+          ],
+          test: {
+            name: "workers",
+            include: ["tests/workers/**/*.test.ts"],
+            globalSetup: ["tests/support/upstreams.setup.ts"],
+            setupFiles: ["tests/support/apply-migrations.ts"],
+          },
+        },
+        {
+          test: {
+            name: "e2e",
+            include: ["tests/e2e/**/*.test.ts"],
+            environment: "node",
+            globalSetup: ["tests/support/upstreams.setup.ts"],
+            testTimeout: 60_000,
+            hookTimeout: 120_000,
+          },
+        },
+      ],
+    },
+  };
+});
