@@ -168,20 +168,26 @@ async function stream(
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
   const pieces = text.value.split(/(?<= )/);
   const chunk = (payload: Record<string, unknown>) =>
-    res.write(`data: ${JSON.stringify({ id: "fake-stream", object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: 1700000000, model, ...payload })}\n\n`);
-  if (kind === "chat") chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+    new Promise<void>((resolve) =>
+      res.write(
+        `data: ${JSON.stringify({ id: "fake-stream", object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: 1700000000, model, ...payload })}\n\n`,
+        () => resolve(),
+      ),
+    );
+  if (kind === "chat") await chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
   for (const [i, piece] of pieces.entries()) {
     if (step?.kind === "break_stream" && i === step.afterChunks) {
-      res.socket?.destroy(); // connection lost mid-stream
+      await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
+      res.socket?.destroy(); // then the connection is lost mid-stream
       return;
     }
     if (step?.kind === "slow_stream") await new Promise((r) => setTimeout(r, step.delayMs));
-    chunk({
+    await chunk({
       choices: [kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null }],
     });
   }
-  chunk({ choices: [kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish }] });
-  chunk({ choices: [], usage: usage("", text.value) });
+  await chunk({ choices: [kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish }] });
+  await chunk({ choices: [], usage: usage("", text.value) });
   res.write("data: [DONE]\n\n");
   res.end();
 }

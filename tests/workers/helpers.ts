@@ -115,6 +115,7 @@ export async function rpc(token: string | undefined, method: string, params: Rec
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
     "mcp-protocol-version": "2025-06-18",
+    host: "localhost",
   };
   if (token) headers.authorization = `Bearer ${token}`;
   const response = await exports.default.fetch(
