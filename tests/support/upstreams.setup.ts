@@ -2,12 +2,6 @@
 import type { TestProject } from "vitest/node";
 import { startFakeOpenAI } from "./fake-openai";
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    openaiUrl: string;
-  }
-}
-
 export default async function setup(project: TestProject) {
   const openai = await startFakeOpenAI();
   project.provide("openaiUrl", openai.url);

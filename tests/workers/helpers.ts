@@ -29,7 +29,7 @@ export async function api<T = Record<string, unknown>>(
   if (body !== undefined) headers["content-type"] ??= "application/json";
   const response = await exports.default.fetch(new Request(`http://gateway.test${path}`, { method, headers, body }));
   const text = await response.text();
-  let parsed: unknown = null;
+  let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {

@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { migrate, MIGRATIONS } from "../../src/durable/migrations";
-import type { TenantRegistry } from "../../src/durable/tenant-registry";
+import { type TenantRegistry, tenantStub } from "../../src/durable/tenant-registry";
 import type { ModelRecord } from "../../src/models/schema";
 import { uniqueId } from "./helpers";
 
@@ -75,7 +75,7 @@ describe("TenantRegistry Durable Object", () => {
   });
 
   it("destroy empties the tenant and leaves an unopened registry", async () => {
-    const stub = env.TENANTS.getByName(uniqueId("do"));
+    const stub = tenantStub(env, uniqueId("do"));
     await stub.open("t");
     await stub.createKey({ id: "k1", hash: "h1", role: "admin", name: null, created_at: "2026-01-01T00:00:00.000Z" });
     expect((await stub.snapshot("h1")).key?.id).toBe("k1");

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: run the gateway locally.
+ * 1. Creates `.dev.vars` (git-ignored) with random secrets when it is missing.
+ * 2. Applies the D1 migrations to the local database.
+ * 3. Starts `wrangler dev` (workerd with embedded Durable Object and D1 storage in .wrangler/).
+ * 4. Creates a development tenant `dev` with an admin and a user key (kept in
+ *    `.dev-tenant.json`, git-ignored, reused while they still work) and prints
+ *    what a person needs to connect an MCP client.
+ * Extra arguments go to `wrangler dev` (e.g. `npm start -- --port 8788`).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+const VARS = ".dev.vars";
+const TENANT_FILE = ".dev-tenant.json";
+const args = process.argv.slice(2);
+const portArg = args.indexOf("--port");
+const port = portArg >= 0 ? Number(args[portArg + 1]) : Number(process.env.PORT ?? 8787);
+const base = `http://localhost:${port}`;
+
+if (!existsSync(VARS)) {
+  writeFileSync(
+    VARS,
+    [
+      "# Local secrets for `wrangler dev`, made by `npm start`. Never commit this file.",
+      `ADMIN_TOKEN=${randomBytes(24).toString("hex")}`,
+      `SECRETS_KEY=${randomBytes(32).toString("base64")}`,
+      "ALLOWED_PRIVATE_HOSTS=localhost,127.0.0.1",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  console.log(`Created ${VARS} with a random operator token and encryption key.`);
+}
+const vars = Object.fromEntries(
+  readFileSync(VARS, "utf8")
+    .split("\n")
+    .filter((line) => /^[A-Z_]+=/.test(line))
+    .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1).trim()]),
+);
+
+const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "mcp-gateway", "--local"], {
+  stdio: ["ignore", "inherit", "inherit"],
+  env: { ...process.env, CI: "true" },
+});
+if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+
+const portArgs = portArg >= 0 ? [] : ["--port", String(port)];
+const dev = spawn("wrangler", ["dev", ...portArgs, ...args], { stdio: "inherit" });
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
+dev.on("exit", (code) => process.exit(code ?? 0));
+
+await waitForHealth();
+try {
+  const keys = await devTenant();
+  console.log(`
+────────────────────────────────────────────────────────────────────────
+ MCP model gateway is running at ${base}
+
+   MCP endpoint     ${base}/mcp
+   Tenant           dev
+   Admin key        ${keys.admin}
+   User key         ${keys.user}
+   Operator token   ${vars.ADMIN_TOKEN}   (from ${VARS})
+
+ Connect an MCP client (MCP Inspector, Claude, Cursor) to ${base}/mcp
+ with the header  Authorization: Bearer <admin or user key>.
+ Register a model:  curl -X POST ${base}/api/v1/models \\
+   -H "Authorization: Bearer ${keys.admin}" -H "content-type: application/json" \\
+   -d '{"name":"My model","backend_type":"openai_compatible","config":{"base_url":"http://localhost:11434/v1","model_name":"llama3.2"}}'
+────────────────────────────────────────────────────────────────────────
+`);
+} catch (error) {
+  console.error(`Could not set up the dev tenant: ${error instanceof Error ? error.message : error}`);
+}
+
+async function waitForHealth() {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${base}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${base}/health did not answer`);
+}
+
+async function call(method, path, token, body) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+/** The dev tenant and its keys: reused while they work, created when they do not. */
+async function devTenant() {
+  const operator = vars.ADMIN_TOKEN;
+  const created = await call("POST", "/api/v1/tenants", operator, { id: "dev", name: "Development" });
+  if (created.status !== 201 && created.status !== 409) throw new Error(`create tenant: ${JSON.stringify(created.body)}`);
+  if (existsSync(TENANT_FILE)) {
+    const saved = JSON.parse(readFileSync(TENANT_FILE, "utf8"));
+    const check = await call("GET", "/api/v1/keys", saved.admin);
+    if (check.status === 200) return saved;
+  }
+  const admin = await call("POST", "/api/v1/tenants/dev/keys", operator, { role: "admin", name: "npm start (admin)" });
+  const user = await call("POST", "/api/v1/tenants/dev/keys", operator, { role: "user", name: "npm start (user)" });
+  if (admin.status !== 201 || user.status !== 201) throw new Error("could not create dev keys");
+  const keys = { admin: admin.body.key, user: user.body.key };
+  writeFileSync(TENANT_FILE, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+  return keys;
+}

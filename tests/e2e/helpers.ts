@@ -1,0 +1,185 @@
+/**
+ * Shared pieces of the end-to-end tests: an HTTP helper for the admin API, a
+ * recorder that keeps every response body the tests receive (to prove no
+ * secret ever reaches a caller), tenant setup, and one small interface over
+ * the two real MCP clients (the 2026-07-28 client and the 2025-era client).
+ */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
+import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { WranglerDev } from "../support/wrangler-dev";
+
+/** Keeps the text of every response received through `fetch`, streamed bodies included. */
+export class ResponseRecorder {
+  private readonly chunks: string[] = [];
+  count = 0;
+
+  readonly fetch = async (input: string | URL, init?: RequestInit): Promise<Response> => {
+    const response = await fetch(input, init);
+    this.count++;
+    this.chunks.push(`${response.status} ${[...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}\n`);
+    const copy = response.clone();
+    void this.drain(copy);
+    return response;
+  };
+
+  private async drain(response: Response): Promise<void> {
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        this.chunks.push(decoder.decode(value, { stream: true }));
+      }
+    } catch {
+      // Aborted streams (a client closing) end the copy too.
+    }
+  }
+
+  text(): string {
+    return this.chunks.join("");
+  }
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** A JSON call to the gateway's HTTP API, recorded. */
+export async function api<T = any>(
+  recorder: ResponseRecorder,
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  const response = await recorder.fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: keep the text.
+  }
+  return { status: response.status, headers: response.headers, body: body as T };
+}
+
+export interface Tenant {
+  id: string;
+  adminKey: string;
+  adminKeyId: string;
+  userKey: string;
+  userKeyId: string;
+}
+
+/** Create a tenant with an admin key and a user key through the operator API. */
+export async function createTenant(dev: WranglerDev, recorder: ResponseRecorder, id: string, name: string): Promise<Tenant> {
+  const op = { token: dev.adminToken };
+  const created = await api(recorder, dev.url, "POST", "/api/v1/tenants", { ...op, body: { id, name } });
+  if (created.status !== 201) throw new Error(`creating tenant ${id}: ${created.status} ${JSON.stringify(created.body)}`);
+  const admin = await api(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, { ...op, body: { role: "admin" } });
+  const user = await api(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, { ...op, body: { role: "user", name: "e2e user" } });
+  if (admin.status !== 201 || user.status !== 201) throw new Error(`creating keys for ${id}: ${admin.status} / ${user.status}`);
+  return { id, adminKey: admin.body.key, adminKeyId: admin.body.id, userKey: user.body.key, userKeyId: user.body.id };
+}
+
+/** The parts of a tools/call result the tests look at (same shape in both SDKs). */
+export interface ToolResult {
+  content?: { type: string; text?: string }[];
+  structuredContent?: Record<string, any>;
+  isError?: boolean;
+}
+
+export interface Progress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** One interface over both MCP client generations. */
+export interface McpSession {
+  readonly label: string;
+  /** Protocol version the connection negotiated. */
+  readonly protocolVersion: string | undefined;
+  readonly serverName: string | undefined;
+  listTools(): Promise<{ name: string; description?: string }[]>;
+  callTool(name: string, args: Record<string, unknown>, onProgress?: (p: Progress) => void): Promise<ToolResult>;
+  readResource(uri: string): Promise<{ uri: string; text?: string; mimeType?: string }[]>;
+  close(): Promise<void>;
+}
+
+export type Connect = (url: string, key: string, recorder: ResponseRecorder) => Promise<McpSession>;
+
+/** `@modelcontextprotocol/client` 2.4.0, pinned to the stateless 2026-07-28 protocol. */
+export const connectModern: Connect = async (url, key, recorder) => {
+  const client = new ModernClient({ name: "e2e-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+  const transport = new ModernTransport(new URL(`${url}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+    fetch: recorder.fetch,
+  });
+  await client.connect(transport);
+  return {
+    label: "modern",
+    protocolVersion: client.getNegotiatedProtocolVersion(),
+    serverName: client.getServerVersion()?.name,
+    listTools: async () => (await client.listTools()).tools,
+    callTool: async (name, args, onProgress) =>
+      (await client.callTool({ name, arguments: args }, onProgress ? { onprogress: onProgress } : undefined)) as ToolResult,
+    readResource: async (uri) => (await client.readResource({ uri })).contents as { uri: string; text?: string }[],
+    close: () => client.close(),
+  };
+};
+
+/** `@modelcontextprotocol/sdk` 1.32.2: a 2025-era Streamable HTTP client (initialize handshake). */
+export const connectLegacy: Connect = async (url, key, recorder) => {
+  const client = new LegacyClient({ name: "e2e-legacy", version: "1.0.0" });
+  const transport = new LegacyTransport(new URL(`${url}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+    fetch: recorder.fetch,
+  });
+  await client.connect(transport);
+  return {
+    label: "legacy",
+    protocolVersion: transport.protocolVersion,
+    serverName: client.getServerVersion()?.name,
+    listTools: async () => (await client.listTools()).tools,
+    callTool: async (name, args, onProgress) =>
+      (await client.callTool({ name, arguments: args }, undefined, onProgress ? { onprogress: onProgress } : undefined)) as ToolResult,
+    readResource: async (uri) => (await client.readResource({ uri })).contents as { uri: string; text?: string }[],
+    close: () => client.close(),
+  };
+};
+
+/** The text of a tool result's first content block. */
+export function textOf(result: ToolResult): string {
+  return result.content?.find((c) => c.type === "text")?.text ?? "";
+}
+
+/** Requests the fake upstream received for one upstream model name. */
+export async function upstreamRequests(
+  openaiUrl: string,
+  model: string,
+): Promise<{ method: string; path: string; headers: Record<string, string>; body: any }[]> {
+  const response = await fetch(`${openaiUrl}/__control/requests?model=${encodeURIComponent(model)}`);
+  return ((await response.json()) as { requests: any[] }).requests;
+}
+
+export async function scriptUpstream(openaiUrl: string, model: string, steps: unknown[]): Promise<void> {
+  const response = await fetch(`${openaiUrl}/__control/script`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, steps }),
+  });
+  if (!response.ok) throw new Error(`scripting the fake upstream failed: ${response.status}`);
+}
