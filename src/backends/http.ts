@@ -19,6 +19,12 @@ export interface UpstreamPolicy {
   maxWaitMs?: number;
   /** Injectable for tests of the backoff. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * A backend's own reading of an error answer (e.g. Hugging Face's 503 "model
+   * loading" with `estimated_time`); return undefined for the generic mapping.
+   * Whether it is retried still follows the status code.
+   */
+  interpretError?: (status: number, body: string, headers: Headers) => GatewayError | undefined;
 }
 
 const BASE_DELAY_MS = 250;
@@ -42,8 +48,17 @@ export async function upstreamJson(url: string, init: RequestInit, policy: Upstr
  * the stream reader applies its own idle timeout. Once this returns, the
  * caller must never retry (text may already have reached the client).
  */
-export async function upstreamStream(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<Response> {
-  return withRetries(url, init, policy, async (response) => response, { clearTimerOnHeaders: true });
+export async function upstreamStream(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<ReadableStream<Uint8Array>> {
+  return withRetries(
+    url,
+    init,
+    policy,
+    async (response) => {
+      if (!response.body) throw new GatewayError("upstream_error", `${policy.label} sent an empty stream.`);
+      return response.body;
+    },
+    { clearTimerOnHeaders: true },
+  );
 }
 
 async function withRetries<T>(
@@ -70,7 +85,7 @@ async function withRetries<T>(
       const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
       if (options.clearTimerOnHeaders) clearTimeout(timeout);
       if (response.ok) return await onOk(response, signal);
-      const error = await statusError(response, policy.label, signal);
+      const error = await statusError(response, policy, signal);
       if (!isRetryableStatus(response.status)) throw error;
       lastError = error;
     } catch (error) {
@@ -109,13 +124,17 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
 }
 
-async function statusError(response: Response, label: string, signal: AbortSignal): Promise<GatewayError> {
-  const status = response.status;
+async function statusError(response: Response, policy: UpstreamPolicy, signal: AbortSignal): Promise<GatewayError> {
+  const { status } = response;
+  const label = policy.label;
   if (status >= 300 && status < 400) {
     void response.body?.cancel();
     return new GatewayError("upstream_error", `${label} answered with a redirect (${status}); redirects are not followed. Check base_url.`);
   }
-  const detail = upstreamMessage(await readText(response, signal).catch(() => ""));
+  const body = await readText(response, signal).catch(() => "");
+  const special = policy.interpretError?.(status, body, response.headers);
+  if (special) return special;
+  const detail = upstreamMessage(body);
   const suffix = detail ? `: ${detail}` : "";
   const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
   if (status === 429) {

@@ -12,9 +12,10 @@ import {
   completionGeneration,
   EmbeddingList,
   ModelList,
+  openAIStreamPiece,
   parseAnswer,
-  readStream,
 } from "./openai-wire";
+import { collectStream, sseEvents } from "./stream";
 import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation } from "./types";
 
 export interface OpenAIClientOptions {
@@ -37,8 +38,8 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
 
   async function generate(path: string, body: unknown, parse: (json: unknown, label: string) => Generation, options?: CallOptions) {
     if (options?.onText) {
-      const response = await upstreamStream(`${base}${path}`, post(body), withSignal(options));
-      return readStream(response, options.onText, { idleMs: policy.timeoutMs, label });
+      const stream = await upstreamStream(`${base}${path}`, post(body), withSignal(options));
+      return collectStream(sseEvents(stream), openAIStreamPiece, options.onText, { idleMs: policy.timeoutMs, label });
     }
     return parse(await upstreamJson(`${base}${path}`, post(body), withSignal(options)), label);
   }

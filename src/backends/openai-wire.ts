@@ -1,12 +1,13 @@
 /**
  * The OpenAI wire format, written once: request bodies for chat, completions
- * and embeddings, zod schemas of the answers, and the SSE stream reader.
+ * and embeddings, zod schemas of the answers, and how to read a stream chunk.
  * Used by the `openai_compatible` backend and by every backend whose upstream
  * speaks OpenAI-style bodies.
  */
-import { EventSourceParserStream } from "eventsource-parser/stream";
 import { z } from "zod";
 import { GatewayError } from "../errors";
+import { upstreamMessage } from "./http";
+import type { StreamPiece } from "./stream";
 import type { ChatRequest, CompletionRequest, FinishReason, Generation, SamplingParams } from "./types";
 
 const Usage = z
@@ -127,77 +128,16 @@ function usage(value: z.infer<typeof Usage>): Generation["usage"] {
   return { prompt_tokens: value?.prompt_tokens ?? null, completion_tokens: value?.completion_tokens ?? null };
 }
 
-/**
- * Read an OpenAI SSE stream (chat deltas or completion text), handing each
- * piece of text to `onText`. A stream that breaks or goes idle keeps the text
- * received so far and ends with finish_reason "error" and an `error` message.
- */
-export async function readStream(
-  response: Response,
-  onText: (delta: string) => void | Promise<void>,
-  options: { idleMs: number; label: string },
-): Promise<Generation> {
-  if (!response.body) throw new GatewayError("upstream_error", `${options.label} sent an empty stream.`);
-  const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
-  const reader = events.getReader();
-  let text = "";
-  let finish: FinishReason | undefined;
-  let tokens: Generation["usage"] = { prompt_tokens: null, completion_tokens: null };
-  let done = false;
-  try {
-    for (;;) {
-      const next = await withIdleTimeout(reader.read(), options.idleMs);
-      if (next === "idle") {
-        return { text, finish_reason: "error", usage: tokens, error: `${options.label} stopped sending for ${options.idleMs / 1000} s.` };
-      }
-      if (next.done) break;
-      const data = next.value.data;
-      if (data.trim() === "[DONE]") {
-        done = true;
-        break;
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(data);
-      } catch {
-        return { text, finish_reason: "error", usage: tokens, error: `${options.label} sent a stream event that is not JSON.` };
-      }
-      if (json && typeof json === "object" && "error" in json) {
-        return { text, finish_reason: "error", usage: tokens, error: `${options.label} reported an error mid-stream.` };
-      }
-      const chunk = parseAnswer(StreamChunk, json, options.label);
-      if (chunk.usage) tokens = usage(chunk.usage);
-      for (const choice of chunk.choices) {
-        const piece = choice.delta?.content ?? choice.text ?? "";
-        if (piece) {
-          text += piece;
-          await onText(piece);
-        }
-        if (choice.finish_reason) finish = finishReason(choice.finish_reason);
-      }
-    }
-  } catch (error) {
-    const message = error instanceof GatewayError ? error.message : `${options.label} broke off the stream.`;
-    return { text, finish_reason: "error", usage: tokens, error: message };
-  } finally {
-    reader.releaseLock();
-    void events.cancel().catch(() => {});
-  }
-  if (!finish && done) finish = "stop";
-  if (!finish) {
-    return { text, finish_reason: "error", usage: tokens, error: `${options.label} ended the stream without saying why it stopped.` };
-  }
-  return { text, finish_reason: finish, usage: tokens };
-}
-
-async function withIdleTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "idle"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const idle = new Promise<"idle">((resolve) => {
-    timer = setTimeout(() => resolve("idle"), ms);
-  });
-  try {
-    return await Promise.race([promise, idle]);
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
+/** One OpenAI stream chunk (chat delta or completion text) as a stream piece. */
+export function openAIStreamPiece(event: unknown): StreamPiece {
+  if (event && typeof event === "object" && "error" in event) return { error: upstreamMessage(JSON.stringify(event)) };
+  const parsed = StreamChunk.safeParse(event);
+  if (!parsed.success) return { error: "a stream chunk in an unexpected shape" };
+  const chunk = parsed.data;
+  const choice = chunk.choices[0];
+  return {
+    text: choice?.delta?.content ?? choice?.text ?? undefined,
+    finish: choice?.finish_reason ? finishReason(choice.finish_reason) : undefined,
+    usage: chunk.usage ? usage(chunk.usage) : undefined,
+  };
 }

@@ -3,10 +3,14 @@
  * folder plus one line here.
  */
 import { GatewayError } from "../errors";
+import { huggingface } from "./huggingface";
+import { ollama } from "./ollama";
 import { openaiCompatible } from "./openai-compatible";
 import type { BackendFactory } from "./types";
 
 export const backends = {
+  ollama,
+  huggingface,
   openai_compatible: openaiCompatible,
 } satisfies Record<string, BackendFactory>;
 

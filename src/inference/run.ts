@@ -35,8 +35,9 @@ export function embed(scope: TenantScope, modelId: string, request: EmbeddingReq
   return call(scope, modelId, "embedding", (b) => need(b.embed, "embedding").call(b, request, options));
 }
 
-export function classify(scope: TenantScope, modelId: string, request: ClassificationRequest, options?: CallOptions) {
-  return call(scope, modelId, "classification", (b) => need(b.classify, "classification").call(b, request, options));
+export async function classify(scope: TenantScope, modelId: string, request: ClassificationRequest, options?: CallOptions) {
+  const result = await call(scope, modelId, "classification", (b) => need(b.classify, "classification").call(b, request, options));
+  return { ...result, labels: [...result.labels].sort((a, b) => b.score - a.score) };
 }
 
 async function call<T>(

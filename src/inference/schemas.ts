@@ -48,6 +48,17 @@ export const EmbedInput = z.strictObject({
   input: z.union([z.string().min(1).max(LIMITS.inputChars), z.array(z.string().min(1).max(LIMITS.inputChars)).min(1).max(LIMITS.inputs)]),
 });
 
+export const ClassifyInput = z.strictObject({
+  model_id: ModelId.describe("Id of a model with the classification capability"),
+  text: z.string().min(1).max(LIMITS.inputChars),
+  labels: z
+    .array(z.string().min(1).max(200))
+    .min(1)
+    .max(LIMITS.labels)
+    .optional()
+    .describe("Candidate labels: zero-shot classification when given"),
+});
+
 export function stopList(stop: string | string[] | undefined): string[] | undefined {
   return stop === undefined ? undefined : Array.isArray(stop) ? stop : [stop];
 }
@@ -64,6 +75,12 @@ export const GenerationResult = z.object({
 export const EmbeddingResult = z.object({
   embeddings: z.array(z.array(z.number())),
   dimensions: z.number(),
+  model_id: z.string(),
+  latency_ms: z.number(),
+});
+
+export const ClassificationResult = z.object({
+  labels: z.array(z.object({ label: z.string(), score: z.number() })).describe("Highest score first"),
   model_id: z.string(),
   latency_ms: z.number(),
 });

@@ -5,5 +5,9 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** Base URL of the fake OpenAI-compatible upstream (without /v1). */
     openaiUrl: string;
+    /** Base URL of the fake Ollama server. */
+    ollamaUrl: string;
+    /** Base URL of the fake Hugging Face router + hf-inference + Inference Endpoint. */
+    hfUrl: string;
   }
 }

@@ -1,11 +1,15 @@
 /** Vitest globalSetup (Node side): start the fake upstreams and hand their URLs to the tests. */
 import type { TestProject } from "vitest/node";
+import { startFakeHF } from "./fake-hf";
+import { startFakeOllama } from "./fake-ollama";
 import { startFakeOpenAI } from "./fake-openai";
 
 export default async function setup(project: TestProject) {
-  const openai = await startFakeOpenAI();
+  const [openai, ollama, hf] = await Promise.all([startFakeOpenAI(), startFakeOllama(), startFakeHF()]);
   project.provide("openaiUrl", openai.url);
+  project.provide("ollamaUrl", ollama.url);
+  project.provide("hfUrl", hf.url);
   return async () => {
-    await openai.close();
+    await Promise.all([openai.close(), ollama.close(), hf.close()]);
   };
 }

@@ -5,8 +5,17 @@
  */
 import type { McpServer, ServerContext } from "@modelcontextprotocol/server";
 import type { CallOptions } from "../../backends/types";
-import { chat, complete, embed } from "../../inference/run";
-import { ChatInput, CompleteInput, EmbedInput, EmbeddingResult, GenerationResult, stopList } from "../../inference/schemas";
+import { chat, classify, complete, embed } from "../../inference/run";
+import {
+  ChatInput,
+  ClassificationResult,
+  ClassifyInput,
+  CompleteInput,
+  EmbedInput,
+  EmbeddingResult,
+  GenerationResult,
+  stopList,
+} from "../../inference/schemas";
 import type { ModelRecord } from "../../models/schema";
 import type { TenantScope } from "../../tenants/scope";
 import { guarded, ok } from "../result";
@@ -63,6 +72,22 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
       const result = await embed(scope, model_id, { input: inputs }, { signal: ctx.mcpReq.signal });
       const dimensions = result.embeddings[0]?.length ?? 0;
       return ok({ ...result, dimensions }, `${result.embeddings.length} embedding(s) of ${dimensions} dimensions from ${result.model_id}.`);
+    }),
+  );
+
+  server.registerTool(
+    "classify",
+    {
+      title: "Classify",
+      description: `Score text against a classifier's labels, or against the labels you give (zero-shot). Highest score first.${menu("classification")}`,
+      inputSchema: ClassifyInput,
+      outputSchema: ClassificationResult,
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    },
+    guarded(async ({ model_id, text, labels }, ctx: ServerContext) => {
+      const result = await classify(scope, model_id, { text, labels }, { signal: ctx.mcpReq.signal });
+      const lines = result.labels.map((l) => `${l.label}: ${l.score.toFixed(4)}`).join("\n");
+      return ok(result, lines || "No labels returned.");
     }),
   );
 }

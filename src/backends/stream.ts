@@ -1,0 +1,128 @@
+/**
+ * Streaming, written once for every backend. A source turns a response body
+ * into parsed JSON events (SSE for OpenAI-style and TGI upstreams and the
+ * Workers AI binding, NDJSON for Ollama); `collectStream` hands the text of
+ * each event to the caller as it arrives and says how the stream ended. A
+ * stream that breaks, goes idle or sends garbage keeps the text received so
+ * far and ends with finish_reason "error" and an `error` message.
+ */
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import type { FinishReason, Generation } from "./types";
+
+/** What one stream event contributes. */
+export interface StreamPiece {
+  text?: string;
+  finish?: FinishReason;
+  usage?: Partial<Generation["usage"]>;
+  /** The upstream reported an error inside the stream. */
+  error?: string;
+  /** The event marks the end of the stream (`[DONE]`, Ollama's `done: true`). */
+  done?: boolean;
+}
+
+const DONE = Symbol("done");
+type Source = ReadableStream<unknown | typeof DONE>;
+
+/** Server-sent events whose data is JSON; `[DONE]` ends the stream. */
+export function sseEvents(body: ReadableStream<Uint8Array>): Source {
+  return body
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new EventSourceParserStream())
+    .pipeThrough(
+      new TransformStream<{ data: string }, unknown>({
+        transform(event, controller) {
+          const data = event.data.trim();
+          if (data === "[DONE]") controller.enqueue(DONE);
+          else if (data) controller.enqueue(parseJson(data));
+        },
+      }),
+    );
+}
+
+/** Newline-delimited JSON (Ollama). */
+export function ndjsonEvents(body: ReadableStream<Uint8Array>): Source {
+  let buffer = "";
+  return body.pipeThrough(new TextDecoderStream()).pipeThrough(
+    new TransformStream<string, unknown>({
+      transform(chunk, controller) {
+        buffer += chunk;
+        const lines = buffer.split("\n");
+        buffer = lines.pop() ?? "";
+        for (const line of lines) if (line.trim()) controller.enqueue(parseJson(line));
+      },
+      flush(controller) {
+        if (buffer.trim()) controller.enqueue(parseJson(buffer));
+      },
+    }),
+  );
+}
+
+class NotJson {
+  constructor(readonly text: string) {}
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return new NotJson(text);
+  }
+}
+
+export async function collectStream(
+  events: Source,
+  read: (event: unknown) => StreamPiece,
+  onText: (delta: string) => void | Promise<void>,
+  options: { idleMs: number; label: string },
+): Promise<Generation> {
+  const reader = events.getReader();
+  let text = "";
+  let finish: FinishReason | undefined;
+  let done = false;
+  const usage: Generation["usage"] = { prompt_tokens: null, completion_tokens: null };
+  const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error });
+  try {
+    for (;;) {
+      const next = await withIdleTimeout(reader.read(), options.idleMs);
+      if (next === "idle") return broken(`${options.label} stopped sending for ${options.idleMs / 1000} s.`);
+      if (next.done) break;
+      if (next.value === DONE) {
+        done = true;
+        break;
+      }
+      if (next.value instanceof NotJson) return broken(`${options.label} sent a stream event that is not JSON.`);
+      const piece = read(next.value);
+      if (piece.error) return broken(`${options.label} reported an error mid-stream: ${piece.error}`);
+      if (piece.usage?.prompt_tokens != null) usage.prompt_tokens = piece.usage.prompt_tokens;
+      if (piece.usage?.completion_tokens != null) usage.completion_tokens = piece.usage.completion_tokens;
+      if (piece.text) {
+        text += piece.text;
+        await onText(piece.text);
+      }
+      if (piece.finish) finish = piece.finish;
+      if (piece.done) {
+        done = true;
+        break;
+      }
+    }
+  } catch {
+    return broken(`${options.label} broke off the stream.`);
+  } finally {
+    void reader.cancel().catch(() => {});
+  }
+  if (!finish && done) finish = "stop";
+  if (!finish) return broken(`${options.label} ended the stream without saying why it stopped.`);
+  return { text, finish_reason: finish, usage };
+}
+
+async function withIdleTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "idle"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<"idle">((resolve) => {
+    timer = setTimeout(() => resolve("idle"), ms);
+  });
+  try {
+    return await Promise.race([promise, idle]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
