@@ -28,12 +28,15 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   /** Seconds a caller should wait before retrying (429 and retryable upstream states). */
   readonly retryAfter?: number;
+  /** Whether the gateway itself may try the upstream again (429, 5xx, network, timeout). */
+  readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retryAfter?: number; retryable?: boolean; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = "GatewayError";
     this.code = code;
     this.retryAfter = options.retryAfter;
+    this.retryable = options.retryable ?? false;
   }
 
   get status(): ContentfulStatusCode {

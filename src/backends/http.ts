@@ -1,24 +1,14 @@
 /**
- * Every upstream HTTP call goes through here: a timeout on each attempt, retries
- * on 429 / 5xx / network errors with exponential backoff and full jitter that
- * honour Retry-After within a total wait cap, no retry on other 4xx, and no
- * redirects followed. Failures become GatewayErrors a person can act on.
- *
- * (p-retry was considered; it cannot take its delay from a Retry-After header.)
+ * Every upstream HTTP call goes through here: the shared retry loop (timeouts,
+ * backoff, Retry-After), retries only on 429 / 5xx / network errors, no
+ * redirects followed, and error answers turned into GatewayErrors a person can
+ * act on.
  */
 import { GatewayError } from "../errors";
+import { retrying, type RetryPolicy } from "./retry";
 
-export interface UpstreamPolicy {
-  /** Who is being called, for messages: "OpenAI-compatible upstream api.openai.com". */
-  label: string;
-  timeoutMs: number;
-  maxRetries: number;
+export interface UpstreamPolicy extends RetryPolicy {
   fetch: typeof fetch;
-  signal?: AbortSignal;
-  /** Longest total time spent waiting between attempts. */
-  maxWaitMs?: number;
-  /** Injectable for tests of the backoff. */
-  sleep?: (ms: number) => Promise<void>;
   /**
    * A backend's own reading of an error answer (e.g. Hugging Face's 503 "model
    * loading" with `estimated_time`); return undefined for the generic mapping.
@@ -26,10 +16,6 @@ export interface UpstreamPolicy {
    */
   interpretError?: (status: number, body: string, headers: Headers) => GatewayError | undefined;
 }
-
-const BASE_DELAY_MS = 250;
-const MAX_DELAY_MS = 8_000;
-const DEFAULT_MAX_WAIT_MS = 30_000;
 
 /** POST/GET and parse a JSON answer; the timeout covers reading the whole body. */
 export async function upstreamJson(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<unknown> {
@@ -61,59 +47,25 @@ export async function upstreamStream(url: string, init: RequestInit, policy: Ups
   );
 }
 
-async function withRetries<T>(
+function withRetries<T>(
   url: string,
   init: RequestInit,
   policy: UpstreamPolicy,
   onOk: (response: Response, signal: AbortSignal) => Promise<T>,
   options: { clearTimerOnHeaders?: boolean } = {},
 ): Promise<T> {
-  const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  let waited = 0;
-  let lastError: GatewayError | undefined;
-  for (let attempt = 0; attempt <= policy.maxRetries; attempt++) {
-    if (attempt > 0 && lastError) {
-      const delay = lastError.retryAfter !== undefined ? lastError.retryAfter * 1000 : backoff(attempt);
-      if (waited + delay > (policy.maxWaitMs ?? DEFAULT_MAX_WAIT_MS)) break;
-      waited += delay;
-      await sleep(delay);
-    }
-    const timer = new AbortController();
-    const timeout = setTimeout(() => timer.abort(), policy.timeoutMs);
-    const signal = policy.signal ? AbortSignal.any([policy.signal, timer.signal]) : timer.signal;
-    try {
-      const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
-      if (options.clearTimerOnHeaders) clearTimeout(timeout);
-      if (response.ok) return await onOk(response, signal);
-      const error = await statusError(response, policy, signal);
-      if (!isRetryableStatus(response.status)) throw error;
-      lastError = error;
-    } catch (error) {
-      if (policy.signal?.aborted) throw new GatewayError("upstream_error", `${policy.label}: the call was cancelled.`);
-      if (error instanceof GatewayError) {
-        if (error.code !== "upstream_timeout") throw error;
-        lastError = error;
-      } else if (timer.signal.aborted) {
-        lastError = new GatewayError(
-          "upstream_timeout",
-          `${policy.label} did not answer within ${policy.timeoutMs / 1000} s (timeout in the model config).`,
-        );
-      } else {
-        lastError = new GatewayError("upstream_error", `${policy.label} is unreachable: ${describe(error)}`);
-      }
-    } finally {
-      clearTimeout(timeout);
-    }
-  }
-  throw lastError ?? new GatewayError("upstream_error", `${policy.label} failed.`);
+  return retrying(policy, async (signal, disarm) => {
+    const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
+    if (options.clearTimerOnHeaders) disarm();
+    if (response.ok) return onOk(response, signal);
+    const error = await statusError(response, policy, signal);
+    if (!isRetryableStatus(response.status)) throw error;
+    throw new GatewayError(error.code, error.message, { retryAfter: error.retryAfter, retryable: true });
+  });
 }
 
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
-}
-
-function backoff(attempt: number): number {
-  return Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
 }
 
 /** Retry-After as seconds: either delta-seconds or an HTTP date. */
@@ -159,9 +111,11 @@ async function readText(response: Response, signal: AbortSignal, policy?: Upstre
     return await response.text();
   } catch (error) {
     if (signal.aborted && policy) {
-      throw new GatewayError("upstream_timeout", `${policy.label} did not finish its answer within ${policy.timeoutMs / 1000} s.`);
+      throw new GatewayError("upstream_timeout", `${policy.label} did not finish its answer within ${policy.timeoutMs / 1000} s.`, {
+        retryable: true,
+      });
     }
-    throw new GatewayError("upstream_error", `${policy?.label ?? "upstream"} broke off its answer: ${describe(error)}`);
+    throw new GatewayError("upstream_error", `${policy?.label ?? "upstream"} broke off its answer: ${describe(error)}`, { retryable: true });
   }
 }
 

@@ -1,12 +1,35 @@
 /**
  * `huggingface`: Inference Providers through the router (OpenAI-compatible chat),
  * hf-inference tasks (feature-extraction, text-classification,
- * zero-shot-classification), or a dedicated Inference Endpoint.
+ * zero-shot-classification, text-generation), or a dedicated Inference Endpoint.
+ *
+ * Routes, from the config:
+ * - router (default): chat at {base_url}/v1/chat/completions with model
+ *   "<model_name>" or "<model_name>:<provider>"; tasks at
+ *   {base_url}/hf-inference/models/<model_name> (hf-inference whatever the
+ *   provider: the other providers serve chat only here);
+ * - `endpoint_url` set: every call goes to the endpoint instead (TGI's
+ *   OpenAI-compatible {endpoint_url}/v1/chat/completions, tasks POSTed to
+ *   {endpoint_url} itself); base_url is then never called.
+ * Never sends `x-wait-for-model`: a loading model becomes a retryable error
+ * (see `modelLoading`) instead of a request held open for minutes.
  */
 import { z } from "zod";
 import { CommonConfig, HttpUrl, ModelName } from "../config/common";
-import { GatewayError } from "../errors";
-import type { BackendFactory, ModelBackend } from "./types";
+import type { Capability } from "../models/schema";
+import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
+import {
+  embeddingVectors,
+  modelLoading,
+  textClassification,
+  textGeneration,
+  textGenerationBody,
+  tgiStreamPiece,
+  zeroShot,
+} from "./huggingface-wire";
+import { openAIClient } from "./openai-client";
+import { collectStream, sseEvents } from "./stream";
+import type { BackendFactory, CallOptions, CompletionRequest, Generation, HealthResult, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
   model_name: ModelName,
@@ -16,12 +39,135 @@ const Config = CommonConfig.extend({
   endpoint_url: HttpUrl.optional(),
 }).strict();
 
+type HFConfig = z.output<typeof Config>;
+
+/**
+ * Default capabilities guessed from the model name, since one HF token reaches
+ * every kind of model: sentence-transformers/*, *bge*, *e5* and names with
+ * "embed" are embedding models; names with "sentiment", "nli" (mnli, xnli,
+ * anli), "classif" or "sst" are classifiers; anything else is a text
+ * generator (chat + completion). Registration can always name capabilities.
+ */
+const EMBEDDING = /^sentence-transformers\/|bge|(^|[^a-z0-9])e5([^a-z0-9]|$)|embed/i;
+const CLASSIFIER = /sentiment|(^|[^a-z])[a-z]?nli([^a-z]|$)|classif|(^|[^a-z])sst/i;
+
+function defaultCapabilities(config: HFConfig): Capability[] {
+  if (EMBEDDING.test(config.model_name)) return ["embedding"];
+  if (CLASSIFIER.test(config.model_name)) return ["classification"];
+  return ["chat", "completion"];
+}
+
+/** Where each kind of call goes, and the name used for this upstream in messages. */
+function routes(config: HFConfig) {
+  const trim = (url: string) => url.replace(/\/+$/, "");
+  if (config.endpoint_url) {
+    const base = trim(config.endpoint_url);
+    return { label: `Hugging Face endpoint ${new URL(base).host}`, openAIBase: `${base}/v1`, chatModel: config.model_name, task: base, info: `${base}/info` };
+  }
+  const base = trim(config.base_url);
+  const host = new URL(base).host;
+  const path = config.model_name.split("/").map(encodeURIComponent).join("/");
+  return {
+    label: host === "router.huggingface.co" ? "Hugging Face router" : `Hugging Face router at ${host}`,
+    openAIBase: `${base}/v1`,
+    chatModel: config.provider ? `${config.model_name}:${config.provider}` : config.model_name,
+    task: `${base}/hf-inference/models/${path}`,
+    info: undefined,
+  };
+}
+
 export const huggingface = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding", "classification"],
-  defaultCapabilities: () => ["chat", "completion"],
-  upstreamUrls: (config) => [{ field: "config.base_url", url: config.endpoint_url ?? config.base_url }],
-  create(): ModelBackend {
-    throw new GatewayError("internal", "The huggingface backend is not built yet.");
+  defaultCapabilities,
+  upstreamUrls: (config) =>
+    config.endpoint_url ? [{ field: "config.endpoint_url", url: config.endpoint_url }] : [{ field: "config.base_url", url: config.base_url }],
+
+  create(config, deps): ModelBackend {
+    const route = routes(config);
+    const policy: Omit<UpstreamPolicy, "signal"> = {
+      label: route.label,
+      timeoutMs: config.timeout * 1000,
+      maxRetries: config.max_retries,
+      fetch: deps.fetch,
+      interpretError: (status, body, headers) => modelLoading(status, body, headers, config.model_name),
+    };
+    const auth = { authorization: `Bearer ${config.api_key}` };
+    const chatClient = openAIClient({ baseUrl: route.openAIBase, model: route.chatModel, headers: auth, policy });
+    const withSignal = (options?: CallOptions): UpstreamPolicy => ({ ...policy, signal: options?.signal });
+    const post = (body: unknown, accept = "application/json") => ({
+      method: "POST",
+      headers: { "content-type": "application/json", accept, ...auth },
+      body: JSON.stringify(body),
+    });
+    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, post(body), withSignal(options));
+
+    /**
+     * The router has no /v1/completions. Endpoints and hf-inference (provider
+     * unset or "hf-inference") serve the text-generation task; for any other
+     * provider the prompt is sent to chat as a single user message.
+     */
+    const viaTextGeneration = !!config.endpoint_url || !config.provider || config.provider === "hf-inference";
+
+    async function complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
+      if (!viaTextGeneration) {
+        const { prompt, ...sampling } = request;
+        return chatClient.chat({ ...sampling, messages: [{ role: "user", content: prompt }] }, options);
+      }
+      if (!options?.onText) return textGeneration(await task(textGenerationBody(request, false), options), route.label);
+      const stream = await upstreamStream(route.task, post(textGenerationBody(request, true), "text/event-stream"), withSignal(options));
+      return collectStream(sseEvents(stream), tgiStreamPiece, options.onText, { idleMs: policy.timeoutMs, label: route.label });
+    }
+
+    const backend: ModelBackend = {
+      capabilities: huggingface.supports,
+      chat: chatClient.chat,
+      complete,
+      async embed(request, options) {
+        return { embeddings: embeddingVectors(await task({ inputs: request.input }, options), request.input.length, route.label) };
+      },
+      async classify({ text, labels }, options) {
+        if (labels) return zeroShot(await task({ inputs: text, parameters: { candidate_labels: labels } }, options), route.label);
+        return textClassification(await task({ inputs: text }, options), route.label);
+      },
+      async initialize() {
+        const health = await backend.healthCheck();
+        if (!health.ok) throw new Error(health.detail ?? `${route.label} failed its health check.`);
+      },
+      async healthCheck(): Promise<HealthResult> {
+        const started = Date.now();
+        try {
+          const detail = await probe();
+          return { ok: true, latency_ms: Date.now() - started, detail };
+        } catch (error) {
+          return { ok: false, latency_ms: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
+        }
+      },
+      async shutdown() {},
+    };
+
+    /**
+     * `auto` spends no tokens: an endpoint's /info (TGI and TEI both serve
+     * it), or the router's model list (which names chat models only).
+     * `generation` makes the smallest real call for the model's default kind.
+     */
+    async function probe(): Promise<string | null> {
+      const kind = defaultCapabilities(config)[0];
+      if (config.health_check?.probe === "generation") {
+        if (kind === "embedding") await backend.embed!({ input: ["ping"] });
+        else if (kind === "classification") await backend.classify!({ text: "ping" });
+        else await chatClient.chat({ messages: [{ role: "user", content: "ping" }], max_tokens: 1 });
+        return null;
+      }
+      if (route.info) {
+        await upstreamJson(route.info, { method: "GET", headers: { accept: "application/json", ...auth } }, policy);
+        return null;
+      }
+      const models = await chatClient.listModels();
+      const listed = kind !== "chat" || models.length === 0 || models.includes(config.model_name);
+      return listed ? null : `${config.model_name} is not in the Hugging Face router's model list`;
+    }
+
+    return backend;
   },
 } satisfies BackendFactory<typeof Config>;

@@ -1,0 +1,144 @@
+/**
+ * Ollama's native wire format (https://docs.ollama.com/api), written once:
+ * request bodies, zod schemas of the answers, one NDJSON stream line as a
+ * StreamPiece, how model names compare, and the messages a person needs when
+ * the model is not pulled or something other than Ollama answered.
+ */
+import { z } from "zod";
+import { GatewayError } from "../errors";
+import { snippet, upstreamMessage } from "./http";
+import { finishReason, parseAnswer } from "./openai-wire";
+import type { StreamPiece } from "./stream";
+import type { ChatRequest, CompletionRequest, FinishReason, Generation, SamplingParams } from "./types";
+
+/** What the answer of /api/chat and /api/generate (and a stream's last line) says about how it ended. */
+const Ending = {
+  done: z.boolean().optional(),
+  done_reason: z.string().nullish(),
+  // Ollama leaves prompt_eval_count out when the prompt was cached.
+  prompt_eval_count: z.number().nullish(),
+  eval_count: z.number().nullish(),
+};
+
+const ChatAnswer = z.object({ message: z.object({ content: z.string() }), ...Ending });
+const GenerateAnswer = z.object({ response: z.string(), ...Ending });
+export const EmbedAnswer = z.object({ embeddings: z.array(z.array(z.number())) });
+export const Tags = z.object({ models: z.array(z.object({ name: z.string(), model: z.string().optional() })) });
+
+/** One NDJSON line: a chat delta, a generate delta, the closing line, or an error. */
+const StreamLine = z.object({
+  message: z.object({ content: z.string().optional() }).optional(),
+  response: z.string().optional(),
+  error: z.string().optional(),
+  ...Ending,
+});
+
+/** Sampling parameters go under `options`, with Ollama's names. */
+function options(params: SamplingParams) {
+  const mapped = {
+    ...(params.max_tokens !== undefined && { num_predict: params.max_tokens }),
+    ...(params.temperature !== undefined && { temperature: params.temperature }),
+    ...(params.top_p !== undefined && { top_p: params.top_p }),
+    ...(params.stop !== undefined && params.stop.length > 0 && { stop: params.stop }),
+  };
+  return Object.keys(mapped).length > 0 ? { options: mapped } : {};
+}
+
+// `stream` is always sent: Ollama streams when it is left out.
+export function chatBody(model: string, request: ChatRequest, stream: boolean) {
+  return { model, messages: request.messages, stream, ...options(request) };
+}
+
+export function generateBody(model: string, request: CompletionRequest, stream: boolean) {
+  return { model, prompt: request.prompt, stream, ...options(request) };
+}
+
+function ending(answer: { done?: boolean; done_reason?: string | null }): FinishReason | undefined {
+  if (answer.done_reason) return finishReason(answer.done_reason);
+  return answer.done ? "stop" : undefined;
+}
+
+function usage(answer: { prompt_eval_count?: number | null; eval_count?: number | null }): Generation["usage"] {
+  return { prompt_tokens: answer.prompt_eval_count ?? null, completion_tokens: answer.eval_count ?? null };
+}
+
+export function chatGeneration(json: unknown, label: string): Generation {
+  const answer = parseAnswer(ChatAnswer, json, label);
+  return { text: answer.message.content, finish_reason: ending(answer) ?? "unknown", usage: usage(answer) };
+}
+
+export function generateGeneration(json: unknown, label: string): Generation {
+  const answer = parseAnswer(GenerateAnswer, json, label);
+  return { text: answer.response, finish_reason: ending(answer) ?? "unknown", usage: usage(answer) };
+}
+
+export function ollamaStreamPiece(event: unknown): StreamPiece {
+  const parsed = StreamLine.safeParse(event);
+  if (!parsed.success) return { error: "a stream line in an unexpected shape" };
+  const line = parsed.data;
+  if (line.error) return { error: snippet(line.error) };
+  return {
+    text: line.message?.content ?? line.response,
+    done: line.done,
+    finish: line.done ? ending(line) : undefined,
+    usage: line.done ? usage(line) : undefined,
+  };
+}
+
+/** Ollama's default tag: "llama3.2" is "llama3.2:latest" (a ":" before the last "/" is a registry port). */
+function canonicalName(name: string): string {
+  const last = name.slice(name.lastIndexOf("/") + 1);
+  return (last.includes(":") ? name : `${name}:latest`).toLowerCase();
+}
+
+export function isPulled(tags: z.infer<typeof Tags>, model: string): boolean {
+  const wanted = canonicalName(model);
+  return tags.models.some((m) => canonicalName(m.name) === wanted || (m.model !== undefined && canonicalName(m.model) === wanted));
+}
+
+export function notPulled(model: string, label: string): GatewayError {
+  return new GatewayError(
+    "model_unavailable",
+    `${label}: model ${model} is not pulled on the Ollama server; run \`ollama pull ${model}\` there, or fix config.model_name.`,
+  );
+}
+
+/** Ollama's 404 for a missing model: `model "x" not found, try pulling it first`. */
+export function isModelMissing(status: number, body: string): boolean {
+  return status === 404 && /\bmodel\b.*\bnot found\b/i.test(upstreamMessage(body));
+}
+
+/**
+ * Ollama answers JSON (NDJSON when streaming), never HTML and never a
+ * redirect: either means something else answered in its place, typically a
+ * Cloudflare Access login page because the service-token headers are missing
+ * or wrong. This wraps the injected fetch so every call says so, as an error
+ * that is not retried, instead of "not JSON" or "redirect".
+ */
+export function onlyOllama(fetch: typeof globalThis.fetch, label: string): typeof globalThis.fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    const redirect = response.status >= 300 && response.status < 400;
+    if (!redirect && !/text\/html/i.test(response.headers.get("content-type") ?? "")) return response;
+    void response.body?.cancel().catch(() => {});
+    const target = redirect ? hostOf(response.headers.get("location")) : undefined;
+    const what = redirect ? `a redirect (${response.status}) to ${target ?? "another page"}` : `an HTML page (${response.status})`;
+    const access = target?.endsWith(".cloudflareaccess.com") ? " (a Cloudflare Access login)" : "";
+    throw new GatewayError(
+      "upstream_error",
+      `${label} answered with ${what}${access} instead of Ollama's JSON API. If the server is behind Cloudflare Access, ` +
+        "set config.headers CF-Access-Client-Id and CF-Access-Client-Secret (a service token allowed by the Access policy, " +
+        "as ${SECRET} references); otherwise check config.base_url.",
+    );
+  };
+}
+
+/** Only the host of a redirect target: its query may carry tokens. */
+function hostOf(location: string | null): string | undefined {
+  if (!location) return undefined;
+  try {
+    return new URL(location).host;
+  } catch {
+    return undefined;
+  }
+}
