@@ -17,6 +17,8 @@ export default defineConfig(async () => {
           plugins: [
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
+              // No Cloudflare account here: every binding is local (the AI binding is faked below).
+              remoteBindings: false,
               miniflare: {
                 bindings: {
                   ADMIN_TOKEN: "test-operator-token",
@@ -26,6 +28,20 @@ export default defineConfig(async () => {
                   UPSTREAM_KEY: "sk-canary-7d1f0c9e4b2a",
                   TEST_MIGRATIONS: migrations,
                 },
+                // The real AI binding takes an AbortSignal; an RPC fake needs this flag to receive one.
+                compatibilityFlags: ["enable_abortsignal_rpc"],
+                // The Workers AI binding, faked where the real one is (env.AI).
+                workers: [
+                  {
+                    name: "fake-workers-ai",
+                    modules: true,
+                    scriptPath: "./tests/support/fake-workers-ai.js",
+                    compatibilityDate: "2026-11-01",
+                  },
+                ],
+                serviceBindings: { AI: { name: "fake-workers-ai", entrypoint: "FakeAi" } },
+                // ...and the real (remote-only) binding from wrangler.toml moved out of its way.
+                ai: { binding: "UNUSED_REMOTE_AI" },
               },
             }),
           ],

@@ -48,7 +48,8 @@ const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "mcp-gateway
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 const portArgs = portArg >= 0 ? [] : ["--port", String(port)];
-const dev = spawn("wrangler", ["dev", ...portArgs, ...args], { stdio: "inherit" });
+// --local: no remote bindings, so no Cloudflare account is needed (Workers AI is then unavailable).
+const dev = spawn("wrangler", ["dev", "--local", ...portArgs, ...args], { stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 

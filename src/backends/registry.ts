@@ -6,11 +6,13 @@ import { GatewayError } from "../errors";
 import { huggingface } from "./huggingface";
 import { ollama } from "./ollama";
 import { openaiCompatible } from "./openai-compatible";
+import { workersAi } from "./workers-ai";
 import type { BackendFactory } from "./types";
 
 export const backends = {
   ollama,
   huggingface,
+  workers_ai: workersAi,
   openai_compatible: openaiCompatible,
 } satisfies Record<string, BackendFactory>;
 

@@ -43,14 +43,14 @@ export class ResponseRecorder {
   }
 }
 
-export interface ApiResponse<T = any> {
+export interface ApiResponse<T = unknown> {
   status: number;
   headers: Headers;
   body: T;
 }
 
 /** A JSON call to the gateway's HTTP API, recorded. */
-export async function api<T = any>(
+export async function api<T = unknown>(
   recorder: ResponseRecorder,
   baseUrl: string,
   method: string,
@@ -75,6 +75,40 @@ export async function api<T = any>(
   return { status: response.status, headers: response.headers, body: body as T };
 }
 
+/** Wire shapes the tests read. */
+export interface IssuedKey {
+  id: string;
+  key: string;
+  role: "admin" | "user";
+}
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+export interface ModelBody {
+  id: string;
+  status: string;
+  config: Record<string, unknown>;
+}
+export interface Generation {
+  text: string;
+  finish_reason: string;
+  usage: { prompt_tokens: number; completion_tokens: number };
+  model_id: string;
+  latency_ms: number;
+}
+export interface Embeddings {
+  embeddings: number[][];
+  dimensions: number;
+  model_id: string;
+}
+export interface ModelSummary {
+  id: string;
+  name: string;
+  backend_type: string;
+  capabilities: string[];
+  status: string;
+}
+
 export interface Tenant {
   id: string;
   adminKey: string;
@@ -88,8 +122,11 @@ export async function createTenant(dev: WranglerDev, recorder: ResponseRecorder,
   const op = { token: dev.adminToken };
   const created = await api(recorder, dev.url, "POST", "/api/v1/tenants", { ...op, body: { id, name } });
   if (created.status !== 201) throw new Error(`creating tenant ${id}: ${created.status} ${JSON.stringify(created.body)}`);
-  const admin = await api(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, { ...op, body: { role: "admin" } });
-  const user = await api(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, { ...op, body: { role: "user", name: "e2e user" } });
+  const admin = await api<IssuedKey>(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, { ...op, body: { role: "admin" } });
+  const user = await api<IssuedKey>(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, {
+    ...op,
+    body: { role: "user", name: "e2e user" },
+  });
   if (admin.status !== 201 || user.status !== 201) throw new Error(`creating keys for ${id}: ${admin.status} / ${user.status}`);
   return { id, adminKey: admin.body.key, adminKeyId: admin.body.id, userKey: user.body.key, userKeyId: user.body.id };
 }
@@ -97,7 +134,7 @@ export async function createTenant(dev: WranglerDev, recorder: ResponseRecorder,
 /** The parts of a tools/call result the tests look at (same shape in both SDKs). */
 export interface ToolResult {
   content?: { type: string; text?: string }[];
-  structuredContent?: Record<string, any>;
+  structuredContent?: Record<string, unknown>;
   isError?: boolean;
 }
 
@@ -119,13 +156,18 @@ export interface McpSession {
   close(): Promise<void>;
 }
 
-export type Connect = (url: string, key: string, recorder: ResponseRecorder) => Promise<McpSession>;
+/** `key` null sends no Authorization header (for a proxy that adds one). */
+export type Connect = (url: string, key: string | null, recorder: ResponseRecorder) => Promise<McpSession>;
+
+function authHeaders(key: string | null): Record<string, string> {
+  return key === null ? {} : { authorization: `Bearer ${key}` };
+}
 
 /** `@modelcontextprotocol/client` 2.4.0, pinned to the stateless 2026-07-28 protocol. */
 export const connectModern: Connect = async (url, key, recorder) => {
   const client = new ModernClient({ name: "e2e-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
   const transport = new ModernTransport(new URL(`${url}/mcp`), {
-    requestInit: { headers: { authorization: `Bearer ${key}` } },
+    requestInit: { headers: authHeaders(key) },
     fetch: recorder.fetch,
   });
   await client.connect(transport);
@@ -145,7 +187,7 @@ export const connectModern: Connect = async (url, key, recorder) => {
 export const connectLegacy: Connect = async (url, key, recorder) => {
   const client = new LegacyClient({ name: "e2e-legacy", version: "1.0.0" });
   const transport = new LegacyTransport(new URL(`${url}/mcp`), {
-    requestInit: { headers: { authorization: `Bearer ${key}` } },
+    requestInit: { headers: authHeaders(key) },
     fetch: recorder.fetch,
   });
   await client.connect(transport);
@@ -161,18 +203,31 @@ export const connectLegacy: Connect = async (url, key, recorder) => {
   };
 };
 
+/** A tool result's structured content, typed for the test. */
+export function structured<T>(result: ToolResult): T {
+  if (!result.structuredContent) throw new Error(`no structuredContent in ${JSON.stringify(result)}`);
+  return result.structuredContent as T;
+}
+
 /** The text of a tool result's first content block. */
 export function textOf(result: ToolResult): string {
   return result.content?.find((c) => c.type === "text")?.text ?? "";
+}
+
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
 }
 
 /** Requests the fake upstream received for one upstream model name. */
 export async function upstreamRequests(
   openaiUrl: string,
   model: string,
-): Promise<{ method: string; path: string; headers: Record<string, string>; body: any }[]> {
+): Promise<UpstreamRequest[]> {
   const response = await fetch(`${openaiUrl}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await response.json()) as { requests: any[] }).requests;
+  return ((await response.json()) as { requests: UpstreamRequest[] }).requests;
 }
 
 export async function scriptUpstream(openaiUrl: string, model: string, steps: unknown[]): Promise<void> {
@@ -182,4 +237,17 @@ export async function scriptUpstream(openaiUrl: string, model: string, steps: un
     body: JSON.stringify({ model, steps }),
   });
   if (!response.ok) throw new Error(`scripting the fake upstream failed: ${response.status}`);
+}
+
+/**
+ * Call chat with a progressToken and time what arrives: when each progress
+ * notification came, and when the final result came (ms since the call).
+ */
+export async function timedStreamingChat(session: McpSession, modelId: string, content: string) {
+  const started = performance.now();
+  const progress: (Progress & { at: number })[] = [];
+  const result = await session.callTool("chat", { model_id: modelId, messages: [{ role: "user", content }] }, (p) =>
+    progress.push({ ...p, at: performance.now() - started }),
+  );
+  return { result, progress, resultAt: performance.now() - started };
 }

@@ -18,12 +18,20 @@ import {
   connectLegacy,
   connectModern,
   createTenant,
+  type Embeddings,
+  type ErrorBody,
+  type Generation,
+  type IssuedKey,
   type McpSession,
+  type ModelBody,
+  type ModelSummary,
   type Progress,
   ResponseRecorder,
   scriptUpstream,
+  structured,
   type Tenant,
   textOf,
+  timedStreamingChat,
   upstreamRequests,
 } from "./helpers";
 
@@ -32,6 +40,7 @@ const UPSTREAM_CHAT_MODEL = "gpt-e2e-mcp";
 const UPSTREAM_EMBED_MODEL = "e2e-embed-mcp";
 const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 
+/** Tools every tenant key gets (more may be added, e.g. classify); admin keys get ADMIN_TOOLS on top. */
 const USER_TOOLS = ["chat", "complete", "embed", "get_model", "list_models"];
 const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "update_model"];
 
@@ -44,8 +53,8 @@ let globex: Tenant;
 let revokedKey: string | undefined;
 
 /** Shorthand for a recorded HTTP call to the gateway. */
-const call = (method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  api(recorder, dev.url, method, path, options);
+const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
+  api<T>(recorder, dev.url, method, path, options);
 
 function chatModel(id: string) {
   return {
@@ -79,6 +88,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (process.env.E2E_PRINT_LOGS && dev) console.log(`--- wrangler dev output ---\n${dev.logs()}`);
   await dev?.dispose();
 });
 
@@ -105,20 +115,22 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     expect(user.serverName).toBe("mcp-model-gateway");
   });
 
-  it("offers a user key only the read and inference tools", async () => {
-    const names = (await user.listTools()).map((t) => t.name).sort();
-    expect(names).toEqual(USER_TOOLS);
+  it("offers a user key the read and inference tools, and no registry tool", async () => {
+    const names = (await user.listTools()).map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(USER_TOOLS));
+    for (const tool of ADMIN_TOOLS) expect(names).not.toContain(tool);
   });
 
-  it("offers an admin key the registry tools too", async () => {
-    const names = (await admin.listTools()).map((t) => t.name).sort();
-    expect(names).toEqual([...USER_TOOLS, ...ADMIN_TOOLS].sort());
+  it("offers an admin key exactly the user's tools plus the registry tools", async () => {
+    const userNames = (await user.listTools()).map((t) => t.name);
+    const adminNames = (await admin.listTools()).map((t) => t.name);
+    expect(adminNames.sort()).toEqual([...userNames, ...ADMIN_TOOLS].sort());
   });
 
   it("list_models returns the tenant's models as structured content", async () => {
     const result = await user.callTool("list_models", {});
     expect(result.isError).toBeFalsy();
-    const models = result.structuredContent?.models as Record<string, unknown>[];
+    const { models } = structured<{ models: ModelSummary[] }>(result);
     expect(models).toContainEqual(
       expect.objectContaining({ id: "acme-echo", backend_type: "openai_compatible", capabilities: ["chat", "completion"] }),
     );
@@ -126,7 +138,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     expect(textOf(result)).toContain("acme-echo");
 
     const filtered = await user.callTool("list_models", { capability: "embedding" });
-    expect((filtered.structuredContent?.models as { id: string }[]).map((m) => m.id)).toEqual(["acme-embedder"]);
+    expect(structured<{ models: ModelSummary[] }>(filtered).models.map((m) => m.id)).toEqual(["acme-embedder"]);
   });
 
   it("get_model shows the secret as a ${NAME} reference, never its value", async () => {
@@ -153,7 +165,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     const message = `hello from the ${user.label} client`;
     const result = await user.callTool("chat", { model_id: "acme-echo", messages: [{ role: "user", content: message }] });
     expect(result.isError).toBeFalsy();
-    const out = result.structuredContent!;
+    const out = structured<Generation>(result);
     expect(out.text).toBe(`echo: ${message}`);
     expect(out.finish_reason).toBe("stop");
     expect(out.model_id).toBe("acme-echo");
@@ -205,6 +217,18 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     expect(streamed[0]?.body.stream).toBe(true);
   });
 
+  it("progress arrives while the upstream is still generating, not all at the end", async () => {
+    const delayMs = 200;
+    await scriptUpstream(openaiUrl, UPSTREAM_CHAT_MODEL, [{ kind: "slow_stream", delayMs }]);
+    const message = `slowly now ${user.label}`; // "echo: slowly now <label>": 4 pieces, 200 ms apart
+    const { result, progress, resultAt } = await timedStreamingChat(user, "acme-echo", message);
+    expect(result.structuredContent?.text).toBe(`echo: ${message}`);
+    expect(progress.map((p) => p.message).join("")).toBe(`echo: ${message}`);
+    // The first piece is relayed before the upstream has produced the rest.
+    expect(progress[0]!.at).toBeLessThan(resultAt - 2 * delayMs);
+    expect(progress.at(-1)!.at - progress[0]!.at).toBeGreaterThan(2 * delayMs);
+  });
+
   it("complete with a progressToken streams too", async () => {
     const prompt = `streamed prompt for ${user.label}`;
     const progress: Progress[] = [];
@@ -217,7 +241,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
   it("embed returns one vector per input", async () => {
     const result = await user.callTool("embed", { model_id: "acme-embedder", input: ["alpha", "beta", "alpha"] });
     expect(result.isError).toBeFalsy();
-    const out = result.structuredContent!;
+    const out = structured<Embeddings>(result);
     expect(out.dimensions).toBe(8);
     expect(out.embeddings).toHaveLength(3);
     expect(out.embeddings[0]).toHaveLength(8);
@@ -273,8 +297,8 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     expect(result.structuredContent).toMatchObject({ id, status: "initializing", config: { api_key: "${UPSTREAM_KEY}" } });
 
     const listed = await user.callTool("list_models", {});
-    expect((listed.structuredContent?.models as { id: string }[]).map((m) => m.id)).toContain(id);
-    const stored = await call("GET", `/api/v1/models/${id}`, { token: acme.userKey });
+    expect(structured<{ models: ModelSummary[] }>(listed).models.map((m) => m.id)).toContain(id);
+    const stored = await call<ModelBody>("GET", `/api/v1/models/${id}`, { token: acme.userKey });
     expect(stored.status).toBe(200);
     expect(stored.body.config.api_key).toBe("${UPSTREAM_KEY}");
 
@@ -310,7 +334,7 @@ describe("tenant isolation", () => {
     expect(result.structuredContent?.models).toEqual([]);
     // The owner does see them: the empty list is isolation, not an empty registry.
     const own = await owner.callTool("list_models", {});
-    expect((own.structuredContent?.models as unknown[]).length).toBeGreaterThan(0);
+    expect(structured<{ models: ModelSummary[] }>(own).models.length).toBeGreaterThan(0);
   });
 
   it("another tenant's model id gives exactly the 'not found' of a random id", async () => {
@@ -390,9 +414,9 @@ describe("auth at the edge", () => {
 
   it("a revoked key stops working at once, over MCP and HTTP", async () => {
     const op = { token: dev.adminToken };
-    const issued = await call("POST", "/api/v1/tenants/acme/keys", { ...op, body: { role: "user", name: "to revoke" } });
+    const issued = await call<IssuedKey>("POST", "/api/v1/tenants/acme/keys", { ...op, body: { role: "user", name: "to revoke" } });
     expect(issued.status).toBe(201);
-    const key = issued.body.key as string;
+    const key = issued.body.key;
 
     const before = await postMcp(`Bearer ${key}`);
     expect(before.status).toBe(200);
@@ -413,7 +437,7 @@ describe("auth at the edge", () => {
   it("the operator API takes only the operator token; a user key cannot write", async () => {
     expect((await call("GET", "/api/v1/tenants")).status).toBe(401);
     expect((await call("GET", "/api/v1/tenants", { token: acme.adminKey })).status).toBe(401);
-    const forbidden = await call("POST", "/api/v1/models", { token: acme.userKey, body: chatModel("user-http-attempt") });
+    const forbidden = await call<ErrorBody>("POST", "/api/v1/models", { token: acme.userKey, body: chatModel("user-http-attempt") });
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.error.code).toBe("forbidden");
   });
@@ -424,16 +448,16 @@ describe("persistence across a restart of wrangler dev", () => {
   it("keeps tenants, keys, grants, models and revocations", async () => {
     const registered = await call("POST", "/api/v1/models", { token: acme.adminKey, body: chatModel("before-restart") });
     expect(registered.status).toBe(201);
-    const modelsBefore = (await call("GET", "/api/v1/models", { token: acme.adminKey })).body.models as { id: string }[];
+    const modelsBefore = (await call<{ models: ModelBody[] }>("GET", "/api/v1/models", { token: acme.adminKey })).body.models;
     expect(modelsBefore.map((m) => m.id)).toContain("before-restart");
 
     await dev.restart();
 
     const health = await call("GET", "/health");
     expect(health.status).toBe(200);
-    const modelsAfter = (await call("GET", "/api/v1/models", { token: acme.adminKey })).body.models as { id: string }[];
+    const modelsAfter = (await call<{ models: ModelBody[] }>("GET", "/api/v1/models", { token: acme.adminKey })).body.models;
     expect(modelsAfter.map((m) => m.id).sort()).toEqual(modelsBefore.map((m) => m.id).sort());
-    const tenants = (await call("GET", "/api/v1/tenants", { token: dev.adminToken })).body.tenants as { id: string }[];
+    const tenants = (await call<{ tenants: { id: string }[] }>("GET", "/api/v1/tenants", { token: dev.adminToken })).body.tenants;
     expect(tenants.map((t) => t.id).sort()).toEqual(["acme", "globex"]);
 
     // The user key (checked against its stored hash) and the grant still work: a full MCP call.
@@ -482,5 +506,9 @@ describe("secrets", () => {
     expect(logs).not.toContain(CANARY);
     expect(logs).not.toContain(dev.adminToken);
     expect(logs).not.toContain(acme.userKey);
+
+    const debugLogs = await dev.debugLogs();
+    expect(debugLogs).toContain("wrangler");
+    expect(debugLogs).not.toContain(CANARY);
   });
 });

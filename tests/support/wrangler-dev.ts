@@ -15,7 +15,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -41,6 +41,8 @@ export interface WranglerDev {
   readonly persistDir: string;
   /** Everything wrangler dev (and the migrations step) printed so far, across restarts. */
   logs(): string;
+  /** wrangler's own debug log files (WRANGLER_LOG_PATH) of this instance, concatenated. */
+  debugLogs(): Promise<string>;
   /** Kill wrangler dev and its children; keep the persist dir. */
   stop(): Promise<void>;
   /** Stop, then start again on the same persist dir (and the same port when it is free). */
@@ -82,10 +84,12 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /** Environment for wrangler child processes: offline, non-interactive, Node 24 first on PATH. */
-function childEnv(): NodeJS.ProcessEnv {
+function childEnv(logDir: string): NodeJS.ProcessEnv {
   const bin = join(PROJECT_ROOT, "node_modules/.bin");
   return {
     ...process.env,
+    // wrangler's own debug log files go to the temp dir, not ~/.config/.wrangler/logs.
+    WRANGLER_LOG_PATH: logDir,
     PATH: `${bin}:${process.env.PATH ?? ""}`,
     CI: "1",
     WRANGLER_SEND_METRICS: "false",
@@ -97,14 +101,15 @@ function childEnv(): NodeJS.ProcessEnv {
 }
 
 /** Run a wrangler command to completion, appending its output to `sink`. */
-function runWrangler(args: string[], sink: { text: string }, timeoutMs = 60_000): Promise<void> {
+function runWrangler(args: string[], sink: { text: string }, logDir: string, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(nodeBinary(), [WRANGLER, ...args], {
       cwd: PROJECT_ROOT,
-      env: childEnv(),
+      env: childEnv(logDir),
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
+    track(child);
     const append = (chunk: Buffer) => {
       sink.text += chunk.toString("utf8");
     };
@@ -121,6 +126,21 @@ function runWrangler(args: string[], sink: { text: string }, timeoutMs = 60_000)
       else reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (code ${code}, signal ${signal}):\n${sink.text}`));
     });
   });
+}
+
+/** Children still running; killed if the test process exits without stopping them. */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const c of running) killGroup(c, "SIGKILL");
+    });
+  }
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -171,7 +191,13 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   await writeFile(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
 
   const output = { text: "" };
-  await runWrangler(["d1", "migrations", "apply", "mcp-gateway", "--local", "--persist-to", persistDir], output);
+  const logDir = join(persistDir, "wrangler-logs");
+  try {
+    await runWrangler(["d1", "migrations", "apply", "mcp-gateway", "--local", "--persist-to", persistDir], output, logDir);
+  } catch (error) {
+    await rm(persistDir, { recursive: true, force: true });
+    throw error;
+  }
 
   let port = await freePort();
   let child: ChildProcess | undefined;
@@ -187,6 +213,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       [
         WRANGLER,
         "dev",
+        "--local",
         "--ip",
         "127.0.0.1",
         "--port",
@@ -199,10 +226,11 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
         envFile,
         "--show-interactive-dev-session=false",
         "--log-level",
-        "info",
+        "log",
       ],
-      { cwd: PROJECT_ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true },
+      { cwd: PROJECT_ROOT, env: childEnv(logDir), stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
+    track(started);
     child = started;
     const append = (chunk: Buffer) => {
       output.text += chunk.toString("utf8");
@@ -216,30 +244,34 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       await exited(started);
       const message = error instanceof Error ? error.message : String(error);
       console.error(`${message}\n--- wrangler output ---\n${output.text}`);
-      throw new Error(`${message}\n--- wrangler output ---\n${output.text}`);
+      throw new Error(`${message}\n--- wrangler output ---\n${output.text}`, { cause: error });
     }
   };
 
   const stop = async () => {
-    const running = child;
+    const current = child;
     child = undefined;
-    if (!running) return;
-    killGroup(running, "SIGTERM");
-    const timer = setTimeout(() => killGroup(running, "SIGKILL"), 5_000);
-    await exited(running);
+    if (!current) return;
+    killGroup(current, "SIGTERM");
+    const timer = setTimeout(() => killGroup(current, "SIGKILL"), 5_000);
+    await exited(current);
     clearTimeout(timer);
     // workerd may outlive wrangler for a moment: make sure nothing of the group survives.
-    killGroup(running, "SIGKILL");
-    if (running.pid !== undefined) {
+    if (current.pid !== undefined) {
       try {
-        process.kill(-running.pid, "SIGKILL");
+        process.kill(-current.pid, "SIGKILL");
       } catch {
         // Group gone: expected.
       }
     }
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (error) {
+    await rm(persistDir, { recursive: true, force: true });
+    throw error;
+  }
 
   return {
     get url() {
@@ -249,6 +281,11 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     upstreamKey,
     persistDir,
     logs: () => output.text,
+    debugLogs: async () => {
+      const files = await readdir(logDir).catch(() => [] as string[]);
+      const texts = await Promise.all(files.map((f) => readFile(join(logDir, f), "utf8")));
+      return texts.join("\n");
+    },
     stop,
     restart: async () => {
       await stop();

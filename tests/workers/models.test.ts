@@ -56,7 +56,7 @@ describe("model registry over the admin API", () => {
     const good = openaiModel("good");
     const cases: [string, unknown, number, RegExp][] = [
       ["malformed JSON", undefined, 400, /not valid JSON/],
-      ["unknown backend type", { ...good, backend_type: "skynet" }, 400, /backend_type: unknown backend type "skynet"; known types are ollama, huggingface, openai_compatible, external_api/],
+      ["unknown backend type", { ...good, backend_type: "skynet" }, 400, /backend_type: unknown backend type "skynet"; known types are ollama, huggingface, workers_ai, openai_compatible, external_api/],
       ["missing base_url", { ...good, config: { model_name: "m" } }, 400, /config\.base_url: /],
       ["wrong type", { ...good, config: { ...good.config, timeout: "fast" } }, 400, /config\.timeout: .*expected number/],
       ["typo in config", { ...good, config: { ...good.config, modle_name: "x" } }, 400, /config: unknown field\(s\) "modle_name"/],
