@@ -14,7 +14,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ["scripts/**/*.mjs"],
-    languageOptions: { globals: { process: "readonly", console: "readonly", fetch: "readonly", setTimeout: "readonly" } },
+    // Plain JS runs in Node (scripts/, bench/) or workerd (test fakes): declare the runtime globals it uses.
+    files: ["**/*.js", "**/*.mjs"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ["process", "console", "fetch", "setTimeout", "clearTimeout", "Response", "Request", "ReadableStream", "TextEncoder", "URL", "performance"].map(
+          (name) => [name, "readonly"],
+        ),
+      ),
+    },
   },
 );
