@@ -10,6 +10,7 @@ import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
+import { explainRoute } from "../inference/route";
 import { Capability, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
 
@@ -23,6 +24,10 @@ export const tenantRoutes = new Hono<AppEnv>()
     return c.json({ models: listModels(c.var.scope, filter) });
   })
   .get("/models/:id", (c) => c.json(c.var.scope.model(c.req.param("id"))))
+  .get("/models/:id/route", (c) => {
+    const { capability } = parseOrThrow(z.strictObject({ capability: Capability }), c.req.query());
+    return c.json(explainRoute(c.var.scope, c.req.param("id"), capability));
+  })
   .post("/models", requireRole("admin"), async (c) => {
     const body = await readJson(c, z.unknown());
     return c.json(await registerModel(c.var.scope, body), 201);

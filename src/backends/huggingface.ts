@@ -16,6 +16,7 @@
  */
 import { z } from "zod";
 import { CommonConfig, HttpUrl, ModelName } from "../config/common";
+import { GatewayError } from "../errors";
 import type { Capability } from "../models/schema";
 import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
 import {
@@ -62,7 +63,13 @@ function routes(config: HFConfig) {
   const trim = (url: string) => url.replace(/\/+$/, "");
   if (config.endpoint_url) {
     const base = trim(config.endpoint_url);
-    return { label: `Hugging Face endpoint ${new URL(base).host}`, openAIBase: `${base}/v1`, chatModel: config.model_name, task: base, info: `${base}/info` };
+    return {
+      label: `Hugging Face endpoint ${new URL(base).host}`,
+      openAIBase: `${base}/v1`,
+      chatModel: config.model_name,
+      task: base,
+      info: `${base}/info`,
+    };
   }
   const base = trim(config.base_url);
   const host = new URL(base).host;
@@ -132,7 +139,7 @@ export const huggingface = {
       },
       async initialize() {
         const health = await backend.healthCheck();
-        if (!health.ok) throw new Error(health.detail ?? `${route.label} failed its health check.`);
+        if (!health.ok) throw new GatewayError("upstream_error", health.detail ?? `${route.label} failed its health check.`);
       },
       async healthCheck(): Promise<HealthResult> {
         const started = Date.now();

@@ -1,8 +1,10 @@
 /**
- * Running one inference call for a tenant: find the model, check it can serve
- * the capability and is usable, resolve its secret references for its own
- * hosts only, call the backend in this Worker, and make sure no secret value
- * survives into an error message.
+ * Running one inference call for a tenant: plan the route (the model, then its
+ * fallbacks), and on each step resolve the model's secret references for its
+ * own hosts only, call the backend in this Worker, and make sure no secret value
+ * survives into an error message. A fallback is tried when a model is down, out
+ * of rate budget, or fails before its first token; never once text has reached
+ * the caller.
  */
 import type {
   CallOptions,
@@ -17,42 +19,109 @@ import { findReferences, redact, resolveReferences } from "../config/secrets";
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import { takeToken } from "./rate-limit";
+import { planRoute, rateKey, rateLimit } from "./route";
 
 export interface Answered {
+  /** The model that answered: the one asked for, or one of its fallbacks. */
   model_id: string;
   latency_ms: number;
+  /** Set when a fallback answered: the models tried before it and why each failed. */
+  fallback?: { requested: string; attempts: { model_id: string; error: string }[] };
 }
 
+type Invoke<T> = (backend: ModelBackend, options: CallOptions | undefined) => Promise<T>;
+
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
-  return call(scope, modelId, "chat", (b) => need(b.chat, "chat").call(b, request, options));
+  return call(scope, modelId, "chat", options, (b, o) => need(b.chat, "chat").call(b, request, o));
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
-  return call(scope, modelId, "completion", (b) => need(b.complete, "completion").call(b, request, options));
+  return call(scope, modelId, "completion", options, (b, o) => need(b.complete, "completion").call(b, request, o));
 }
 
 export function embed(scope: TenantScope, modelId: string, request: EmbeddingRequest, options?: CallOptions) {
-  return call(scope, modelId, "embedding", (b) => need(b.embed, "embedding").call(b, request, options));
+  return call(scope, modelId, "embedding", options, (b, o) => need(b.embed, "embedding").call(b, request, o));
 }
 
 export async function classify(scope: TenantScope, modelId: string, request: ClassificationRequest, options?: CallOptions) {
-  const result = await call(scope, modelId, "classification", (b) => need(b.classify, "classification").call(b, request, options));
+  const result = await call(scope, modelId, "classification", options, (b, o) => need(b.classify, "classification").call(b, request, o));
   return { ...result, labels: [...result.labels].sort((a, b) => b.score - a.score) };
 }
 
-async function call<T>(
+async function call<T extends object>(
   scope: TenantScope,
   modelId: string,
   capability: Capability,
-  invoke: (backend: ModelBackend) => Promise<T>,
+  options: CallOptions | undefined,
+  invoke: Invoke<T>,
 ): Promise<T & Answered> {
-  const model = scope.model(modelId);
-  assertUsable(model, capability);
+  const requested = scope.model(modelId);
+  if (!requested.capabilities.includes(capability)) {
+    throw new GatewayError(
+      "unsupported_capability",
+      `Model "${requested.id}" does not support ${capability}; it supports ${requested.capabilities.join(", ")}. Pick a model with list_models({capability: "${capability}"}).`,
+    );
+  }
+  const attempts: { model_id: string; error: string }[] = [];
+  let last: GatewayError | undefined;
+  for (const { model, blocked } of planRoute(scope, requested, capability)) {
+    if (blocked) {
+      last = blockedError(model, blocked);
+      attempts.push({ model_id: model.id, error: last.message });
+      continue;
+    }
+    let streamed = false;
+    const tracked: CallOptions | undefined = options?.onText
+      ? {
+          ...options,
+          onText: (delta) => {
+            streamed = true;
+            return options.onText?.(delta);
+          },
+        }
+      : options;
+    const started = Date.now();
+    try {
+      const result = await attempt(scope, model, (backend) => invoke(backend, tracked));
+      const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
+      return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) };
+    } catch (error) {
+      const failure = toGatewayError(error);
+      // Text already reached the caller, or the request itself is at fault: another model will not help.
+      if (streamed || failure.code === "invalid_request" || failure.code === "internal") throw failure;
+      last = failure;
+      attempts.push({ model_id: model.id, error: failure.message });
+    }
+  }
+  if (!last) throw new GatewayError("model_unavailable", `No model could take this call.`);
+  if (attempts.length <= 1) throw last;
+  throw new GatewayError(
+    last.code,
+    `Model "${requested.id}" and its fallbacks failed: ${attempts.map((a) => `${a.model_id}: ${a.error}`).join(" | ")}`,
+    { retryAfter: last.retryAfter },
+  );
+}
+
+function blockedError(model: ModelRecord, reason: string): GatewayError {
+  if (reason.includes("rate limit")) return new GatewayError("rate_limited", `Model "${model.id}": ${reason}.`, { retryAfter: 1 });
+  return new GatewayError("model_unavailable", `Model "${model.id}" is ${reason}; try another model.`);
+}
+
+/** One model: take a rate token, build the backend with secrets resolved, call it, redact what comes back. */
+async function attempt<T>(scope: TenantScope, model: ModelRecord, run: (backend: ModelBackend) => Promise<T>): Promise<T> {
+  const limit = rateLimit(model);
+  if (limit !== undefined) {
+    const token = takeToken(rateKey(scope, model), limit);
+    if (!token.ok) {
+      throw new GatewayError("rate_limited", `Model "${model.id}" is at its rate limit of ${limit}/min; retry after ${token.retryAfter} s.`, {
+        retryAfter: token.retryAfter,
+      });
+    }
+  }
   const { backend, secrets } = instantiate(scope, model);
-  const started = Date.now();
   try {
-    const result = await invoke(backend);
-    return { ...result, model_id: model.id, latency_ms: Date.now() - started };
+    return await run(backend);
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error), secrets));
@@ -63,18 +132,6 @@ async function call<T>(
 function need<M>(method: M | undefined, capability: Capability): M {
   if (!method) throw new GatewayError("unsupported_capability", `This backend type cannot serve ${capability}.`);
   return method;
-}
-
-function assertUsable(model: ModelRecord, capability: Capability): void {
-  if (!model.capabilities.includes(capability)) {
-    throw new GatewayError(
-      "unsupported_capability",
-      `Model "${model.id}" does not support ${capability}; it supports ${model.capabilities.join(", ")}. Pick a model with list_models({capability: "${capability}"}).`,
-    );
-  }
-  if (model.status === "maintenance") {
-    throw new GatewayError("model_unavailable", `Model "${model.id}" is in maintenance (set by an admin); try another model.`);
-  }
 }
 
 /** Build the backend with secrets resolved, checking again that each may go to this model's hosts. */

@@ -63,13 +63,23 @@ export function stopList(stop: string | string[] | undefined): string[] | undefi
   return stop === undefined ? undefined : Array.isArray(stop) ? stop : [stop];
 }
 
+/** Present when a fallback answered instead of the model asked for. */
+const Fallback = z
+  .object({
+    requested: z.string(),
+    attempts: z.array(z.object({ model_id: z.string(), error: z.string() })),
+  })
+  .optional()
+  .describe("Set when a fallback answered: the models tried before it and why each failed");
+
 export const GenerationResult = z.object({
   text: z.string(),
   finish_reason: z.enum(["stop", "length", "content_filter", "tool_calls", "error", "unknown"]),
   usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() }),
-  model_id: z.string(),
+  model_id: z.string().describe("The model that answered"),
   latency_ms: z.number(),
   error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
+  fallback: Fallback,
 });
 
 export const EmbeddingResult = z.object({
@@ -77,10 +87,12 @@ export const EmbeddingResult = z.object({
   dimensions: z.number(),
   model_id: z.string(),
   latency_ms: z.number(),
+  fallback: Fallback,
 });
 
 export const ClassificationResult = z.object({
   labels: z.array(z.object({ label: z.string(), score: z.number() })).describe("Highest score first"),
   model_id: z.string(),
   latency_ms: z.number(),
+  fallback: Fallback,
 });

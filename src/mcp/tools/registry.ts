@@ -2,6 +2,7 @@
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { Capability, ModelId, ModelStatus } from "../../models/schema";
+import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
 import type { TenantScope } from "../../tenants/scope";
 import { guarded, ok } from "../result";
@@ -41,6 +42,26 @@ export function registerRegistryTools(server: McpServer, scope: TenantScope): vo
     guarded(async ({ model_id }) => {
       const detail = { ...scope.model(model_id), recent_checks: [] };
       return ok(detail, JSON.stringify(detail, null, 2));
+    }),
+  );
+
+  server.registerTool(
+    "explain_route",
+    {
+      title: "Explain a route",
+      description:
+        "Without calling any model: which backend and host a call for this model and capability would go to, " +
+        "the fallbacks in order, each one's status, and the rate budget left.",
+      inputSchema: z.strictObject({ model_id: ModelId, capability: Capability }),
+      outputSchema: RouteExplanation,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    guarded(async ({ model_id, capability }) => {
+      const route = explainRoute(scope, model_id, capability);
+      const lines = route.steps.map(
+        (s, i) => `${i === 0 ? "model" : `fallback ${i}`}: ${s.model_id} → ${s.upstream} [${s.status}]${s.usable ? "" : ` skipped: ${s.reason}`}`,
+      );
+      return ok(route, [`${capability} on ${model_id} would be answered by ${route.would_answer ?? "no model right now"}.`, ...lines].join("\n"));
     }),
   );
 

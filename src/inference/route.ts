@@ -1,0 +1,95 @@
+/**
+ * Where a call for a model goes: the model, then its fallbacks in order, each
+ * with whether it can take the call now and why not. Used to run calls
+ * (`run.ts`) and to explain them without calling anything (`explain_route`).
+ */
+import { backends, canonicalBackendType } from "../backends/registry";
+import type { BackendFactory } from "../backends/types";
+import { z } from "zod";
+import { Capability, type ModelRecord } from "../models/schema";
+import type { TenantScope } from "../tenants/scope";
+import { tokensLeft } from "./rate-limit";
+
+export interface RouteStep {
+  model: ModelRecord;
+  /** Why this model cannot take the call now; undefined when it can. */
+  blocked?: string;
+}
+
+export function rateKey(scope: TenantScope, model: ModelRecord): string {
+  return `${scope.tenantId}/${model.id}`;
+}
+
+export function rateLimit(model: ModelRecord): number | undefined {
+  const value = model.config.rate_limit;
+  return typeof value === "number" ? value : undefined;
+}
+
+export function planRoute(scope: TenantScope, primary: ModelRecord, capability: Capability): RouteStep[] {
+  const fallbacks = primary.fallbacks.map(
+    (id) => scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary),
+  );
+  return [primary, ...fallbacks].map((model) => ({ model, blocked: blockedReason(scope, model, capability) }));
+}
+
+function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability): string | undefined {
+  if (!model.capabilities.includes(capability)) return `does not support ${capability}`;
+  if (model.status === "maintenance") return "in maintenance (set by an admin)";
+  if (model.status === "error") return `down: ${model.status_detail ?? "its last checks failed"}`;
+  const limit = rateLimit(model);
+  if (limit !== undefined && tokensLeft(rateKey(scope, model), limit) < 1) return `its rate limit of ${limit}/min is used up`;
+  return undefined;
+}
+
+/** A fallback id that no longer resolves (removal is refused while referenced, so this is a race). */
+function missing(id: string, primary: ModelRecord): ModelRecord {
+  return { ...primary, id, name: id, capabilities: [], fallbacks: [], status: "error", status_detail: "no longer registered" };
+}
+
+/** What a model calls, for people: "api.openai.com" or "Workers AI binding". */
+export function upstreamOf(model: ModelRecord): string {
+  try {
+    const factory: BackendFactory = backends[canonicalBackendType(model.backend_type)];
+    const urls = factory.upstreamUrls(factory.configSchema.parse(model.config));
+    return urls.length > 0 ? urls.map((u) => new URL(u.url).host).join(", ") : "Workers AI binding (AI)";
+  } catch {
+    return "unknown (config no longer valid)";
+  }
+}
+
+export const RouteExplanation = z.object({
+  model_id: z.string(),
+  capability: Capability,
+  would_answer: z.string().nullable().describe("The first model on the route that can take the call now"),
+  steps: z.array(
+    z.object({
+      model_id: z.string(),
+      backend_type: z.string(),
+      upstream: z.string().describe("Host (or binding) the call would go to"),
+      status: z.string(),
+      usable: z.boolean(),
+      reason: z.string().nullable(),
+      rate_limit_per_minute: z.number().nullable(),
+      rate_budget_left: z.number().nullable().describe("Requests left in this isolate's budget right now"),
+    }),
+  ),
+});
+export type RouteExplanation = z.infer<typeof RouteExplanation>;
+
+/** Explain a route without calling any model. */
+export function explainRoute(scope: TenantScope, modelId: string, capability: Capability): RouteExplanation {
+  const steps = planRoute(scope, scope.model(modelId), capability).map(({ model, blocked }) => {
+    const limit = rateLimit(model);
+    return {
+      model_id: model.id,
+      backend_type: model.backend_type,
+      upstream: upstreamOf(model),
+      status: model.status,
+      usable: blocked === undefined,
+      reason: blocked ?? null,
+      rate_limit_per_minute: limit ?? null,
+      rate_budget_left: limit === undefined ? null : tokensLeft(rateKey(scope, model), limit),
+    };
+  });
+  return { model_id: modelId, capability, would_answer: steps.find((s) => s.usable)?.model_id ?? null, steps };
+}
