@@ -1,13 +1,265 @@
-/** Fake HF upstream on 127.0.0.1 (to be written). */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+/**
+ * A fake Hugging Face on 127.0.0.1, speaking the real wire formats
+ * (huggingface.co/docs/inference-providers):
+ *
+ *   router        POST /v1/chat/completions (JSON, or SSE with stream: true), GET /v1/models
+ *   hf-inference  POST /hf-inference/models/<org>/<name>, the task chosen by the model name:
+ *                   "embed" / "MiniLM" / "bge"  feature-extraction: number[][] for a list, number[] for a
+ *                                               string; "token-level" → number[][][]; "flat" → number[]
+ *                                               for a list of one (as some custom handlers answer)
+ *                   "mnli" / "zero-shot"        zero-shot-classification; "legacy" → {sequence, labels, scores}
+ *                   "sentiment" / "sst"         text-classification, nested [[{label, score}]]
+ *                   anything else               text-generation: JSON, or TGI SSE with stream: true
+ *   endpoint      /endpoint/<name>: POST it for the task (same dispatch by name),
+ *                 POST …/v1/chat/completions, GET …/info
+ *
+ * Deterministic answers: chat says "echo: <last user message>"; text-generation
+ * continues any prompt with "and they lived happily ever after" (a word per
+ * token); a text's vector is [characters, words, code of its first character]
+ * (token-level: that of each word); a classifier scores words it knows.
+ * Classifier answers are deliberately not sorted, so the gateway's sort shows.
+ *
+ * Faults and records, per model (model_name without ":provider"; endpoint name):
+ *   POST /__control/script {model, steps: [Step, ...]}   each step used once, in order
+ *   GET  /__control/requests?model=NAME                   path, headers and body received
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+export type Step =
+  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
+  | { kind: "loading"; estimatedTime: number }
+  | { kind: "hang" }
+  | { kind: "malformed" }
+  | { kind: "break_stream"; afterChunks: number }
+  | { kind: "echo_auth"; status: number };
+
+interface Received {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+type Body = Record<string, unknown>;
+const CONTINUATION = ["and", " they", " lived", " happily", " ever", " after"];
 
 export async function startFakeHF(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: "not built yet" }));
+  const scripts = new Map<string, Step[]>();
+  const received = new Map<string, Received[]>();
+  const sockets = new Set<Socket>();
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) json(res, 500, { error: String(error) });
+      else res.end();
+    });
   });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const raw = await readBody(req);
+    const body = (raw ? safeJson(raw) : {}) as Body;
+
+    if (url.pathname === "/__control/script") {
+      scripts.set(String(body.model), [...(body.steps as Step[])]);
+      return json(res, 200, { ok: true });
+    }
+    if (url.pathname === "/__control/requests") {
+      return json(res, 200, { requests: received.get(url.searchParams.get("model") ?? "") ?? [] });
+    }
+
+    const target = route(req.method ?? "GET", url.pathname, body);
+    if (!target) return json(res, 404, { error: `Not Found: ${url.pathname}` });
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+    const log = received.get(target.model) ?? [];
+    log.push({ method: req.method ?? "GET", path: url.pathname, headers, body: raw ? body : undefined });
+    received.set(target.model, log);
+
+    const step = scripts.get(target.model)?.shift();
+    if (step?.kind === "status") {
+      return json(res, step.status, step.body ?? { error: `scripted ${step.status}` }, step.retryAfter ? { "retry-after": step.retryAfter } : {});
+    }
+    if (step?.kind === "loading") {
+      return json(res, 503, { error: `Model ${target.model} is currently loading`, estimated_time: step.estimatedTime });
+    }
+    if (step?.kind === "hang") return; // never answer: the gateway's timeout must fire
+    if (step?.kind === "malformed") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end("{not json");
+    }
+    if (step?.kind === "echo_auth") {
+      return json(res, step.status, { error: `Invalid credentials in Authorization header: ${headers.authorization ?? ""}` });
+    }
+    const breakAfter = step?.kind === "break_stream" ? step.afterChunks : undefined;
+
+    switch (target.kind) {
+      case "models": {
+        const ids = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"];
+        return json(res, 200, { object: "list", data: ids.map((id) => ({ id, object: "model", owned_by: id.split("/")[0] })) });
+      }
+      case "info":
+        return json(res, 200, { model_id: target.model, max_input_tokens: 4096, version: "fake" });
+      case "chat":
+        return chat(res, body, breakAfter);
+      case "task":
+        return task(res, target.model, body, breakAfter);
+    }
+  }
+
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Which API a request is for, and the model its scripts and records are kept under. */
+function route(method: string, path: string, body: Body): { kind: "chat" | "task" | "models" | "info"; model: string } | undefined {
+  const chatModel = () => String(body.model ?? "").split(":")[0]!;
+  if (method === "GET" && path === "/v1/models") return { kind: "models", model: "" };
+  if (method === "POST" && path === "/v1/chat/completions") return { kind: "chat", model: chatModel() };
+  const inference = /^\/hf-inference\/models\/(.+)$/.exec(path);
+  if (method === "POST" && inference) return { kind: "task", model: decodeURIComponent(inference[1]!) };
+  const endpoint = /^\/endpoint\/([^/]+)(\/.*)?$/.exec(path);
+  if (!endpoint) return undefined;
+  const [, model = "", rest = "/"] = endpoint;
+  if (method === "POST" && rest === "/") return { kind: "task", model };
+  if (method === "POST" && rest === "/v1/chat/completions") return { kind: "chat", model };
+  if (method === "GET" && rest === "/info") return { kind: "info", model };
+  return undefined;
+}
+
+async function chat(res: ServerResponse, body: Body, breakAfter: number | undefined) {
+  const messages = (body.messages ?? []) as { role: string; content: string }[];
+  const last = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+  let words = `echo: ${last}`.split(/(?<= )/);
+  const cut = typeof body.max_tokens === "number" && words.length > body.max_tokens;
+  if (cut) words = words.slice(0, body.max_tokens as number);
+  const text = words.join("");
+  const finish = cut ? "length" : "stop";
+  const usage = { prompt_tokens: JSON.stringify(messages).length, completion_tokens: words.length };
+  if (!body.stream) {
+    return json(res, 200, {
+      id: "chatcmpl-hf",
+      object: "chat.completion",
+      model: body.model,
+      choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
+      usage,
+    });
+  }
+  const chunk = (choice: unknown, extra: Body = {}) => ({
+    id: "chatcmpl-hf",
+    object: "chat.completion.chunk",
+    model: body.model,
+    choices: [choice],
+    ...extra,
+  });
+  const events = [
+    ...words.map((w) => chunk({ index: 0, delta: { content: w }, finish_reason: null })),
+    chunk({ index: 0, delta: {}, finish_reason: finish }, { usage }),
+  ];
+  await sse(res, events, breakAfter, true);
+}
+
+function task(res: ServerResponse, model: string, body: Body, breakAfter: number | undefined) {
+  const inputs = body.inputs;
+  const parameters = (body.parameters ?? {}) as Body;
+  if (/embed|MiniLM|bge/i.test(model)) {
+    if (typeof inputs === "string") return json(res, 200, vector(inputs));
+    const texts = inputs as string[];
+    if (/token-level/.test(model)) return json(res, 200, texts.map((t) => t.split(" ").map(vector)));
+    if (/flat/.test(model)) return json(res, 200, vector(texts[0] ?? ""));
+    return json(res, 200, texts.map(vector));
+  }
+  if (/mnli|zero-shot/i.test(model)) {
+    const labels = parameters.candidate_labels as string[] | undefined;
+    if (!labels) return json(res, 400, { error: "Input validation error: `candidate_labels` is required" });
+    // Weight 6 for a label the text mentions, plus its position: distinct, unsorted scores.
+    const weights = labels.map((l, i) => (String(inputs).includes(l) ? 6 : 1) + i);
+    const total = weights.reduce((a, b) => a + b, 0);
+    const scores = weights.map((w) => w / total);
+    if (/legacy/.test(model)) return json(res, 200, { sequence: inputs, labels, scores });
+    return json(res, 200, labels.map((label, i) => ({ label, score: scores[i] })));
+  }
+  if (/sentiment|sst/i.test(model)) {
+    const positive = /love|great|good/.test(String(inputs)) ? 0.95 : 0.2;
+    return json(res, 200, [[{ label: "NEGATIVE", score: 1 - positive }, { label: "POSITIVE", score: positive }]]);
+  }
+  return textGeneration(res, String(inputs), parameters, body.stream === true, breakAfter);
+}
+
+/** TGI's text-generation: a word per token, cut by max_new_tokens or a stop sequence. */
+async function textGeneration(res: ServerResponse, prompt: string, parameters: Body, stream: boolean, breakAfter: number | undefined) {
+  let tokens = [...CONTINUATION];
+  let finish = "eos_token";
+  const stops = (parameters.stop ?? []) as string[];
+  const stopAt = tokens.findIndex((t) => stops.includes(t.trim()));
+  if (stopAt >= 0) [tokens, finish] = [tokens.slice(0, stopAt), "stop_sequence"];
+  const max = parameters.max_new_tokens;
+  if (typeof max === "number" && tokens.length > max) [tokens, finish] = [tokens.slice(0, max), "length"];
+  const generated = tokens.join("");
+  const details = parameters.details ? { finish_reason: finish, generated_tokens: tokens.length, seed: null } : null;
+  if (!stream) {
+    const text = parameters.return_full_text === false ? generated : `${prompt}${generated}`;
+    return json(res, 200, [{ generated_text: text, ...(details && { details: { ...details, prefill: [], tokens: [] } }) }]);
+  }
+  // An end-of-sequence stop sends one more, special, token: it must not show up as text.
+  const sent = tokens.map((text) => ({ text, special: false }));
+  if (finish === "eos_token") sent.push({ text: "</s>", special: true });
+  const events = sent.map((token, i) => {
+    const last = i === sent.length - 1;
+    return { index: i + 1, token: { id: i, logprob: -0.1, ...token }, generated_text: last ? generated : null, details: last ? details : null };
+  });
+  await sse(res, events, breakAfter, false);
+}
+
+/** Server-sent events; `breakAfter` drops the connection after that many events. */
+async function sse(res: ServerResponse, events: unknown[], breakAfter: number | undefined, done: boolean) {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  for (const [i, event] of events.entries()) {
+    if (i === breakAfter) {
+      await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
+      res.socket?.destroy();
+      return;
+    }
+    await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(event)}\n\n`, () => resolve()));
+  }
+  if (done) res.write("data: [DONE]\n\n"); // the router does; TGI's own stream just ends
+  res.end();
+}
+
+function vector(text: string): number[] {
+  return [text.length, text.split(" ").length, text.charCodeAt(0)];
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
 }
