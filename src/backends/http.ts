@@ -83,7 +83,7 @@ async function statusError(response: Response, policy: UpstreamPolicy, signal: A
     void response.body?.cancel();
     return new GatewayError("upstream_error", `${label} answered with a redirect (${status}); redirects are not followed. Check base_url.`);
   }
-  const body = await readText(response, signal).catch(() => "");
+  const body = await readCapped(response, MAX_ERROR_BODY_BYTES).catch(() => "");
   const special = policy.interpretError?.(status, body, response.headers);
   if (special) return special;
   const detail = upstreamMessage(body);
@@ -104,6 +104,30 @@ async function statusError(response: Response, policy: UpstreamPolicy, signal: A
     return new GatewayError("upstream_error", `${label} failed (${status})${suffix}`, { retryAfter });
   }
   return new GatewayError("upstream_error", `${label} answered ${status}${suffix}`);
+}
+
+/** Error bodies are only shown as a short snippet: read no more than this of them. */
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < maxBytes) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  void reader.cancel().catch(() => {});
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes));
 }
 
 async function readText(response: Response, signal: AbortSignal, policy?: UpstreamPolicy): Promise<string> {

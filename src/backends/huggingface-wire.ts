@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { parseRetryAfter, upstreamMessage } from "./http";
-import { parseAnswer } from "./openai-wire";
+import { parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
 import type { Classification, CompletionRequest, FinishReason, Generation } from "./types";
 

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { snippet, upstreamMessage } from "./http";
-import { finishReason, parseAnswer } from "./openai-wire";
+import { finishReason, parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
 import type { ChatRequest, CompletionRequest, FinishReason, Generation, SamplingParams } from "./types";
 

@@ -20,7 +20,7 @@ import {
   onlyOllama,
   Tags,
 } from "./ollama-wire";
-import { parseAnswer } from "./openai-wire";
+import { parseAnswer } from "./wire";
 import { collectStream, ndjsonEvents } from "./stream";
 import type { BackendFactory, CallOptions, Generation, ModelBackend } from "./types";
 

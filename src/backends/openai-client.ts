@@ -13,8 +13,8 @@ import {
   EmbeddingList,
   ModelList,
   openAIStreamPiece,
-  parseAnswer,
 } from "./openai-wire";
+import { parseAnswer } from "./wire";
 import { collectStream, sseEvents } from "./stream";
 import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation } from "./types";
 

@@ -5,10 +5,10 @@
  * speaks OpenAI-style bodies.
  */
 import { z } from "zod";
-import { GatewayError } from "../errors";
 import { upstreamMessage } from "./http";
 import type { StreamPiece } from "./stream";
-import type { ChatRequest, CompletionRequest, FinishReason, Generation, SamplingParams } from "./types";
+import { finishReason, parseAnswer } from "./wire";
+import type { ChatRequest, CompletionRequest, Generation, SamplingParams } from "./types";
 
 const Usage = z
   .object({ prompt_tokens: z.number().nullish(), completion_tokens: z.number().nullish() })
@@ -78,35 +78,7 @@ export function completionBody(model: string, request: CompletionRequest, stream
   };
 }
 
-export function finishReason(value: string | null | undefined): FinishReason {
-  switch (value) {
-    case "stop":
-    case "eos":
-    case "end_turn":
-      return "stop";
-    case "length":
-    case "max_tokens":
-      return "length";
-    case "content_filter":
-    case "tool_calls":
-      return value;
-    default:
-      return "unknown";
-  }
-}
 
-/** Parse an upstream answer with a schema; a mismatch is the upstream's fault, said plainly. */
-export function parseAnswer<T>(schema: z.ZodType<T>, json: unknown, label: string): T {
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new GatewayError(
-      "upstream_error",
-      `${label} sent an answer in an unexpected shape (${issue?.path.join(".") || "body"}: ${issue?.message}).`,
-    );
-  }
-  return parsed.data;
-}
 
 export function chatGeneration(json: unknown, label: string): Generation {
   const answer = parseAnswer(ChatCompletion, json, label);

@@ -14,7 +14,7 @@
 import { z } from "zod";
 import { CommonConfig } from "../config/common";
 import { GatewayError } from "../errors";
-import { parseAnswer } from "./openai-wire";
+import { parseAnswer } from "./wire";
 import { retrying, type RetryPolicy } from "./retry";
 import { collectStream, sseEvents, type StreamPiece } from "./stream";
 import type { BackendFactory, CallOptions, Generation, ModelBackend, SamplingParams } from "./types";

@@ -6,28 +6,15 @@
 import { describe, expect, inject, it } from "vitest";
 import { huggingface } from "../../src/backends/huggingface";
 import { GatewayError } from "../../src/errors";
-import { callTool, CANARY, createTenant, env, registerModel } from "./helpers";
+import { callTool, CANARY, createTenant, env, registerModel, scriptUpstream, upstreamRequests } from "./helpers";
 
-interface Received {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Record<string, unknown>;
-}
 
 let counter = 0;
 /** A fresh model name; digits only after the prefix, so the name heuristics see just the prefix. */
 const fresh = (prefix: string) => `${prefix}-${Date.now()}${++counter}`;
 
-async function script(model: string, steps: unknown[]): Promise<void> {
-  const res = await fetch(`${inject("hfUrl")}/__control/script`, { method: "POST", body: JSON.stringify({ model, steps }) });
-  if (!res.ok) throw new Error(`script: ${res.status}`);
-}
-
-async function requests(model: string): Promise<Received[]> {
-  const res = await fetch(`${inject("hfUrl")}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await res.json()) as { requests: Received[] }).requests;
-}
+const script = (model: string, steps: unknown[]) => scriptUpstream(model, steps, inject("hfUrl"));
+const requests = (model: string) => upstreamRequests<Record<string, unknown>>(model, inject("hfUrl"));
 
 function hfModel(id: string, modelName: string, config: Record<string, unknown> = {}) {
   return {

@@ -85,9 +85,9 @@ export async function registerModel(tenant: TestTenant, body: unknown) {
   return res.body;
 }
 
-/** Script faults on the fake upstream for one upstream model name. */
-export async function scriptUpstream(model: string, steps: unknown[]): Promise<void> {
-  const res = await fetch(`${inject("openaiUrl")}/__control/script`, {
+/** Script faults on a fake upstream (the OpenAI one unless `base` says otherwise) for one upstream model name. */
+export async function scriptUpstream(model: string, steps: unknown[], base: string = inject("openaiUrl")): Promise<void> {
+  const res = await fetch(`${base}/__control/script`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model, steps }),
@@ -95,9 +95,17 @@ export async function scriptUpstream(model: string, steps: unknown[]): Promise<v
   if (!res.ok) throw new Error(`script upstream: ${res.status}`);
 }
 
-export async function upstreamRequests(model: string): Promise<{ path: string; headers: Record<string, string>; body: unknown }[]> {
-  const res = await fetch(`${inject("openaiUrl")}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await res.json()) as { requests: { path: string; headers: Record<string, string>; body: unknown }[] }).requests;
+export interface UpstreamRequest<Body = unknown> {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Body;
+}
+
+/** What a fake upstream received for one upstream model name. */
+export async function upstreamRequests<Body = unknown>(model: string, base: string = inject("openaiUrl")): Promise<UpstreamRequest<Body>[]> {
+  const res = await fetch(`${base}/__control/requests?model=${encodeURIComponent(model)}`);
+  return ((await res.json()) as { requests: UpstreamRequest<Body>[] }).requests;
 }
 
 export interface RpcResponse {
