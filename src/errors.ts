@@ -64,6 +64,16 @@ export function httpErrorResponse(error: GatewayError): Response {
   return new Response(JSON.stringify(httpErrorBody(error)), { status: error.status, headers });
 }
 
+/** OpenAI's error shape, for the /v1 API: SDKs read `error.message` and `error.type`. */
+export function openAIErrorBody(error: GatewayError) {
+  return { error: { message: error.message, type: error.code, param: null, code: error.code } };
+}
+
+export function openAIErrorResponse(error: GatewayError): Response {
+  const response = httpErrorResponse(error);
+  return new Response(JSON.stringify(openAIErrorBody(error)), { status: response.status, headers: response.headers });
+}
+
 /** An MCP tool result for a failure the caller (person or agent) can act on. */
 export function toolErrorResult(error: GatewayError) {
   return {

@@ -5,6 +5,7 @@
  *   /mcp                                         MCP (tenant API key)
  *   /api/v1/tenants/...                          operator API (ADMIN_TOKEN)
  *   /api/v1/models, /api/v1/keys                 tenant admin API (tenant API key)
+ *   /v1/models, /v1/chat/completions, ...        OpenAI-compatible API (tenant API key)
  *   /.well-known/oauth-protected-resource/mcp    RFC 9728 metadata for MCP clients
  */
 import { Hono } from "hono";
@@ -14,6 +15,7 @@ import { RESOURCE_METADATA_PATH, tenantAuth } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
 import type { AppEnv } from "./http/app-env";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
+import { openAIRoutes } from "./openai/routes";
 
 export { TenantRegistry } from "./durable/tenant-registry";
 
@@ -40,6 +42,7 @@ app.get(RESOURCE_METADATA_PATH, (c) => {
 
 app.all("/mcp", tenantAuth(), (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
 
+app.route("/v1", openAIRoutes);
 app.route("/api/v1/tenants", operatorRoutes);
 app.route("/api/v1", tenantRoutes);
 

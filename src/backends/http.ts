@@ -58,7 +58,7 @@ function withRetries<T>(
     const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
     if (options.clearTimerOnHeaders) disarm();
     if (response.ok) return onOk(response, signal);
-    const error = await statusError(response, policy, signal);
+    const error = await statusError(response, policy);
     if (!isRetryableStatus(response.status)) throw error;
     throw new GatewayError(error.code, error.message, { retryAfter: error.retryAfter, retryable: true });
   });
@@ -76,7 +76,7 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
 }
 
-async function statusError(response: Response, policy: UpstreamPolicy, signal: AbortSignal): Promise<GatewayError> {
+async function statusError(response: Response, policy: UpstreamPolicy): Promise<GatewayError> {
   const { status } = response;
   const label = policy.label;
   if (status >= 300 && status < 400) {
