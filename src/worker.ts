@@ -13,6 +13,7 @@ import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
 import { RESOURCE_METADATA_PATH, tenantAuth } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
+import { sweep } from "./health/sweep";
 import type { AppEnv } from "./http/app-env";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
 import { openAIRoutes } from "./openai/routes";
@@ -54,4 +55,10 @@ app.onError((error) => {
   return httpErrorResponse(failure);
 });
 
-export default app satisfies ExportedHandler<Env>;
+export default {
+  fetch: app.fetch,
+  async scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext) {
+    const summary = await sweep(env, controller.scheduledTime);
+    console.log("health sweep", JSON.stringify(summary));
+  },
+} satisfies ExportedHandler<Env>;

@@ -11,10 +11,15 @@ export const CommonConfig = z.object({
   max_retries: z.number().int().min(0).max(10).default(2),
   /** Requests per minute this gateway sends to this upstream. */
   rate_limit: z.number().int().positive().max(100_000).optional(),
-  /** How the model is probed: `auto` spends no tokens; `generation` runs a one-token call. */
+  /**
+   * How the model is probed. `auto` spends no tokens (model list, tags, presence;
+   * an embedding-only model embeds one short string); `generation` runs a
+   * one-token call. A successful probe slower than `slow_ms` marks it degraded.
+   */
   health_check: z
     .strictObject({
       probe: z.enum(["auto", "generation"]).default("auto"),
+      slow_ms: z.number().int().positive().max(600_000).optional(),
     })
     .optional(),
 });

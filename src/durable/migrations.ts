@@ -35,6 +35,21 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 2: health history and the failure streak behind the status hysteresis
+  `
+  ALTER TABLE models ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE health_checks (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_id   TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    source     TEXT NOT NULL CHECK (source IN ('scheduled', 'manual', 'call')),
+    ok         INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    latency_ms REAL,
+    detail     TEXT
+  );
+  CREATE INDEX health_checks_model ON health_checks (model_id, id);
+  `,
 ];
 
 export function migrate(storage: DurableObjectStorage): number {

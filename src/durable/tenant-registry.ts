@@ -9,6 +9,9 @@ import type { ApiKeyInfo, Role } from "../auth/keys";
 import type { SecretGrant } from "../config/secrets";
 import type { ErrorCode } from "../errors";
 import type { ModelRecord, ModelStatus } from "../models/schema";
+import { probeModels } from "../health/probe";
+import type { HealthOutcome } from "../health/status";
+import { type HealthCheck, recentChecks, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
 
 /** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
@@ -51,6 +54,7 @@ export type TenantStub = Remote<
     TenantRegistry,
     | "open" | "destroy" | "snapshot" | "models" | "getModel" | "insertModel" | "replaceModel" | "deleteModel" | "setStatus"
     | "createKey" | "listKeys" | "deleteKey" | "grants" | "putGrant" | "deleteGrant"
+    | "recordCall" | "checks" | "runChecks" | "sweep"
   >
 >;
 
@@ -124,7 +128,14 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     const problem = this.checkFallbacks(record);
     if (problem) return problem;
-    const next = { ...record, status: current.status, status_detail: current.status_detail };
+    // Maintenance sticks; otherwise a changed config or backend starts afresh (the old results were about the old config).
+    const reset =
+      current.status !== "maintenance" &&
+      (record.backend_type !== current.backend_type || JSON.stringify(record.config) !== JSON.stringify(current.config));
+    const next = reset
+      ? { ...record, status: "initializing" as const, status_detail: null }
+      : { ...record, status: current.status, status_detail: current.status_detail };
+    if (reset) this.sql.exec("UPDATE models SET status = 'initializing', status_detail = NULL, consecutive_failures = 0 WHERE id = ?", record.id);
     this.sql.exec(
       `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
          updated_at = ? WHERE id = ?`,
@@ -156,13 +167,66 @@ export class TenantRegistry extends DurableObject<Env> {
     return { ok: true, value: { id } };
   }
 
-  /** Admin-set status: `maintenance` sticks until an admin sets `available`. */
+  /**
+   * Admin-set status: `maintenance` sticks until an admin clears it with
+   * `available`; from then on checks and calls move the status again.
+   */
   setStatus(id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
     const current = this.getModel(id);
     if (!current) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
-    const detail = status === "maintenance" ? "set by an admin" : null;
-    this.sql.exec("UPDATE models SET status = ?, status_detail = ?, updated_at = ? WHERE id = ?", status, detail, at, id);
-    return { ok: true, value: { ...current, status, status_detail: detail, updated_at: at } };
+    const [next, detail] = status === "maintenance" ? (["maintenance", "set by an admin"] as const) : (["available", null] as const);
+    if (status === "available" && current.status !== "maintenance") return { ok: true, value: current };
+    this.sql.exec(
+      "UPDATE models SET status = ?, status_detail = ?, consecutive_failures = 0, updated_at = ? WHERE id = ?",
+      next,
+      detail,
+      at,
+      id,
+    );
+    return { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } };
+  }
+
+  // --- health ---------------------------------------------------------------
+
+  /** Passive health: a real call's outcome, reported by the Worker after the call. */
+  recordCall(modelId: string, outcome: HealthOutcome, at: string): HealthCheck | null {
+    return recordOutcome(this.ctx.storage, modelId, outcome, "call", at);
+  }
+
+  checks(modelId: string, limit?: number): HealthCheck[] {
+    return recentChecks(this.sql, modelId, limit);
+  }
+
+  /**
+   * Probe models now and record the results: the given ones, or every model
+   * not in maintenance. Probes run here, concurrently but bounded, each with a
+   * timeout; the registry keeps answering meanwhile (I/O does not block it).
+   */
+  async runChecks(modelIds: string[] | null, source: "manual" | "scheduled"): Promise<(HealthCheck & { model_id: string })[]> {
+    const models = this.models().filter((m) => (modelIds ? modelIds.includes(m.id) : m.status !== "maintenance"));
+    const results = await probeModels(this.env, this.grants(), models);
+    return results.flatMap(({ model, outcome }) => {
+      const check = recordOutcome(this.ctx.storage, model.id, outcome, source, new Date().toISOString());
+      return check ? [{ model_id: model.id, ...check }] : [];
+    });
+  }
+
+  /**
+   * The cron sweep's call: arm an alarm that runs this tenant's checks in its
+   * own invocation, so the sweep never waits on this tenant's upstreams.
+   * Skipped when the tenant was checked less than `minIntervalMs` ago.
+   */
+  async sweep(minIntervalMs: number): Promise<"armed" | "recent" | "idle"> {
+    if (!this.tenantId() || this.models().length === 0) return "idle";
+    const last = Number(this.meta("last_sweep_at") ?? 0);
+    if (Date.now() - last < minIntervalMs) return "recent";
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
+    return "armed";
+  }
+
+  override async alarm(): Promise<void> {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES ('last_sweep_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", String(Date.now()));
+    await this.runChecks(null, "scheduled");
   }
 
   // --- API keys -----------------------------------------------------------
@@ -217,7 +281,11 @@ export class TenantRegistry extends DurableObject<Env> {
   // --- internals ------------------------------------------------------------
 
   private tenantId(): string | null {
-    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'tenant_id'").toArray()[0]?.value ?? null;
+    return this.meta("tenant_id");
+  }
+
+  private meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
   }
 
   getModel(id: string): ModelRecord | null {

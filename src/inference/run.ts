@@ -14,11 +14,10 @@ import type {
   EmbeddingRequest,
   ModelBackend,
 } from "../backends/types";
-import { checkModelConfig } from "../config/model-config";
-import { findReferences, redact, resolveReferences } from "../config/secrets";
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import { instantiate } from "./instantiate";
 import { takeToken } from "./rate-limit";
 import { planRoute, rateKey, rateLimit } from "./route";
 
@@ -108,8 +107,21 @@ function blockedError(model: ModelRecord, reason: string): GatewayError {
   return new GatewayError("model_unavailable", `Model "${model.id}" is ${reason}; try another model.`);
 }
 
+/** Upstream failures that say something about the model's health (not about the request). */
+const HEALTH_FAILURES = new Set(["upstream_error", "upstream_timeout", "model_unavailable", "rate_limited"]);
+
+/**
+ * Passive health: a failed call counts against the model, and a success brings
+ * a model that is not yet (or no longer) `available` back. Reported after the
+ * response, so it costs the caller nothing; calls to healthy models write nothing.
+ */
+function report(scope: TenantScope, model: ModelRecord, ok: boolean, latencyMs: number, detail: string | null) {
+  if (ok && model.status === "available") return;
+  scope.background(scope.stub.recordCall(model.id, { ok, latency_ms: ok ? latencyMs : null, detail }, new Date().toISOString()));
+}
+
 /** One model: take a rate token, build the backend with secrets resolved, call it, redact what comes back. */
-async function attempt<T>(scope: TenantScope, model: ModelRecord, run: (backend: ModelBackend) => Promise<T>): Promise<T> {
+async function attempt<T extends object>(scope: TenantScope, model: ModelRecord, run: (backend: ModelBackend) => Promise<T>): Promise<T> {
   const limit = rateLimit(model);
   if (limit !== undefined) {
     const token = takeToken(rateKey(scope, model), limit);
@@ -119,27 +131,24 @@ async function attempt<T>(scope: TenantScope, model: ModelRecord, run: (backend:
       });
     }
   }
-  const { backend, secrets } = instantiate(scope, model);
+  const { backend, redact } = instantiate(scope.env, scope.snapshot.grants, model);
+  const started = Date.now();
   try {
-    return await run(backend);
+    const result = await run(backend);
+    // A stream that broke after it started still answers (with the partial text), but counts against the model.
+    const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
+    report(scope, model, broken === null, Date.now() - started, broken);
+    return result;
   } catch (error) {
     const failure = toGatewayError(error);
-    if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error), secrets));
-    throw new GatewayError(failure.code, redact(failure.message, secrets), { retryAfter: failure.retryAfter });
+    if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));
+    const shown = new GatewayError(failure.code, redact(failure.message), { retryAfter: failure.retryAfter });
+    if (HEALTH_FAILURES.has(shown.code)) report(scope, model, false, Date.now() - started, shown.message);
+    throw shown;
   }
 }
 
 function need<M>(method: M | undefined, capability: Capability): M {
   if (!method) throw new GatewayError("unsupported_capability", `This backend type cannot serve ${capability}.`);
   return method;
-}
-
-/** Build the backend with secrets resolved, checking again that each may go to this model's hosts. */
-function instantiate(scope: TenantScope, model: ModelRecord): { backend: ModelBackend; secrets: string[] } {
-  const { factory, config: stored } = checkModelConfig(scope.env, scope.snapshot.grants, model.backend_type, model.config);
-  const bindings = scope.env as unknown as Record<string, unknown>;
-  const lookup = (name: string) => (typeof bindings[name] === "string" ? (bindings[name] as string) : undefined);
-  const resolved = resolveReferences(stored, lookup);
-  const secrets = findReferences(stored).flatMap(({ name }) => lookup(name) ?? []);
-  return { backend: factory.create(resolved, { fetch: (input, init) => fetch(input, init), env: scope.env }), secrets };
 }

@@ -14,13 +14,16 @@ export const ModelSummary = z.object({
 
 export const HealthCheck = z.object({
   at: z.string(),
+  source: z.enum(["scheduled", "manual", "call"]).describe("A scheduled check, one run on demand, or a real call"),
   ok: z.boolean(),
   status: ModelStatus,
   latency_ms: z.number().nullable(),
   detail: z.string().nullable(),
 });
 
-export const ModelDetail = ModelRecord.extend({ recent_checks: z.array(HealthCheck) });
+export const ModelDetail = ModelRecord.extend({ recent_checks: z.array(HealthCheck).describe("Newest first") });
+
+export const CheckResults = z.object({ checks: z.array(HealthCheck.extend({ model_id: z.string() })) });
 
 export function summary(m: ModelRecord): z.infer<typeof ModelSummary> {
   return {

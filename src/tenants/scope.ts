@@ -51,11 +51,26 @@ export class TenantScope {
     this.audit(action, target, detail);
   }
 
+  /** Run health checks now (one model, or all) and drop cached statuses so the next read sees them. */
+  async checkHealth(modelId?: string) {
+    if (modelId !== undefined) this.model(modelId);
+    const checks = await this.stub.runChecks(modelId === undefined ? null : [modelId], "manual");
+    invalidateTenant(this.tenantId);
+    return checks;
+  }
+
+  /** A model with its most recent health checks (one extra round trip: history is not cached). */
+  async modelWithChecks(id: string) {
+    const model = this.model(id);
+    return { ...model, recent_checks: await this.stub.checks(id, 20) };
+  }
+
+  /** Work that may finish after the response (audit writes, passive health reports). */
+  background(promise: Promise<unknown>): void {
+    this.waitUntil(promise.catch((error: unknown) => console.error("background work failed", error instanceof Error ? error.message : error)));
+  }
+
   audit(action: string, target: string, detail?: Record<string, unknown>): void {
-    this.waitUntil(
-      writeAudit(this.env.DB, { tenantId: this.tenantId, actor: `key:${this.key.id}`, action, target, detail }).catch((error: unknown) =>
-        console.error("audit write failed", error instanceof Error ? error.message : error),
-      ),
-    );
+    this.background(writeAudit(this.env.DB, { tenantId: this.tenantId, actor: `key:${this.key.id}`, action, target, detail }));
   }
 }

@@ -21,7 +21,8 @@ export type Step =
   | { kind: "malformed" }
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
-  | { kind: "slow_stream"; delayMs: number };
+  | { kind: "slow_stream"; delayMs: number }
+  | { kind: "delay"; ms: number };
 
 export interface Received {
   method: string;
@@ -97,6 +98,7 @@ export async function startFakeOpenAI(port = 0): Promise<FakeUpstream> {
       return json(res, step.status, { error: { message: `Invalid API key provided: ${headers.authorization ?? ""}`, type: "invalid_request_error" } });
     }
 
+    if (step?.kind === "delay") await new Promise((r) => setTimeout(r, step.ms)); // then answer normally
     const request = (body ?? {}) as Record<string, unknown>;
     if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
       const messages = (request.messages ?? []) as { role: string; content: string }[];

@@ -30,7 +30,7 @@ describe("MCP endpoint", () => {
     const tenant = await createTenant();
     const user = await toolNames(tenant.user);
     const admin = await toolNames(tenant.admin);
-    expect(user).toEqual(["chat", "classify", "complete", "embed", "explain_route", "get_model", "list_models"]);
+    expect(user).toEqual(["chat", "check_health", "classify", "complete", "embed", "explain_route", "get_model", "list_models"]);
     expect(admin).toEqual([...user, ...ADMIN_TOOLS].sort());
     const denied = await rpc(tenant.user, "tools/call", { name: "register_model", arguments: openaiModel("x") });
     expect(JSON.stringify(denied.error ?? denied.result)).toMatch(/register_model/);

@@ -6,7 +6,7 @@ import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
 import type { TenantScope } from "../../tenants/scope";
 import { guarded, ok } from "../result";
-import { ModelDetail, ModelSummary, summary } from "../shapes";
+import { CheckResults, ModelDetail, ModelSummary, summary } from "../shapes";
 
 export function registerRegistryTools(server: McpServer, scope: TenantScope): void {
   server.registerTool(
@@ -40,8 +40,27 @@ export function registerRegistryTools(server: McpServer, scope: TenantScope): vo
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     guarded(async ({ model_id }) => {
-      const detail = { ...scope.model(model_id), recent_checks: [] };
+      const detail = await scope.modelWithChecks(model_id);
       return ok(detail, JSON.stringify(detail, null, 2));
+    }),
+  );
+
+  server.registerTool(
+    "check_health",
+    {
+      title: "Check health now",
+      description: "Probe one model (or every model) now and return the fresh results; statuses update accordingly.",
+      inputSchema: z.strictObject({ model_id: ModelId.optional() }),
+      outputSchema: CheckResults,
+      annotations: { readOnlyHint: false, openWorldHint: true, idempotentHint: true },
+    },
+    guarded(async ({ model_id }) => {
+      const checks = await scope.checkHealth(model_id);
+      const text =
+        checks.length === 0
+          ? "No models to check."
+          : checks.map((c) => `${c.model_id}: ${c.ok ? "ok" : "FAILED"} → ${c.status}${c.latency_ms !== null ? ` (${Math.round(c.latency_ms)} ms)` : ""}${c.detail ? ` — ${c.detail}` : ""}`).join("\n");
+      return ok({ checks }, text);
     }),
   );
 
@@ -80,8 +99,7 @@ export function registerRegistryTools(server: McpServer, scope: TenantScope): vo
     }),
     { title: "Model", description: "A registered model: config with secret references, status, recent checks", mimeType: "application/json" },
     async (uri, variables) => {
-      const id = String(variables.id);
-      const detail = { ...scope.model(id), recent_checks: [] };
+      const detail = await scope.modelWithChecks(String(variables.id));
       return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(detail, null, 2) }] };
     },
   );

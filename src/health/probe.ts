@@ -1,0 +1,70 @@
+/**
+ * Probing models: one check per model, each with its own timeout, several at a
+ * time but never more than a Worker's six simultaneous connections allow.
+ * What a probe does depends on the model (see `probeOnce`); its text is
+ * redacted of the model's secrets before it is stored or shown.
+ */
+import type { ModelBackend } from "../backends/types";
+import type { SecretGrant } from "../config/secrets";
+import { toGatewayError } from "../errors";
+import { instantiate } from "../inference/instantiate";
+import type { ModelRecord } from "../models/schema";
+import { pool } from "../util/pool";
+import type { HealthOutcome } from "./status";
+
+/** Checks in flight at once inside one tenant's Durable Object (a Worker may hold 6 connections). */
+export const PROBE_CONCURRENCY = 4;
+/** No check waits longer than this, whatever the model's own timeout. */
+export const MAX_PROBE_MS = 15_000;
+
+export async function probeModels(env: Env, grants: readonly SecretGrant[], models: readonly ModelRecord[]) {
+  return pool(models, PROBE_CONCURRENCY, async (model) => ({ model, outcome: await probe(env, grants, model) }));
+}
+
+export async function probe(env: Env, grants: readonly SecretGrant[], model: ModelRecord): Promise<HealthOutcome> {
+  const started = Date.now();
+  let redact = (text: string) => text;
+  try {
+    const instance = instantiate(env, grants, model);
+    redact = instance.redact;
+    const timeoutMs = Math.min(MAX_PROBE_MS, Number(model.config.timeout ?? 60) * 1000);
+    const result = await withTimeout(probeOnce(instance.backend, model), timeoutMs);
+    return {
+      ok: result.ok,
+      latency_ms: result.latency_ms || Date.now() - started,
+      detail: result.detail === null ? null : redact(result.detail),
+    };
+  } catch (error) {
+    return { ok: false, latency_ms: Date.now() - started, detail: redact(toGatewayError(error).message) };
+  }
+}
+
+/**
+ * `generation`: the cheapest real call the model serves (one token, or one
+ * short embedding). `auto`: the backend's own free check, except that an
+ * embedding-only model embeds one short string (its list or tag check would
+ * not show whether embedding works).
+ */
+async function probeOnce(backend: ModelBackend, model: ModelRecord): Promise<{ ok: boolean; latency_ms: number; detail: string | null }> {
+  const mode = (model.config.health_check as { probe?: string } | undefined)?.probe ?? "auto";
+  const embeddingOnly = model.capabilities.length === 1 && model.capabilities[0] === "embedding";
+  if (mode === "auto" && !embeddingOnly) return backend.healthCheck();
+  const started = Date.now();
+  const caps = model.capabilities;
+  if (caps.includes("chat") && backend.chat) await backend.chat({ messages: [{ role: "user", content: "ping" }], max_tokens: 1 });
+  else if (caps.includes("completion") && backend.complete) await backend.complete({ prompt: "ping", max_tokens: 1 });
+  else if (caps.includes("embedding") && backend.embed) await backend.embed({ input: ["health check"] });
+  else if (caps.includes("classification") && backend.classify) await backend.classify({ text: "health check" });
+  else return backend.healthCheck();
+  return { ok: true, latency_ms: Date.now() - started, detail: null };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`health check timed out after ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}

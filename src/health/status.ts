@@ -1,0 +1,55 @@
+/**
+ * How a model's status follows its health results: the state machine with
+ * hysteresis, kept pure so it can be read and tested on its own.
+ *
+ *   success, fast, steady          -> available (also straight out of `error`: the outage is over)
+ *   success but slow (> slow_ms)   -> degraded ("slow")
+ *   success but 3+ of the last 10 results failed, and no outage just ended -> degraded ("intermittent")
+ *   failure, fewer than 3 in a row -> degraded (one 429 or timeout is not an outage)
+ *   3 failures in a row            -> error   (calls then skip it at once, or go to fallbacks)
+ *   maintenance                    -> stays maintenance: only an admin sets or clears it
+ *
+ * Failed real calls count as failures too (passive health); a check succeeding
+ * brings a model in `error` back.
+ */
+import type { ModelStatus } from "../models/schema";
+
+export const FAILURES_FOR_ERROR = 3;
+export const INTERMITTENT_WINDOW = 10;
+export const INTERMITTENT_FAILURES = 3;
+export const DEFAULT_SLOW_MS = 5_000;
+
+export interface HealthOutcome {
+  ok: boolean;
+  latency_ms: number | null;
+  detail: string | null;
+}
+
+export interface StatusState {
+  status: ModelStatus;
+  status_detail: string | null;
+  consecutive_failures: number;
+}
+
+/** `recent` is the model's previous outcomes, newest first (before this one). */
+export function nextStatus(current: StatusState, outcome: HealthOutcome, recent: readonly boolean[], slowMs = DEFAULT_SLOW_MS): StatusState {
+  if (current.status === "maintenance") {
+    return { ...current, consecutive_failures: outcome.ok ? 0 : current.consecutive_failures + 1 };
+  }
+  if (!outcome.ok) {
+    const failures = current.consecutive_failures + 1;
+    const detail = outcome.detail ?? "check failed";
+    return failures >= FAILURES_FOR_ERROR
+      ? { status: "error", status_detail: `${failures} failures in a row: ${detail}`, consecutive_failures: failures }
+      : { status: "degraded", status_detail: `failure ${failures} of ${FAILURES_FOR_ERROR} before error: ${detail}`, consecutive_failures: failures };
+  }
+  const window = [true, ...recent].slice(0, INTERMITTENT_WINDOW);
+  const failed = window.filter((ok) => !ok).length;
+  if (outcome.latency_ms !== null && outcome.latency_ms > slowMs) {
+    return { status: "degraded", status_detail: `slow: ${(outcome.latency_ms / 1000).toFixed(1)} s (over ${slowMs / 1000} s)`, consecutive_failures: 0 };
+  }
+  if (failed >= INTERMITTENT_FAILURES && current.status !== "error") {
+    return { status: "degraded", status_detail: `intermittent: ${failed} of the last ${window.length} results failed`, consecutive_failures: 0 };
+  }
+  return { status: "available", status_detail: null, consecutive_failures: 0 };
+}
