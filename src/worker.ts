@@ -6,6 +6,7 @@
  *   /api/v1/tenants/...                          operator API (ADMIN_TOKEN)
  *   /api/v1/models, /api/v1/keys                 tenant admin API (tenant API key)
  *   /v1/models, /v1/chat/completions, ...        OpenAI-compatible API (tenant API key)
+ *   /status                                      HTML status page of a tenant (sign in with a tenant key)
  *   /.well-known/oauth-protected-resource/mcp    RFC 9728 metadata for MCP clients
  */
 import { Hono } from "hono";
@@ -17,6 +18,7 @@ import { sweep } from "./health/sweep";
 import type { AppEnv } from "./http/app-env";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
 import { openAIRoutes } from "./openai/routes";
+import { statusRoutes } from "./status/page";
 
 export { TenantRegistry } from "./durable/tenant-registry";
 
@@ -44,6 +46,7 @@ app.get(RESOURCE_METADATA_PATH, (c) => {
 app.all("/mcp", tenantAuth(), (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
 
 app.route("/v1", openAIRoutes);
+app.route("/status", statusRoutes);
 app.route("/api/v1/tenants", operatorRoutes);
 app.route("/api/v1", tenantRoutes);
 

@@ -6,6 +6,7 @@
  * Missing or bad credentials get 401 with a WWW-Authenticate header that points
  * MCP clients at the protected-resource metadata (RFC 9728).
  */
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { GatewayError, httpErrorResponse } from "../errors";
 import type { AppEnv } from "../http/app-env";
@@ -44,15 +45,21 @@ export function tenantAuth() {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = bearer(c.req.header("authorization"));
     if (!token) return unauthenticated(c.req.url, "Send a tenant API key as 'Authorization: Bearer <key>'.");
-    const tenantId = tenantOfKey(token);
-    if (!tenantId) return unauthenticated(c.req.url, "The API key is not valid.");
-    const loaded = await loadTenant(c.env, tenantId, await hashKey(token), () => {
-      c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
-    });
-    if (!loaded) return unauthenticated(c.req.url, "The API key is not valid (unknown or revoked).");
-    c.set("scope", new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot));
+    const scope = await authenticate(c, token);
+    if (!scope) return unauthenticated(c.req.url, "The API key is not valid (unknown or revoked).");
+    c.set("scope", scope);
     await next();
   });
+}
+
+/** The tenant scope for a tenant API key, or null when the key is not valid (unknown, forged or revoked). */
+export async function authenticate(c: Context<AppEnv>, token: string): Promise<TenantScope | null> {
+  const tenantId = tenantOfKey(token);
+  if (!tenantId) return null;
+  const loaded = await loadTenant(c.env, tenantId, await hashKey(token), () => {
+    c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
+  });
+  return loaded && new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
 }
 
 export function requireRole(role: Role) {

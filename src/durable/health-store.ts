@@ -103,12 +103,24 @@ export function recentChecks(sql: SqlStorage, modelId: string, limit = 20): Heal
       Math.min(limit, CHECKS_KEPT),
     )
     .toArray()
-    .map((r) => ({
-      at: r.at,
-      source: r.source as CheckSource,
-      ok: r.ok === 1,
-      status: r.status as ModelStatus,
-      latency_ms: r.latency_ms,
-      detail: r.detail,
-    }));
+    .map(toCheck);
+}
+
+function toCheck(r: CheckRow): HealthCheck {
+  return { at: r.at, source: r.source as CheckSource, ok: r.ok === 1, status: r.status as ModelStatus, latency_ms: r.latency_ms, detail: r.detail };
+}
+
+/** The newest checks of every model, newest first, in one query (for the status page). */
+export function recentChecksByModel(sql: SqlStorage, limit: number): Record<string, HealthCheck[]> {
+  const rows = sql
+    .exec<CheckRow & { model_id: string }>(
+      `SELECT model_id, at, source, ok, status, latency_ms, detail FROM (
+         SELECT *, row_number() OVER (PARTITION BY model_id ORDER BY id DESC) AS n FROM health_checks
+       ) WHERE n <= ? ORDER BY model_id, id DESC`,
+      Math.min(limit, CHECKS_KEPT),
+    )
+    .toArray();
+  const byModel: Record<string, HealthCheck[]> = {};
+  for (const r of rows) (byModel[r.model_id] ??= []).push(toCheck(r));
+  return byModel;
 }

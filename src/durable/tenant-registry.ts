@@ -11,7 +11,7 @@ import type { ErrorCode } from "../errors";
 import type { ModelRecord, ModelStatus } from "../models/schema";
 import { probeModels } from "../health/probe";
 import type { HealthOutcome } from "../health/status";
-import { type HealthCheck, recentChecks, recordOutcome } from "./health-store";
+import { type HealthCheck, recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
 
 /** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
@@ -54,7 +54,7 @@ export type TenantStub = Remote<
     TenantRegistry,
     | "open" | "destroy" | "snapshot" | "models" | "getModel" | "insertModel" | "replaceModel" | "deleteModel" | "setStatus"
     | "createKey" | "listKeys" | "deleteKey" | "grants" | "putGrant" | "deleteGrant"
-    | "recordCall" | "checks" | "runChecks" | "sweep"
+    | "recordCall" | "checks" | "checksByModel" | "runChecks" | "sweep"
   >
 >;
 
@@ -195,6 +195,10 @@ export class TenantRegistry extends DurableObject<Env> {
 
   checks(modelId: string, limit?: number): HealthCheck[] {
     return recentChecks(this.sql, modelId, limit);
+  }
+
+  checksByModel(limit: number): Record<string, HealthCheck[]> {
+    return recentChecksByModel(this.sql, limit);
   }
 
   /**

@@ -27,7 +27,7 @@ export async function api<T = Record<string, unknown>>(
   if (options.raw !== undefined) body = options.raw;
   else if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined) headers["content-type"] ??= "application/json";
-  const response = await exports.default.fetch(new Request(`http://gateway.test${path}`, { method, headers, body }));
+  const response = await exports.default.fetch(new Request(`http://gateway.test${path}`, { method, headers, body, redirect: "manual" }));
   const text = await response.text();
   let parsed: unknown;
   try {
