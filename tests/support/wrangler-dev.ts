@@ -214,6 +214,8 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
         WRANGLER,
         "dev",
         "--local",
+        // Exposes /__scheduled?cron=... so tests can fire the health sweep.
+        "--test-scheduled",
         "--ip",
         "127.0.0.1",
         "--port",
