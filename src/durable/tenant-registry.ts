@@ -86,12 +86,13 @@ export class TenantRegistry extends DurableObject<Env> {
     migrate(this.ctx.storage);
   }
 
-  snapshot(keyHash: string): TenantSnapshot {
+  /** The registry, with the key whose hash is given (API keys) or whose id is given (OAuth grants made with that key). */
+  snapshot(keyHash: string, by: "hash" | "id" = "hash"): TenantSnapshot {
     const tenantId = this.tenantId();
     if (!tenantId) return { tenantId: null, key: null, models: [], grants: [] };
     const key = this.sql
       .exec<{ id: string; role: Role; name: string | null; created_at: string }>(
-        "SELECT id, role, name, created_at FROM api_keys WHERE hash = ?",
+        `SELECT id, role, name, created_at FROM api_keys WHERE ${by === "id" ? "id" : "hash"} = ?`,
         keyHash,
       )
       .toArray()[0];
