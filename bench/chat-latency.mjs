@@ -6,6 +6,8 @@
  *   (a) direct   POST <fake>/v1/chat/completions             the baseline
  *   (b) mcp      tools/call chat through a real MCP client     (`@modelcontextprotocol/client`, 2026-07-28)
  *   (c) v1       POST <gateway>/v1/chat/completions
+ * plus a reference row, GET <gateway>/health: what any request through
+ * `wrangler dev` costs before the gateway does any work.
  * The gateway runs under `wrangler dev --local` (tests/support/wrangler-dev.ts).
  * Node >= 22.18 loads those .ts support files directly (type stripping).
  *

@@ -8,12 +8,12 @@
  * Every answer is checked against what the fake sends (exact text, finish
  * reason, usage, vectors, scores), and against what the fake received (path,
  * streaming flag, the resolved secret), so a call that went to the wrong wire
- * format or lost a field fails. One fault per wire format runs end to end, and
- * the last block checks that the canary Worker secret never reached a caller
- * or wrangler dev's logs.
+ * format or lost a field fails. One fault per wire format runs end to end, then
+ * an Ollama health check (GET /api/tags through the gateway), and the last block
+ * checks that the canary Worker secret never reached a caller or wrangler dev's logs.
  *
  * The fakes are shared with the other e2e files: every upstream model name here
- * starts with "e2e-backends" (or carries it) so scripts and records do not mix.
+ * carries "e2e-backends" and a run number, so scripts and records do not mix.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
@@ -39,20 +39,25 @@ const openaiUrl = inject("openaiUrl");
 const ollamaUrl = inject("ollamaUrl");
 const hfUrl = inject("hfUrl");
 
-/** Upstream model names, unique to this file. */
+/**
+ * Upstream model names, unique to this file and run (the fakes keep their records for
+ * the whole vitest process, watch re-runs included). Digits only in the suffix: the
+ * fake Hugging Face and the default capabilities read meaning into letters ("e5", "sst").
+ */
+const RUN = String(Date.now() % 1e8);
 const UP = {
-  ollamaChat: "e2e-backends-llm",
-  ollamaEmbed: "e2e-backends-embed",
-  ollamaGhost: "e2e-backends-ghost", // never pulled
-  hfChat: "e2e-backends/chat-llm", // router chat; hf-inference text-generation for complete
-  hfEmbed: "sentence-transformers/MiniLM-e2e-backends",
-  hfSentiment: "distilbert/sst-e2e-backends",
-  hfZeroShot: "facebook/bart-large-mnli-e2e-backends",
-  hfLoading: "sentence-transformers/MiniLM-e2e-backends-loading",
-  openaiChat: "gpt-e2e-backends",
-  openaiEmbed: "e2e-backends-embed",
-  openaiLimited: "gpt-e2e-backends-limited",
-} as const;
+  ollamaChat: `e2e-backends-llm-${RUN}`,
+  ollamaEmbed: `e2e-backends-embed-${RUN}`,
+  ollamaGhost: `e2e-backends-ghost-${RUN}`, // never pulled
+  hfChat: `e2e-backends/chat-llm-${RUN}`, // router chat; hf-inference text-generation for complete
+  hfEmbed: `sentence-transformers/MiniLM-e2e-backends-${RUN}`,
+  hfSentiment: `distilbert/sst-e2e-backends-${RUN}`,
+  hfZeroShot: `facebook/bart-large-mnli-e2e-backends-${RUN}`,
+  hfLoading: `sentence-transformers/MiniLM-e2e-backends-loading-${RUN}`,
+  openaiChat: `gpt-e2e-backends-${RUN}`,
+  openaiEmbed: `e2e-backends-embed-${RUN}`,
+  openaiLimited: `gpt-e2e-backends-limited-${RUN}`,
+};
 
 /** The 8-number vector the fake Ollama and the fake OpenAI server derive from a text. */
 function fakeVector8(text: string): number[] {
@@ -99,10 +104,12 @@ function model(id: string, backend_type: string, config: Record<string, unknown>
   return { id, name: `${backend_type} ${id}`, backend_type, config: { timeout: 10, ...config }, ...(capabilities && { capabilities }) };
 }
 
+/** The Access client id on this file's Ollama models: picks out their /api/tags calls, which name no model. */
+const ACCESS_ID = `e2e-backends-${RUN}.access`;
 const ollamaConfig = (model_name: string) => ({
   base_url: ollamaUrl,
   model_name,
-  headers: { "CF-Access-Client-Id": "e2e.access", "CF-Access-Client-Secret": "${UPSTREAM_KEY}" },
+  headers: { "CF-Access-Client-Id": ACCESS_ID, "CF-Access-Client-Secret": "${UPSTREAM_KEY}" },
   max_retries: 2,
 });
 const hfConfig = (model_name: string, extra: Record<string, unknown> = {}) => ({
@@ -229,7 +236,7 @@ describe.each(clients)("%s", (_label, connect) => {
       expect(sent).toHaveLength(1);
       expect(sent[0]).toMatchObject({ method: "POST", path: "/api/chat" });
       expect(sent[0]!.body).toEqual({ model: UP.ollamaChat, messages: [{ role: "user", content: message }], stream: false });
-      expect(sent[0]!.headers["cf-access-client-id"]).toBe("e2e.access");
+      expect(sent[0]!.headers["cf-access-client-id"]).toBe(ACCESS_ID);
       expect(sent[0]!.headers["cf-access-client-secret"]).toBe(CANARY);
     });
 
@@ -485,6 +492,41 @@ describe("one fault per wire format, end to end", () => {
     );
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(await receivedWith(openaiUrl, UP.openaiLimited, "too soon")).toHaveLength(1);
+  });
+});
+
+describe("ollama health through the gateway (GET /api/tags, no tokens spent)", () => {
+  let session: McpSession;
+  beforeAll(async () => {
+    session = await connectModern(dev.url, tenant.userKey, recorder);
+  });
+  afterAll(async () => {
+    await session?.close();
+  });
+
+  /** The /api/tags calls this file's models made, with the headers they carried. */
+  async function tagCalls(): Promise<Received[]> {
+    const response = await fetch(`${ollamaUrl}/__control/requests?instance=`);
+    const { requests } = (await response.json()) as { requests: Received[] };
+    return requests.filter((r) => r.path === "/api/tags" && r.headers["cf-access-client-id"] === ACCESS_ID);
+  }
+
+  it("check_health finds a pulled model in the tags list, and says to pull a missing one", async () => {
+    const before = (await tagCalls()).length;
+    const pulled = await session.callTool("check_health", { model_id: "ollama-chat" });
+    expect(pulled.isError, textOf(pulled)).toBeFalsy();
+    expect(structured<{ checks: unknown[] }>(pulled).checks).toEqual([
+      expect.objectContaining({ model_id: "ollama-chat", ok: true, status: "available", detail: null }),
+    ]);
+
+    const missing = await session.callTool("check_health", { model_id: "ollama-ghost" });
+    const [check] = structured<{ checks: { model_id: string; ok: boolean; detail: string | null }[] }>(missing).checks;
+    expect(check).toMatchObject({ model_id: "ollama-ghost", ok: false });
+    expect(check!.detail).toContain(`model ${UP.ollamaGhost} is not pulled on the Ollama server; run \`ollama pull ${UP.ollamaGhost}\``);
+
+    const calls = (await tagCalls()).slice(before);
+    expect(calls.map((c) => c.method)).toEqual(["GET", "GET"]);
+    expect(calls.every((c) => c.headers["cf-access-client-secret"] === CANARY)).toBe(true);
   });
 });
 

@@ -18,10 +18,11 @@ const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 const openaiUrl = inject("openaiUrl");
 const ollamaUrl = inject("ollamaUrl");
 
-/** Upstream model names, unique to this file (the fakes are shared by all e2e files). */
-const UP_CHAT = "gpt-e2e-v1";
-const UP_EMBED = "e2e-v1-embed";
-const UP_OLLAMA = "e2e-v1-llm";
+/** Upstream model names, unique to this file and run (the fakes are shared by all e2e files and keep their records). */
+const RUN = String(Date.now() % 1e8);
+const UP_CHAT = `gpt-e2e-v1-${RUN}`;
+const UP_EMBED = `e2e-v1-embed-${RUN}`;
+const UP_OLLAMA = `e2e-v1-llm-${RUN}`;
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
@@ -209,6 +210,11 @@ describe("the official openai client against /v1", () => {
       expect(d.embedding).toHaveLength(8);
       d.embedding.forEach((x, j) => expect(x).toBeCloseTo(expected[j]!, 6)); // float32 on the wire
     });
+
+    // ...and the gateway really answered base64 (the SDK would pass a float array through unchanged).
+    await new Promise((r) => setTimeout(r, 50)); // let the recorder finish reading the body
+    const base64 = Buffer.from(new Float32Array(fakeVector8("beta gamma")).buffer).toString("base64");
+    expect(recorder.text()).toContain(`"embedding":"${base64}"`);
 
     const floats = await openai.embeddings.create({ model: "v1-embed", input: "alpha", encoding_format: "float" });
     expect(floats.data[0]!.embedding).toEqual(fakeVector8("alpha"));
