@@ -24,6 +24,7 @@ export default defineConfig(async () => {
                   ADMIN_TOKEN: "test-operator-token",
                   SECRETS_KEY: "dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy1sb25nISE=",
                   ALLOWED_PRIVATE_HOSTS: "localhost,127.0.0.1",
+                  PUBLIC_URL: "http://localhost",
                   // A canary Worker secret: tests grant it and check it never leaks.
                   UPSTREAM_KEY: "sk-canary-7d1f0c9e4b2a",
                   TEST_MIGRATIONS: migrations,

@@ -2,21 +2,24 @@
  * The gateway Worker: routes, and the Durable Object class it exports.
  *
  *   GET  /health                                 liveness, no auth
- *   /mcp                                         MCP (tenant API key)
+ *   /mcp                                         MCP (tenant API key or OAuth access token)
  *   /api/v1/tenants/...                          operator API (ADMIN_TOKEN)
  *   /api/v1/models, /api/v1/keys                 tenant admin API (tenant API key)
  *   /v1/models, /v1/chat/completions, ...        OpenAI-compatible API (tenant API key)
  *   /status                                      HTML status page of a tenant (sign in with a tenant key)
  *   /.well-known/oauth-protected-resource/mcp    RFC 9728 metadata for MCP clients
+ *   /authorize, /oauth/*, /.well-known/oauth-authorization-server   OAuth 2.1 for MCP clients
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
-import { RESOURCE_METADATA_PATH, tenantAuth } from "./auth/middleware";
+import { mcpAuth, RESOURCE_METADATA_PATH } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
 import { sweep } from "./health/sweep";
 import type { AppEnv } from "./http/app-env";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
+import { consentRoutes } from "./oauth/consent";
+import { MCP_SCOPE, oauth } from "./oauth/server";
 import { openAIRoutes } from "./openai/routes";
 import { statusRoutes } from "./status/page";
 
@@ -33,17 +36,26 @@ app.use(async (c, next) => {
 
 app.get("/health", (c) => c.json({ status: "ok", name: SERVER_INFO.name, version: SERVER_INFO.version }));
 
+// RFC 9728: where MCP clients learn how to get a token for /mcp.
 app.get(RESOURCE_METADATA_PATH, (c) => {
-  const origin = new URL(c.req.url).origin;
+  const { resource, issuer } = oauth(c.env);
   return c.json({
-    resource: `${origin}/mcp`,
+    resource,
+    authorization_servers: [issuer],
+    scopes_supported: [MCP_SCOPE],
     bearer_methods_supported: ["header"],
     resource_name: "MCP model gateway",
-    resource_documentation: `${origin}/health`,
   });
 });
 
-app.all("/mcp", tenantAuth(), (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
+// The OAuth authorization server: consent page (ours), metadata, token, revocation, registration (the library's).
+app.route("/authorize", consentRoutes);
+// (Hono types its execution context on its own; it is the Workers one.)
+const authorizationServer = (c: Context<AppEnv>) => oauth(c.env).server.fetch(c.req.raw, c.env, c.executionCtx as ExecutionContext);
+app.all("/oauth/*", authorizationServer);
+app.get("/.well-known/oauth-authorization-server", authorizationServer);
+
+app.all("/mcp", mcpAuth(), (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
 
 app.route("/v1", openAIRoutes);
 app.route("/status", statusRoutes);

@@ -12,6 +12,8 @@ import { GatewayError, httpErrorResponse } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { loadTenant } from "../tenants/cache";
 import { TenantScope } from "../tenants/scope";
+import { MCP_SCOPE, publicUrl } from "../oauth/server";
+import { validateAccessToken } from "../oauth/tokens";
 import { hashKey, safeEqual, tenantOfKey, type Role } from "./keys";
 
 export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp";
@@ -21,10 +23,13 @@ function bearer(header: string | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-function unauthenticated(url: string, message: string): Response {
+/** 401 with the RFC 9728 challenge that sends MCP clients to the protected-resource metadata. */
+function unauthenticated(c: Context<AppEnv>, message: string, error?: "invalid_token"): Response {
   const response = httpErrorResponse(new GatewayError("unauthenticated", message));
-  const metadata = new URL(RESOURCE_METADATA_PATH, url).toString();
-  response.headers.set("www-authenticate", `Bearer realm="mcp-model-gateway", resource_metadata="${metadata}"`);
+  const metadata = `${c.env.PUBLIC_URL ? publicUrl(c.env) : new URL(c.req.url).origin}${RESOURCE_METADATA_PATH}`;
+  const parts = [`realm="mcp-model-gateway"`, `resource_metadata="${metadata}"`, `scope="${MCP_SCOPE}"`];
+  if (error) parts.push(`error="${error}"`);
+  response.headers.set("www-authenticate", `Bearer ${parts.join(", ")}`);
   return response;
 }
 
@@ -35,8 +40,8 @@ export function operatorAuth() {
       throw new GatewayError("internal", "The operator token is not configured (set the ADMIN_TOKEN Worker secret).");
     }
     const token = bearer(c.req.header("authorization"));
-    if (!token) return unauthenticated(c.req.url, "Send the operator token as 'Authorization: Bearer <ADMIN_TOKEN>'.");
-    if (!safeEqual(token, expected)) return unauthenticated(c.req.url, "The operator token is not valid.");
+    if (!token) return unauthenticated(c, "Send the operator token as 'Authorization: Bearer <ADMIN_TOKEN>'.");
+    if (!safeEqual(token, expected)) return unauthenticated(c, "The operator token is not valid.", "invalid_token");
     await next();
   });
 }
@@ -44,9 +49,9 @@ export function operatorAuth() {
 export function tenantAuth() {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = bearer(c.req.header("authorization"));
-    if (!token) return unauthenticated(c.req.url, "Send a tenant API key as 'Authorization: Bearer <key>'.");
+    if (!token) return unauthenticated(c, "Send a tenant API key as 'Authorization: Bearer <key>'.");
     const scope = await authenticate(c, token);
-    if (!scope) return unauthenticated(c.req.url, "The API key is not valid (unknown or revoked).");
+    if (!scope) return unauthenticated(c, "The API key is not valid (unknown or revoked).", "invalid_token");
     c.set("scope", scope);
     await next();
   });
@@ -56,10 +61,37 @@ export function tenantAuth() {
 export async function authenticate(c: Context<AppEnv>, token: string): Promise<TenantScope | null> {
   const tenantId = tenantOfKey(token);
   if (!tenantId) return null;
-  const loaded = await loadTenant(c.env, tenantId, await hashKey(token), () => {
+  return scopeFor(c, tenantId, { hash: await hashKey(token) });
+}
+
+async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash: string } | { keyId: string }) {
+  const loaded = await loadTenant(c.env, tenantId, credential, () => {
     c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
   });
   return loaded && new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
+}
+
+/**
+ * /mcp accepts a tenant API key or an OAuth access token issued by this
+ * gateway for its /mcp URL. Either way the tenant and role come from the key:
+ * a token carries the id of the key that consented, and stops working when
+ * that key is revoked.
+ */
+export function mcpAuth() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const token = bearer(c.req.header("authorization"));
+    if (!token) return unauthenticated(c, "Sign in with OAuth, or send a tenant API key as 'Authorization: Bearer <key>'.");
+    let scope: TenantScope | null;
+    if (tenantOfKey(token)) {
+      scope = await authenticate(c, token);
+    } else {
+      const grant = await validateAccessToken(c.env, token, () => c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1));
+      scope = grant && (await scopeFor(c, grant.tenantId, { keyId: grant.keyId }));
+    }
+    if (!scope) return unauthenticated(c, "The access token or API key is not valid (unknown, expired or revoked).", "invalid_token");
+    c.set("scope", scope);
+    await next();
+  });
 }
 
 export function requireRole(role: Role) {

@@ -29,22 +29,30 @@ function put<T>(map: Map<string, Entry<T>>, id: string, value: T, now: number) {
   map.set(id, { value, at: now });
 }
 
-/** The caller's key and its tenant's registry: from the cache, or with one round trip. */
+/**
+ * The caller's key and its tenant's registry: from the cache, or with one round
+ * trip. An API key is found by its hash; an OAuth grant names the key that
+ * consented by id (so revoking the key ends its grants too).
+ */
 export async function loadTenant(
   env: Env,
   tenantId: string,
-  keyHash: string,
+  credential: { hash: string } | { keyId: string },
   onRoundTrip: () => void,
 ): Promise<{ key: ApiKeyInfo; snapshot: TenantSnapshot } | null> {
   const now = Date.now();
-  const key = fresh(keys.get(keyHash), now);
+  const cacheKey = "hash" in credential ? credential.hash : `id:${tenantId}:${credential.keyId}`;
+  const key = fresh(keys.get(cacheKey), now);
   const snapshot = fresh(snapshots.get(tenantId), now);
   if (key && key.tenantId === tenantId && snapshot) return { key: key.key, snapshot };
 
   onRoundTrip();
-  const loaded = await tenantStub(env, tenantId).snapshot(keyHash);
+  const loaded = await tenantStub(env, tenantId).snapshot(
+    "hash" in credential ? credential.hash : credential.keyId,
+    "hash" in credential ? "hash" : "id",
+  );
   if (!loaded.key || loaded.tenantId !== tenantId) return null;
-  put(keys, keyHash, { tenantId, key: loaded.key }, now);
+  put(keys, cacheKey, { tenantId, key: loaded.key }, now);
   put(snapshots, tenantId, loaded, now);
   return { key: loaded.key, snapshot: loaded };
 }

@@ -188,7 +188,9 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     UPSTREAM_KEY: upstreamKey,
     ...options.vars,
   };
-  await writeFile(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
+  // PUBLIC_URL (the OAuth issuer and token audience) depends on the port, so the file is written at each launch.
+  const writeVars = (url: string) =>
+    writeFile(envFile, Object.entries({ PUBLIC_URL: url, ...vars }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
 
   const output = { text: "" };
   const logDir = join(persistDir, "wrangler-logs");
@@ -207,6 +209,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     if (!(await portIsFree(port))) port = await freePort();
     const inspectorPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
+    await writeVars(url);
     output.text += `\n--- wrangler dev on ${url} ---\n`;
     const started = spawn(
       nodeBinary(),

@@ -1,0 +1,46 @@
+/**
+ * OAuth 2.1 for MCP clients, with @cloudflare/workers-oauth-provider's
+ * authorization server in this Worker: dynamic client registration, PKCE
+ * (S256 only), tokens bound to this gateway's /mcp URL, refresh rotation. The
+ * issuer and the resource are fixed URLs, so they come from the PUBLIC_URL var
+ * (never from a request's Host header); the server is built once per isolate.
+ */
+import { OAuthAuthorizationServer } from "@cloudflare/workers-oauth-provider";
+import { GatewayError } from "../errors";
+
+export const MCP_SCOPE = "mcp";
+
+/** What a grant remembers: the tenant and the key (and so the role) that consented. */
+export interface GrantProps {
+  tenantId: string;
+  keyId: string;
+}
+
+let built: { url: string; server: OAuthAuthorizationServer<Env>; resource: string } | undefined;
+
+export function publicUrl(env: Env): string {
+  const raw = env.PUBLIC_URL?.replace(/\/+$/, "");
+  if (!raw) throw new GatewayError("internal", "PUBLIC_URL is not set: the gateway needs its public URL to issue OAuth tokens.");
+  return raw;
+}
+
+export function oauth(env: Env): { server: OAuthAuthorizationServer<Env>; resource: string; issuer: string } {
+  const url = publicUrl(env);
+  if (built?.url !== url) {
+    const resource = `${url}/mcp`;
+    built = {
+      url,
+      resource,
+      server: new OAuthAuthorizationServer<Env>({
+        issuer: url,
+        resources: [resource],
+        authorizeEndpoint: "/authorize",
+        tokenEndpoint: "/oauth/token",
+        clientRegistrationEndpoint: "/oauth/register",
+        scopesSupported: [MCP_SCOPE, "offline_access"],
+        accessTokenTTL: 3600,
+      }),
+    };
+  }
+  return { server: built.server, resource: built.resource, issuer: url };
+}
