@@ -31,7 +31,14 @@ const app = new Hono<AppEnv>();
 app.use(async (c, next) => {
   c.set("storageTrips", 0);
   await next();
-  c.res.headers.append("server-timing", `storage;desc="round trips";dur=${c.get("storageTrips")}`);
+  const timing = `storage;desc="round trips";dur=${c.get("storageTrips")}`;
+  try {
+    c.res.headers.append("server-timing", timing);
+  } catch {
+    // Some responses (Response.redirect, the OAuth library's) have immutable headers: copy them.
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.append("server-timing", timing);
+  }
 });
 
 app.get("/health", (c) => c.json({ status: "ok", name: SERVER_INFO.name, version: SERVER_INFO.version }));

@@ -30,20 +30,19 @@ const EMBEDDING = new Set(["ipv4Mapped", "rfc6145", "rfc6052", "6to4", "teredo",
 /** RFC 8215 local-use NAT64: translates into the operator's own network, and the v4 position varies; refused whole. */
 const LOCAL_NAT64 = ipaddr.parseCIDR("64:ff9b:1::/48");
 
-/**
- * Why `host` (a URL hostname; IPv6 in brackets) must not be called, or
- * undefined when it is not an IP literal or is a public address.
- */
-export function ipRefusal(host: string): string | undefined {
+/** The IP address a URL hostname (IPv6 in brackets) spells, or undefined when it is a name. */
+export function parseIpHost(host: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   const literal = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  if (!ipaddr.isValid(literal)) return undefined;
-  const address = ipaddr.parse(literal);
+  return ipaddr.isValid(literal) ? ipaddr.parse(literal) : undefined;
+}
+
+/** Why the gateway must not call `address`, or undefined when it is a public unicast address. */
+export function ipRefusal(address: ipaddr.IPv4 | ipaddr.IPv6): string | undefined {
   if (address instanceof ipaddr.IPv4) return ipv4Refusal(address);
-  const v6 = address as ipaddr.IPv6;
-  const range = v6.range();
+  const range = address.range();
   if (!EMBEDDING.has(range)) return reason(range);
-  if (v6.match(LOCAL_NAT64)) return "a local-use NAT64 address";
-  for (const inner of embeddedIPv4(v6)) {
+  if (address.match(LOCAL_NAT64)) return "a local-use NAT64 address";
+  for (const inner of embeddedIPv4(address)) {
     const why = ipv4Refusal(inner);
     if (why) return `an IPv6 address embedding ${inner.toString()}, ${why}`;
   }

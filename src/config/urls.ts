@@ -22,7 +22,7 @@
  * private networks, which is the backstop for that case.
  */
 import { GatewayError } from "../errors";
-import { ipRefusal } from "./ip";
+import { ipRefusal, parseIpHost } from "./ip";
 
 /** Name suffixes reserved for, or conventionally used by, local networks (RFC 6761, 6762, 8375; cloud metadata names). */
 const LOCAL_SUFFIXES = ["localhost", "local", "localdomain", "internal", "home.arpa"];
@@ -47,7 +47,8 @@ export function assertUpstreamUrl(raw: string, field: string, allowedPrivateHost
   // 0x7f000001 (the same address), while "localhost" does not cover
   // "localhost." or "foo.localhost" (different names).
   if (canonicalHosts(allowedPrivateHosts).has(url.hostname)) return url;
-  const why = ipRefusal(url.hostname) ?? nameRefusal(url.hostname);
+  const ip = parseIpHost(url.hostname);
+  const why = ip ? ipRefusal(ip) : nameRefusal(url.hostname);
   if (why) throw refuse(`${url.hostname} is ${why}; ${PRIVATE_NETWORKS}.`);
   if (url.protocol !== "https:") {
     throw refuse("must use https (plain http is allowed only for hosts in ALLOWED_PRIVATE_HOSTS).");
@@ -55,7 +56,7 @@ export function assertUpstreamUrl(raw: string, field: string, allowedPrivateHost
   return url;
 }
 
-/** Why a (canonical, non-IP) hostname means a local network, or undefined. */
+/** Why a canonical hostname that is not an IP literal means a local network, or undefined. */
 function nameRefusal(hostname: string): string | undefined {
   // "localhost." and "localhost" are the same name to DNS; so are any number of trailing dots here.
   const name = hostname.replace(/\.+$/, "");

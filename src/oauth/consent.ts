@@ -49,7 +49,7 @@ export const consentRoutes = new Hono<AppEnv>()
       const props: GrantProps = { tenantId: scope.tenantId, keyId: scope.key.id };
       const { redirectTo } = await api.completeAuthorization({
         request: approved.request,
-        userId: `${scope.tenantId}:${scope.key.id}`,
+        userId: `${scope.tenantId}/${scope.key.id}`,
         metadata: { tenant: scope.tenantId, role: scope.role },
         scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
         props,
@@ -98,7 +98,7 @@ function message(text: string) {
 
 /** Redirect to the client only once the library has validated it; otherwise explain here. */
 function authorizationFailure(c: Context<AppEnv>, error: unknown) {
-  if (error instanceof AuthorizationError && error.redirectTo) return Response.redirect(error.redirectTo, 302);
+  if (error instanceof AuthorizationError && error.redirectTo) return c.redirect(error.redirectTo, 302);
   if (error instanceof AuthorizationError) return render(c, message(error.description ?? "This authorization request is not valid."), 400);
   if (error instanceof CimdFetchError) return render(c, message("This app could not be verified (its metadata document could not be read)."), 400);
   throw error;

@@ -1,0 +1,214 @@
+/**
+ * The OAuth flow at the HTTP level, as an MCP client performs it: discovery,
+ * dynamic registration, authorization with PKCE and consent, token exchange,
+ * calling /mcp, refresh rotation, and the attacks the issue names.
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { api, callTool, createTenant, openaiModel, registerModel, type TestTenant } from "./helpers";
+
+const BASE = "http://localhost";
+const REDIRECT = "http://127.0.0.1:33418/callback";
+
+async function raw(path: string, init: RequestInit = {}) {
+  return exports.default.fetch(new Request(`${BASE}${path}`, { redirect: "manual", ...init, headers: { host: "localhost", ...init.headers } }));
+}
+
+function b64url(bytes: ArrayBuffer | Uint8Array) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+async function pkce() {
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  return { verifier, challenge };
+}
+
+async function register(name = "Test MCP client") {
+  const res = await raw("/oauth/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_name: name, redirect_uris: [REDIRECT], token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"] }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { client_id: string }).client_id;
+}
+
+/** Open the consent page, then approve it with a tenant key; returns the authorization code. */
+async function authorize(clientId: string, key: string, challenge: string, resource = `${BASE}/mcp`) {
+  const params = new URLSearchParams({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "xyz",
+    scope: "mcp offline_access",
+    resource,
+  });
+  const page = await raw(`/authorize?${params}`);
+  const html = await page.text();
+  const handle = /name="handle" value="([^"]+)"/.exec(html)?.[1];
+  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!;
+  const form = new URLSearchParams({ handle: handle ?? "", decision: "approve", key, scope: "offline_access" });
+  const approved = await raw("/authorize", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: BASE },
+    body: form.toString(),
+  });
+  return { page, html, approved, location: approved.headers.get("location") ?? "" };
+}
+
+async function token(body: Record<string, string>) {
+  const res = await raw("/oauth/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(body).toString(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+async function fullFlow(tenant: TestTenant, key = tenant.user) {
+  const clientId = await register();
+  const { verifier, challenge } = await pkce();
+  const { location } = await authorize(clientId, key, challenge);
+  const code = new URL(location).searchParams.get("code")!;
+  const tokens = await token({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier });
+  return { clientId, verifier, code, tokens };
+}
+
+describe("OAuth for MCP clients", () => {
+  it("a 401 on /mcp leads to the metadata, which leads to the authorization server", async () => {
+    const challenge = await raw("/mcp", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(challenge.status).toBe(401);
+    const header = challenge.headers.get("www-authenticate") ?? "";
+    const metadataUrl = /resource_metadata="([^"]+)"/.exec(header)?.[1];
+    expect(metadataUrl).toBe(`${BASE}/.well-known/oauth-protected-resource/mcp`);
+    expect(header).toContain('scope="mcp"');
+    const resource = (await (await raw(new URL(metadataUrl!).pathname)).json()) as { authorization_servers: string[]; resource: string };
+    expect(resource).toMatchObject({ resource: `${BASE}/mcp`, authorization_servers: [BASE] });
+    const as = (await (await raw("/.well-known/oauth-authorization-server")).json()) as Record<string, unknown>;
+    expect(as).toMatchObject({
+      issuer: BASE,
+      authorization_endpoint: `${BASE}/authorize`,
+      token_endpoint: `${BASE}/oauth/token`,
+      registration_endpoint: `${BASE}/oauth/register`,
+      code_challenge_methods_supported: ["S256"],
+    });
+  });
+
+  it("the consent page shows the client, the scopes and where tokens go, and cannot be framed", async () => {
+    const clientId = await register('<img src=x onerror="alert(1)">');
+    const { challenge } = await pkce();
+    const params = new URLSearchParams({ response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", scope: "mcp", resource: `${BASE}/mcp` });
+    const page = await raw(`/authorize?${params}`);
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(html).toContain("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;");
+    expect(html).not.toContain('<img src=x onerror="alert(1)">');
+    expect(html).toContain("<strong>127.0.0.1</strong>");
+    expect(html).toContain("an app on your computer");
+    expect(html).toContain("Scopes: mcp");
+    expect(page.headers.get("x-frame-options")).toBe("DENY");
+    expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(page.headers.get("set-cookie")).toMatch(/^__Host-/);
+  });
+
+  it("authorize with PKCE, exchange the code, call /mcp with the tenant and role of the consenting key, refresh", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, openaiModel("m"));
+    const { clientId, tokens } = await fullFlow(tenant, tenant.user);
+    expect(tokens.status).toBe(200);
+    expect(tokens.body).toMatchObject({ token_type: "bearer", scope: expect.stringContaining("mcp") });
+    const access = tokens.body.access_token!;
+    expect(access).not.toMatch(/^mgw_/);
+
+    const listed = await callTool(access, "list_models", {});
+    expect(listed.tool.structuredContent).toMatchObject({ models: [{ id: "m" }] });
+    const chat = await callTool(access, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }] });
+    expect(chat.tool.structuredContent).toMatchObject({ text: "echo: hi" });
+    // A user key consented: no admin tools.
+    const denied = await callTool(access, "register_model", openaiModel("x")).catch((e: Error) => e.message);
+    expect(JSON.stringify(denied)).toMatch(/register_model/);
+
+    const refreshed = await token({ grant_type: "refresh_token", refresh_token: tokens.body.refresh_token!, client_id: clientId });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.refresh_token).not.toBe(tokens.body.refresh_token);
+    expect((await callTool(refreshed.body.access_token!, "list_models", {})).tool.structuredContent).toMatchObject({ models: [{ id: "m" }] });
+    // Rotation: once the new refresh token is used, the old one is dead.
+    await token({ grant_type: "refresh_token", refresh_token: refreshed.body.refresh_token!, client_id: clientId });
+    const stale = await token({ grant_type: "refresh_token", refresh_token: tokens.body.refresh_token!, client_id: clientId });
+    expect(stale.status).toBe(400);
+    expect(stale.body.error).toBe("invalid_grant");
+  });
+
+  it("an admin key's consent grants admin tools, and revoking the key ends the token", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const { tokens } = await fullFlow(tenant, tenant.admin);
+    const access = tokens.body.access_token!;
+    const made = await callTool(access, "register_model", openaiModel("via-oauth"));
+    expect(made.tool.structuredContent).toMatchObject({ id: "via-oauth" });
+    await api("DELETE", `/api/v1/tenants/${tenant.id}/keys/${tenant.adminKeyId}`, { token: "test-operator-token" });
+    const after = await raw("/mcp", {
+      method: "POST",
+      headers: { authorization: `Bearer ${access}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(after.status).toBe(401);
+  });
+
+  it("refuses a replayed code, a wrong verifier, a plain PKCE method, a bad key, and a token for another audience", async () => {
+    const tenant = await createTenant();
+    const { clientId, code, verifier } = await fullFlow(tenant);
+    const replay = await token({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier });
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe("invalid_grant");
+
+    const second = await pkce();
+    const { location } = await authorize(clientId, tenant.user, second.challenge);
+    const wrongVerifier = await token({
+      grant_type: "authorization_code",
+      code: new URL(location).searchParams.get("code")!,
+      redirect_uri: REDIRECT,
+      client_id: clientId,
+      code_verifier: (await pkce()).verifier,
+    });
+    expect(wrongVerifier.body.error).toBe("invalid_grant");
+
+    const plain = await raw(
+      `/authorize?${new URLSearchParams({ response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: "abc", code_challenge_method: "plain", resource: `${BASE}/mcp` })}`,
+    );
+    expect(plain.status).toBeGreaterThanOrEqual(300);
+    expect(plain.headers.get("location") ?? (await plain.text())).toMatch(/invalid_request|S256|code_challenge/i);
+
+    const badKey = await authorize(clientId, "mgw_nope_notakey", (await pkce()).challenge);
+    expect(badKey.approved.status).toBe(400);
+    expect(await badKey.approved.text()).toContain("not valid");
+
+    const otherAudience = await authorize(clientId, tenant.user, (await pkce()).challenge, "http://localhost/other");
+    expect(otherAudience.page.status === 400 || /invalid_target/.test(otherAudience.page.headers.get("location") ?? "")).toBe(true);
+
+    // A token presented somewhere that is not its audience is not accepted: /v1 takes API keys only.
+    const { tokens } = await fullFlow(tenant);
+    expect((await api("GET", "/v1/models", { token: tokens.body.access_token })).status).toBe(401);
+  });
+
+  it("deny sends the person back to the client with access_denied", async () => {
+    const clientId = await register();
+    const { challenge } = await pkce();
+    const params = new URLSearchParams({ response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", state: "s1", resource: `${BASE}/mcp` });
+    const page = await raw(`/authorize?${params}`);
+    const handle = /name="handle" value="([^"]+)"/.exec(await page.text())?.[1] ?? "";
+    const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const denied = await raw("/authorize", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie },
+      body: new URLSearchParams({ handle, decision: "deny" }).toString(),
+    });
+    expect(denied.status).toBe(302);
+    const location = new URL(denied.headers.get("location")!);
+    expect(location.origin + location.pathname).toBe(REDIRECT);
+    expect(location.searchParams.get("error")).toBe("access_denied");
+    expect(location.searchParams.get("state")).toBe("s1");
+  });
+});
