@@ -43,6 +43,8 @@ export default defineConfig(async () => {
                 serviceBindings: { AI: { name: "fake-workers-ai", entrypoint: "FakeAi" } },
                 // ...and the real (remote-only) binding from wrangler.toml moved out of its way.
                 ai: { binding: "UNUSED_REMOTE_AI" },
+                // A small per-tenant budget, so the limit test needs few requests.
+                ratelimits: { TENANT_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 100, period: 60 } } },
               },
             }),
           ],

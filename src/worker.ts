@@ -11,12 +11,14 @@
  *   /authorize, /oauth/*, /.well-known/oauth-authorization-server   OAuth 2.1 for MCP clients
  */
 import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
 import { mcpAuth, RESOURCE_METADATA_PATH } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
 import { sweep } from "./health/sweep";
 import type { AppEnv } from "./http/app-env";
+import { MAX_BODY_BYTES } from "./http/body";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
 import { consentRoutes } from "./oauth/consent";
 import { MCP_SCOPE, oauth } from "./oauth/server";
@@ -62,7 +64,12 @@ const authorizationServer = (c: Context<AppEnv>) => oauth(c.env).server.fetch(c.
 app.all("/oauth/*", authorizationServer);
 app.get("/.well-known/oauth-authorization-server", authorizationServer);
 
-app.all("/mcp", mcpAuth(), (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
+app.all(
+  "/mcp",
+  bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => httpErrorResponse(new GatewayError("payload_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes.`)) }),
+  mcpAuth(),
+  (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }),
+);
 
 app.route("/v1", openAIRoutes);
 app.route("/status", statusRoutes);

@@ -68,7 +68,21 @@ async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash
   const loaded = await loadTenant(c.env, tenantId, credential, () => {
     c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
   });
-  return loaded && new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
+  if (!loaded) return null;
+  await enforceTenantRate(c.env, tenantId);
+  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
+}
+
+/**
+ * Per-tenant request rate, with the Workers Rate Limiting binding (counted at
+ * the edge location, no storage round trip). Only authenticated requests count,
+ * so nobody can spend a tenant's budget without its credentials.
+ */
+async function enforceTenantRate(env: Env, tenantId: string): Promise<void> {
+  const { success } = await env.TENANT_RATE_LIMIT.limit({ key: tenantId });
+  if (!success) {
+    throw new GatewayError("rate_limited", "This tenant is over its request rate limit; retry in a minute.", { retryAfter: 60 });
+  }
 }
 
 /**

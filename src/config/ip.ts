@@ -24,7 +24,7 @@ const REASONS: Record<string, string> = {
   deprecatedSiteLocal: "a site-local (private) address",
 };
 
-/** IPv6 ranges that are only as safe as the IPv4 address they embed. */
+/** IPv6 ranges that are only as safe as the IPv4 address they embed ("unicast" includes the old ::a.b.c.d form). */
 const EMBEDDING = new Set(["ipv4Mapped", "rfc6145", "rfc6052", "6to4", "teredo", "unicast"]);
 
 /** RFC 8215 local-use NAT64: translates into the operator's own network, and the v4 position varies; refused whole. */

@@ -6,6 +6,7 @@
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import { McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
+import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -38,5 +39,5 @@ export const mcpHandler = createMcpHandler(
     if (!(scope instanceof TenantScope)) throw new Error("MCP request reached the server without a tenant scope");
     return createServer(scope);
   },
-  { route: "/mcp" },
+  { route: "/mcp", maxRequestBodySize: MAX_BODY_BYTES },
 );
