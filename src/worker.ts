@@ -12,6 +12,7 @@
  */
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
 import { mcpAuth, RESOURCE_METADATA_PATH } from "./auth/middleware";
@@ -19,6 +20,7 @@ import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
 import { sweep } from "./health/sweep";
 import type { AppEnv } from "./http/app-env";
 import { MAX_BODY_BYTES } from "./http/body";
+import { corsOrigin } from "./mcp/origins";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
 import { consentRoutes } from "./oauth/consent";
 import { MCP_SCOPE, oauth } from "./oauth/server";
@@ -64,11 +66,21 @@ const authorizationServer = (c: Context<AppEnv>) => oauth(c.env).server.fetch(c.
 app.all("/oauth/*", authorizationServer);
 app.get("/.well-known/oauth-authorization-server", authorizationServer);
 
+app.use(
+  "/mcp",
+  cors({
+    origin: (origin, c) => corsOrigin(origin, c.env),
+    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+    allowHeaders: ["Content-Type", "Accept", "Authorization", "Mcp-Protocol-Version", "Mcp-Session-Id", "Mcp-Method", "Mcp-Name", "Last-Event-ID"],
+    exposeHeaders: ["Mcp-Session-Id", "WWW-Authenticate"],
+    maxAge: 600,
+  }),
+);
 app.all(
   "/mcp",
   bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => httpErrorResponse(new GatewayError("payload_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes.`)) }),
   mcpAuth(),
-  (c) => mcpHandler.fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }),
+  (c) => mcpHandler(c.env).fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }),
 );
 
 app.route("/v1", openAIRoutes);

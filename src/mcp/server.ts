@@ -8,6 +8,7 @@ import { McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
+import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
 import { registerRegistryTools } from "./tools/registry";
@@ -31,13 +32,32 @@ export function authInfoFor(scope: TenantScope): AuthInfo {
   return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope } };
 }
 
-// Stateless handler, created once per isolate. Auth runs before it (Hono middleware);
-// Origin and Host checks are the handler's own.
-export const mcpHandler = createMcpHandler(
-  ({ authInfo }) => {
-    const scope = authInfo?.extra?.scope;
-    if (!(scope instanceof TenantScope)) throw new Error("MCP request reached the server without a tenant scope");
-    return createServer(scope);
-  },
-  { route: "/mcp", maxRequestBodySize: MAX_BODY_BYTES },
-);
+type McpHandler = ReturnType<typeof createMcpHandler>;
+let memo: { access: McpAccess; handler: McpHandler } | undefined;
+
+/**
+ * The stateless handler, built once per isolate (again only if the allowed
+ * hosts change). Auth runs before it (Hono middleware); it checks Host and
+ * Origin itself; CORS is answered by the Worker's own middleware.
+ */
+export function mcpHandler(env: Env): McpHandler {
+  const access = mcpAccess(env);
+  if (memo?.access !== access) {
+    const handler = createMcpHandler(
+      ({ authInfo }) => {
+        const scope = authInfo?.extra?.scope;
+        if (!(scope instanceof TenantScope)) throw new Error("MCP request reached the server without a tenant scope");
+        return createServer(scope);
+      },
+      {
+        route: "/mcp",
+        maxRequestBodySize: MAX_BODY_BYTES,
+        corsOptions: false,
+        allowedHostnames: access.hostnames,
+        allowedOriginHostnames: access.originHostnames,
+      },
+    );
+    memo = { access, handler };
+  }
+  return memo.handler;
+}

@@ -1,0 +1,46 @@
+/**
+ * Which browsers and hostnames may reach /mcp. Host: the gateway's own public
+ * hostname (from PUBLIC_URL), plus loopback names when that is a local URL; a
+ * request for any other Host (DNS rebinding, a stray custom domain) is refused.
+ * Origin: the same hostnames plus ALLOWED_ORIGINS (comma-separated hostnames of
+ * browser apps, e.g. an MCP client's web UI); a `null` or unlisted Origin is
+ * refused with 403 by the MCP handler. CORS answers only listed origins, and
+ * never with credentials (callers send bearer tokens, not cookies).
+ */
+import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import { publicUrl } from "../oauth/server";
+
+export interface McpAccess {
+  hostnames: string[];
+  originHostnames: string[];
+}
+
+let memo: { raw: string; access: McpAccess } | undefined;
+
+export function mcpAccess(env: Env): McpAccess {
+  const raw = `${env.PUBLIC_URL}|${env.ALLOWED_ORIGINS ?? ""}`;
+  if (memo?.raw !== raw) {
+    const host = new URL(publicUrl(env)).hostname;
+    const loopback = localhostAllowedHostnames();
+    const local = loopback.includes(host);
+    const extra = (env.ALLOWED_ORIGINS ?? "")
+      .split(",")
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean)
+      .map((h) => (h.includes("://") ? new URL(h).hostname : h));
+    const hostnames = local ? [...new Set([host, ...loopback])] : [host];
+    memo = { raw, access: { hostnames, originHostnames: [...new Set([...hostnames, ...extra])] } };
+  }
+  return memo.access;
+}
+
+/** The origin to echo in Access-Control-Allow-Origin, or null when the browser app is not allowed. */
+export function corsOrigin(origin: string, env: Env): string | null {
+  try {
+    const { hostname, protocol } = new URL(origin);
+    if (protocol !== "https:" && protocol !== "http:") return null;
+    return mcpAccess(env).originHostnames.includes(hostname) ? origin : null;
+  } catch {
+    return null;
+  }
+}
