@@ -58,20 +58,20 @@ export function recordOutcome(
       recent,
       slowMs,
     );
-    // A real call's latency includes generation, so only checks set the model's latency figure.
+    // A real call's latency includes generation, and a failed check's is time-to-failure:
+    // only successful checks set the model's latency figure.
+    const checkLatency = source !== "call" && outcome.ok ? outcome.latency_ms : null;
     sql.exec(
       `UPDATE models SET status = ?, status_detail = ?, consecutive_failures = ?,
          last_checked_at = CASE WHEN ? = 'call' THEN last_checked_at ELSE ? END,
-         latency_ms = CASE WHEN ? = 'call' OR ? IS NULL THEN latency_ms ELSE ? END
+         latency_ms = COALESCE(?, latency_ms)
        WHERE id = ?`,
       next.status,
       next.status_detail,
       next.consecutive_failures,
       source,
       at,
-      source,
-      outcome.latency_ms,
-      outcome.latency_ms,
+      checkLatency,
       modelId,
     );
     sql.exec(

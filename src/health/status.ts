@@ -4,7 +4,8 @@
  *
  *   success, fast, steady          -> available (also straight out of `error`: the outage is over)
  *   success but slow (> slow_ms)   -> degraded ("slow")
- *   success but 3+ of the last 10 results failed, and no outage just ended -> degraded ("intermittent")
+ *   success, but the last 10 results hold 2+ separate runs of failures -> degraded ("intermittent":
+ *     it keeps failing and recovering; one blip or one outage that ended is not flapping)
  *   failure, fewer than 3 in a row -> degraded (one 429 or timeout is not an outage)
  *   3 failures in a row            -> error   (calls then skip it at once, or go to fallbacks)
  *   maintenance                    -> stays maintenance: only an admin sets or clears it
@@ -16,7 +17,8 @@ import type { ModelStatus } from "../models/schema";
 
 export const FAILURES_FOR_ERROR = 3;
 export const INTERMITTENT_WINDOW = 10;
-export const INTERMITTENT_FAILURES = 3;
+/** Separate runs of failures in the window that make a model "intermittent". */
+export const INTERMITTENT_RUNS = 2;
 export const DEFAULT_SLOW_MS = 5_000;
 
 export interface HealthOutcome {
@@ -45,10 +47,11 @@ export function nextStatus(current: StatusState, outcome: HealthOutcome, recent:
   }
   const window = [true, ...recent].slice(0, INTERMITTENT_WINDOW);
   const failed = window.filter((ok) => !ok).length;
+  const runs = window.filter((ok, i) => !ok && window[i - 1] !== false).length;
   if (outcome.latency_ms !== null && outcome.latency_ms > slowMs) {
     return { status: "degraded", status_detail: `slow: ${(outcome.latency_ms / 1000).toFixed(1)} s (over ${slowMs / 1000} s)`, consecutive_failures: 0 };
   }
-  if (failed >= INTERMITTENT_FAILURES && current.status !== "error") {
+  if (runs >= INTERMITTENT_RUNS && current.status !== "error") {
     return { status: "degraded", status_detail: `intermittent: ${failed} of the last ${window.length} results failed`, consecutive_failures: 0 };
   }
   return { status: "available", status_detail: null, consecutive_failures: 0 };

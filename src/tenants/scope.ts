@@ -51,6 +51,11 @@ export class TenantScope {
     this.audit(action, target, detail);
   }
 
+  /** Drop this isolate's cached copy of the tenant, so the next request reads it afresh. */
+  forget(): void {
+    invalidateTenant(this.tenantId);
+  }
+
   /** Run health checks now (one model, or all) and drop cached statuses so the next read sees them. */
   async checkHealth(modelId?: string) {
     if (modelId !== undefined) this.model(modelId);

@@ -49,6 +49,12 @@ describe("nextStatus", () => {
     expect(state.status_detail).toBe("intermittent: 3 of the last 7 results failed");
   });
 
+  it("one blip, or one outage that ended, is not flapping: checks after it stay available", () => {
+    expect(run(fresh, [ok, fail(), ok, ok]).seen).toEqual(["available", "degraded", "available", "available"]);
+    const outage = run(fresh, [ok, fail(), fail(), fail(), ok, ok, ok]);
+    expect(outage.seen).toEqual(["available", "degraded", "degraded", "error", "available", "available", "available"]);
+  });
+
   it("maintenance is never changed by a result", () => {
     const maintenance: StatusState = { status: "maintenance", status_detail: "set by an admin", consecutive_failures: 0 };
     const { seen } = run(maintenance, [fail(), fail(), fail(), ok]);
