@@ -23,6 +23,8 @@ export default defineConfig(async () => {
                 bindings: {
                   ADMIN_TOKEN: "test-operator-token",
                   SECRETS_KEY: "dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy1sb25nISE=",
+                  // The key before a rotation (a passphrase: the HKDF path); tests/workers/secrets.test.ts seals with it.
+                  SECRETS_KEY_PREVIOUS: "previous secrets key: a passphrase, not base64",
                   ALLOWED_PRIVATE_HOSTS: "localhost,127.0.0.1",
                   PUBLIC_URL: "http://localhost",
                   // A canary Worker secret: tests grant it and check it never leaks.

@@ -1,28 +1,25 @@
 /**
- * Operator routes (ADMIN_TOKEN): tenants, their keys, and grants of Worker
- * secrets to them. Mounted under /api/v1/tenants.
+ * Operator routes (ADMIN_TOKEN): tenants, their keys, grants of Worker secrets
+ * to them, and re-encrypting their own secrets after a key rotation. Mounted
+ * under /api/v1/tenants.
  */
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { CreateKey, issueKey } from "../auth/issue";
 import { TenantId } from "../auth/keys";
 import { operatorAuth } from "../auth/middleware";
-import { RESERVED_SECRETS, SECRET_NAME } from "../config/secrets";
+import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
 import { tenantStub } from "../durable/tenant-registry";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
+import { rotateSecrets } from "../secrets/service";
 import { invalidateTenant } from "../tenants/cache";
 import { deleteTenant, getTenant, insertTenant, listTenants, writeAudit, type AuditEntry } from "../tenants/directory";
 
 const CreateTenant = z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) });
-const Grant = z.strictObject({
-  hosts: z
-    .array(z.string().regex(/^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$/i, "must be a host name, without scheme or port").toLowerCase())
-    .min(1, "name at least one host this secret may be sent to"),
-});
-const SecretName = z.string().regex(SECRET_NAME, "must be an upper-case secret name (A-Z, 0-9, _)");
+const Grant = z.strictObject({ hosts: SecretHosts });
 
 export const operatorRoutes = new Hono<AppEnv>()
   .use(operatorAuth())
@@ -87,6 +84,16 @@ export const operatorRoutes = new Hono<AppEnv>()
     invalidateTenant(tenant.id);
     audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name });
     return c.json({ name, revoked: true });
+  })
+
+  // After SECRETS_KEY changed (the old one kept as SECRETS_KEY_PREVIOUS): re-encrypt this tenant's secrets under the new key.
+  .post("/:id/secrets/rotate", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    const report = await rotateSecrets(c.env, tenant.id);
+    invalidateTenant(tenant.id);
+    const { key_id, reencrypted, failed } = report;
+    audit(c, { tenantId: tenant.id, action: "secret.rotate", target: tenant.id, detail: { key_id, reencrypted, failed } });
+    return c.json(report);
   });
 
 async function existing(env: Env, id: string) {

@@ -1,6 +1,7 @@
 /**
- * Tenant routes (tenant API keys): the model registry and the tenant's own
- * keys. Reads need any key; writes need an admin key. Mounted under /api/v1.
+ * Tenant routes (tenant API keys): the model registry, the tenant's own keys
+ * and its own secrets. Reads need any key; writes (and anything about secrets)
+ * need an admin key. Mounted under /api/v1.
  */
 import { Hono } from "hono";
 import { z } from "zod";
@@ -13,6 +14,7 @@ import { parseOrThrow } from "../http/validation";
 import { explainRoute } from "../inference/route";
 import { Capability, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
+import { deleteSecret, putSecret, readSecretBody, secretName } from "../secrets/service";
 
 const ListQuery = z.strictObject({ capability: Capability.optional(), status: ModelStatus.optional() });
 const StatusBody = z.strictObject({ status: z.enum(["maintenance", "available"]) });
@@ -49,6 +51,13 @@ export const tenantRoutes = new Hono<AppEnv>()
     scope.audit("key.create", issued.id, { role: issued.role });
     return c.json(issued, 201);
   })
+  // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
+  .put("/secrets/:name", requireRole("admin"), async (c) => {
+    const name = secretName(c.req.param("name"));
+    return c.json(await putSecret(c.var.scope, name, await readSecretBody(c)));
+  })
+  .get("/secrets", requireRole("admin"), async (c) => c.json({ secrets: await c.var.scope.stub.secrets() }))
+  .delete("/secrets/:name", requireRole("admin"), async (c) => c.json(await deleteSecret(c.var.scope, c.req.param("name"))))
   .get("/keys", requireRole("admin"), async (c) => c.json({ keys: await c.var.scope.stub.listKeys() }))
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;

@@ -1,7 +1,8 @@
 /**
  * Checking a model's config, the same way at registration and at call time:
  * the backend type's own schema, the URL policy for every upstream URL, and
- * that each secret reference is granted for every host the model calls.
+ * that each secret reference (a tenant secret or a granted Worker secret) is
+ * bound to every host the model calls.
  */
 import { backends, canonicalBackendType, type BackendType } from "../backends/registry";
 import type { BackendFactory } from "../backends/types";
@@ -26,9 +27,9 @@ export function checkModelConfig(
   const type = canonicalBackendType(backendType);
   const factory: BackendFactory = backends[type];
   const config = parseOrThrow(factory.configSchema, raw, "config");
-  const hosts = factory
+  const upstreams = factory
     .upstreamUrls(config)
-    .map(({ field, url }) => assertUpstreamUrl(url, field, allowedPrivateHosts(env)).hostname);
-  assertReferencesAllowed(config, hosts, grants);
-  return { type, factory, config, hosts };
+    .map(({ field, url }) => ({ field, host: assertUpstreamUrl(url, field, allowedPrivateHosts(env)).hostname }));
+  assertReferencesAllowed(config, upstreams, grants);
+  return { type, factory, config, hosts: upstreams.map((u) => u.host) };
 }

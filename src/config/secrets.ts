@@ -2,22 +2,61 @@
  * Secret references in model config: `${NAME}`, as a whole value or inside one
  * (`"Bearer ${HF_TOKEN}"`). The registry stores references; values are looked
  * up only when a call is made, and only for the hosts the secret is bound to.
+ * A name is either the tenant's own secret (stored encrypted, `src/secrets/`)
+ * or a Worker secret the operator granted; the tenant's own wins.
  */
+import { z } from "zod";
 import { GatewayError } from "../errors";
+import type { SealedSecret } from "../secrets/crypto";
 
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 const REFERENCE = /\$\{([^}]*)\}/g;
 
-/** Worker secrets that are the gateway's own and can never be granted to a tenant. */
-export const RESERVED_SECRETS = new Set(["ADMIN_TOKEN", "SECRETS_KEY"]);
+/** Names that are the gateway's own Worker secrets: never granted, never usable as a tenant secret name. */
+export const RESERVED_SECRETS = new Set(["ADMIN_TOKEN", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS"]);
+
+/** A secret name in a path (`/grants/:name`, `/secrets/:name`). */
+export const SecretName = z.string().regex(SECRET_NAME, "must be an upper-case secret name (A-Z, 0-9, _)");
+
+/**
+ * The hosts a secret may be sent to: bare host names (or bracketed IPv6), no
+ * scheme or port, written as a URL's `hostname` is (lower case, `127.0.0.1` not
+ * `127.1`): that is what they are compared with, so any other form could never
+ * match. Shared by operator grants and tenant secrets.
+ */
+export const SecretHosts = z
+  .array(
+    z
+      .string()
+      .regex(/^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$/i, { message: "must be a host name, without scheme or port", abort: true })
+      .toLowerCase()
+      .refine((host) => canonicalHost(host) === host, "must be a host name as a URL writes it (e.g. 127.0.0.1, not 127.1)"),
+  )
+  .min(1, "name at least one host this secret may be sent to")
+  .transform((hosts) => [...new Set(hosts)]);
+
+function canonicalHost(host: string): string | null {
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return null;
+  }
+}
 
 /** Config keys, and header names, whose values are credentials. */
 const SECRET_FIELDS = new Set(["api_key", "token", "password", "secret"]);
 const SECRET_HEADER = /^(authorization|proxy-authorization|x-api-key|api-key|cf-access-client-secret)$|token|secret/i;
 
+/**
+ * A name a tenant may reference, and the hosts its value may go to. For the
+ * tenant's own secrets `sealed` holds the encrypted value, with the tenant id
+ * its Durable Object belongs to (the AAD, never taken from the stored row); for
+ * Worker secrets granted by the operator it is absent and the value is the binding.
+ */
 export interface SecretGrant {
   name: string;
   hosts: string[];
+  sealed?: SealedSecret & { tenant_id: string };
 }
 
 /** Every `${NAME}` in a config, with the path where it appears. */
@@ -43,8 +82,8 @@ export function assertNoLiteralSecrets(config: Record<string, unknown>): void {
     throw new GatewayError(
       "invalid_request",
       `${path} holds a literal secret; secrets are never stored in model config. ` +
-        `Ask the operator to store it as a Worker secret (wrangler secret put NAME) and grant it to this tenant ` +
-        `for this host, then write "\${NAME}" here (for a header: "Bearer \${NAME}").`,
+        `Store it with PUT /api/v1/secrets/NAME {"value": "...", "hosts": ["<host>"]} (an admin key; <host> is the upstream's host), ` +
+        `then write "\${NAME}" here (for a header: "Bearer \${NAME}").`,
     );
   };
   for (const [key, value] of Object.entries(config)) {
@@ -58,13 +97,20 @@ export function assertNoLiteralSecrets(config: Record<string, unknown>): void {
   }
 }
 
+/** A host a model sends requests to, and the config field that names it (for error messages). */
+export interface Upstream {
+  field: string;
+  host: string;
+}
+
 /**
  * Check that every reference names a secret this tenant may use for every host
- * the model sends requests to. Called at registration and again at call time.
+ * the model sends requests to. Called at registration and again at call time
+ * (a secret's hosts may have changed since).
  */
 export function assertReferencesAllowed(
   config: Record<string, unknown>,
-  hosts: string[],
+  upstreams: readonly Upstream[],
   grants: readonly SecretGrant[],
 ): void {
   for (const { name, path } of findReferences(config)) {
@@ -75,20 +121,25 @@ export function assertReferencesAllowed(
     if (!grant || RESERVED_SECRETS.has(name)) {
       throw new GatewayError(
         "invalid_request",
-        `${path}: secret ${name} is unknown or not granted to this tenant. The operator grants Worker secrets with PUT /api/v1/tenants/:id/grants/${name}.`,
+        `${path}: secret ${name} is unknown or not granted to this tenant. Store it with PUT /api/v1/secrets/${name} {"value": "...", "hosts": [...]}, ` +
+          `or ask the operator to grant a Worker secret (PUT /api/v1/tenants/:id/grants/${name}).`,
       );
     }
-    const refused = hosts.find((h) => !grant.hosts.includes(h));
+    const refused = upstreams.find((u) => !grant.hosts.includes(u.host));
     if (refused) {
+      const how = grant.sealed
+        ? `add the host with PUT /api/v1/secrets/${name}`
+        : `ask the operator to add the host to the grant (PUT /api/v1/tenants/:id/grants/${name})`;
       throw new GatewayError(
         "invalid_request",
-        `${path}: secret ${name} may not be sent to ${refused}; it is bound to ${grant.hosts.join(", ")}.`,
+        `${path}: secret ${name} may not be sent to ${refused.host}; it is bound to ${grant.hosts.join(", ")}. ` +
+          `${refused.field} points at ${refused.host}; to allow that, ${how}.`,
       );
     }
   }
 }
 
-/** Replace references with values from the Worker's secret bindings. */
+/** Replace references with their values (`lookup`: the opened tenant secrets, then the granted bindings). */
 export function resolveReferences<T>(value: T, lookup: (name: string) => string | undefined): T {
   if (typeof value === "string") {
     return value.replace(REFERENCE, (_m, name: string) => {

@@ -50,6 +50,18 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX health_checks_model ON health_checks (model_id, id);
   `,
+  // 3: the tenant's own secrets, encrypted in the Worker (AES-GCM); never a value in clear
+  `
+  CREATE TABLE secrets (
+    name       TEXT PRIMARY KEY,
+    ciphertext BLOB NOT NULL,
+    iv         BLOB NOT NULL,
+    key_id     TEXT NOT NULL,
+    hosts      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];
 
 export function migrate(storage: DurableObjectStorage): number {

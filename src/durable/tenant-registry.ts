@@ -1,24 +1,31 @@
 /**
- * One Durable Object per tenant: its model registry, API key hashes and secret
- * grants, in SQLite. Kept thin: each public method is one tenant operation and
- * runs synchronously, so it is atomic. Upstream calls never happen here, so a
+ * One Durable Object per tenant: its model registry, API key hashes, secret
+ * grants and its own secrets (ciphertexts only), in SQLite. Kept thin: each
+ * public method is one tenant operation and runs synchronously, so it is atomic. Upstream calls never happen here, so a
  * slow model never blocks the registry.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { ApiKeyInfo, Role } from "../auth/keys";
 import type { SecretGrant } from "../config/secrets";
+import type { SealedSecret } from "../secrets/crypto";
 import type { ErrorCode } from "../errors";
 import type { ModelRecord, ModelStatus } from "../models/schema";
 import { probeModels } from "../health/probe";
 import type { HealthOutcome } from "../health/status";
 import { type HealthCheck, recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
+import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 
 /** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
 export interface TenantSnapshot {
   tenantId: string | null;
   key: ApiKeyInfo | null;
   models: ModelRecord[];
+  /**
+   * Every secret name the tenant may reference, with its hosts: its own secrets
+   * (sealed; opened in the Worker at call time) and, for other names, the Worker
+   * secrets the operator granted. One entry per name.
+   */
   grants: SecretGrant[];
 }
 
@@ -54,6 +61,7 @@ export type TenantStub = Remote<
     TenantRegistry,
     | "open" | "destroy" | "snapshot" | "models" | "getModel" | "insertModel" | "replaceModel" | "deleteModel" | "setStatus"
     | "createKey" | "listKeys" | "deleteKey" | "grants" | "putGrant" | "deleteGrant"
+    | "secrets" | "sealedSecrets" | "putSecret" | "deleteSecret" | "resealSecrets"
     | "recordCall" | "checks" | "checksByModel" | "runChecks" | "sweep"
   >
 >;
@@ -96,7 +104,7 @@ export class TenantRegistry extends DurableObject<Env> {
         keyHash,
       )
       .toArray()[0];
-    return { tenantId, key: key ?? null, models: this.models(), grants: this.grants() };
+    return { tenantId, key: key ?? null, models: this.models(), grants: this.references() };
   }
 
   // --- models -------------------------------------------------------------
@@ -209,7 +217,7 @@ export class TenantRegistry extends DurableObject<Env> {
    */
   async runChecks(modelIds: string[] | null, source: "manual" | "scheduled"): Promise<(HealthCheck & { model_id: string })[]> {
     const models = this.models().filter((m) => (modelIds ? modelIds.includes(m.id) : m.status !== "maintenance"));
-    const results = await probeModels(this.env, this.grants(), models);
+    const results = await probeModels(this.env, this.references(), models);
     return results.flatMap(({ model, outcome }) => {
       const check = recordOutcome(this.ctx.storage, model.id, outcome, source, new Date().toISOString());
       return check ? [{ model_id: model.id, ...check }] : [];
@@ -283,7 +291,37 @@ export class TenantRegistry extends DurableObject<Env> {
     return this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten > 0;
   }
 
+  // --- the tenant's own secrets (sealed by the Worker; see secret-store.ts) ---
+
+  secrets(): SecretInfo[] {
+    return listSecrets(this.sql);
+  }
+
+  sealedSecrets(): SecretGrant[] {
+    const tenantId = this.tenantId();
+    return tenantId ? sealedSecrets(this.sql, tenantId) : [];
+  }
+
+  putSecret(input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
+    return putSecret(this.sql, input, at);
+  }
+
+  deleteSecret(name: string): WriteResult<{ name: string }> {
+    return deleteSecret(this.sql, name, this.models());
+  }
+
+  resealSecrets(updates: { name: string; previous_iv: ArrayBuffer; sealed: SealedSecret }[]): number {
+    return resealSecrets(this.sql, updates);
+  }
+
   // --- internals ------------------------------------------------------------
+
+  /** What references resolve to: the tenant's own secret when it has one by that name, else the operator's grant. */
+  private references(): SecretGrant[] {
+    const own = this.sealedSecrets();
+    const names = new Set(own.map((s) => s.name));
+    return [...own, ...this.grants().filter((g) => !names.has(g.name))];
+  }
 
   private tenantId(): string | null {
     return this.meta("tenant_id");

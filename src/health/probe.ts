@@ -25,7 +25,7 @@ export async function probe(env: Env, grants: readonly SecretGrant[], model: Mod
   const started = Date.now();
   let redact = (text: string) => text;
   try {
-    const instance = instantiate(env, grants, model);
+    const instance = await instantiate(env, grants, model);
     redact = instance.redact;
     const timeoutMs = Math.min(MAX_PROBE_MS, Number(model.config.timeout ?? 60) * 1000);
     const result = await withTimeout(probeOnce(instance.backend, model), timeoutMs);

@@ -20,7 +20,9 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new GatewayError("invalid_request", `Request body is not valid JSON: ${error instanceof Error ? error.message : ""}`);
+    // Only the position: the parser's own message quotes the input, which may hold a secret.
+    const position = /position (\d+)/.exec(error instanceof Error ? error.message : "")?.[1];
+    throw new GatewayError("invalid_request", `Request body is not valid JSON${position ? ` (at character ${position})` : ""}.`);
   }
   return parseOrThrow(schema, json);
 }

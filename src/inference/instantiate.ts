@@ -1,13 +1,19 @@
 /**
- * Build a model's backend for one use: check its config as at registration,
- * resolve its `${SECRET}` references from the Worker's bindings (only secrets
- * granted to the tenant, only for the model's hosts), and hand back the
- * resolved values so whatever the backend says can be redacted.
+ * Build a model's backend for one use: check its config as at registration
+ * (including that each secret is bound to the model's hosts: a secret's hosts
+ * may have changed since), resolve its `${SECRET}` references, and hand back
+ * the resolved values so whatever the backend says can be redacted.
+ *
+ * A reference resolves to the tenant's own secret (decrypted here, in the
+ * Worker, from the ciphertext in the tenant snapshot) or else to a Worker
+ * secret binding granted to the tenant.
  */
 import type { ModelBackend } from "../backends/types";
 import { checkModelConfig } from "../config/model-config";
 import { findReferences, redact, resolveReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
+import { open } from "../secrets/crypto";
+import { keyring } from "../secrets/keyring";
 
 export interface Instance {
   backend: ModelBackend;
@@ -15,14 +21,28 @@ export interface Instance {
   redact(text: string): string;
 }
 
-export function instantiate(env: Env, grants: readonly SecretGrant[], model: ModelRecord): Instance {
+export async function instantiate(env: Env, grants: readonly SecretGrant[], model: ModelRecord): Promise<Instance> {
   const { factory, config } = checkModelConfig(env, grants, model.backend_type, model.config);
+  const byName = new Map(grants.map((g) => [g.name, g]));
+  const names = [...new Set(findReferences(config).map((r) => r.name))];
   const bindings = env as unknown as Record<string, unknown>;
-  const lookup = (name: string) => (typeof bindings[name] === "string" ? (bindings[name] as string) : undefined);
-  const resolved = resolveReferences(config, lookup);
-  const secrets = findReferences(config).flatMap(({ name }) => lookup(name) ?? []);
+  // A Worker binding only for names granted by the operator; never for a tenant secret's name.
+  const fromBinding = (name: string) =>
+    !byName.get(name)?.sealed && typeof bindings[name] === "string" ? (bindings[name] as string) : undefined;
+
+  const opened = new Map<string, string>();
+  const sealed = names.flatMap((name) => {
+    const grant = byName.get(name);
+    return grant?.sealed ? [{ name, sealed: grant.sealed }] : [];
+  });
+  if (sealed.length > 0) {
+    const keys = (await keyring(env)).all;
+    for (const { name, sealed: s } of sealed) opened.set(name, await open(keys, s.tenant_id, name, s));
+  }
+  const lookup = (name: string) => opened.get(name) ?? fromBinding(name);
+  const secrets = names.flatMap((name) => lookup(name) ?? []);
   return {
-    backend: factory.create(resolved, { fetch: (input, init) => fetch(input, init), env }),
+    backend: factory.create(resolveReferences(config, lookup), { fetch: (input, init) => fetch(input, init), env }),
     redact: (text) => redact(text, secrets),
   };
 }

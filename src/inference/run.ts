@@ -133,7 +133,7 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
       });
     }
   }
-  const { backend, redact } = instantiate(scope.env, scope.snapshot.grants, model);
+  const { backend, redact } = await instantiate(scope.env, scope.snapshot.grants, model);
   const started = Date.now();
   try {
     const result = await run(backend);

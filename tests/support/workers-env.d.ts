@@ -3,5 +3,7 @@ declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     UPSTREAM_KEY: string;
+    /** Optional in production (only during a key rotation), so read in src through `optionalSecret`. */
+    SECRETS_KEY_PREVIOUS?: string;
   }
 }
