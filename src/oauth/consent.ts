@@ -11,14 +11,9 @@ import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { authenticate } from "../auth/middleware";
 import type { AppEnv } from "../http/app-env";
+import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import { type GrantProps, MCP_SCOPE, oauth } from "./server";
 
-const PAGE_HEADERS = {
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
-  "cache-control": "no-store",
-};
 
 export const consentRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
@@ -125,6 +120,6 @@ async function render(c: Context<AppEnv>, body: ReturnType<typeof html>, status:
   );
   const out = new Headers(r.headers);
   headers?.forEach((value, name) => out.append(name, value));
-  for (const [name, value] of Object.entries(PAGE_HEADERS)) out.set(name, value);
+  for (const [name, value] of Object.entries(PAGE_SECURITY_HEADERS)) out.set(name, value);
   return new Response(r.body, { status: r.status, headers: out });
 }

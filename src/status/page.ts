@@ -12,16 +12,11 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { authenticate } from "../auth/middleware";
 import type { HealthCheck } from "../durable/health-store";
 import type { AppEnv } from "../http/app-env";
+import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import type { ModelRecord } from "../models/schema";
 
 const COOKIE = "mgw_status";
 const CHECKS_SHOWN = 30;
-const SECURITY_HEADERS = {
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
-  "cache-control": "no-store",
-};
 
 export const statusRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
@@ -64,7 +59,7 @@ export const statusRoutes = new Hono<AppEnv>()
   });
 
 function page(c: Context<AppEnv>, title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>, status: 200 | 401, refresh = false) {
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
+  for (const [name, value] of Object.entries(PAGE_SECURITY_HEADERS)) c.header(name, value);
   return c.html(
     html`<!doctype html>
       <html lang="en">

@@ -14,6 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { json, readBody, safeJson } from "./fake-http.ts";
 
 export type Step =
   | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
@@ -205,26 +206,4 @@ function embedding(text: string): number[] {
   const v = [0, 0, 0, 0, 0, 0, 0, 0];
   for (let i = 0; i < text.length; i++) v[i % 8]! += text.charCodeAt(i) / 1000;
   return v.map((x) => Math.round(x * 1e6) / 1e6);
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-function safeJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
 }
