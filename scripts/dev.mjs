@@ -49,7 +49,8 @@ if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 const portArgs = portArg >= 0 ? [] : ["--port", String(port)];
 // --local: no remote bindings, so no Cloudflare account is needed (Workers AI is then unavailable).
-const dev = spawn("wrangler", ["dev", "--local", ...portArgs, ...args], { stdio: "inherit" });
+// PUBLIC_URL (OAuth issuer and token audience) must be the URL clients use: this port.
+const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...portArgs, ...args], { stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 
