@@ -38,6 +38,8 @@ export function oauth(env: Env): { server: OAuthAuthorizationServer<Env>; resour
         tokenEndpoint: "/oauth/token",
         clientRegistrationEndpoint: "/oauth/register",
         scopesSupported: [MCP_SCOPE, "offline_access"],
+        // Client ID Metadata Documents, MCP 2026-07-28's preferred registration; DCR stays for older clients.
+        clientIdMetadataDocumentEnabled: true,
         accessTokenTTL: 3600,
       }),
     };

@@ -212,3 +212,10 @@ describe("OAuth for MCP clients", () => {
     expect(location.searchParams.get("state")).toBe("s1");
   });
 });
+
+describe("Client ID Metadata Documents", () => {
+  it("are advertised, as MCP 2026-07-28 prefers them to dynamic registration", async () => {
+    const as = (await (await raw("/.well-known/oauth-authorization-server")).json()) as Record<string, unknown>;
+    expect(as.client_id_metadata_document_supported).toBe(true);
+  });
+});
