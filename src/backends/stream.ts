@@ -69,6 +69,9 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** A stream may run this many times the model's timeout in all, however steadily it trickles. */
+export const STREAM_TOTAL_FACTOR = 10;
+
 export async function collectStream(
   events: Source,
   read: (event: unknown) => StreamPiece,
@@ -76,6 +79,7 @@ export async function collectStream(
   options: { idleMs: number; label: string },
 ): Promise<Generation> {
   const reader = events.getReader();
+  const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
   let text = "";
   let finish: FinishReason | undefined;
   let done = false;
@@ -83,7 +87,11 @@ export async function collectStream(
   const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error });
   try {
     for (;;) {
-      const next = await withIdleTimeout(reader.read(), options.idleMs);
+      const left = deadline - Date.now();
+      const next = await withIdleTimeout(reader.read(), Math.min(options.idleMs, Math.max(0, left)));
+      if (next === "idle" && left <= options.idleMs) {
+        return broken(`${options.label} was still streaming after ${(options.idleMs * STREAM_TOTAL_FACTOR) / 1000} s, the limit for a stream (${STREAM_TOTAL_FACTOR} × the model's timeout).`);
+      }
       if (next === "idle") return broken(`${options.label} stopped sending for ${options.idleMs / 1000} s.`);
       if (next.done) break;
       if (next.value === DONE) {

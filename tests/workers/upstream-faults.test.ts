@@ -87,3 +87,28 @@ describe("upstream faults", () => {
     expect(JSON.stringify(res.messages)).not.toContain(CANARY);
   });
 });
+
+describe("stream timeouts", () => {
+  it("a stream that keeps trickling is cut at ten times the timeout, keeping its text", async () => {
+    const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.05 });
+    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 40 }]);
+    const res = await callTool(
+      tenant.user,
+      "chat",
+      { model_id: "m", messages: [{ role: "user", content: "a b c d e f g h i j k l m n o p q r s t" }] },
+      { progressToken: "t" },
+    );
+    const out = res.tool.structuredContent as { text: string; finish_reason: string; error?: string };
+    expect(out.finish_reason).toBe("error");
+    expect(out.error).toMatch(/still streaming after 0\.5 s, the limit for a stream/);
+    expect(out.text.length).toBeGreaterThan(0);
+    expect(out.text.length).toBeLessThan("echo: a b c d e f g h i j k l m n o p q r s t".length);
+  });
+
+  it("a stream that goes quiet is cut after the timeout", async () => {
+    const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.2 });
+    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 400 }]);
+    const res = await callTool(tenant.user, "chat", { model_id: "m", messages: [{ role: "user", content: "a b" }] }, { progressToken: "t" });
+    expect(res.tool.structuredContent).toMatchObject({ finish_reason: "error", error: expect.stringMatching(/stopped sending for 0\.2 s/) });
+  });
+});
