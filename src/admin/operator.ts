@@ -5,7 +5,7 @@
  */
 import { type Context, Hono } from "hono";
 import { z } from "zod";
-import { CreateKey, issueKey } from "../auth/issue";
+import { CreateKey, issueKey, revokeKey } from "../auth/issue";
 import { TenantId } from "../auth/keys";
 import { operatorAuth } from "../auth/middleware";
 import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
@@ -54,10 +54,7 @@ export const operatorRoutes = new Hono<AppEnv>()
   .delete("/:id/keys/:keyId", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const keyId = c.req.param("keyId");
-    if (!(await tenantStub(c.env, tenant.id).deleteKey(keyId))) {
-      throw new GatewayError("not_found", `Key "${keyId}" not found.`);
-    }
-    invalidateTenant(tenant.id);
+    if (!(await revokeKey(c.env, tenant.id, keyId))) throw new GatewayError("not_found", `Key "${keyId}" not found.`);
     audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId });
     return c.json({ id: keyId, revoked: true });
   })

@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { CreateKey, issueKey } from "../auth/issue";
+import { CreateKey, issueKey, revokeKey } from "../auth/issue";
 import { requireRole, tenantAuth } from "../auth/middleware";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
@@ -62,7 +62,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    if (!(await scope.stub.deleteKey(id))) throw new GatewayError("not_found", `Key "${id}" not found.`);
+    if (!(await revokeKey(c.env, scope.tenantId, id))) throw new GatewayError("not_found", `Key "${id}" not found.`);
     scope.changed("key.revoke", id);
     return c.json({ id, revoked: true });
   });

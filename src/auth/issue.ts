@@ -1,6 +1,8 @@
-/** Issuing a tenant API key: the key is returned once; only its hash is stored. */
+/** Issuing and revoking tenant API keys: a key is returned once; only its hash is stored. */
 import { z } from "zod";
 import { tenantStub } from "../durable/tenant-registry";
+import { revokeKeyGrants } from "../oauth/grants";
+import { invalidateTenant } from "../tenants/cache";
 import { hashKey, newApiKey, Role, type ApiKeyInfo } from "./keys";
 
 export const CreateKey = z.strictObject({ role: Role, name: z.string().trim().min(1).max(100).optional() });
@@ -16,4 +18,12 @@ export async function issueKey(env: Env, tenantId: string, request: CreateKey): 
     created_at: new Date().toISOString(),
   });
   return { ...info, key };
+}
+
+/** Revoke a key: it stops working at once here (within the cache lifetime elsewhere), and so do its OAuth grants. */
+export async function revokeKey(env: Env, tenantId: string, keyId: string): Promise<boolean> {
+  if (!(await tenantStub(env, tenantId).deleteKey(keyId))) return false;
+  invalidateTenant(tenantId);
+  await revokeKeyGrants(env, tenantId, keyId);
+  return true;
 }

@@ -160,13 +160,13 @@ export function resolveReferences<T>(value: T, lookup: (name: string) => string 
 /** Remove every known secret value (and its common encodings) from text that may be shown to someone. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of secrets) {
-    if (secret.length < 4) continue;
-    for (const form of new Set([secret, encodeURIComponent(secret), base64(secret)])) {
-      out = out.split(form).join("[redacted]");
-    }
-  }
+  for (const form of secretForms(secrets)) out = out.split(form).join("[redacted]");
   return out;
+}
+
+/** Every spelling of the secrets that redaction removes (as is, URL-encoded, base64). */
+export function secretForms(secrets: readonly string[]): string[] {
+  return [...new Set(secrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s), base64(s)]))];
 }
 
 function base64(text: string): string {

@@ -10,15 +10,16 @@
  */
 import type { ModelBackend } from "../backends/types";
 import { checkModelConfig } from "../config/model-config";
-import { findReferences, redact, resolveReferences, type SecretGrant } from "../config/secrets";
+import { findReferences, resolveReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
+import { type Redactor, redactor } from "./redaction";
 import { open } from "../secrets/crypto";
 import { keyring } from "../secrets/keyring";
 
 export interface Instance {
   backend: ModelBackend;
-  /** Remove every resolved secret value from text before anyone sees it. */
-  redact(text: string): string;
+  /** Removes every resolved secret value from what the upstream says (see redaction.ts). */
+  redact: Redactor;
 }
 
 export async function instantiate(env: Env, grants: readonly SecretGrant[], model: ModelRecord): Promise<Instance> {
@@ -40,9 +41,6 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
     for (const { name, sealed: s } of sealed) opened.set(name, await open(keys, s.tenant_id, name, s));
   }
   const lookup = (name: string) => opened.get(name) ?? fromBinding(name);
-  const secrets = names.flatMap((name) => lookup(name) ?? []);
-  return {
-    backend: factory.create(resolveReferences(config, lookup), { fetch: (input, init) => fetch(input, init), env }),
-    redact: (text) => redact(text, secrets),
-  };
+  const redact = redactor(names.flatMap((name) => lookup(name) ?? []));
+  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, env }), redact };
 }

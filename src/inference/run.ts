@@ -82,7 +82,7 @@ async function call<T extends object>(
       : options;
     const started = Date.now();
     try {
-      const result = await attempt(scope, model, (backend) => invoke(backend, tracked));
+      const result = await attempt(scope, model, tracked, invoke);
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) };
     } catch (error) {
@@ -122,8 +122,8 @@ function report(scope: TenantScope, model: ModelRecord, ok: boolean, latencyMs: 
   scope.background(recorded.then((check) => check && check.status !== model.status && scope.forget()));
 }
 
-/** One model: take a rate token, build the backend with secrets resolved, call it, redact what comes back. */
-async function attempt<T extends object>(scope: TenantScope, model: ModelRecord, run: (backend: ModelBackend) => Promise<T>): Promise<T> {
+/** One model: take a rate token, build the backend with secrets resolved, call it, redact everything that comes back. */
+async function attempt<T extends object>(scope: TenantScope, model: ModelRecord, options: CallOptions | undefined, invoke: Invoke<T>): Promise<T> {
   const limit = rateLimit(model);
   if (limit !== undefined) {
     const token = takeToken(rateKey(scope, model), limit);
@@ -134,13 +134,19 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
     }
   }
   const { backend, redact } = await instantiate(scope.env, scope.snapshot.grants, model);
+  const stream = redact.stream(options);
   const started = Date.now();
   try {
-    const result = await run(backend);
+    const result = await invoke(backend, stream.options);
+    await stream.flush();
     // A stream that broke after it started still answers (with the partial text), but counts against the model.
     const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
     report(scope, model, broken === null, Date.now() - started, broken);
-    return result;
+    return {
+      ...result,
+      ...("text" in result && typeof result.text === "string" && { text: redact(result.text) }),
+      ...(broken !== null && { error: broken }),
+    };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));

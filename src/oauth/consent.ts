@@ -12,6 +12,7 @@ import { html } from "hono/html";
 import { authenticate } from "../auth/middleware";
 import type { AppEnv } from "../http/app-env";
 import { PAGE_SECURITY_HEADERS } from "../http/pages";
+import { grantUserId } from "./grants";
 import { type GrantProps, MCP_SCOPE, oauth } from "./server";
 
 
@@ -44,7 +45,7 @@ export const consentRoutes = new Hono<AppEnv>()
       const props: GrantProps = { tenantId: scope.tenantId, keyId: scope.key.id };
       const { redirectTo } = await api.completeAuthorization({
         request: approved.request,
-        userId: `${scope.tenantId}/${scope.key.id}`,
+        userId: await grantUserId(scope.tenantId, scope.key.id),
         metadata: { tenant: scope.tenantId, role: scope.role },
         scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
         props,
