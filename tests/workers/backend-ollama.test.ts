@@ -110,7 +110,7 @@ describe("ollama backend through MCP", () => {
   it("chat cut by max_tokens says finish_reason length", async () => {
     const { chat } = await setup();
     const res = await chat("one two three four", { max_tokens: 3 });
-    expect(res.tool.structuredContent).toMatchObject({ text: "ollama: one two", finish_reason: "length" });
+    expect(res.tool.structuredContent, JSON.stringify(res.tool.content)).toMatchObject({ text: "ollama: one two", finish_reason: "length" });
   });
 
   it("embed returns one vector per input, for a string and for an array", async () => {
