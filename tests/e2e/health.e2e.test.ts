@@ -28,9 +28,11 @@ import {
   type ModelBody,
   ResponseRecorder,
   scriptUpstream,
+  sleep,
   structured,
   type Tenant,
   textOf,
+  until,
   upstreamRequests,
 } from "./helpers";
 
@@ -61,18 +63,7 @@ interface ModelDetail extends Model {
 const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
   api<T>(recorder, dev.url, method, path, options);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Read until `done` holds, for at most `timeoutMs`; fails with the last value read. */
-async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms; last read: ${JSON.stringify(value)}`);
-    await sleep(100);
-  }
-}
 
 /** Tenants created so far, by id (later tests read back what earlier ones built). */
 const tenants = new Map<string, Tenant>();

@@ -251,3 +251,16 @@ export async function timedStreamingChat(session: McpSession, modelId: string, c
   );
   return { result, progress, resultAt: performance.now() - started };
 }
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Read until `done` holds, for at most `timeoutMs`; fails with the last value read. */
+export async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms; last read: ${JSON.stringify(value)}`);
+    await sleep(100);
+  }
+}

@@ -44,10 +44,12 @@ import {
   type ModelSummary,
   type Progress,
   ResponseRecorder,
+  sleep,
   structured,
   type Tenant,
   textOf,
   type ToolResult,
+  until,
 } from "./helpers";
 import { authorizeByHand } from "./oauth-client";
 
@@ -122,16 +124,6 @@ async function received(base: string, query: string): Promise<Received[]> {
   return ((await response.json()) as { requests: Received[] }).requests;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms; last read: ${JSON.stringify(value)}`);
-    await sleep(100);
-  }
-}
 
 const common = { timeout: 5, max_retries: 0, health_check: { probe: "generation" } };
 const ollamaHeaders = (secret: string) => ({ "CF-Access-Client-Id": ACCESS_ID, "CF-Access-Client-Secret": `\${${secret}}` });

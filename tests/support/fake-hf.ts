@@ -24,8 +24,7 @@
  *   GET  /__control/requests?model=NAME                   path, headers and body received
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { json, readBody, safeJson } from "./fake-http.ts";
+import { json, listen, readBody, safeJson } from "./fake-http.ts";
 
 export type Step =
   | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
@@ -48,17 +47,12 @@ const CONTINUATION = ["and", " they", " lived", " happily", " ever", " after"];
 export async function startFakeHF(): Promise<{ url: string; close(): Promise<void> }> {
   const scripts = new Map<string, Step[]>();
   const received = new Map<string, Received[]>();
-  const sockets = new Set<Socket>();
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) json(res, 500, { error: String(error) });
       else res.end();
     });
-  });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -112,16 +106,7 @@ export async function startFakeHF(): Promise<{ url: string; close(): Promise<voi
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server);
 }
 
 /** Which API a request is for, and the model its scripts and records are kept under. */

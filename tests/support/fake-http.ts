@@ -3,7 +3,8 @@
  * `.ts` extension so the benchmark can load the fakes with Node's own type
  * stripping, which does not guess extensions.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 
 export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -31,4 +32,31 @@ export function safeJson(raw: string): unknown {
   } catch {
     return raw;
   }
+}
+
+export interface FakeServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Listen on 127.0.0.1 and hand back the URL and a close() that also drops open
+ * connections (a hung or streaming request must not keep the test run alive).
+ */
+export async function listen(server: Server, port = 0): Promise<FakeServer> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

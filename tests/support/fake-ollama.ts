@@ -19,8 +19,7 @@
  *   POST /__control/reset
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { json, readBody, safeJson, text } from "./fake-http.ts";
+import { json, listen, readBody, safeJson, text } from "./fake-http.ts";
 
 export type Step =
   | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
@@ -52,17 +51,12 @@ export async function startFakeOllama(): Promise<{ url: string; close(): Promise
   const tagScripts = new Map<string, Step[]>();
   const pulled = new Set<string>();
   let received: Received[] = [];
-  const sockets = new Set<Socket>();
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: String(error) }));
     });
-  });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -128,16 +122,7 @@ export async function startFakeOllama(): Promise<{ url: string; close(): Promise
     return json(res, 200, { ok: true });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server);
 }
 
 /** Ollama's default tag: "llama3.2" is "llama3.2:latest". */

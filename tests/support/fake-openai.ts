@@ -13,8 +13,7 @@
  *   POST /__control/reset
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { json, readBody, safeJson } from "./fake-http.ts";
+import { type FakeServer, json, listen, readBody, safeJson } from "./fake-http.ts";
 
 export type Step =
   | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
@@ -32,25 +31,16 @@ export interface Received {
   body: unknown;
 }
 
-export interface FakeUpstream {
-  url: string;
-  close(): Promise<void>;
-}
 
-export async function startFakeOpenAI(port = 0): Promise<FakeUpstream> {
+export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
   const scripts = new Map<string, Step[]>();
   const received = new Map<string, Received[]>();
-  const sockets = new Set<import("node:net").Socket>();
 
   const server: Server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message: String(error), type: "server_error" } }));
     });
-  });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -140,16 +130,7 @@ export async function startFakeOpenAI(port = 0): Promise<FakeUpstream> {
     return json(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: "invalid_request_error" } });
   }
 
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const address = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, port);
 }
 
 /** Answer `max_tokens` words at most, saying "length" when cut. */
