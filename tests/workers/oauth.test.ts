@@ -122,6 +122,9 @@ describe("OAuth for MCP clients", () => {
     expect(tokens.body).toMatchObject({ token_type: "bearer", scope: expect.stringContaining("mcp") });
     const access = tokens.body.access_token!;
     expect(access).not.toMatch(/^mgw_/);
+    // Tokens do not say which tenant or key they belong to.
+    expect(access).not.toContain(tenant.id);
+    expect(tokens.body.refresh_token).not.toContain(tenant.userKeyId);
 
     const listed = await callTool(access, "list_models", {});
     expect(listed.tool.structuredContent).toMatchObject({ models: [{ id: "m" }] });
@@ -142,9 +145,9 @@ describe("OAuth for MCP clients", () => {
     expect(stale.body.error).toBe("invalid_grant");
   });
 
-  it("an admin key's consent grants admin tools, and revoking the key ends the token", async () => {
+  it("an admin key's consent grants admin tools, and revoking the key ends the token and its grant", async () => {
     const tenant = await createTenant({ grantCanary: true });
-    const { tokens } = await fullFlow(tenant, tenant.admin);
+    const { tokens, clientId } = await fullFlow(tenant, tenant.admin);
     const access = tokens.body.access_token!;
     const made = await callTool(access, "register_model", openaiModel("via-oauth"));
     expect(made.tool.structuredContent).toMatchObject({ id: "via-oauth" });
@@ -155,6 +158,10 @@ describe("OAuth for MCP clients", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
     });
     expect(after.status).toBe(401);
+    // The grant is gone too: no new tokens for the revoked key.
+    const refreshed = await token({ grant_type: "refresh_token", refresh_token: tokens.body.refresh_token!, client_id: clientId });
+    expect(refreshed.status).toBe(400);
+    expect(refreshed.body.error).toBe("invalid_grant");
   });
 
   it("refuses a replayed code, a wrong verifier, a plain PKCE method, a bad key, and a token for another audience", async () => {
