@@ -22,8 +22,10 @@ import {
   type Connect,
   connectLegacy,
   connectModern,
+  control,
   createTenant,
   type Embeddings,
+  expectNotInLogs,
   type Generation,
   type McpSession,
   type Progress,
@@ -87,14 +89,6 @@ async function receivedWith(base: string, model: string, marker: string): Promis
   return (await received(base, model)).filter((r) => JSON.stringify(r.body ?? {}).includes(marker));
 }
 
-async function control(base: string, path: string, body: unknown): Promise<void> {
-  const response = await fetch(`${base}/__control/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`fake upstream ${base} ${path}: ${response.status}`);
-}
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
@@ -550,11 +544,7 @@ describe("secrets", () => {
     expect(bodies).toContain("and they lived happily ever after");
     expect(bodies).not.toContain(CANARY);
 
-    const logs = dev.logs();
-    expect(logs).toMatch(/POST \/mcp 200/);
-    expect(logs).not.toContain(CANARY);
-    const debugLogs = await dev.debugLogs();
-    expect(debugLogs).toContain("wrangler");
-    expect(debugLogs).not.toContain(CANARY);
+    expect(dev.logs()).toMatch(/POST \/mcp 200/);
+    await expectNotInLogs(dev, [CANARY]);
   });
 });

@@ -4,6 +4,7 @@
  * secret ever reaches a caller), tenant setup, and one small interface over
  * the two real MCP clients (the 2026-07-28 client and the 2025-era client).
  */
+import { expect } from "vitest";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -262,5 +263,26 @@ export async function until<T>(what: string, read: () => Promise<T>, done: (valu
     if (done(value)) return value;
     if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms; last read: ${JSON.stringify(value)}`);
     await sleep(100);
+  }
+}
+
+/** POST to a fake upstream's control API (`/__control/<path>`): scripts, pulls, resets. */
+export async function control(base: string, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`${base}/__control/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`fake upstream ${base} ${path}: ${response.status}`);
+}
+
+/** None of `values` in wrangler dev's output or its debug log files (which must exist, or the check means nothing). */
+export async function expectNotInLogs(dev: WranglerDev, values: readonly string[]): Promise<void> {
+  const logs = dev.logs();
+  const debugLogs = await dev.debugLogs();
+  expect(debugLogs).toContain("wrangler");
+  for (const value of values) {
+    expect(logs).not.toContain(value);
+    expect(debugLogs).not.toContain(value);
   }
 }

@@ -37,6 +37,7 @@ import {
   type ApiResponse,
   connectLegacy,
   connectModern,
+  control,
   createTenant,
   type ErrorBody,
   type Generation,
@@ -104,14 +105,6 @@ async function rawCall(path: string, init: RequestInit & { headers?: Record<stri
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
-async function control(base: string, path: string, body: unknown): Promise<void> {
-  const response = await fetch(`${base}/__control/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`fake upstream ${base} ${path}: ${response.status}`);
-}
 const script = (base: string, model: string, steps: unknown[]) => control(base, "script", { model, steps });
 
 interface Received {
