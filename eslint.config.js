@@ -18,9 +18,19 @@ export default tseslint.config(
     files: ["**/*.js", "**/*.mjs"],
     languageOptions: {
       globals: Object.fromEntries(
-        ["process", "console", "fetch", "setTimeout", "clearTimeout", "Response", "Request", "ReadableStream", "TextEncoder", "URL", "performance"].map(
-          (name) => [name, "readonly"],
-        ),
+        [
+          "process",
+          "console",
+          "fetch",
+          "setTimeout",
+          "clearTimeout",
+          "Response",
+          "Request",
+          "ReadableStream",
+          "TextEncoder",
+          "URL",
+          "performance",
+        ].map((name) => [name, "readonly"]),
       ),
     },
   },

@@ -197,7 +197,10 @@ async function main() {
     ["mcp", "v1", "health"].map((key) => [
       key,
       Object.fromEntries(
-        ["p50", "p95", "mean"].map((m) => [m, { added_ms: stats[key][m] - base[m], ratio: stats[key][m] / base[m], added_ratio: (stats[key][m] - base[m]) / base[m] }]),
+        ["p50", "p95", "mean"].map((m) => [
+          m,
+          { added_ms: stats[key][m] - base[m], ratio: stats[key][m] / base[m], added_ratio: (stats[key][m] - base[m]) / base[m] },
+        ]),
       ),
     ]),
   );

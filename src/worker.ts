@@ -78,7 +78,10 @@ app.use(
 );
 app.all(
   "/mcp",
-  bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => httpErrorResponse(new GatewayError("payload_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes.`)) }),
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => httpErrorResponse(new GatewayError("payload_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes.`)),
+  }),
   mcpAuth(),
   (c) => mcpHandler(c.env).fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }),
 );

@@ -11,9 +11,7 @@ export const Role = z.enum(["admin", "user"]);
 export type Role = z.infer<typeof Role>;
 
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
-export const TenantId = z
-  .string()
-  .regex(TENANT_ID_PATTERN, "must match [a-z0-9][a-z0-9-]{0,39} (lowercase letters, digits, '-')");
+export const TenantId = z.string().regex(TENANT_ID_PATTERN, "must match [a-z0-9][a-z0-9-]{0,39} (lowercase letters, digits, '-')");
 
 const KEY_FORMAT = /^mgw_([a-z0-9][a-z0-9-]{0,39})_([A-Za-z0-9_-]{43})$/;
 
@@ -40,7 +38,10 @@ export async function hashKey(key: string): Promise<string> {
 
 export function randomToken(bytes: number): string {
   const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...raw))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 /** Constant-time comparison for the operator token. */

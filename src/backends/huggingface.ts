@@ -19,15 +19,7 @@ import { CommonConfig, HttpUrl, ModelName } from "../config/common";
 import { GatewayError } from "../errors";
 import type { Capability } from "../models/schema";
 import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
-import {
-  embeddingVectors,
-  modelLoading,
-  textClassification,
-  textGeneration,
-  textGenerationBody,
-  tgiStreamPiece,
-  zeroShot,
-} from "./huggingface-wire";
+import { embeddingVectors, modelLoading, textClassification, textGeneration, textGenerationBody, tgiStreamPiece, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
 import { collectStream, sseEvents } from "./stream";
 import type { BackendFactory, CallOptions, CompletionRequest, Generation, HealthResult, ModelBackend } from "./types";
@@ -35,7 +27,10 @@ import type { BackendFactory, CallOptions, CompletionRequest, Generation, Health
 const Config = CommonConfig.extend({
   model_name: ModelName,
   api_key: z.string().min(1),
-  provider: z.string().regex(/^[a-z0-9-]+$/, "must be a provider name such as together or hf-inference").optional(),
+  provider: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, "must be a provider name such as together or hf-inference")
+    .optional(),
   base_url: HttpUrl.default("https://router.huggingface.co"),
   endpoint_url: HttpUrl.optional(),
 }).strict();

@@ -34,8 +34,7 @@ export const ollama = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding"],
   // Ollama's embedding models by family name (nomic-embed-text, mxbai-embed-large, all-minilm, bge-m3, snowflake-arctic-embed).
-  defaultCapabilities: (config) =>
-    /embed|minilm|bge|e5|gte/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"],
+  defaultCapabilities: (config) => (/embed|minilm|bge|e5|gte/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
   upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
 
   create(config, deps): ModelBackend {
@@ -109,8 +108,7 @@ export const ollama = {
       },
       async shutdown() {},
       chat: (request, options) => generate("/api/chat", (stream) => chatBody(model, request, stream), chatGeneration, options),
-      complete: (request, options) =>
-        generate("/api/generate", (stream) => generateBody(model, request, stream), generateGeneration, options),
+      complete: (request, options) => generate("/api/generate", (stream) => generateBody(model, request, stream), generateGeneration, options),
       async embed(request, options) {
         const json = await upstreamJson(`${base}/api/embed`, post({ model, input: request.input }), { ...policy, signal: options?.signal });
         const { embeddings } = parseAnswer(EmbedAnswer, json, label);

@@ -5,15 +5,7 @@
  * backends reuse it for the parts of their APIs that are OpenAI-style.
  */
 import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
-import {
-  chatBody,
-  chatGeneration,
-  completionBody,
-  completionGeneration,
-  EmbeddingList,
-  ModelList,
-  openAIStreamPiece,
-} from "./openai-wire";
+import { chatBody, chatGeneration, completionBody, completionGeneration, EmbeddingList, ModelList, openAIStreamPiece } from "./openai-wire";
 import { parseAnswer } from "./wire";
 import { collectStream, sseEvents } from "./stream";
 import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation } from "./types";

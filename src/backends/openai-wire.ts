@@ -10,9 +10,7 @@ import type { StreamPiece } from "./stream";
 import { finishReason, parseAnswer } from "./wire";
 import type { ChatRequest, CompletionRequest, Generation, SamplingParams } from "./types";
 
-const Usage = z
-  .object({ prompt_tokens: z.number().nullish(), completion_tokens: z.number().nullish() })
-  .nullish();
+const Usage = z.object({ prompt_tokens: z.number().nullish(), completion_tokens: z.number().nullish() }).nullish();
 
 export const ChatCompletion = z.object({
   choices: z
@@ -77,8 +75,6 @@ export function completionBody(model: string, request: CompletionRequest, stream
     ...(stream && { stream: true, stream_options: { include_usage: true } }),
   };
 }
-
-
 
 export function chatGeneration(json: unknown, label: string): Generation {
   const answer = parseAnswer(ChatCompletion, json, label);

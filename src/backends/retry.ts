@@ -53,9 +53,13 @@ export async function retrying<T>(policy: RetryPolicy, attempt: (signal: AbortSi
         error instanceof GatewayError
           ? error
           : timer.signal.aborted
-            ? new GatewayError("upstream_timeout", `${policy.label} did not answer within ${policy.timeoutMs / 1000} s (timeout in the model config).`, {
-                retryable: true,
-              })
+            ? new GatewayError(
+                "upstream_timeout",
+                `${policy.label} did not answer within ${policy.timeoutMs / 1000} s (timeout in the model config).`,
+                {
+                  retryable: true,
+                },
+              )
             : new GatewayError("upstream_error", `${policy.label} is unreachable: ${error instanceof Error ? error.message : String(error)}`, {
                 retryable: true,
               });

@@ -90,7 +90,9 @@ export async function collectStream(
       const left = deadline - Date.now();
       const next = await withIdleTimeout(reader.read(), Math.min(options.idleMs, Math.max(0, left)));
       if (next === "idle" && left <= options.idleMs) {
-        return broken(`${options.label} was still streaming after ${(options.idleMs * STREAM_TOTAL_FACTOR) / 1000} s, the limit for a stream (${STREAM_TOTAL_FACTOR} × the model's timeout).`);
+        return broken(
+          `${options.label} was still streaming after ${(options.idleMs * STREAM_TOTAL_FACTOR) / 1000} s, the limit for a stream (${STREAM_TOTAL_FACTOR} × the model's timeout).`,
+        );
       }
       if (next === "idle") return broken(`${options.label} stopped sending for ${options.idleMs / 1000} s.`);
       if (next.done) break;

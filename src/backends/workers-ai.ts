@@ -22,7 +22,10 @@ import type { BackendFactory, CallOptions, Generation, ModelBackend, SamplingPar
 const Config = CommonConfig.extend({
   model_name: z.string().regex(/^@(cf|hf)\/[\w.-]+\/[\w.:-]+$/, "must be a Workers AI model id such as @cf/meta/llama-3.1-8b-instruct"),
   /** An AI Gateway id: calls then go through that gateway (caching, logs, limits). */
-  gateway: z.string().regex(/^[a-z0-9-]{1,64}$/, "must be an AI Gateway id").optional(),
+  gateway: z
+    .string()
+    .regex(/^[a-z0-9-]{1,64}$/, "must be an AI Gateway id")
+    .optional(),
 }).strict();
 type Config = z.output<typeof Config>;
 

@@ -28,9 +28,6 @@ export const CommonConfig = z.object({
 export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 /** Extra request headers; values may hold `${SECRET}` references. */
-export const Headers = z.record(
-  z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "is not a valid header name"),
-  z.string().max(8192),
-);
+export const Headers = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "is not a valid header name"), z.string().max(8192));
 
 export const ModelName = z.string().trim().min(1, "must not be empty").max(256);

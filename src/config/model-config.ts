@@ -18,12 +18,7 @@ export interface CheckedConfig {
   hosts: string[];
 }
 
-export function checkModelConfig(
-  env: Env,
-  grants: readonly SecretGrant[],
-  backendType: string,
-  raw: Record<string, unknown>,
-): CheckedConfig {
+export function checkModelConfig(env: Env, grants: readonly SecretGrant[], backendType: string, raw: Record<string, unknown>): CheckedConfig {
   const type = canonicalBackendType(backendType);
   const factory: BackendFactory = backends[type];
   const config = parseOrThrow(factory.configSchema, raw, "config");

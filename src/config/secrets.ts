@@ -108,11 +108,7 @@ export interface Upstream {
  * the model sends requests to. Called at registration and again at call time
  * (a secret's hosts may have changed since).
  */
-export function assertReferencesAllowed(
-  config: Record<string, unknown>,
-  upstreams: readonly Upstream[],
-  grants: readonly SecretGrant[],
-): void {
+export function assertReferencesAllowed(config: Record<string, unknown>, upstreams: readonly Upstream[], grants: readonly SecretGrant[]): void {
   for (const { name, path } of findReferences(config)) {
     if (!SECRET_NAME.test(name)) {
       throw new GatewayError("invalid_request", `${path}: "\${${name}}" is not a valid secret name (use A-Z, 0-9 and _).`);

@@ -52,11 +52,7 @@ export function sealedSecrets(sql: SqlStorage, tenantId: string): SecretGrant[] 
 }
 
 /** Store or replace a secret (the value was sealed by the Worker for this tenant and name). */
-export function putSecret(
-  sql: SqlStorage,
-  input: { name: string; hosts: string[]; sealed: SealedSecret },
-  at: string,
-): WriteResult<SecretInfo> {
+export function putSecret(sql: SqlStorage, input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
   const exists = sql.exec("SELECT 1 FROM secrets WHERE name = ?", input.name).toArray().length > 0;
   const count = sql.exec<{ n: number }>("SELECT count(*) AS n FROM secrets").one().n;
   if (!exists && count >= MAX_SECRETS) {

@@ -30,8 +30,7 @@ export interface TenantSnapshot {
 }
 
 export type WriteResult<T = ModelRecord> =
-  | { ok: true; value: T }
-  | { ok: false; code: Extract<ErrorCode, "not_found" | "conflict" | "invalid_request">; message: string };
+  { ok: true; value: T } | { ok: false; code: Extract<ErrorCode, "not_found" | "conflict" | "invalid_request">; message: string };
 
 interface ModelRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -59,10 +58,31 @@ type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? 
 export type TenantStub = Remote<
   Pick<
     TenantRegistry,
-    | "open" | "destroy" | "snapshot" | "models" | "getModel" | "insertModel" | "replaceModel" | "deleteModel" | "setStatus"
-    | "createKey" | "listKeys" | "deleteKey" | "grants" | "putGrant" | "deleteGrant"
-    | "secrets" | "sealedSecrets" | "putSecret" | "deleteSecret" | "resealSecrets"
-    | "recordCall" | "checks" | "checksByModel" | "runChecks" | "sweep"
+    | "open"
+    | "destroy"
+    | "snapshot"
+    | "models"
+    | "getModel"
+    | "insertModel"
+    | "replaceModel"
+    | "deleteModel"
+    | "setStatus"
+    | "createKey"
+    | "listKeys"
+    | "deleteKey"
+    | "grants"
+    | "putGrant"
+    | "deleteGrant"
+    | "secrets"
+    | "sealedSecrets"
+    | "putSecret"
+    | "deleteSecret"
+    | "resealSecrets"
+    | "recordCall"
+    | "checks"
+    | "checksByModel"
+    | "runChecks"
+    | "sweep"
   >
 >;
 
@@ -185,13 +205,7 @@ export class TenantRegistry extends DurableObject<Env> {
     if (!current) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
     const [next, detail] = status === "maintenance" ? (["maintenance", "set by an admin"] as const) : (["available", null] as const);
     if (status === "available" && current.status !== "maintenance") return { ok: true, value: current };
-    this.sql.exec(
-      "UPDATE models SET status = ?, status_detail = ?, consecutive_failures = 0, updated_at = ? WHERE id = ?",
-      next,
-      detail,
-      at,
-      id,
-    );
+    this.sql.exec("UPDATE models SET status = ?, status_detail = ?, consecutive_failures = 0, updated_at = ? WHERE id = ?", next, detail, at, id);
     return { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } };
   }
 
@@ -238,7 +252,10 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.sql.exec("INSERT INTO meta (key, value) VALUES ('last_sweep_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", String(Date.now()));
+    this.sql.exec(
+      "INSERT INTO meta (key, value) VALUES ('last_sweep_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      String(Date.now()),
+    );
     await this.runChecks(null, "scheduled");
   }
 
@@ -342,7 +359,11 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     const missing = record.fallbacks.filter((id) => !this.getModel(id));
     if (missing.length > 0) {
-      return { ok: false, code: "invalid_request", message: `fallbacks: no model with id ${missing.map((m) => `"${m}"`).join(", ")} in this tenant.` };
+      return {
+        ok: false,
+        code: "invalid_request",
+        message: `fallbacks: no model with id ${missing.map((m) => `"${m}"`).join(", ")} in this tenant.`,
+      };
     }
     return null;
   }

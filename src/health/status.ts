@@ -49,7 +49,11 @@ export function nextStatus(current: StatusState, outcome: HealthOutcome, recent:
   const failed = window.filter((ok) => !ok).length;
   const runs = window.filter((ok, i) => !ok && window[i - 1] !== false).length;
   if (outcome.latency_ms !== null && outcome.latency_ms > slowMs) {
-    return { status: "degraded", status_detail: `slow: ${(outcome.latency_ms / 1000).toFixed(1)} s (over ${slowMs / 1000} s)`, consecutive_failures: 0 };
+    return {
+      status: "degraded",
+      status_detail: `slow: ${(outcome.latency_ms / 1000).toFixed(1)} s (over ${slowMs / 1000} s)`,
+      consecutive_failures: 0,
+    };
   }
   if (runs >= INTERMITTENT_RUNS && current.status !== "error") {
     return { status: "degraded", status_detail: `intermittent: ${failed} of the last ${window.length} results failed`, consecutive_failures: 0 };

@@ -27,11 +27,7 @@ export interface SweepSummary {
   failed: number;
 }
 
-export async function sweep(
-  env: Env,
-  scheduledTime: number,
-  options: { minIntervalMs?: number; batch?: number } = {},
-): Promise<SweepSummary> {
+export async function sweep(env: Env, scheduledTime: number, options: { minIntervalMs?: number; batch?: number } = {}): Promise<SweepSummary> {
   const batch = options.batch ?? SWEEP_BATCH;
   const count = (await env.DB.prepare("SELECT count(*) AS n FROM tenants").first<{ n: number }>())?.n ?? 0;
   const slices = Math.max(1, Math.ceil(count / batch));

@@ -16,8 +16,7 @@ export function describeIssues(error: z.ZodError, prefix?: string): string {
     .slice(0, 5)
     .map((issue) => {
       const path = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
-      const message =
-        issue.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}` : issue.message;
+      const message = issue.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}` : issue.message;
       return path ? `${path}: ${message}` : message;
     })
     .join("; ");

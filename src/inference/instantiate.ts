@@ -28,8 +28,7 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   const names = [...new Set(findReferences(config).map((r) => r.name))];
   const bindings = env as unknown as Record<string, unknown>;
   // A Worker binding only for names granted by the operator; never for a tenant secret's name.
-  const fromBinding = (name: string) =>
-    !byName.get(name)?.sealed && typeof bindings[name] === "string" ? (bindings[name] as string) : undefined;
+  const fromBinding = (name: string) => (!byName.get(name)?.sealed && typeof bindings[name] === "string" ? (bindings[name] as string) : undefined);
 
   const opened = new Map<string, string>();
   const sealed = names.flatMap((name) => {

@@ -26,9 +26,7 @@ export function rateLimit(model: ModelRecord): number | undefined {
 }
 
 export function planRoute(scope: TenantScope, primary: ModelRecord, capability: Capability): RouteStep[] {
-  const fallbacks = primary.fallbacks.map(
-    (id) => scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary),
-  );
+  const fallbacks = primary.fallbacks.map((id) => scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary));
   return [primary, ...fallbacks].map((model) => ({ model, blocked: blockedReason(scope, model, capability) }));
 }
 

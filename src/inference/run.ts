@@ -6,14 +6,7 @@
  * of rate budget, or fails before its first token; never once text has reached
  * the caller.
  */
-import type {
-  CallOptions,
-  ChatRequest,
-  ClassificationRequest,
-  CompletionRequest,
-  EmbeddingRequest,
-  ModelBackend,
-} from "../backends/types";
+import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest, EmbeddingRequest, ModelBackend } from "../backends/types";
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";

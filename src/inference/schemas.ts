@@ -51,12 +51,7 @@ export const EmbedInput = z.strictObject({
 export const ClassifyInput = z.strictObject({
   model_id: ModelId.describe("Id of a model with the classification capability"),
   text: z.string().min(1).max(LIMITS.inputChars),
-  labels: z
-    .array(z.string().min(1).max(200))
-    .min(1)
-    .max(LIMITS.labels)
-    .optional()
-    .describe("Candidate labels: zero-shot classification when given"),
+  labels: z.array(z.string().min(1).max(200)).min(1).max(LIMITS.labels).optional().describe("Candidate labels: zero-shot classification when given"),
 });
 
 export function stopList(stop: string | string[] | undefined): string[] | undefined {

@@ -12,9 +12,7 @@ export const ModelStatus = z.enum(["initializing", "available", "degraded", "err
 export type ModelStatus = z.infer<typeof ModelStatus>;
 
 export const MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-export const ModelId = z
-  .string()
-  .regex(MODEL_ID_PATTERN, "must match [a-z0-9][a-z0-9._-]{0,63} (lowercase letters, digits, '.', '_', '-')");
+export const ModelId = z.string().regex(MODEL_ID_PATTERN, "must match [a-z0-9][a-z0-9._-]{0,63} (lowercase letters, digits, '.', '_', '-')");
 
 /** The seed's `ModelRegistrationRequest`. `config` is checked against the backend's own schema. */
 export const ModelRegistrationRequest = z.strictObject({

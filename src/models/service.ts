@@ -9,14 +9,7 @@ import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
 import type { TenantScope } from "../tenants/scope";
-import {
-  type Capability,
-  ModelRecord,
-  ModelRegistrationRequest,
-  type ModelStatus,
-  ModelUpdateRequest,
-  slugify,
-} from "./schema";
+import { type Capability, ModelRecord, ModelRegistrationRequest, type ModelStatus, ModelUpdateRequest, slugify } from "./schema";
 
 export interface ModelFilter {
   capability?: Capability;

@@ -15,7 +15,6 @@ import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import { grantUserId } from "./grants";
 import { type GrantProps, MCP_SCOPE, oauth } from "./server";
 
-
 export const consentRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     try {
@@ -66,14 +65,20 @@ function granted(values: (string | File)[]): string[] {
 function consentPage(details: ConsentDescription, handle: string) {
   return html`<h1>Allow <em>${details.clientName}</em> to use this gateway?</h1>
     <p>
-      ${details.clientDomain
-        ? html`Published by <strong>${details.clientDomain}</strong>.`
-        : html`This app registered itself; its name is not verified.`}
+      ${
+        details.clientDomain
+          ? html`Published by <strong>${details.clientDomain}</strong>.`
+          : html`This app registered itself; its name is not verified.`
+      }
       Access will be sent to <strong>${details.redirectHost}</strong>.
     </p>
-    ${details.redirectIsLoopback
-      ? html`<p class="warn"><strong>This sends access to an app on your computer.</strong> Continue only if you just started signing in from it.</p>`
-      : ""}
+    ${
+      details.redirectIsLoopback
+        ? html`<p class="warn">
+            <strong>This sends access to an app on your computer.</strong> Continue only if you just started signing in from it.
+          </p>`
+        : ""
+    }
     <form method="post">
       <input type="hidden" name="handle" value="${handle}" />
       <p>Scopes: ${details.scope.length ? details.scope.join(", ") : MCP_SCOPE}</p>
@@ -108,9 +113,23 @@ async function render(c: Context<AppEnv>, body: ReturnType<typeof html>, status:
           <meta charset="utf-8" />
           <title>Authorize — MCP model gateway</title>
           <style>
-            body { font: 15px/1.5 system-ui, sans-serif; max-width: 560px; margin: 40px auto; padding: 0 16px; }
-            input[type="password"] { width: 100%; padding: 6px; margin: 6px 0; }
-            .warn { background: #fef7e0; padding: 8px; }
+            body {
+              font:
+                15px/1.5 system-ui,
+                sans-serif;
+              max-width: 560px;
+              margin: 40px auto;
+              padding: 0 16px;
+            }
+            input[type="password"] {
+              width: 100%;
+              padding: 6px;
+              margin: 6px 0;
+            }
+            .warn {
+              background: #fef7e0;
+              padding: 8px;
+            }
           </style>
         </head>
         <body>

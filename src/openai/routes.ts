@@ -21,7 +21,12 @@ export const openAIRoutes = new Hono<AppEnv>()
   .get("/models", (c) =>
     c.json({
       object: "list",
-      data: c.var.scope.snapshot.models.map((m) => ({ id: m.id, object: "model", created: Math.floor(Date.parse(m.created_at) / 1000) || CREATED, owned_by: m.backend_type })),
+      data: c.var.scope.snapshot.models.map((m) => ({
+        id: m.id,
+        object: "model",
+        created: Math.floor(Date.parse(m.created_at) / 1000) || CREATED,
+        owned_by: m.backend_type,
+      })),
     }),
   )
   .post("/chat/completions", async (c) => {

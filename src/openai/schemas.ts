@@ -18,7 +18,9 @@ const Content = z.union([
 
 const Message = z.object({
   // `developer` is OpenAI's newer name for `system`.
-  role: z.enum(["system", "developer", "user", "assistant"], { error: "must be system, developer, user or assistant (tool messages are not supported)" }),
+  role: z.enum(["system", "developer", "user", "assistant"], {
+    error: "must be system, developer, user or assistant (tool messages are not supported)",
+  }),
   content: Content,
 });
 

@@ -89,7 +89,6 @@ async function receivedWith(base: string, model: string, marker: string): Promis
   return (await received(base, model)).filter((r) => JSON.stringify(r.body ?? {}).includes(marker));
 }
 
-
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
 let tenant: Tenant;
@@ -481,9 +480,7 @@ describe("one fault per wire format, end to end", () => {
     const started = performance.now();
     const result = await session.callTool("chat", chatArgs("openai-limited", "too soon"));
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toMatch(
-      /^Rate limited by OpenAI-compatible upstream 127\.0\.0\.1:\d+, retry after 45 s: scripted 429 \[rate_limited\]$/,
-    );
+    expect(textOf(result)).toMatch(/^Rate limited by OpenAI-compatible upstream 127\.0\.0\.1:\d+, retry after 45 s: scripted 429 \[rate_limited\]$/);
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(await receivedWith(openaiUrl, UP.openaiLimited, "too soon")).toHaveLength(1);
   });

@@ -141,7 +141,13 @@ describe("MCP conformance suite (through a proxy adding a tenant key)", () => {
     const failed = run.checks.filter((c) => c.status !== "SUCCESS" && c.status !== "INFO");
     expect(failed, run.output).toEqual([]);
     expect(run.code, run.output).toBe(0);
-    expect(run.checks.filter((c) => c.status === "SUCCESS").map((c) => c.id).sort(), run.output).toEqual([...expectedIds].sort());
+    expect(
+      run.checks
+        .filter((c) => c.status === "SUCCESS")
+        .map((c) => c.id)
+        .sort(),
+      run.output,
+    ).toEqual([...expectedIds].sort());
     expect(run.output).toMatch(/Passed: (\d+)\/\1, 0 failed/);
     expect(proxy.forwarded).toBeGreaterThan(forwardedBefore);
   });

@@ -63,8 +63,6 @@ interface ModelDetail extends Model {
 const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
   api<T>(recorder, dev.url, method, path, options);
 
-
-
 /** Tenants created so far, by id (later tests read back what earlier ones built). */
 const tenants = new Map<string, Tenant>();
 function tenantKeys(id: string): Tenant {
@@ -142,7 +140,12 @@ async function fireCron(): Promise<Record<string, number>> {
   const res = await fetch(`${dev.url}/__scheduled?cron=*+*+*+*+*`);
   expect(res.status).toBe(200);
   await res.text();
-  const summaries = await until("the scheduled handler's log line", async () => sweepSummaries(), (s) => s.length > before, 5_000);
+  const summaries = await until(
+    "the scheduled handler's log line",
+    async () => sweepSummaries(),
+    (s) => s.length > before,
+    5_000,
+  );
   return summaries[before]!;
 }
 
@@ -175,14 +178,25 @@ describe("the cron sweep", () => {
     expect(maintenance.body).toMatchObject({ status: "maintenance", status_detail: "set by an admin" });
     await script(sweep, "wobbly", [{ kind: "status", status: 503 }]);
     await script(sweep, "leaky", [{ kind: "echo_auth", status: 401 }]);
-    await script(sweep, "maint", [1, 2, 3].map(() => ({ kind: "status", status: 500 })));
+    await script(
+      sweep,
+      "maint",
+      [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
+    );
 
     // The only tenant so far: the sweep arms its alarm and returns; the checks run in the alarm.
     expect(await fireCron()).toMatchObject({ slices: 1, tenants: 1, armed: 1, recent: 0, idle: 0, failed: 0 });
-    const scheduled = async (id: string) => until(`a scheduled check of ${id}`, () => checks(sweep, id), (c) => c.length > 0);
+    const scheduled = async (id: string) =>
+      until(
+        `a scheduled check of ${id}`,
+        () => checks(sweep, id),
+        (c) => c.length > 0,
+      );
     const [fresh, wobbly, leaky] = await Promise.all([scheduled("fresh"), scheduled("wobbly"), scheduled("leaky")]);
 
-    expect(fresh).toEqual([{ at: expect.any(String), source: "scheduled", ok: true, status: "available", latency_ms: expect.any(Number), detail: null }]);
+    expect(fresh).toEqual([
+      { at: expect.any(String), source: "scheduled", ok: true, status: "available", latency_ms: expect.any(Number), detail: null },
+    ]);
     expect(wobbly).toMatchObject([{ source: "scheduled", ok: false, status: "degraded" }]);
     expect(wobbly[0]!.detail).toMatch(/\(503\)/);
     expect(leaky).toMatchObject([{ source: "scheduled", ok: false, status: "degraded" }]);
@@ -226,7 +240,11 @@ describe("on-demand checks", () => {
     expect(await model(tenant, "primary")).toMatchObject({ status: "available", status_detail: null, last_checked_at: expect.any(String) });
 
     await script(tenant, "primary", [{ kind: "status", status: 429 }, { kind: "status", status: 503 }, { kind: "hang" }]);
-    await script(tenant, "solo", [1, 2, 3].map(() => ({ kind: "status", status: 500 })));
+    await script(
+      tenant,
+      "solo",
+      [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
+    );
 
     // 1st failure: degraded, not error.
     const first = await checkNow(tenant, "primary");
@@ -327,7 +345,12 @@ describe("maintenance", () => {
     expect(set.status).toBe(200);
     expect(set.body).toMatchObject({ status: "maintenance", status_detail: "set by an admin" });
 
-    await script(tenant, "mnt", [{ kind: "status", status: 500 }, { kind: "echo_auth", status: 401 }, { kind: "hang" }, { kind: "status", status: 503 }]);
+    await script(tenant, "mnt", [
+      { kind: "status", status: 500 },
+      { kind: "echo_auth", status: 401 },
+      { kind: "hang" },
+      { kind: "status", status: 503 },
+    ]);
     const results = [];
     for (let i = 0; i < 5; i++) results.push(await checkNow(tenant, "mnt"));
     expect(pairs(results)).toEqual([
@@ -367,7 +390,11 @@ describe("passive health (failed real calls)", () => {
   });
 
   it("count like failed checks: one → degraded, three in a row → error", async () => {
-    await script(tenant, "p", [1, 2, 3].map(() => ({ kind: "status", status: 500 })));
+    await script(
+      tenant,
+      "p",
+      [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
+    );
     for (let i = 0; i < 3; i++) {
       const failed = await chat(user, "p", `try ${i}`);
       expect(failed.isError).toBe(true);
@@ -375,7 +402,12 @@ describe("passive health (failed real calls)", () => {
     }
     expect(await received(tenant, "p")).toBe(3);
     // Reported after each response (waitUntil), so poll for them.
-    const history = await until("three call results", () => checks(tenant, "p"), (c) => c.length >= 3, 5_000);
+    const history = await until(
+      "three call results",
+      () => checks(tenant, "p"),
+      (c) => c.length >= 3,
+      5_000,
+    );
     expect(pairs(history)).toEqual([
       [false, "error"],
       [false, "degraded"],
@@ -404,14 +436,22 @@ describe("secrets in health results", () => {
     const tenant = await newTenant("vault");
     const user = await session(tenant);
     await register(tenant, "c");
-    await script(tenant, "c", [{ kind: "echo_auth", status: 401 }, { kind: "echo_auth", status: 401 }]);
+    await script(tenant, "c", [
+      { kind: "echo_auth", status: 401 },
+      { kind: "echo_auth", status: 401 },
+    ]);
 
     const checked = await checkNow(tenant, "c");
     expect(checked).toMatchObject({ ok: false, status: "degraded" });
     expect(checked.detail).toContain("[redacted]");
     const failedCall = await chat(user, "c", "leak?");
     expect(failedCall.isError).toBe(true);
-    const history = await until("the failed call's result", () => checks(tenant, "c"), (c) => c.length >= 2, 5_000);
+    const history = await until(
+      "the failed call's result",
+      () => checks(tenant, "c"),
+      (c) => c.length >= 2,
+      5_000,
+    );
     expect(history.map((c) => c.source)).toEqual(["call", "manual"]);
 
     // The upstream really was sent the secret (and echoed it back), so redaction had something to do.

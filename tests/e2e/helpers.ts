@@ -223,10 +223,7 @@ export interface UpstreamRequest {
 }
 
 /** Requests the fake upstream received for one upstream model name. */
-export async function upstreamRequests(
-  openaiUrl: string,
-  model: string,
-): Promise<UpstreamRequest[]> {
+export async function upstreamRequests(openaiUrl: string, model: string): Promise<UpstreamRequest[]> {
   const response = await fetch(`${openaiUrl}/__control/requests?model=${encodeURIComponent(model)}`);
   return ((await response.json()) as { requests: UpstreamRequest[] }).requests;
 }

@@ -202,9 +202,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
   it("chat with a progressToken streams the text as progress notifications", async () => {
     const message = `stream this please, ${user.label} client`;
     const progress: Progress[] = [];
-    const result = await user.callTool("chat", { model_id: "acme-echo", messages: [{ role: "user", content: message }] }, (p) =>
-      progress.push(p),
-    );
+    const result = await user.callTool("chat", { model_id: "acme-echo", messages: [{ role: "user", content: message }] }, (p) => progress.push(p));
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent?.text).toBe(`echo: ${message}`);
     expect(progress.length).toBeGreaterThan(2);
@@ -443,7 +441,6 @@ describe("auth at the edge", () => {
     expect(forbidden.body.error.code).toBe("forbidden");
   });
 });
-
 
 describe("persistence across a restart of wrangler dev", () => {
   it("keeps tenants, keys, grants, models and revocations", async () => {

@@ -13,7 +13,13 @@
  * Every request goes through the caller's `fetch` (the tests pass their
  * ResponseRecorder's), so consent pages and token answers are recorded too.
  */
-import type { OAuthClientMetadata, OAuthClientProvider, OAuthDiscoveryState, StoredOAuthClientInformation, StoredOAuthTokens } from "@modelcontextprotocol/client";
+import type {
+  OAuthClientMetadata,
+  OAuthClientProvider,
+  OAuthDiscoveryState,
+  StoredOAuthClientInformation,
+  StoredOAuthTokens,
+} from "@modelcontextprotocol/client";
 
 export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
@@ -99,7 +105,15 @@ export function authorizeUrl(base: string, params: Record<string, string>): URL 
 
 export interface TokenAnswer {
   status: number;
-  body: { access_token?: string; refresh_token?: string; token_type?: string; scope?: string; expires_in?: number; error?: string; error_description?: string };
+  body: {
+    access_token?: string;
+    refresh_token?: string;
+    token_type?: string;
+    scope?: string;
+    expires_in?: number;
+    error?: string;
+    error_description?: string;
+  };
 }
 
 /** POST the token endpoint (form-encoded), as an OAuth client does. */
@@ -145,7 +159,13 @@ export async function authorizeByHand(fetch: Fetch, base: string, key: string, r
   if (!code || outcome.location?.searchParams.get("state") !== state) {
     throw new Error(`consent did not come back with a code and the state: ${outcome.answer?.status} ${outcome.location ?? outcome.answerText}`);
   }
-  const tokens = await tokenRequest(fetch, base, { grant_type: "authorization_code", code, redirect_uri: redirectUri, client_id: clientId, code_verifier: verifier });
+  const tokens = await tokenRequest(fetch, base, {
+    grant_type: "authorization_code",
+    code,
+    redirect_uri: redirectUri,
+    client_id: clientId,
+    code_verifier: verifier,
+  });
   return { clientId, verifier, challenge, code, tokens, outcome };
 }
 
@@ -232,7 +252,9 @@ export class ConsentingProvider implements OAuthClientProvider {
     this.consents.push(outcome);
     const location = outcome.location;
     if (!location || `${location.origin}${location.pathname}` !== this.redirectUrl) {
-      throw new Error(`consent did not redirect to ${this.redirectUrl}: ${outcome.answer?.status ?? outcome.page.status} ${location ?? outcome.answerText ?? outcome.html}`);
+      throw new Error(
+        `consent did not redirect to ${this.redirectUrl}: ${outcome.answer?.status ?? outcome.page.status} ${location ?? outcome.answerText ?? outcome.html}`,
+      );
     }
     if (location.searchParams.get("state") !== this.expectedState) {
       throw new Error(`state mismatch: sent ${this.expectedState}, got ${location.searchParams.get("state")}`);

@@ -162,7 +162,11 @@ describe("discovery", () => {
     const metadataUrl = /resource_metadata="([^"]+)"/.exec(header)?.[1];
     expect(metadataUrl).toBe(`${dev.url}/.well-known/oauth-protected-resource/mcp`);
 
-    const resource = (await (await recorder.fetch(metadataUrl!)).json()) as { resource: string; authorization_servers: string[]; scopes_supported: string[] };
+    const resource = (await (await recorder.fetch(metadataUrl!)).json()) as {
+      resource: string;
+      authorization_servers: string[];
+      scopes_supported: string[];
+    };
     expect(resource.resource).toBe(`${dev.url}/mcp`);
     expect(resource.authorization_servers).toEqual([dev.url]);
     expect(resource.scopes_supported).toContain("mcp");
@@ -234,9 +238,10 @@ describe("the MCP client signs in with a user key", () => {
     expect(chat.structuredContent as unknown as Generation).toMatchObject({ text: "echo: hello over oauth", model_id: "acme-echo" });
 
     // An admin tool is refused to this token, and nothing was registered.
-    const attempt = await session.client
-      .callTool({ name: "register_model", arguments: chatModel("sneaky") })
-      .then((r) => JSON.stringify(r), (e: unknown) => String(e));
+    const attempt = await session.client.callTool({ name: "register_model", arguments: chatModel("sneaky") }).then(
+      (r) => JSON.stringify(r),
+      (e: unknown) => String(e),
+    );
     expect(attempt).toMatch(/register_model/);
     const models = await call<{ models: ModelSummary[] }>("GET", "/api/v1/models", { token: acme.adminKey });
     expect(models.body.models.map((m) => m.id)).toEqual(["acme-echo"]);
@@ -279,13 +284,21 @@ describe("the MCP client signs in with a user key", () => {
     const third = session.provider.savedTokens[2]!;
     expect(third.refresh_token).not.toBe(second.refresh_token);
     const clientId = session.provider.clientInformation()!.client_id;
-    const stale = await tokenRequest(recorder.fetch, dev.url, { grant_type: "refresh_token", refresh_token: first!.refresh_token!, client_id: clientId });
+    const stale = await tokenRequest(recorder.fetch, dev.url, {
+      grant_type: "refresh_token",
+      refresh_token: first!.refresh_token!,
+      client_id: clientId,
+    });
     expect(stale.status).toBe(400);
     expect(stale.body.error).toBe("invalid_grant");
     expect(stale.body.access_token).toBeUndefined();
     // The current one still works, for this client only.
     const otherClient = await registerClient(recorder.fetch, dev.url, REDIRECT, "someone else");
-    const stolen = await tokenRequest(recorder.fetch, dev.url, { grant_type: "refresh_token", refresh_token: third.refresh_token!, client_id: otherClient });
+    const stolen = await tokenRequest(recorder.fetch, dev.url, {
+      grant_type: "refresh_token",
+      refresh_token: third.refresh_token!,
+      client_id: otherClient,
+    });
     expect(stolen.status).toBeGreaterThanOrEqual(400);
     expect(stolen.body.access_token).toBeUndefined();
   });
@@ -327,7 +340,10 @@ describe("an admin key's consent", () => {
 
 describe("revoking the consenting key", () => {
   it("makes the access token stop working at /mcp, and so every token minted for that grant", async () => {
-    const key = await call<{ id: string; key: string }>("POST", `/api/v1/tenants/${acme.id}/keys`, { token: dev.adminToken, body: { role: "user", name: "laptop" } });
+    const key = await call<{ id: string; key: string }>("POST", `/api/v1/tenants/${acme.id}/keys`, {
+      token: dev.adminToken,
+      body: { role: "user", name: "laptop" },
+    });
     expect(key.status).toBe(201);
     const session = await signIn(key.body.key);
     expect((await session.callTool("list_models", {})).structuredContent).toMatchObject({ models: [{ id: "acme-echo" }] });
@@ -349,7 +365,11 @@ describe("revoking the consenting key", () => {
     // Whatever the authorization server still mints from that grant is refused at /mcp too.
     const clientId = session.provider.clientInformation()!.client_id;
     const latest = session.provider.tokens()!;
-    const refreshed = await tokenRequest(recorder.fetch, dev.url, { grant_type: "refresh_token", refresh_token: latest.refresh_token ?? refresh!, client_id: clientId });
+    const refreshed = await tokenRequest(recorder.fetch, dev.url, {
+      grant_type: "refresh_token",
+      refresh_token: latest.refresh_token ?? refresh!,
+      client_id: clientId,
+    });
     if (refreshed.body.access_token) {
       issuedAccessTokens.add(refreshed.body.access_token);
       expect((await rawMcp(refreshed.body.access_token)).status).toBe(401);
@@ -364,14 +384,24 @@ describe("attacks on the authorization server", () => {
     const { clientId, code, verifier, tokens } = await authorizeByHand(recorder.fetch, dev.url, acme.userKey, REDIRECT);
     expect(tokens.status).toBe(200);
     issuedAccessTokens.add(tokens.body.access_token!);
-    const replay = await tokenRequest(recorder.fetch, dev.url, { grant_type: "authorization_code", code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier });
+    const replay = await tokenRequest(recorder.fetch, dev.url, {
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: REDIRECT,
+      client_id: clientId,
+      code_verifier: verifier,
+    });
     expect(replay.status).toBe(400);
     expect(replay.body.error).toBe("invalid_grant");
     expect(replay.body.access_token).toBeUndefined();
     // And the replay revokes what the code had already bought (OAuth 2.1 §4.1.3): its tokens are dead too…
     // (not asked at /mcp before the replay: a valid answer is cached in the isolate for 10 s)
     expect((await rawMcp(tokens.body.access_token!)).status).toBe(401);
-    const refresh = await tokenRequest(recorder.fetch, dev.url, { grant_type: "refresh_token", refresh_token: tokens.body.refresh_token!, client_id: clientId });
+    const refresh = await tokenRequest(recorder.fetch, dev.url, {
+      grant_type: "refresh_token",
+      refresh_token: tokens.body.refresh_token!,
+      client_id: clientId,
+    });
     expect(refresh.body.error).toBe("invalid_grant");
     // …while the same flow without a replay gives tokens that work.
     const control = await authorizeByHand(recorder.fetch, dev.url, acme.userKey, REDIRECT);
@@ -384,7 +414,15 @@ describe("attacks on the authorization server", () => {
     const good = await pkce();
     const approved = await consent(
       recorder.fetch,
-      authorizeUrl(dev.url, { response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: good.challenge, code_challenge_method: "S256", state: "s", resource: `${dev.url}/mcp` }),
+      authorizeUrl(dev.url, {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: good.challenge,
+        code_challenge_method: "S256",
+        state: "s",
+        resource: `${dev.url}/mcp`,
+      }),
       acme.userKey,
     );
     const code = approved.location?.searchParams.get("code");
@@ -399,14 +437,27 @@ describe("attacks on the authorization server", () => {
     expect(wrong.status).toBe(400);
     expect(wrong.body.error).toBe("invalid_grant");
     expect(wrong.body.access_token).toBeUndefined();
-    const none = await tokenRequest(recorder.fetch, dev.url, { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT, client_id: clientId });
+    const none = await tokenRequest(recorder.fetch, dev.url, {
+      grant_type: "authorization_code",
+      code: code!,
+      redirect_uri: REDIRECT,
+      client_id: clientId,
+    });
     expect(none.body.access_token).toBeUndefined();
 
     // `plain`: the challenge is the verifier itself. Refused before any consent is shown.
     const plainVerifier = (await pkce()).verifier;
     const plain = await consent(
       recorder.fetch,
-      authorizeUrl(dev.url, { response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: plainVerifier, code_challenge_method: "plain", state: "p", resource: `${dev.url}/mcp` }),
+      authorizeUrl(dev.url, {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: plainVerifier,
+        code_challenge_method: "plain",
+        state: "p",
+        resource: `${dev.url}/mcp`,
+      }),
       acme.userKey,
     );
     expect(plain.answer).toBeUndefined();
@@ -430,7 +481,15 @@ describe("attacks on the authorization server", () => {
       const { challenge } = await pkce();
       const outcome = await consent(
         recorder.fetch,
-        authorizeUrl(dev.url, { response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", state: "a", resource }),
+        authorizeUrl(dev.url, {
+          response_type: "code",
+          client_id: clientId,
+          redirect_uri: REDIRECT,
+          code_challenge: challenge,
+          code_challenge_method: "S256",
+          state: "a",
+          resource,
+        }),
         acme.userKey,
       );
       expect(outcome.answer, resource).toBeUndefined(); // no consent form was offered
@@ -443,7 +502,15 @@ describe("attacks on the authorization server", () => {
     const { challenge, verifier } = await pkce();
     const approved = await consent(
       recorder.fetch,
-      authorizeUrl(dev.url, { response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", state: "b", resource: `${dev.url}/mcp` }),
+      authorizeUrl(dev.url, {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        state: "b",
+        resource: `${dev.url}/mcp`,
+      }),
       acme.userKey,
     );
     const code = approved.location!.searchParams.get("code")!;
@@ -479,7 +546,15 @@ describe("attacks on the authorization server", () => {
     const { challenge } = await pkce();
     const outcome = await consent(
       recorder.fetch,
-      authorizeUrl(dev.url, { response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", state: "k", resource: `${dev.url}/mcp` }),
+      authorizeUrl(dev.url, {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        state: "k",
+        resource: `${dev.url}/mcp`,
+      }),
       "mgw_acme_notarealkeyatallnotarealkeyatallnotarealk",
     );
     expect(outcome.answer?.status).toBe(400);

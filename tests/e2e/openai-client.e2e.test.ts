@@ -12,13 +12,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import {
-  api,
-  createTenant,
-  expectNotInLogs,
-  ResponseRecorder,
-  type Tenant,
-} from "./helpers";
+import { api, createTenant, expectNotInLogs, ResponseRecorder, type Tenant } from "./helpers";
 
 const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 const openaiUrl = inject("openaiUrl");
@@ -237,15 +231,21 @@ describe("the official openai client against /v1", () => {
 
   it("an unknown model is a 404 APIError in OpenAI's shape, and nothing reaches an upstream", async () => {
     const before = (await upstream(openaiUrl, UP_CHAT)).length;
-    const error = await openai.chat.completions
-      .create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] })
-      .then(() => undefined, (e: unknown) => e);
+    const error = await openai.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error).toMatchObject({ status: 404, error: { type: "not_found", message: 'Model "no-such-model" not found.' } });
     expect((await upstream(openaiUrl, UP_CHAT)).length).toBe(before);
 
-    const denied = await client("mgw_sdk_not-a-real-key").models.list().then(() => undefined, (e: unknown) => e);
+    const denied = await client("mgw_sdk_not-a-real-key")
+      .models.list()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(denied).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 

@@ -117,20 +117,46 @@ async function received(base: string, query: string): Promise<Received[]> {
   return ((await response.json()) as { requests: Received[] }).requests;
 }
 
-
 const common = { timeout: 5, max_retries: 0, health_check: { probe: "generation" } };
 const ollamaHeaders = (secret: string) => ({ "CF-Access-Client-Id": ACCESS_ID, "CF-Access-Client-Secret": `\${${secret}}` });
 const MODELS = [
-  { id: "oa-w", backend_type: "openai_compatible", config: { base_url: `${openaiUrl}/v1`, model_name: UP.oaW, api_key: "${UPSTREAM_KEY}", ...common } },
+  {
+    id: "oa-w",
+    backend_type: "openai_compatible",
+    config: { base_url: `${openaiUrl}/v1`, model_name: UP.oaW, api_key: "${UPSTREAM_KEY}", ...common },
+  },
   { id: "oa-t", backend_type: "openai_compatible", config: { base_url: `${openaiUrl}/v1`, model_name: UP.oaT, api_key: "${TENANT_KEY}", ...common } },
-  { id: "oa-embed-t", backend_type: "openai_compatible", config: { base_url: `${openaiUrl}/v1`, model_name: UP.oaEmbedT, api_key: "${TENANT_KEY}", ...common } },
+  {
+    id: "oa-embed-t",
+    backend_type: "openai_compatible",
+    config: { base_url: `${openaiUrl}/v1`, model_name: UP.oaEmbedT, api_key: "${TENANT_KEY}", ...common },
+  },
   { id: "ol-w", backend_type: "ollama", config: { base_url: ollamaUrl, model_name: UP.olW, headers: ollamaHeaders("UPSTREAM_KEY"), ...common } },
   { id: "ol-t", backend_type: "ollama", config: { base_url: ollamaUrl, model_name: UP.olT, headers: ollamaHeaders("TENANT_KEY"), ...common } },
   // Probed the free way (GET /api/tags through this file's instance path), so its tags check can echo too.
-  { id: "ol-tags", backend_type: "ollama", config: { base_url: `${ollamaUrl}/i/${INSTANCE}`, model_name: UP.olTags, headers: ollamaHeaders("TENANT_KEY"), timeout: 5, max_retries: 0 } },
-  { id: "hf-w", backend_type: "huggingface", config: { base_url: hfUrl, model_name: UP.hfW, api_key: "${UPSTREAM_KEY}", ...common }, capabilities: ["chat"] },
-  { id: "hf-t", backend_type: "huggingface", config: { base_url: hfUrl, model_name: UP.hfT, api_key: "${TENANT_KEY}", ...common }, capabilities: ["chat"] },
-  { id: "fb", backend_type: "openai_compatible", config: { base_url: `${openaiUrl}/v1`, model_name: UP.fb, api_key: "${TENANT_KEY}", ...common }, fallbacks: ["oa-w"] },
+  {
+    id: "ol-tags",
+    backend_type: "ollama",
+    config: { base_url: `${ollamaUrl}/i/${INSTANCE}`, model_name: UP.olTags, headers: ollamaHeaders("TENANT_KEY"), timeout: 5, max_retries: 0 },
+  },
+  {
+    id: "hf-w",
+    backend_type: "huggingface",
+    config: { base_url: hfUrl, model_name: UP.hfW, api_key: "${UPSTREAM_KEY}", ...common },
+    capabilities: ["chat"],
+  },
+  {
+    id: "hf-t",
+    backend_type: "huggingface",
+    config: { base_url: hfUrl, model_name: UP.hfT, api_key: "${TENANT_KEY}", ...common },
+    capabilities: ["chat"],
+  },
+  {
+    id: "fb",
+    backend_type: "openai_compatible",
+    config: { base_url: `${openaiUrl}/v1`, model_name: UP.fb, api_key: "${TENANT_KEY}", ...common },
+    fallbacks: ["oa-w"],
+  },
 ].map((m) => ({ name: `Security ${m.id}`, ...m }));
 const CHAT_MODELS = ["oa-w", "oa-t", "ol-w", "ol-t", "ol-tags", "hf-w", "hf-t", "fb"];
 
@@ -141,9 +167,24 @@ const FAKE: Record<string, { query: string; echo: unknown; canary: () => string;
   fb: { query: `model=${UP.fb}`, echo: { kind: "echo_auth", status: 401 }, canary: () => TENANT_CANARY, header: "authorization" },
   "ol-w": { query: `model=${UP.olW}`, echo: { kind: "echo_headers", status: 401 }, canary: () => dev.upstreamKey, header: "cf-access-client-secret" },
   "ol-t": { query: `model=${UP.olT}`, echo: { kind: "echo_headers", status: 401 }, canary: () => TENANT_CANARY, header: "cf-access-client-secret" },
-  "ol-tags": { query: `model=${UP.olTags}`, echo: { kind: "echo_headers", status: 401 }, canary: () => TENANT_CANARY, header: "cf-access-client-secret" },
-  "hf-w": { query: `model=${encodeURIComponent(UP.hfW)}`, echo: { kind: "echo_auth", status: 401 }, canary: () => dev.upstreamKey, header: "authorization" },
-  "hf-t": { query: `model=${encodeURIComponent(UP.hfT)}`, echo: { kind: "echo_auth", status: 401 }, canary: () => TENANT_CANARY, header: "authorization" },
+  "ol-tags": {
+    query: `model=${UP.olTags}`,
+    echo: { kind: "echo_headers", status: 401 },
+    canary: () => TENANT_CANARY,
+    header: "cf-access-client-secret",
+  },
+  "hf-w": {
+    query: `model=${encodeURIComponent(UP.hfW)}`,
+    echo: { kind: "echo_auth", status: 401 },
+    canary: () => dev.upstreamKey,
+    header: "authorization",
+  },
+  "hf-t": {
+    query: `model=${encodeURIComponent(UP.hfT)}`,
+    echo: { kind: "echo_auth", status: 401 },
+    canary: () => TENANT_CANARY,
+    header: "authorization",
+  },
 };
 const baseOf = (id: string) => (id.startsWith("ol-") ? ollamaUrl : id.startsWith("hf-") ? hfUrl : openaiUrl);
 const upName = (id: string) => decodeURIComponent(FAKE[id]!.query.slice("model=".length));
@@ -230,7 +271,12 @@ beforeAll(async () => {
   }
   const rivalModel = await call("POST", "/api/v1/models", {
     token: rival.adminKey,
-    body: { id: "rival-private", name: "Rival's", backend_type: "openai_compatible", config: { base_url: `${openaiUrl}/v1`, model_name: UP.rival, max_retries: 0 } },
+    body: {
+      id: "rival-private",
+      name: "Rival's",
+      backend_type: "openai_compatible",
+      config: { base_url: `${openaiUrl}/v1`, model_name: UP.rival, max_retries: 0 },
+    },
   });
   expect(rivalModel.status).toBe(201);
 
@@ -254,7 +300,13 @@ describe("(a) the canary sweep", () => {
     expect(res.status).toBe(200);
     await res.text();
     const swept = await Promise.all(
-      CHAT_MODELS.map((id) => until(`a scheduled check of ${id}`, () => checks(id), (c) => c.some((x) => x.source === "scheduled"))),
+      CHAT_MODELS.map((id) =>
+        until(
+          `a scheduled check of ${id}`,
+          () => checks(id),
+          (c) => c.some((x) => x.source === "scheduled"),
+        ),
+      ),
     );
     for (const [i, list] of swept.entries()) {
       const check = list.find((x) => x.source === "scheduled")!;
@@ -330,7 +382,9 @@ describe("(a) the canary sweep", () => {
 
     // An error inside an Ollama stream that says nothing secret is passed on as the reason.
     await script(ollamaUrl, UP.olT, [{ kind: "error_in_stream", afterLines: 1, message: "out of memory" }]);
-    const inStream = structured<Generation & { error?: string }>(await user.callTool("chat", chatArgs("ol-t", "error in the stream"), () => undefined));
+    const inStream = structured<Generation & { error?: string }>(
+      await user.callTool("chat", chatArgs("ol-t", "error in the stream"), () => undefined),
+    );
     expect(inStream).toMatchObject({ finish_reason: "error", error: expect.stringContaining("out of memory") });
   });
 
@@ -356,7 +410,10 @@ describe("(a) the canary sweep", () => {
 
     for (const id of ["oa-t", "hf-w", "ol-t"]) {
       await echoNext(id);
-      const res = await call<{ error: { message: string } }>("POST", "/v1/chat/completions", { token, body: { model: id, messages: [{ role: "user", content: "x" }] } });
+      const res = await call<{ error: { message: string } }>("POST", "/v1/chat/completions", {
+        token,
+        body: { model: id, messages: [{ role: "user", content: "x" }] },
+      });
       expect(res.status, id).toBeGreaterThanOrEqual(400);
       expectRedacted(`/v1 error of ${id}`, res.body.error.message);
     }
@@ -364,7 +421,12 @@ describe("(a) the canary sweep", () => {
     const stream = await rawCall("/v1/chat/completions", {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "oa-w", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "sse please" }] }),
+      body: JSON.stringify({
+        model: "oa-w",
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: "user", content: "sse please" }],
+      }),
     });
     expect(stream.status).toBe(200);
     expect(stream.text).toContain("data: [DONE]");
@@ -446,7 +508,10 @@ describe("(a) the canary sweep", () => {
     const again = await call("PUT", "/api/v1/secrets/TENANT_KEY", { token: vault.adminKey, body: { value: TENANT_CANARY, hosts: ["127.0.0.1"] } });
     expect(again.status).toBe(200);
     // Bad secret bodies: the error never quotes the value.
-    const badHosts = await call<ErrorBody>("PUT", "/api/v1/secrets/OTHER_KEY", { token: vault.adminKey, body: { value: TENANT_CANARY, hosts: ["http://x/"] } });
+    const badHosts = await call<ErrorBody>("PUT", "/api/v1/secrets/OTHER_KEY", {
+      token: vault.adminKey,
+      body: { value: TENANT_CANARY, hosts: ["http://x/"] },
+    });
     expect(badHosts.status).toBe(400);
     const malformed = await rawCall("/api/v1/secrets/OTHER_KEY", {
       method: "PUT",
@@ -463,7 +528,12 @@ describe("(a) the canary sweep", () => {
     // A secret may not go to a host it is not bound to; the refusal names the secret, not its value.
     const elsewhere = await call<ErrorBody>("POST", "/api/v1/models", {
       token: vault.adminKey,
-      body: { id: "elsewhere", name: "x", backend_type: "openai_compatible", config: { base_url: "https://api.example.com/v1", model_name: "m", api_key: "${TENANT_KEY}" } },
+      body: {
+        id: "elsewhere",
+        name: "x",
+        backend_type: "openai_compatible",
+        config: { base_url: "https://api.example.com/v1", model_name: "m", api_key: "${TENANT_KEY}" },
+      },
     });
     expect(elsewhere.status).toBe(400);
     expect(elsewhere.body.error.message).toMatch(/TENANT_KEY may not be sent to api\.example\.com/);
@@ -494,7 +564,11 @@ describe("(a) the canary sweep", () => {
 
   it("the operator API: tenants, keys, grants, and re-encrypting a tenant's secrets", async () => {
     const op = { token: dev.adminToken };
-    expect((await call<{ tenants: { id: string }[] }>("GET", "/api/v1/tenants", op)).body.tenants.map((t) => t.id)).toEqual(["noisy", "rival", "vault"]);
+    expect((await call<{ tenants: { id: string }[] }>("GET", "/api/v1/tenants", op)).body.tenants.map((t) => t.id)).toEqual([
+      "noisy",
+      "rival",
+      "vault",
+    ]);
     expect((await call("GET", "/api/v1/tenants/vault", op)).status).toBe(200);
     expect((await call("GET", "/api/v1/tenants/vault/keys", op)).status).toBe(200);
     const grants = await call<{ grants: { name: string; hosts: string[] }[] }>("GET", "/api/v1/tenants/vault/grants", op);
@@ -603,7 +677,10 @@ describe("(a) the canary sweep", () => {
       const values = sent.map((r) => r.headers[fake.header] ?? "");
       const expected = fake.header === "authorization" ? `Bearer ${fake.canary()}` : fake.canary();
       expect(values.length, id).toBeGreaterThan(0);
-      expect(values.every((v) => v === expected), `${id}: ${JSON.stringify(values)}`).toBe(true);
+      expect(
+        values.every((v) => v === expected),
+        `${id}: ${JSON.stringify(values)}`,
+      ).toBe(true);
     }
     // Each echo above came back redacted (and there were many of them).
     expect(echoed.length).toBeGreaterThanOrEqual(25);
@@ -620,7 +697,11 @@ describe("(b) attacks at the HTTP edge", () => {
     expect(foreign, label).toMatch(/not found|no model with id|404/i);
   }
   const statusAndBody = (r: ApiResponse) => ({ status: r.status, body: r.body });
-  const toolOrError = (p: Promise<ToolResult | unknown>) => p.then((r) => r, (e: unknown) => ({ thrown: String(e) }));
+  const toolOrError = (p: Promise<ToolResult | unknown>) =>
+    p.then(
+      (r) => r,
+      (e: unknown) => ({ thrown: String(e) }),
+    );
 
   it("another tenant's model id is exactly like a nonexistent one, over MCP, /v1 and the admin API", async () => {
     const before = (await received(openaiUrl, `model=${UP.rival}`)).length;
@@ -632,11 +713,17 @@ describe("(b) attacks at the HTTP edge", () => {
     await sameAsNonexistent("MCP remove_model", (id) => admin.callTool("remove_model", { model_id: id }));
     await sameAsNonexistent("MCP model:// resource", (id) => toolOrError(user.readResource(`model://${id}`)));
     const token = vault.adminKey;
-    await sameAsNonexistent("/v1 chat", async (id) => statusAndBody(await call("POST", "/v1/chat/completions", { token, body: { model: id, messages: [{ role: "user", content: "hi" }] } })));
-    await sameAsNonexistent("/v1 stream", async (id) =>
-      statusAndBody(await call("POST", "/v1/chat/completions", { token, body: { model: id, stream: true, messages: [{ role: "user", content: "hi" }] } })),
+    await sameAsNonexistent("/v1 chat", async (id) =>
+      statusAndBody(await call("POST", "/v1/chat/completions", { token, body: { model: id, messages: [{ role: "user", content: "hi" }] } })),
     );
-    await sameAsNonexistent("/v1 embeddings", async (id) => statusAndBody(await call("POST", "/v1/embeddings", { token, body: { model: id, input: "x" } })));
+    await sameAsNonexistent("/v1 stream", async (id) =>
+      statusAndBody(
+        await call("POST", "/v1/chat/completions", { token, body: { model: id, stream: true, messages: [{ role: "user", content: "hi" }] } }),
+      ),
+    );
+    await sameAsNonexistent("/v1 embeddings", async (id) =>
+      statusAndBody(await call("POST", "/v1/embeddings", { token, body: { model: id, input: "x" } })),
+    );
     for (const [method, path, body] of [
       ["GET", "/api/v1/models/:id", undefined],
       ["PATCH", "/api/v1/models/:id", { config: { timeout: 9 } }],
@@ -684,7 +771,10 @@ describe("(b) attacks at the HTTP edge", () => {
     expect(allowed.headers.get("access-control-allow-credentials")).toBeNull();
 
     const preflight = (origin: string) =>
-      rawCall("/mcp", { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" } });
+      rawCall("/mcp", {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+      });
     expect((await preflight("https://evil.example")).headers.get("access-control-allow-origin")).toBeNull();
     expect((await preflight(own)).headers.get("access-control-allow-origin")).toBe(own);
     // Nothing the gateway answered in this whole file allowed every origin.
@@ -696,7 +786,13 @@ describe("(b) attacks at the HTTP edge", () => {
     const send = (host: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpRequest(
-          { host: "127.0.0.1", port: Number(port), path: "/mcp", method: "POST", headers: { ...mcpHeaders(), host, "content-length": Buffer.byteLength(toolsList) } },
+          {
+            host: "127.0.0.1",
+            port: Number(port),
+            path: "/mcp",
+            method: "POST",
+            headers: { ...mcpHeaders(), host, "content-length": Buffer.byteLength(toolsList) },
+          },
           (res) => {
             let body = "";
             res.on("data", (c: Buffer) => (body += c.toString("utf8")));
@@ -716,7 +812,14 @@ describe("(b) attacks at the HTTP edge", () => {
   });
 
   it("SSRF: internal, metadata and loopback spellings are refused with 400 naming config.base_url, and nothing is stored", async () => {
-    const urls = ["http://169.254.169.254/", "https://[::ffff:127.0.0.1]/v1", "https://localhost./v1", "http://0x7f000002/", "http://[::1]:11434/", "https://10.0.0.1/v1"];
+    const urls = [
+      "http://169.254.169.254/",
+      "https://[::ffff:127.0.0.1]/v1",
+      "https://localhost./v1",
+      "http://0x7f000002/",
+      "http://[::1]:11434/",
+      "https://10.0.0.1/v1",
+    ];
     for (const [i, base_url] of urls.entries()) {
       const res = await call<ErrorBody>("POST", "/api/v1/models", {
         token: vault.adminKey,
@@ -725,7 +828,12 @@ describe("(b) attacks at the HTTP edge", () => {
       expect(res.status, base_url).toBe(400);
       expect(res.body.error.message, base_url).toMatch(/^config\.base_url: /);
     }
-    const viaMcp = await admin.callTool("register_model", { id: "ssrf-mcp", name: "ssrf", backend_type: "ollama", config: { base_url: "http://169.254.169.254/", model_name: "m" } });
+    const viaMcp = await admin.callTool("register_model", {
+      id: "ssrf-mcp",
+      name: "ssrf",
+      backend_type: "ollama",
+      config: { base_url: "http://169.254.169.254/", model_name: "m" },
+    });
     expect(viaMcp.isError).toBe(true);
     expect(textOf(viaMcp)).toContain("config.base_url");
     const models = await call<{ models: ModelSummary[] }>("GET", "/api/v1/models", { token: vault.adminKey });
@@ -769,14 +877,16 @@ describe("(b) attacks at the HTTP edge", () => {
 
   it("a literal credential in a model config is refused with instructions, and not echoed", async () => {
     const literal = `sk-live-${randomBytes(12).toString("hex")}`;
-    const cases = [
-      { api_key: literal },
-      { headers: { Authorization: `Bearer ${literal}` } },
-    ];
+    const cases = [{ api_key: literal }, { headers: { Authorization: `Bearer ${literal}` } }];
     for (const extra of cases) {
       const res = await call<ErrorBody>("POST", "/api/v1/models", {
         token: vault.adminKey,
-        body: { id: "literal", name: "literal", backend_type: "openai_compatible", config: { base_url: `${openaiUrl}/v1`, model_name: "m", ...extra } },
+        body: {
+          id: "literal",
+          name: "literal",
+          backend_type: "openai_compatible",
+          config: { base_url: `${openaiUrl}/v1`, model_name: "m", ...extra },
+        },
       });
       expect(res.status).toBe(400);
       expect(res.body.error.message).toMatch(/^config\.(api_key|headers\.Authorization) holds a literal secret/);
@@ -815,7 +925,11 @@ describe("(b) attacks at the HTTP edge", () => {
       expect(res.status, `${method} ${path}`).toBe(403);
       expect(res.body.error.code).toBe("forbidden");
     }
-    for (const [method, path] of [["GET", "/api/v1/tenants"], ["POST", "/api/v1/tenants/vault/keys"], ["PUT", "/api/v1/tenants/vault/grants/UPSTREAM_KEY"]]) {
+    for (const [method, path] of [
+      ["GET", "/api/v1/tenants"],
+      ["POST", "/api/v1/tenants/vault/keys"],
+      ["PUT", "/api/v1/tenants/vault/grants/UPSTREAM_KEY"],
+    ]) {
       expect((await call(method!, path!, { token: vault.adminKey, body: method === "GET" ? undefined : {} })).status, `${method} ${path}`).toBe(401);
     }
     const names = (await user.listTools()).map((t) => t.name);
@@ -840,9 +954,7 @@ describe("(b) attacks at the HTTP edge", () => {
     const TOTAL = 660;
     const BATCH = 60;
     for (let sent = 0; sent < TOTAL; sent += BATCH) {
-      const batch = await Promise.all(
-        Array.from({ length: BATCH }, () => call<ErrorBody>("GET", "/api/v1/models", { token: noisy.userKey })),
-      );
+      const batch = await Promise.all(Array.from({ length: BATCH }, () => call<ErrorBody>("GET", "/api/v1/models", { token: noisy.userKey })));
       for (const res of batch) {
         statuses.push(res.status);
         if (res.status === 429) limited.push(res);
@@ -869,7 +981,8 @@ describe("(b) attacks at the HTTP edge", () => {
   });
 
   it("the audit log records admin actions (who, what, which) and never a secret value", async () => {
-    const want = (row: Partial<AuditRow>) => (rows: AuditRow[]) => rows.some((r) => Object.entries(row).every(([k, v]) => r[k as keyof AuditRow] === v));
+    const want = (row: Partial<AuditRow>) => (rows: AuditRow[]) =>
+      rows.some((r) => Object.entries(row).every(([k, v]) => r[k as keyof AuditRow] === v));
     const expected: Partial<AuditRow>[] = [
       { tenant_id: "vault", actor: "operator", action: "tenant.create", target: "vault" },
       { tenant_id: "vault", actor: "operator", action: "key.create", target: vault.adminKeyId },
@@ -890,7 +1003,9 @@ describe("(b) attacks at the HTTP edge", () => {
     const secretPut = rows.find((r) => r.action === "secret.put")!;
     expect(JSON.parse(secretPut.detail ?? "{}")).toEqual({ hosts: ["127.0.0.1"] });
     // Refused and forbidden requests changed nothing, so they left no entry.
-    expect(rows.some((r) => (r.target ?? "").startsWith("ssrf") || r.target === "literal" || r.target === "by-user" || r.target === "too-big")).toBe(false);
+    expect(rows.some((r) => (r.target ?? "").startsWith("ssrf") || r.target === "literal" || r.target === "by-user" || r.target === "too-big")).toBe(
+      false,
+    );
     expect(rows.every((r) => r.actor === "operator" || /^key:key_[A-Za-z0-9_-]+$/.test(r.actor))).toBe(true);
     const dump = JSON.stringify(rows);
     for (const canary of canaries()) for (const form of forms(canary)) expect(dump).not.toContain(form);

@@ -90,14 +90,25 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
           id,
           name: `Model ${id}`,
           backend_type: "openai_compatible",
-          config: { base_url: `${openaiUrl}/v1`, model_name: up(id), api_key: "${UPSTREAM_KEY}", max_retries: 0, timeout: 2, health_check: { probe: "generation" } },
+          config: {
+            base_url: `${openaiUrl}/v1`,
+            model_name: up(id),
+            api_key: "${UPSTREAM_KEY}",
+            max_retries: 0,
+            timeout: 2,
+            health_check: { probe: "generation" },
+          },
         },
       });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
     }
     // Checks run on demand, each scripted to pass or fail; maintenance comes after delta's first check.
     for (const id of ["alpha", "beta", "gamma", "delta"] as const) {
-      await scriptUpstream(openaiUrl, up(id), MODELS[id].checks.map((ok) => (ok ? { kind: "delay", ms: 0 } : { kind: "status", status: 500 })));
+      await scriptUpstream(
+        openaiUrl,
+        up(id),
+        MODELS[id].checks.map((ok) => (ok ? { kind: "delay", ms: 0 } : { kind: "status", status: 500 })),
+      );
       for (const [i, ok] of MODELS[id].checks.entries()) {
         if (id === "delta" && i === 1) {
           const set = await call("PUT", "/api/v1/models/delta/status", { token: tenant.adminKey, body: { status: "maintenance" } });
@@ -149,9 +160,9 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/status" });
     expect(await page.evaluate(() => document.cookie)).toBe("");
 
-    const rows = await page.locator("tbody tr[data-model]").evaluateAll((trs) =>
-      trs.map((tr) => [tr.getAttribute("data-model"), tr.getAttribute("data-status")]),
-    );
+    const rows = await page
+      .locator("tbody tr[data-model]")
+      .evaluateAll((trs) => trs.map((tr) => [tr.getAttribute("data-model"), tr.getAttribute("data-status")]));
     expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(Object.entries(MODELS).map(([id, m]) => [id, m.status])));
     expect(rows).toHaveLength(Object.keys(MODELS).length);
   });

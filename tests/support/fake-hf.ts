@@ -163,7 +163,12 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
   if (/embed|MiniLM|bge/i.test(model)) {
     if (typeof inputs === "string") return json(res, 200, vector(inputs));
     const texts = inputs as string[];
-    if (/token-level/.test(model)) return json(res, 200, texts.map((t) => t.split(" ").map(vector)));
+    if (/token-level/.test(model))
+      return json(
+        res,
+        200,
+        texts.map((t) => t.split(" ").map(vector)),
+      );
     if (/flat/.test(model)) return json(res, 200, vector(texts[0] ?? ""));
     return json(res, 200, texts.map(vector));
   }
@@ -175,11 +180,20 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
     const total = weights.reduce((a, b) => a + b, 0);
     const scores = weights.map((w) => w / total);
     if (/legacy/.test(model)) return json(res, 200, { sequence: inputs, labels, scores });
-    return json(res, 200, labels.map((label, i) => ({ label, score: scores[i] })));
+    return json(
+      res,
+      200,
+      labels.map((label, i) => ({ label, score: scores[i] })),
+    );
   }
   if (/sentiment|sst/i.test(model)) {
     const positive = /love|great|good/.test(String(inputs)) ? 0.95 : 0.2;
-    return json(res, 200, [[{ label: "NEGATIVE", score: 1 - positive }, { label: "POSITIVE", score: positive }]]);
+    return json(res, 200, [
+      [
+        { label: "NEGATIVE", score: 1 - positive },
+        { label: "POSITIVE", score: positive },
+      ],
+    ]);
   }
   return textGeneration(res, String(inputs), parameters, body.stream === true, breakAfter);
 }

@@ -85,7 +85,7 @@ export async function startFakeOllama(): Promise<{ url: string; close(): Promise
     }
     const chat = path === "/api/chat";
     const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string }[];
-    const prompt = chat ? [...messages].reverse().find((m) => m.role === "user")?.content ?? "" : String(body.prompt ?? "");
+    const prompt = chat ? ([...messages].reverse().find((m) => m.role === "user")?.content ?? "") : String(body.prompt ?? "");
     const reply = limit(chat ? `ollama: ${prompt}` : `${prompt} …continued`, (body.options as { num_predict?: unknown } | undefined)?.num_predict);
     const piece = (delta: string) => (chat ? { message: { role: "assistant", content: delta } } : { response: delta });
     const last = { ...piece(""), done: true, done_reason: reply.reason, ...counts(prompt, reply.text) };

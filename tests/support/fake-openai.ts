@@ -31,7 +31,6 @@ export interface Received {
   body: unknown;
 }
 
-
 export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
   const scripts = new Map<string, Step[]>();
   const received = new Map<string, Received[]>();
@@ -86,7 +85,9 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
       return res.end("{not json");
     }
     if (step?.kind === "echo_auth") {
-      return json(res, step.status, { error: { message: `Invalid API key provided: ${headers.authorization ?? ""}`, type: "invalid_request_error" } });
+      return json(res, step.status, {
+        error: { message: `Invalid API key provided: ${headers.authorization ?? ""}`, type: "invalid_request_error" },
+      });
     }
 
     if (step?.kind === "delay") await new Promise((r) => setTimeout(r, step.ms)); // then answer normally
@@ -170,7 +171,9 @@ async function stream(
       choices: [kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null }],
     });
   }
-  await chunk({ choices: [kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish }] });
+  await chunk({
+    choices: [kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish }],
+  });
   await chunk({ choices: [], usage: usage("", text.value) });
   res.write("data: [DONE]\n\n");
   res.end();

@@ -190,7 +190,13 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   };
   // PUBLIC_URL (the OAuth issuer and token audience) depends on the port, so the file is written at each launch.
   const writeVars = (url: string) =>
-    writeFile(envFile, Object.entries({ PUBLIC_URL: url, ...vars }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
+    writeFile(
+      envFile,
+      Object.entries({ PUBLIC_URL: url, ...vars })
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join("\n") + "\n",
+      { mode: 0o600 },
+    );
 
   const output = { text: "" };
   const logDir = join(persistDir, "wrangler-logs");

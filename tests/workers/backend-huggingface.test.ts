@@ -8,7 +8,6 @@ import { huggingface } from "../../src/backends/huggingface";
 import { GatewayError } from "../../src/errors";
 import { callTool, CANARY, createTenant, env, registerModel, scriptUpstream, upstreamRequests } from "./helpers";
 
-
 let counter = 0;
 /** A fresh model name; digits only after the prefix, so the name heuristics see just the prefix. */
 const fresh = (prefix: string) => `${prefix}-${Date.now()}${++counter}`;
@@ -155,7 +154,13 @@ describe("huggingface backend: embed and classify", () => {
     const name = fresh("sentence-transformers/MiniLM");
     const { tool } = await setup(name);
     const batch = await tool("embed", { input: ["ab cde", "x"] });
-    expect(batch.tool.structuredContent).toMatchObject({ embeddings: [[6, 2, 97], [1, 1, 120]], dimensions: 3 });
+    expect(batch.tool.structuredContent).toMatchObject({
+      embeddings: [
+        [6, 2, 97],
+        [1, 1, 120],
+      ],
+      dimensions: 3,
+    });
     const single = await tool("embed", { input: "hello" });
     expect(single.tool.structuredContent).toMatchObject({ embeddings: [[5, 1, 104]], dimensions: 3 });
     const sent = await requests(name);
@@ -167,7 +172,12 @@ describe("huggingface backend: embed and classify", () => {
     const { tool } = await setup(fresh("sentence-transformers/token-level-MiniLM"));
     const res = await tool("embed", { input: ["ab cde", "x"] });
     // tokens "ab" [2,1,97] and "cde" [3,1,99] average to [2.5,1,98]
-    expect(res.tool.structuredContent).toMatchObject({ embeddings: [[2.5, 1, 98], [1, 1, 120]] });
+    expect(res.tool.structuredContent).toMatchObject({
+      embeddings: [
+        [2.5, 1, 98],
+        [1, 1, 120],
+      ],
+    });
   });
 
   it("takes a flat vector for a batch of one, and refuses a count that does not match the inputs", async () => {
@@ -266,9 +276,7 @@ describe("huggingface backend: faults", () => {
     expect(await requests(name)).toHaveLength(1); // 120 s does not fit the wait cap: passed on, not waited out
 
     await script(name, [{ kind: "loading", estimatedTime: 45 }]);
-    const error = await direct({ model_name: name, max_retries: 0 })
-      .embed!({ input: ["x"] })
-      .catch((e: unknown) => e);
+    const error = await direct({ model_name: name, max_retries: 0 }).embed!({ input: ["x"] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GatewayError);
     expect(error).toMatchObject({ code: "model_unavailable", retryAfter: 45, status: 503 });
     expect((await requests(name)).every((r) => r.headers["x-wait-for-model"] === undefined)).toBe(true);
@@ -321,7 +329,9 @@ describe("huggingface backend: faults", () => {
     expect(failed.tool.content[0]!.text).toMatch(/^Hugging Face router at 127\.0\.0\.1:\d+ failed \(500\): CUDA out of memory \[upstream_error\]$/);
     expect(await requests(name)).toHaveLength(2);
     const refused = await tool("complete", { prompt: "x" });
-    expect(refused.tool.content[0]!.text).toMatch(/rejected the request \(400\): Input validation error: max_new_tokens too large \[invalid_request\]/);
+    expect(refused.tool.content[0]!.text).toMatch(
+      /rejected the request \(400\): Input validation error: max_new_tokens too large \[invalid_request\]/,
+    );
     expect(await requests(name)).toHaveLength(3);
   });
 
@@ -338,9 +348,13 @@ describe("huggingface backend: faults", () => {
     const { tool } = await setup(name, { max_retries: 0 });
     await script(name, [{ kind: "malformed" }, { kind: "status", status: 200, body: { embeddings: "nope" } }]);
     const garbage = await tool("embed", { input: "x" });
-    expect(garbage.tool.content[0]!.text).toMatch(/^Hugging Face router at 127\.0\.0\.1:\d+ sent a body that is not JSON: \{not json \[upstream_error\]$/);
+    expect(garbage.tool.content[0]!.text).toMatch(
+      /^Hugging Face router at 127\.0\.0\.1:\d+ sent a body that is not JSON: \{not json \[upstream_error\]$/,
+    );
     const misshapen = await tool("embed", { input: "x" });
-    expect(misshapen.tool.content[0]!.text).toMatch(/^Hugging Face router at 127\.0\.0\.1:\d+ sent an answer in an unexpected shape .*\[upstream_error\]$/);
+    expect(misshapen.tool.content[0]!.text).toMatch(
+      /^Hugging Face router at 127\.0\.0\.1:\d+ sent an answer in an unexpected shape .*\[upstream_error\]$/,
+    );
   });
 });
 

@@ -20,7 +20,11 @@ interface Sent {
 }
 
 async function control(path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${OLLAMA}/__control/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(`${OLLAMA}/__control/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`fake ollama ${path}: ${res.status}`);
 }
 
@@ -237,7 +241,9 @@ describe("ollama upstream faults through MCP", () => {
     const { chat, upstream } = await setup({ config: { max_retries: 3 } });
     await control("script", { model: upstream, steps: [{ kind: "access_page", status: 403 }] });
     const res = await chat();
-    expect(res.tool.content[0]!.text).toMatch(/^Ollama at .* answered with an HTML page \(403\) instead of Ollama's JSON API\. .*CF-Access-Client-Secret/);
+    expect(res.tool.content[0]!.text).toMatch(
+      /^Ollama at .* answered with an HTML page \(403\) instead of Ollama's JSON API\. .*CF-Access-Client-Secret/,
+    );
     expect(await received({ model: upstream })).toHaveLength(1);
   });
 
@@ -267,9 +273,14 @@ describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", (
       const model = backend({ base_url: instance().base_url, model_name: name });
       const health = await model.healthCheck();
       expect(health.ok).toBe(false);
-      expect(health.detail).toMatch(new RegExp(`model ${name.replace(".", "\\.")} is not pulled on the Ollama server; run \`ollama pull ${name.replace(".", "\\.")}\``));
+      expect(health.detail).toMatch(
+        new RegExp(`model ${name.replace(".", "\\.")} is not pulled on the Ollama server; run \`ollama pull ${name.replace(".", "\\.")}\``),
+      );
       expect(health.detail).not.toMatch(/unreachable/);
-      const error = await model.initialize().then(() => undefined, (e: unknown) => e);
+      const error = await model.initialize().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(GatewayError);
       expect(error).toMatchObject({ code: "model_unavailable", message: health.detail });
     }
@@ -280,7 +291,10 @@ describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", (
     const health = await model.healthCheck();
     expect(health.ok).toBe(false);
     expect(health.detail).toMatch(/^Ollama tunnel unreachable: Ollama at 127\.0\.0\.1:1 is unreachable/);
-    await expect(model.initialize()).rejects.toMatchObject({ code: "upstream_error", message: expect.stringMatching(/^Ollama tunnel unreachable: /) });
+    await expect(model.initialize()).rejects.toMatchObject({
+      code: "upstream_error",
+      message: expect.stringMatching(/^Ollama tunnel unreachable: /),
+    });
   });
 
   it("says the tunnel is unreachable when Cloudflare Access answers instead of Ollama", async () => {

@@ -72,7 +72,11 @@ describe("workers_ai backend", () => {
     const pieces = res.messages.filter((m) => m.method === "notifications/progress").map((m) => (m.params as { message: string }).message);
     expect(pieces.length).toBeGreaterThan(2);
     expect(pieces.join("")).toBe("workers-ai: stream me please");
-    expect(res.tool.structuredContent).toMatchObject({ text: "workers-ai: stream me please", finish_reason: "stop", usage: { completion_tokens: 4 } });
+    expect(res.tool.structuredContent).toMatchObject({
+      text: "workers-ai: stream me please",
+      finish_reason: "stop",
+      usage: { completion_tokens: 4 },
+    });
   });
 
   it("keeps the partial text when the stream breaks", async () => {

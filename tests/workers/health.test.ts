@@ -7,7 +7,18 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sweep } from "../../src/health/sweep";
 import worker from "../../src/worker";
-import { api, callTool, CANARY, createTenant, openaiModel, registerModel, scriptUpstream, type TestTenant, uniqueId, upstreamRequests } from "./helpers";
+import {
+  api,
+  callTool,
+  CANARY,
+  createTenant,
+  openaiModel,
+  registerModel,
+  scriptUpstream,
+  type TestTenant,
+  uniqueId,
+  upstreamRequests,
+} from "./helpers";
 
 /** A model probed with a one-token chat, so the fake's scripted faults apply to its checks. */
 async function probedModel(tenant: TestTenant, id: string, config: Record<string, unknown> = {}) {
@@ -51,7 +62,9 @@ describe("health checks on demand", () => {
     expect(await check(tenant, "m")).toMatchObject({ ok: false, status: "degraded" });
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "degraded" }); // 4 of the last 6 failed: intermittent
     expect((await status(tenant, "m")).status_detail).toMatch(/^intermittent: 4 of the last 7 results failed/);
-    const history = await api<{ checks: { ok: boolean; source: string; status: string }[] }>("GET", "/api/v1/models/m/checks", { token: tenant.user });
+    const history = await api<{ checks: { ok: boolean; source: string; status: string }[] }>("GET", "/api/v1/models/m/checks", {
+      token: tenant.user,
+    });
     expect(history.body.checks.map((c) => [c.ok, c.status])).toEqual([
       [true, "degraded"],
       [false, "degraded"],
@@ -126,7 +139,11 @@ describe("passive health and fail-fast", () => {
   it("failed real calls move a model to error; then calls fail fast without touching the upstream", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(up, [{ kind: "status", status: 500 }, { kind: "status", status: 500 }, { kind: "status", status: 500 }]);
+    await scriptUpstream(up, [
+      { kind: "status", status: 500 },
+      { kind: "status", status: 500 },
+      { kind: "status", status: 500 },
+    ]);
     const ask = () => callTool(tenant.user, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }] });
     for (let i = 0; i < 3; i++) {
       await ask();
@@ -148,7 +165,10 @@ describe("passive health and fail-fast", () => {
   it("a fixed config gives a model in error a fresh start", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(up, [1, 2, 3].map(() => ({ kind: "status", status: 500 })));
+    await scriptUpstream(
+      up,
+      [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
+    );
     for (let i = 0; i < 3; i++) await check(tenant, "m");
     expect((await status(tenant, "m")).status).toBe("error");
     await api("PATCH", "/api/v1/models/m", { token: tenant.admin, body: { config: { timeout: 4 } } });

@@ -28,7 +28,12 @@ describe("limits", () => {
     expect((await api("POST", "/v1/chat/completions", { token: tenant.user, raw: big })).status).toBe(413);
     const mcp = await api("POST", "/mcp", {
       token: tenant.user,
-      raw: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "chat", arguments: { model_id: "m", messages: [{ role: "user", content: "x".repeat(1_100_000) }] } } }),
+      raw: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "chat", arguments: { model_id: "m", messages: [{ role: "user", content: "x".repeat(1_100_000) }] } },
+      }),
       headers: { accept: "application/json, text/event-stream", host: "localhost" },
     });
     expect(mcp.status).toBe(413);

@@ -1,16 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  api,
-  callTool,
-  CANARY,
-  createTenant,
-  openaiModel,
-  registerModel,
-  rpc,
-  scriptUpstream,
-  uniqueId,
-  upstreamRequests,
-} from "./helpers";
+import { api, callTool, CANARY, createTenant, openaiModel, registerModel, rpc, scriptUpstream, uniqueId, upstreamRequests } from "./helpers";
 
 const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "update_model"];
 

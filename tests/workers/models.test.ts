@@ -56,18 +56,48 @@ describe("model registry over the admin API", () => {
     const good = openaiModel("good");
     const cases: [string, unknown, number, RegExp][] = [
       ["malformed JSON", undefined, 400, /not valid JSON/],
-      ["unknown backend type", { ...good, backend_type: "skynet" }, 400, /backend_type: unknown backend type "skynet"; known types are ollama, huggingface, workers_ai, openai_compatible, external_api/],
+      [
+        "unknown backend type",
+        { ...good, backend_type: "skynet" },
+        400,
+        /backend_type: unknown backend type "skynet"; known types are ollama, huggingface, workers_ai, openai_compatible, external_api/,
+      ],
       ["missing base_url", { ...good, config: { model_name: "m" } }, 400, /config\.base_url: /],
       ["wrong type", { ...good, config: { ...good.config, timeout: "fast" } }, 400, /config\.timeout: .*expected number/],
       ["typo in config", { ...good, config: { ...good.config, modle_name: "x" } }, 400, /config: unknown field\(s\) "modle_name"/],
       ["bad id", { ...good, id: "Has Spaces" }, 400, /^id: must match/],
-      ["literal api key", { ...good, config: { ...good.config, api_key: "sk-live-123456" } }, 400, /config\.api_key holds a literal secret.*"\$\{NAME\}"/],
-      ["literal auth header", { ...good, config: { ...good.config, headers: { Authorization: "Bearer abc123" } } }, 400, /config\.headers\.Authorization holds a literal secret/],
+      [
+        "literal api key",
+        { ...good, config: { ...good.config, api_key: "sk-live-123456" } },
+        400,
+        /config\.api_key holds a literal secret.*"\$\{NAME\}"/,
+      ],
+      [
+        "literal auth header",
+        { ...good, config: { ...good.config, headers: { Authorization: "Bearer abc123" } } },
+        400,
+        /config\.headers\.Authorization holds a literal secret/,
+      ],
       ["ungranted secret", { ...good, config: { ...good.config, api_key: "${HF_TOKEN}" } }, 400, /secret HF_TOKEN is unknown or not granted/],
-      ["operator's own secret", { ...good, config: { ...good.config, headers: { "x-api-key": "${ADMIN_TOKEN}" } } }, 400, /ADMIN_TOKEN is unknown or not granted/],
-      ["capability the backend lacks", { ...good, capabilities: ["classification"] }, 400, /capabilities: backend type openai_compatible cannot serve classification/],
+      [
+        "operator's own secret",
+        { ...good, config: { ...good.config, headers: { "x-api-key": "${ADMIN_TOKEN}" } } },
+        400,
+        /ADMIN_TOKEN is unknown or not granted/,
+      ],
+      [
+        "capability the backend lacks",
+        { ...good, capabilities: ["classification"] },
+        400,
+        /capabilities: backend type openai_compatible cannot serve classification/,
+      ],
       ["unknown capability", { ...good, capabilities: ["dance"] }, 400, /capabilities\.0: /],
-      ["plain http to a public host", { ...good, config: { ...good.config, base_url: "http://api.example.com/v1" } }, 400, /config\.base_url: must use https/],
+      [
+        "plain http to a public host",
+        { ...good, config: { ...good.config, base_url: "http://api.example.com/v1" } },
+        400,
+        /config\.base_url: must use https/,
+      ],
       ["credentials in the URL", { ...good, config: { ...good.config, base_url: "https://u:p@api.example.com/v1" } }, 400, /credentials in URLs/],
       ["unknown fallback", { ...good, fallbacks: ["ghost"] }, 400, /fallbacks: no model with id "ghost"/],
       ["own fallback", { ...good, fallbacks: ["good"] }, 400, /cannot be its own fallback/],
@@ -180,7 +210,10 @@ describe("roles and tenant isolation", () => {
 
   it("a tenant admin manages its own keys", async () => {
     const tenant = await createTenant();
-    const created = await api<{ id: string; key: string; role: string }>("POST", "/api/v1/keys", { token: tenant.admin, body: { role: "user", name: "ci" } });
+    const created = await api<{ id: string; key: string; role: string }>("POST", "/api/v1/keys", {
+      token: tenant.admin,
+      body: { role: "user", name: "ci" },
+    });
     expect(created.status).toBe(201);
     expect(created.body.key).toMatch(new RegExp(`^mgw_${tenant.id}_`));
     expect((await api("GET", "/api/v1/models", { token: created.body.key })).status).toBe(200);

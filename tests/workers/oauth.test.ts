@@ -15,7 +15,10 @@ async function raw(path: string, init: RequestInit = {}) {
 }
 
 function b64url(bytes: ArrayBuffer | Uint8Array) {
-  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 async function pkce() {
@@ -28,7 +31,12 @@ async function register(name = "Test MCP client") {
   const res = await raw("/oauth/register", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_name: name, redirect_uris: [REDIRECT], token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"] }),
+    body: JSON.stringify({
+      client_name: name,
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"],
+    }),
   });
   expect(res.status).toBe(201);
   return ((await res.json()) as { client_id: string }).client_id;
@@ -100,7 +108,15 @@ describe("OAuth for MCP clients", () => {
   it("the consent page shows the client, the scopes and where tokens go, and cannot be framed", async () => {
     const clientId = await register('<img src=x onerror="alert(1)">');
     const { challenge } = await pkce();
-    const params = new URLSearchParams({ response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", scope: "mcp", resource: `${BASE}/mcp` });
+    const params = new URLSearchParams({
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      scope: "mcp",
+      resource: `${BASE}/mcp`,
+    });
     const page = await raw(`/authorize?${params}`);
     const html = await page.text();
     expect(page.status).toBe(200);
@@ -203,7 +219,15 @@ describe("OAuth for MCP clients", () => {
   it("deny sends the person back to the client with access_denied", async () => {
     const clientId = await register();
     const { challenge } = await pkce();
-    const params = new URLSearchParams({ response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: "S256", state: "s1", resource: `${BASE}/mcp` });
+    const params = new URLSearchParams({
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      state: "s1",
+      resource: `${BASE}/mcp`,
+    });
     const page = await raw(`/authorize?${params}`);
     const handle = /name="handle" value="([^"]+)"/.exec(await page.text())?.[1] ?? "";
     const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!;

@@ -35,7 +35,13 @@ describe("/v1 with the openai client", () => {
       model: "gpt",
       messages: [
         { role: "developer", content: "be brief" },
-        { role: "user", content: [{ type: "text", text: "hello " }, { type: "text", text: "world" }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "hello " },
+            { type: "text", text: "world" },
+          ],
+        },
       ],
       max_completion_tokens: 20,
       stop: ["END"],
@@ -46,7 +52,14 @@ describe("/v1 with the openai client", () => {
     expect(res.choices[0]?.finish_reason).toBe("stop");
     expect(res.usage?.completion_tokens).toBe(3);
     const [sent] = await upstreamRequests(up);
-    expect(sent?.body).toMatchObject({ messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hello world" }], max_tokens: 20, stop: ["END"] });
+    expect(sent?.body).toMatchObject({
+      messages: [
+        { role: "system", content: "be brief" },
+        { role: "user", content: "hello world" },
+      ],
+      max_tokens: 20,
+      stop: ["END"],
+    });
   });
 
   it("streams a chat completion as SSE chunks, with usage when asked", async () => {
@@ -127,9 +140,10 @@ describe("/v1 with the openai client", () => {
   it("an upstream failure before the stream starts is an HTTP error, and never shows the secret", async () => {
     const { openai, up } = await setup();
     await scriptUpstream(up, [{ kind: "echo_auth", status: 401 }]);
-    const failure = await openai.chat.completions
-      .create({ model: "gpt", messages: [{ role: "user", content: "x" }], stream: true })
-      .then(() => null, (e: unknown) => e as { status: number; message: string });
+    const failure = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "x" }], stream: true }).then(
+      () => null,
+      (e: unknown) => e as { status: number; message: string },
+    );
     expect(failure?.status).toBe(502);
     expect(failure?.message).toContain("[redacted]");
     expect(failure?.message).not.toContain(CANARY);

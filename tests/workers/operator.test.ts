@@ -37,7 +37,9 @@ describe("operator API", () => {
   it("rejects a missing or wrong operator token with 401 and a WWW-Authenticate challenge", async () => {
     const missing = await api("GET", "/api/v1/tenants");
     expect(missing.status).toBe(401);
-    expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer .*resource_metadata="http:\/\/localhost\/\.well-known\/oauth-protected-resource\/mcp"/);
+    expect(missing.headers.get("www-authenticate")).toMatch(
+      /^Bearer .*resource_metadata="http:\/\/localhost\/\.well-known\/oauth-protected-resource\/mcp"/,
+    );
     const wrong = await api("GET", "/api/v1/tenants", { token: "not-the-token" });
     expect(wrong.status).toBe(401);
     expect(wrong.body).toMatchObject({ error: { code: "unauthenticated" } });
@@ -138,6 +140,10 @@ describe("health and routing", () => {
 
   it("serves protected-resource metadata for MCP clients", async () => {
     const res = await api("GET", "/.well-known/oauth-protected-resource/mcp");
-    expect(res.body).toMatchObject({ resource: "http://localhost/mcp", authorization_servers: ["http://localhost"], bearer_methods_supported: ["header"] });
+    expect(res.body).toMatchObject({
+      resource: "http://localhost/mcp",
+      authorization_servers: ["http://localhost"],
+      bearer_methods_supported: ["header"],
+    });
   });
 });

@@ -32,7 +32,10 @@ describe("/mcp from browsers", () => {
   });
 
   it("answers preflights only for allowed origins", async () => {
-    const allowed = await mcp({ origin: "http://localhost:6274", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" }, "OPTIONS");
+    const allowed = await mcp(
+      { origin: "http://localhost:6274", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+      "OPTIONS",
+    );
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get("access-control-allow-origin")).toBe("http://localhost:6274");
     expect(allowed.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");

@@ -61,7 +61,11 @@ describe("fallbacks", () => {
   it("when every model fails, the error names each one", async () => {
     const { tenant, primaryUp, backupUp } = await withFallback();
     await scriptUpstream(primaryUp, [{ kind: "status", status: 500 }]);
-    await scriptUpstream(backupUp, [{ kind: "status", status: 502 }, { kind: "status", status: 502 }, { kind: "status", status: 502 }]);
+    await scriptUpstream(backupUp, [
+      { kind: "status", status: 502 },
+      { kind: "status", status: 502 },
+      { kind: "status", status: 502 },
+    ]);
     const res = await callTool(tenant.user, "chat", { model_id: "primary", ...hi });
     expect(res.tool.content[0]!.text).toMatch(/Model "primary" and its fallbacks failed: primary: .*\(500\).* \| backup: .*\(502\)/);
   });
@@ -99,9 +103,36 @@ describe("explain_route", () => {
       capability: "chat",
       would_answer: "backup",
       steps: [
-        { model_id: "primary", backend_type: "openai_compatible", upstream: host, status: "maintenance", usable: false, reason: "in maintenance (set by an admin)", rate_limit_per_minute: null, rate_budget_left: null },
-        { model_id: "emb-only", backend_type: "openai_compatible", upstream: host, status: "initializing", usable: false, reason: "does not support chat", rate_limit_per_minute: null, rate_budget_left: null },
-        { model_id: "backup", backend_type: "openai_compatible", upstream: host, status: "initializing", usable: true, reason: null, rate_limit_per_minute: 30, rate_budget_left: 30 },
+        {
+          model_id: "primary",
+          backend_type: "openai_compatible",
+          upstream: host,
+          status: "maintenance",
+          usable: false,
+          reason: "in maintenance (set by an admin)",
+          rate_limit_per_minute: null,
+          rate_budget_left: null,
+        },
+        {
+          model_id: "emb-only",
+          backend_type: "openai_compatible",
+          upstream: host,
+          status: "initializing",
+          usable: false,
+          reason: "does not support chat",
+          rate_limit_per_minute: null,
+          rate_budget_left: null,
+        },
+        {
+          model_id: "backup",
+          backend_type: "openai_compatible",
+          upstream: host,
+          status: "initializing",
+          usable: true,
+          reason: null,
+          rate_limit_per_minute: 30,
+          rate_budget_left: 30,
+        },
       ],
     });
     expect(await upstreamRequests(up)).toEqual([]);

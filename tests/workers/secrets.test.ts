@@ -9,7 +9,19 @@ import { describe, expect, it } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { additionalData, HKDF_INFO, HKDF_SALT, importSecretsKey, open, seal } from "../../src/secrets/crypto";
 import { keyring } from "../../src/secrets/keyring";
-import { api, callTool, CANARY, createTenant, OPERATOR, openaiModel, registerModel, scriptUpstream, type TestTenant, uniqueId, upstreamRequests } from "./helpers";
+import {
+  api,
+  callTool,
+  CANARY,
+  createTenant,
+  OPERATOR,
+  openaiModel,
+  registerModel,
+  scriptUpstream,
+  type TestTenant,
+  uniqueId,
+  upstreamRequests,
+} from "./helpers";
 
 const utf8 = new TextEncoder();
 
@@ -211,7 +223,9 @@ describe("tenant secrets at rest", () => {
     const upB = await modelUsing(b, "moved", "MY_KEY");
 
     const rowA = await runInDurableObject(stub(a), (_: TenantRegistry, state) =>
-      state.storage.sql.exec<{ ciphertext: ArrayBuffer; iv: ArrayBuffer; key_id: string }>("SELECT ciphertext, iv, key_id FROM secrets WHERE name = 'MY_KEY'").one(),
+      state.storage.sql
+        .exec<{ ciphertext: ArrayBuffer; iv: ArrayBuffer; key_id: string }>("SELECT ciphertext, iv, key_id FROM secrets WHERE name = 'MY_KEY'")
+        .one(),
     );
     const copy = (name: string) => (_: TenantRegistry, state: DurableObjectState) => {
       state.storage.sql.exec("UPDATE secrets SET ciphertext = ?, iv = ?, key_id = ? WHERE name = ?", rowA.ciphertext, rowA.iv, rowA.key_id, name);
@@ -366,7 +380,11 @@ describe("the encryption key", () => {
     const sealed = await seal(key, "t1", "NAME", "hello secret");
     const raw = Uint8Array.from(atob(env.SECRETS_KEY), (c) => c.charCodeAt(0));
     const direct = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["decrypt"]);
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.iv, additionalData: additionalData("t1", "NAME") }, direct, sealed.ciphertext);
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: sealed.iv, additionalData: additionalData("t1", "NAME") },
+      direct,
+      sealed.ciphertext,
+    );
     expect(new TextDecoder().decode(plain)).toBe("hello secret");
     await expect(crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.iv }, direct, sealed.ciphertext)).rejects.toThrow();
     // A fresh IV every time.
@@ -378,9 +396,17 @@ describe("the encryption key", () => {
     const key = await importSecretsKey(passphrase);
     const sealed = await seal(key, "t1", "NAME", "hello secret");
     const base = await crypto.subtle.importKey("raw", utf8.encode(passphrase), "HKDF", false, ["deriveBits"]);
-    const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: utf8.encode(HKDF_SALT), info: utf8.encode(HKDF_INFO) }, base, 256);
+    const bits = await crypto.subtle.deriveBits(
+      { name: "HKDF", hash: "SHA-256", salt: utf8.encode(HKDF_SALT), info: utf8.encode(HKDF_INFO) },
+      base,
+      256,
+    );
     const derived = await crypto.subtle.importKey("raw", bits, "AES-GCM", false, ["decrypt"]);
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.iv, additionalData: additionalData("t1", "NAME") }, derived, sealed.ciphertext);
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: sealed.iv, additionalData: additionalData("t1", "NAME") },
+      derived,
+      sealed.ciphertext,
+    );
     expect(new TextDecoder().decode(plain)).toBe("hello secret");
 
     // base64 of 31 bytes is not a raw key: it is derived, hence a different key.
@@ -473,7 +499,9 @@ describe("key rotation", () => {
 
     // Under the new key now: it opens without the previous key, and still reaches the upstream.
     const row = await runInDurableObject(stub(tenant), (_: TenantRegistry, state) =>
-      state.storage.sql.exec<{ ciphertext: ArrayBuffer; iv: ArrayBuffer; key_id: string }>("SELECT ciphertext, iv, key_id FROM secrets WHERE name = 'OLD_KEY'").one(),
+      state.storage.sql
+        .exec<{ ciphertext: ArrayBuffer; iv: ArrayBuffer; key_id: string }>("SELECT ciphertext, iv, key_id FROM secrets WHERE name = 'OLD_KEY'")
+        .one(),
     );
     expect(await open([current], tenant.id, "OLD_KEY", row)).toBe(oldValue);
     expect((await chat(tenant, "rotated")).tool.isError).toBeUndefined();

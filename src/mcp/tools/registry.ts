@@ -59,7 +59,12 @@ export function registerRegistryTools(server: McpServer, scope: TenantScope): vo
       const text =
         checks.length === 0
           ? "No models to check."
-          : checks.map((c) => `${c.model_id}: ${c.ok ? "ok" : "FAILED"} → ${c.status}${c.latency_ms !== null ? ` (${Math.round(c.latency_ms)} ms)` : ""}${c.detail ? ` — ${c.detail}` : ""}`).join("\n");
+          : checks
+              .map(
+                (c) =>
+                  `${c.model_id}: ${c.ok ? "ok" : "FAILED"} → ${c.status}${c.latency_ms !== null ? ` (${Math.round(c.latency_ms)} ms)` : ""}${c.detail ? ` — ${c.detail}` : ""}`,
+              )
+              .join("\n");
       return ok({ checks }, text);
     }),
   );
