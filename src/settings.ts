@@ -1,18 +1,78 @@
 /**
- * Operator settings from Worker vars, parsed once per isolate (memoized on the
- * raw value, so a changed var in tests or dev is still picked up).
+ * Operator settings: the Worker's vars and secrets, parsed once per isolate
+ * with one schema into typed values. Every module reads settings through
+ * `settings(env)`, never `env.SOME_VAR` directly, so a setting has one parser,
+ * one default and one error message.
  */
-let parsedHosts: { raw: string; hosts: ReadonlySet<string> } | undefined;
+import { z } from "zod";
+import { GatewayError } from "./errors";
 
-/** ALLOWED_PRIVATE_HOSTS: hosts exempt from the URL policy and allowed over plain http. */
-export function allowedPrivateHosts(env: Env): ReadonlySet<string> {
-  const raw = env.ALLOWED_PRIVATE_HOSTS ?? "";
-  if (parsedHosts?.raw !== raw) {
-    const hosts = raw
+/** A comma-separated list, trimmed, empty items dropped. */
+const List = z
+  .string()
+  .default("")
+  .transform((raw) =>
+    raw
       .split(",")
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean);
-    parsedHosts = { raw, hosts: new Set(hosts) };
+      .map((item) => item.trim().toLowerCase())
+      .filter(Boolean),
+  );
+
+/** An optional string where "" means unset (wrangler vars cannot be absent, only empty). */
+const Optional = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === "" ? undefined : v));
+
+const Vars = z.object({
+  /** Upstream hosts exempt from the URL policy and allowed over plain http. */
+  ALLOWED_PRIVATE_HOSTS: List.transform((hosts) => new Set(hosts) as ReadonlySet<string>),
+  /** Where clients reach the gateway: the OAuth issuer, and `<PUBLIC_URL>/mcp` is the token audience. */
+  PUBLIC_URL: Optional.pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional()).transform((url) => url?.replace(/\/+$/, "")),
+  /** Hostnames (or origins) of browser apps allowed to call /mcp. */
+  ALLOWED_ORIGINS: List.transform((items) => items.map((item) => (item.includes("://") ? new URL(item).hostname : item))),
+  ADMIN_TOKEN: Optional,
+  SECRETS_KEY: Optional,
+  /** Set only while rotating the secrets key. */
+  SECRETS_KEY_PREVIOUS: Optional,
+});
+
+export interface Settings {
+  allowedPrivateHosts: ReadonlySet<string>;
+  publicUrl: string | undefined;
+  allowedOrigins: readonly string[];
+  adminToken: string | undefined;
+  secretsKey: string | undefined;
+  secretsKeyPrevious: string | undefined;
+  /** A Worker secret by name (for the names the operator granted to a tenant), or undefined. */
+  workerSecret(name: string): string | undefined;
+}
+
+const parsed = new WeakMap<object, Settings>();
+
+export function settings(env: Env): Settings {
+  let found = parsed.get(env);
+  if (!found) {
+    const result = Vars.safeParse(env);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new GatewayError("internal", `Worker setting ${issue?.path.join(".")} ${issue?.message}.`);
+    }
+    const vars = result.data;
+    found = {
+      allowedPrivateHosts: vars.ALLOWED_PRIVATE_HOSTS,
+      publicUrl: vars.PUBLIC_URL,
+      allowedOrigins: vars.ALLOWED_ORIGINS,
+      adminToken: vars.ADMIN_TOKEN,
+      secretsKey: vars.SECRETS_KEY,
+      secretsKeyPrevious: vars.SECRETS_KEY_PREVIOUS,
+      workerSecret(name) {
+        // Worker secrets a tenant may reference are named by grants at run time, not known to this schema.
+        const value: unknown = Reflect.get(env, name);
+        return typeof value === "string" && value !== "" ? value : undefined;
+      },
+    };
+    parsed.set(env, found);
   }
-  return parsedHosts.hosts;
+  return found;
 }

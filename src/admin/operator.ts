@@ -6,10 +6,10 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { CreateKey, issueKey, revokeKey } from "../auth/issue";
-import { TenantId } from "../auth/keys";
+import { TenantId } from "../tenants/keys";
 import { operatorAuth } from "../auth/middleware";
 import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
-import { tenantStub } from "../durable/tenant-registry";
+import { tenantStub } from "../tenants/stub";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";

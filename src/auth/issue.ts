@@ -1,9 +1,9 @@
 /** Issuing and revoking tenant API keys: a key is returned once; only its hash is stored. */
 import { z } from "zod";
-import { tenantStub } from "../durable/tenant-registry";
+import { tenantStub } from "../tenants/stub";
 import { revokeKeyGrants } from "../oauth/grants";
 import { invalidateTenant } from "../tenants/cache";
-import { hashKey, newApiKey, Role, type ApiKeyInfo } from "./keys";
+import { hashKey, newApiKey, Role, type ApiKeyInfo } from "../tenants/keys";
 
 export const CreateKey = z.strictObject({ role: Role, name: z.string().trim().min(1).max(100).optional() });
 export type CreateKey = z.infer<typeof CreateKey>;

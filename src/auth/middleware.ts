@@ -10,11 +10,12 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { GatewayError, httpErrorResponse } from "../errors";
 import type { AppEnv } from "../http/app-env";
-import { loadTenant } from "../tenants/cache";
-import { TenantScope } from "../tenants/scope";
-import { MCP_SCOPE, publicUrl } from "../oauth/server";
+import { authenticate, scopeFor } from "../tenants/authenticate";
+import type { TenantScope } from "../tenants/scope";
+import { MCP_SCOPE } from "../oauth/server";
+import { settings } from "../settings";
 import { validateAccessToken } from "../oauth/tokens";
-import { hashKey, safeEqual, tenantOfKey, type Role } from "./keys";
+import { safeEqual, tenantOfKey, type Role } from "../tenants/keys";
 
 export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp";
 
@@ -26,7 +27,7 @@ function bearer(header: string | undefined): string | null {
 /** 401 with the RFC 9728 challenge that sends MCP clients to the protected-resource metadata. */
 function unauthenticated(c: Context<AppEnv>, message: string, error?: "invalid_token"): Response {
   const response = httpErrorResponse(new GatewayError("unauthenticated", message));
-  const metadata = `${c.env.PUBLIC_URL ? publicUrl(c.env) : new URL(c.req.url).origin}${RESOURCE_METADATA_PATH}`;
+  const metadata = `${settings(c.env).publicUrl ?? new URL(c.req.url).origin}${RESOURCE_METADATA_PATH}`;
   const parts = [`realm="mcp-model-gateway"`, `resource_metadata="${metadata}"`, `scope="${MCP_SCOPE}"`];
   if (error) parts.push(`error="${error}"`);
   response.headers.set("www-authenticate", `Bearer ${parts.join(", ")}`);
@@ -35,7 +36,7 @@ function unauthenticated(c: Context<AppEnv>, message: string, error?: "invalid_t
 
 export function operatorAuth() {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const expected = c.env.ADMIN_TOKEN;
+    const expected = settings(c.env).adminToken;
     if (!expected) {
       throw new GatewayError("internal", "The operator token is not configured (set the ADMIN_TOKEN Worker secret).");
     }
@@ -55,34 +56,6 @@ export function tenantAuth() {
     c.set("scope", scope);
     await next();
   });
-}
-
-/** The tenant scope for a tenant API key, or null when the key is not valid (unknown, forged or revoked). */
-export async function authenticate(c: Context<AppEnv>, token: string): Promise<TenantScope | null> {
-  const tenantId = tenantOfKey(token);
-  if (!tenantId) return null;
-  return scopeFor(c, tenantId, { hash: await hashKey(token) });
-}
-
-async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash: string } | { keyId: string }) {
-  const loaded = await loadTenant(c.env, tenantId, credential, () => {
-    c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
-  });
-  if (!loaded) return null;
-  await enforceTenantRate(c.env, tenantId);
-  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
-}
-
-/**
- * Per-tenant request rate, with the Workers Rate Limiting binding (counted at
- * the edge location, no storage round trip). Only authenticated requests count,
- * so nobody can spend a tenant's budget without its credentials.
- */
-async function enforceTenantRate(env: Env, tenantId: string): Promise<void> {
-  const { success } = await env.TENANT_RATE_LIMIT.limit({ key: tenantId });
-  if (!success) {
-    throw new GatewayError("rate_limited", "This tenant is over its request rate limit; retry in a minute.", { retryAfter: 60 });
-  }
 }
 
 /**

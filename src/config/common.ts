@@ -31,3 +31,22 @@ export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) 
 export const Headers = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "is not a valid header name"), z.string().max(8192));
 
 export const ModelName = z.string().trim().min(1, "must not be empty").max(256);
+
+export type CommonConfig = z.output<typeof CommonConfig>;
+
+const common = new WeakMap<object, CommonConfig>();
+
+/**
+ * The common fields of a stored config, defaults applied. Stored configs were
+ * validated at registration, so this only fails on a config an older version
+ * wrote; then the defaults stand (the call itself re-validates and says why).
+ */
+export function commonConfig(config: Record<string, unknown>): CommonConfig {
+  let found = common.get(config);
+  if (!found) {
+    const parsed = CommonConfig.safeParse(config);
+    found = parsed.success ? parsed.data : CommonConfig.parse({});
+    common.set(config, found);
+  }
+  return found;
+}

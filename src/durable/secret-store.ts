@@ -1,38 +1,25 @@
 /**
  * The tenant's own secrets, in its Durable Object's `secrets` table (migration
- * 3). Only ciphertexts live here: encryption and decryption happen in the
- * Worker (`src/secrets/`), so this object never sees a value. Each function is
- * synchronous, hence atomic in the object.
+ * 3). Only ciphertexts are stored: values are sealed in the Worker
+ * (`src/secrets/`) and opened where a call needs them (the Worker for inference,
+ * the object's own health probes for a probe). Each function is synchronous,
+ * hence atomic in the object.
  */
+import type { z } from "zod";
 import { findReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
 import type { SealedSecret } from "../secrets/crypto";
-import type { WriteResult } from "./tenant-registry";
+import type { WriteResult } from "../tenants/stub";
+import { all, SealedRow, SecretInfoRow } from "./rows";
 
 /** Bounds the snapshot every call loads (each ciphertext is up to ~8 KiB). */
 export const MAX_SECRETS = 100;
 
 /** What anyone may see of a secret: never the value, nor its ciphertext. */
-export interface SecretInfo {
-  name: string;
-  hosts: string[];
-  updated_at: string;
-}
-
-interface SecretRow extends Record<string, SqlStorageValue> {
-  name: string;
-  ciphertext: ArrayBuffer;
-  iv: ArrayBuffer;
-  key_id: string;
-  hosts: string;
-  updated_at: string;
-}
+export type SecretInfo = z.infer<typeof SecretInfoRow>;
 
 export function listSecrets(sql: SqlStorage): SecretInfo[] {
-  return sql
-    .exec<{ name: string; hosts: string; updated_at: string }>("SELECT name, hosts, updated_at FROM secrets ORDER BY name")
-    .toArray()
-    .map((r) => ({ name: r.name, hosts: JSON.parse(r.hosts) as string[], updated_at: r.updated_at }));
+  return all(sql.exec("SELECT name, hosts, updated_at FROM secrets ORDER BY name"), SecretInfoRow);
 }
 
 /**
@@ -41,14 +28,11 @@ export function listSecrets(sql: SqlStorage): SecretInfo[] {
  * object carries this tenant's id and fails to decrypt.
  */
 export function sealedSecrets(sql: SqlStorage, tenantId: string): SecretGrant[] {
-  return sql
-    .exec<SecretRow>("SELECT name, ciphertext, iv, key_id, hosts, updated_at FROM secrets ORDER BY name")
-    .toArray()
-    .map((r) => ({
-      name: r.name,
-      hosts: JSON.parse(r.hosts) as string[],
-      sealed: { ciphertext: r.ciphertext, iv: r.iv, key_id: r.key_id, tenant_id: tenantId },
-    }));
+  return all(sql.exec("SELECT name, ciphertext, iv, key_id, hosts FROM secrets ORDER BY name"), SealedRow).map((r) => ({
+    name: r.name,
+    hosts: r.hosts,
+    sealed: { ciphertext: r.ciphertext, iv: r.iv, key_id: r.key_id, tenant_id: tenantId },
+  }));
 }
 
 /** Store or replace a secret (the value was sealed by the Worker for this tenant and name). */

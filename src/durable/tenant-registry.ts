@@ -1,94 +1,25 @@
 /**
  * One Durable Object per tenant: its model registry, API key hashes, secret
  * grants and its own secrets (ciphertexts only), in SQLite. Kept thin: each
- * public method is one tenant operation and runs synchronously, so it is atomic. Upstream calls never happen here, so a
- * slow model never blocks the registry.
+ * public method is one tenant operation; the synchronous ones are atomic.
+ *
+ * Two methods reach outside: `runChecks` (and the alarm that calls it) probes
+ * the tenant's models from here, opening the secrets a probe needs in memory
+ * for that probe only. Requests never wait on it: I/O does not block the object.
+ * Inference calls are never made here; the Worker makes them.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { ApiKeyInfo, Role } from "../auth/keys";
+import type { ApiKeyInfo } from "../tenants/keys";
 import type { SecretGrant } from "../config/secrets";
 import type { SealedSecret } from "../secrets/crypto";
-import type { ErrorCode } from "../errors";
 import type { ModelRecord, ModelStatus } from "../models/schema";
 import { probeModels } from "../health/probe";
-import type { HealthOutcome } from "../health/status";
-import { type HealthCheck, recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
+import type { HealthCheck, HealthOutcome } from "../health/status";
+import type { TenantSnapshot, WriteResult } from "../tenants/stub";
+import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
+import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
-
-/** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
-export interface TenantSnapshot {
-  tenantId: string | null;
-  key: ApiKeyInfo | null;
-  models: ModelRecord[];
-  /**
-   * Every secret name the tenant may reference, with its hosts: its own secrets
-   * (sealed; opened in the Worker at call time) and, for other names, the Worker
-   * secrets the operator granted. One entry per name.
-   */
-  grants: SecretGrant[];
-}
-
-export type WriteResult<T = ModelRecord> =
-  { ok: true; value: T } | { ok: false; code: Extract<ErrorCode, "not_found" | "conflict" | "invalid_request">; message: string };
-
-interface ModelRow extends Record<string, SqlStorageValue> {
-  id: string;
-  name: string;
-  description: string | null;
-  backend_type: string;
-  config: string;
-  capabilities: string;
-  fallbacks: string;
-  status: string;
-  status_detail: string | null;
-  last_checked_at: string | null;
-  latency_ms: number | null;
-  created_at: string;
-  updated_at: string;
-}
-
-/**
- * The Worker's typed view of a tenant's Durable Object. RPC carries these plain
- * objects by structured clone, but the generated stub type cannot express
- * `Record<string, unknown>` (model config), so the stub is typed from the
- * class's own method signatures here, in one place.
- */
-type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
-export type TenantStub = Remote<
-  Pick<
-    TenantRegistry,
-    | "open"
-    | "destroy"
-    | "snapshot"
-    | "models"
-    | "getModel"
-    | "insertModel"
-    | "replaceModel"
-    | "deleteModel"
-    | "setStatus"
-    | "createKey"
-    | "listKeys"
-    | "deleteKey"
-    | "grants"
-    | "putGrant"
-    | "deleteGrant"
-    | "secrets"
-    | "sealedSecrets"
-    | "putSecret"
-    | "deleteSecret"
-    | "resealSecrets"
-    | "recordCall"
-    | "checks"
-    | "checksByModel"
-    | "runChecks"
-    | "sweep"
-  >
->;
-
-export function tenantStub(env: Env, tenantId: string): TenantStub {
-  return env.TENANTS.getByName(tenantId) as unknown as TenantStub;
-}
 
 export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -118,19 +49,15 @@ export class TenantRegistry extends DurableObject<Env> {
   snapshot(keyHash: string, by: "hash" | "id" = "hash"): TenantSnapshot {
     const tenantId = this.tenantId();
     if (!tenantId) return { tenantId: null, key: null, models: [], grants: [] };
-    const key = this.sql
-      .exec<{ id: string; role: Role; name: string | null; created_at: string }>(
-        `SELECT id, role, name, created_at FROM api_keys WHERE ${by === "id" ? "id" : "hash"} = ?`,
-        keyHash,
-      )
-      .toArray()[0];
-    return { tenantId, key: key ?? null, models: this.models(), grants: this.references() };
+    const column = by === "id" ? "id" : "hash";
+    const key = first(this.sql.exec(`SELECT id, role, name, created_at FROM api_keys WHERE ${column} = ?`, keyHash), KeyRow);
+    return { tenantId, key, models: this.models(), grants: this.references() };
   }
 
   // --- models -------------------------------------------------------------
 
   models(): ModelRecord[] {
-    return this.sql.exec<ModelRow>("SELECT * FROM models ORDER BY id").toArray().map(toRecord);
+    return all(this.sql.exec("SELECT * FROM models ORDER BY id"), ModelRow);
   }
 
   insertModel(record: ModelRecord): WriteResult {
@@ -274,11 +201,7 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   listKeys(): ApiKeyInfo[] {
-    return this.sql
-      .exec<{ id: string; role: Role; name: string | null; created_at: string }>(
-        "SELECT id, role, name, created_at FROM api_keys ORDER BY created_at, id",
-      )
-      .toArray();
+    return all(this.sql.exec("SELECT id, role, name, created_at FROM api_keys ORDER BY created_at, id"), KeyRow);
   }
 
   deleteKey(id: string): boolean {
@@ -288,10 +211,7 @@ export class TenantRegistry extends DurableObject<Env> {
   // --- grants of Worker secrets -----------------------------------------------
 
   grants(): SecretGrant[] {
-    return this.sql
-      .exec<{ name: string; hosts: string }>("SELECT name, hosts FROM grants ORDER BY name")
-      .toArray()
-      .map((g) => ({ name: g.name, hosts: JSON.parse(g.hosts) as string[] }));
+    return all(this.sql.exec("SELECT name, hosts FROM grants ORDER BY name"), GrantRow);
   }
 
   putGrant(grant: SecretGrant, at: string): SecretGrant {
@@ -349,8 +269,7 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   getModel(id: string): ModelRecord | null {
-    const row = this.sql.exec<ModelRow>("SELECT * FROM models WHERE id = ?", id).toArray()[0];
-    return row ? toRecord(row) : null;
+    return first(this.sql.exec("SELECT * FROM models WHERE id = ?", id), ModelRow);
   }
 
   private checkFallbacks(record: ModelRecord): WriteResult | null {
@@ -367,24 +286,6 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     return null;
   }
-}
-
-function toRecord(row: ModelRow): ModelRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    description: row.description,
-    backend_type: row.backend_type,
-    config: JSON.parse(row.config) as Record<string, unknown>,
-    capabilities: JSON.parse(row.capabilities) as ModelRecord["capabilities"],
-    fallbacks: JSON.parse(row.fallbacks) as string[],
-    status: row.status as ModelStatus,
-    status_detail: row.status_detail,
-    last_checked_at: row.last_checked_at,
-    latency_ms: row.latency_ms,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-  };
 }
 
 function toRow(r: ModelRecord): SqlStorageValue[] {

@@ -5,6 +5,7 @@
  * redacted of the model's secrets before it is stored or shown.
  */
 import type { ModelBackend } from "../backends/types";
+import { commonConfig } from "../config/common";
 import type { SecretGrant } from "../config/secrets";
 import { toGatewayError } from "../errors";
 import { instantiate } from "../inference/instantiate";
@@ -27,7 +28,7 @@ export async function probe(env: Env, grants: readonly SecretGrant[], model: Mod
   try {
     const instance = await instantiate(env, grants, model);
     redact = instance.redact;
-    const timeoutMs = Math.min(MAX_PROBE_MS, Number(model.config.timeout ?? 60) * 1000);
+    const timeoutMs = Math.min(MAX_PROBE_MS, commonConfig(model.config).timeout * 1000);
     const result = await withTimeout(probeOnce(instance.backend, model), timeoutMs);
     return {
       ok: result.ok,
@@ -46,7 +47,7 @@ export async function probe(env: Env, grants: readonly SecretGrant[], model: Mod
  * not show whether embedding works).
  */
 async function probeOnce(backend: ModelBackend, model: ModelRecord): Promise<{ ok: boolean; latency_ms: number; detail: string | null }> {
-  const mode = (model.config.health_check as { probe?: string } | undefined)?.probe ?? "auto";
+  const mode = commonConfig(model.config).health_check?.probe ?? "auto";
   const embeddingOnly = model.capabilities.length === 1 && model.capabilities[0] === "embedding";
   if (mode === "auto" && !embeddingOnly) return backend.healthCheck();
   const started = Date.now();

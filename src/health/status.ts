@@ -13,7 +13,8 @@
  * Failed real calls count as failures too (passive health); a check succeeding
  * brings a model in `error` back.
  */
-import type { ModelStatus } from "../models/schema";
+import { z } from "zod";
+import { ModelStatus } from "../models/schema";
 
 export const FAILURES_FOR_ERROR = 3;
 export const INTERMITTENT_WINDOW = 10;
@@ -26,6 +27,20 @@ export interface HealthOutcome {
   latency_ms: number | null;
   detail: string | null;
 }
+
+export const CheckSource = z.enum(["scheduled", "manual", "call"]).describe("A scheduled check, one run on demand, or a real call");
+export type CheckSource = z.infer<typeof CheckSource>;
+
+/** One recorded result: an outcome, where it came from, and the status it left the model in. */
+export const HealthCheck = z.object({
+  at: z.string(),
+  source: CheckSource,
+  ok: z.boolean(),
+  status: ModelStatus,
+  latency_ms: z.number().nullable(),
+  detail: z.string().nullable(),
+});
+export type HealthCheck = z.infer<typeof HealthCheck>;
 
 export interface StatusState {
   status: ModelStatus;

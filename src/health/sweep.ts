@@ -10,7 +10,7 @@
  * so every tenant is visited every `slices` minutes — and checked at most every
  * CHECK_INTERVAL_MS (the object skips a sweep that comes sooner).
  */
-import { tenantStub } from "../durable/tenant-registry";
+import { tenantStub } from "../tenants/stub";
 import { pool } from "../util/pool";
 
 export const SWEEP_BATCH = 500;

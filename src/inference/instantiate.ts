@@ -9,12 +9,13 @@
  * secret binding granted to the tenant.
  */
 import type { ModelBackend } from "../backends/types";
-import { checkModelConfig } from "../config/model-config";
+import { checkModelConfig } from "../backends/model-config";
 import { findReferences, resolveReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
 import { type Redactor, redactor } from "./redaction";
 import { open } from "../secrets/crypto";
 import { keyring } from "../secrets/keyring";
+import { settings } from "../settings";
 
 export interface Instance {
   backend: ModelBackend;
@@ -26,9 +27,8 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   const { factory, config } = checkModelConfig(env, grants, model.backend_type, model.config);
   const byName = new Map(grants.map((g) => [g.name, g]));
   const names = [...new Set(findReferences(config).map((r) => r.name))];
-  const bindings = env as unknown as Record<string, unknown>;
   // A Worker binding only for names granted by the operator; never for a tenant secret's name.
-  const fromBinding = (name: string) => (!byName.get(name)?.sealed && typeof bindings[name] === "string" ? (bindings[name] as string) : undefined);
+  const fromBinding = (name: string) => (byName.get(name)?.sealed ? undefined : settings(env).workerSecret(name));
 
   const opened = new Map<string, string>();
   const sealed = names.flatMap((name) => {

@@ -6,14 +6,22 @@
 import { backends, canonicalBackendType } from "../backends/registry";
 import type { BackendFactory } from "../backends/types";
 import { z } from "zod";
+import { commonConfig } from "../config/common";
 import { Capability, type ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { tokensLeft } from "./rate-limit";
 
+/** Why a model cannot take a call now: a fact the caller can branch on, and its words for people. */
+export type Blocked =
+  | { reason: "capability"; capability: Capability }
+  | { reason: "maintenance" }
+  | { reason: "down"; detail: string }
+  | { reason: "rate_limited"; limit: number };
+
 export interface RouteStep {
   model: ModelRecord;
   /** Why this model cannot take the call now; undefined when it can. */
-  blocked?: string;
+  blocked?: Blocked;
 }
 
 export function rateKey(scope: TenantScope, model: ModelRecord): string {
@@ -21,8 +29,21 @@ export function rateKey(scope: TenantScope, model: ModelRecord): string {
 }
 
 export function rateLimit(model: ModelRecord): number | undefined {
-  const value = model.config.rate_limit;
-  return typeof value === "number" ? value : undefined;
+  return commonConfig(model.config).rate_limit;
+}
+
+/** The reason in words, as `explain_route` shows it. */
+export function describeBlocked(blocked: Blocked): string {
+  switch (blocked.reason) {
+    case "capability":
+      return `does not support ${blocked.capability}`;
+    case "maintenance":
+      return "in maintenance (set by an admin)";
+    case "down":
+      return `down: ${blocked.detail}`;
+    case "rate_limited":
+      return `its rate limit of ${blocked.limit}/min is used up`;
+  }
 }
 
 export function planRoute(scope: TenantScope, primary: ModelRecord, capability: Capability): RouteStep[] {
@@ -30,12 +51,12 @@ export function planRoute(scope: TenantScope, primary: ModelRecord, capability: 
   return [primary, ...fallbacks].map((model) => ({ model, blocked: blockedReason(scope, model, capability) }));
 }
 
-function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability): string | undefined {
-  if (!model.capabilities.includes(capability)) return `does not support ${capability}`;
-  if (model.status === "maintenance") return "in maintenance (set by an admin)";
-  if (model.status === "error") return `down: ${model.status_detail ?? "its last checks failed"}`;
+function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability): Blocked | undefined {
+  if (!model.capabilities.includes(capability)) return { reason: "capability", capability };
+  if (model.status === "maintenance") return { reason: "maintenance" };
+  if (model.status === "error") return { reason: "down", detail: model.status_detail ?? "its last checks failed" };
   const limit = rateLimit(model);
-  if (limit !== undefined && tokensLeft(rateKey(scope, model), limit) < 1) return `its rate limit of ${limit}/min is used up`;
+  if (limit !== undefined && tokensLeft(rateKey(scope, model), limit) < 1) return { reason: "rate_limited", limit };
   return undefined;
 }
 
@@ -84,7 +105,7 @@ export function explainRoute(scope: TenantScope, modelId: string, capability: Ca
       upstream: upstreamOf(model),
       status: model.status,
       usable: blocked === undefined,
-      reason: blocked ?? null,
+      reason: blocked ? describeBlocked(blocked) : null,
       rate_limit_per_minute: limit ?? null,
       rate_budget_left: limit === undefined ? null : tokensLeft(rateKey(scope, model), limit),
     };

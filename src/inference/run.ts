@@ -12,7 +12,7 @@ import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { instantiate } from "./instantiate";
 import { takeToken } from "./rate-limit";
-import { planRoute, rateKey, rateLimit } from "./route";
+import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 
 export interface Answered {
   /** The model that answered: the one asked for, or one of its fallbacks. */
@@ -59,7 +59,7 @@ async function call<T extends object>(
   let last: GatewayError | undefined;
   for (const { model, blocked } of planRoute(scope, requested, capability)) {
     if (blocked) {
-      last = blockedError(model, blocked);
+      last = blockedError(model.id, blocked);
       attempts.push({ model_id: model.id, error: last.message });
       continue;
     }
@@ -95,9 +95,16 @@ async function call<T extends object>(
   );
 }
 
-function blockedError(model: ModelRecord, reason: string): GatewayError {
-  if (reason.includes("rate limit")) return new GatewayError("rate_limited", `Model "${model.id}": ${reason}.`, { retryAfter: 1 });
-  return new GatewayError("model_unavailable", `Model "${model.id}" is ${reason}; try another model.`);
+function blockedError(modelId: string, blocked: Blocked): GatewayError {
+  const reason = describeBlocked(blocked);
+  switch (blocked.reason) {
+    case "rate_limited":
+      return new GatewayError("rate_limited", `Model "${modelId}": ${reason}.`, { retryAfter: 1 });
+    case "capability":
+      return new GatewayError("model_unavailable", `Model "${modelId}" ${reason}; try another model.`);
+    default:
+      return new GatewayError("model_unavailable", `Model "${modelId}" is ${reason}; try another model.`);
+  }
 }
 
 /** Upstream failures that say something about the model's health (not about the request). */

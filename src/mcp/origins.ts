@@ -9,29 +9,25 @@
  */
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 import { publicUrl } from "../oauth/server";
+import { settings } from "../settings";
 
 export interface McpAccess {
   hostnames: string[];
   originHostnames: string[];
 }
 
-let memo: { raw: string; access: McpAccess } | undefined;
+const memo = new WeakMap<Env, McpAccess>();
 
 export function mcpAccess(env: Env): McpAccess {
-  const raw = `${env.PUBLIC_URL}|${env.ALLOWED_ORIGINS ?? ""}`;
-  if (memo?.raw !== raw) {
+  let access = memo.get(env);
+  if (!access) {
     const host = new URL(publicUrl(env)).hostname;
     const loopback = localhostAllowedHostnames();
-    const local = loopback.includes(host);
-    const extra = (env.ALLOWED_ORIGINS ?? "")
-      .split(",")
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean)
-      .map((h) => (h.includes("://") ? new URL(h).hostname : h));
-    const hostnames = local ? [...new Set([host, ...loopback])] : [host];
-    memo = { raw, access: { hostnames, originHostnames: [...new Set([...hostnames, ...extra])] } };
+    const hostnames = loopback.includes(host) ? [...new Set([host, ...loopback])] : [host];
+    access = { hostnames, originHostnames: [...new Set([...hostnames, ...settings(env).allowedOrigins])] };
+    memo.set(env, access);
   }
-  return memo.access;
+  return access;
 }
 
 /** The origin to echo in Access-Control-Allow-Origin, or null when the browser app is not allowed. */

@@ -1,5 +1,6 @@
 /** Output shapes of the registry tools, declared as each tool's outputSchema. */
 import { z } from "zod";
+import { HealthCheck } from "../health/status";
 import { Capability, ModelRecord, ModelStatus } from "../models/schema";
 
 export const ModelSummary = z.object({
@@ -10,15 +11,6 @@ export const ModelSummary = z.object({
   status: ModelStatus,
   last_checked_at: z.string().nullable(),
   latency_ms: z.number().nullable(),
-});
-
-export const HealthCheck = z.object({
-  at: z.string(),
-  source: z.enum(["scheduled", "manual", "call"]).describe("A scheduled check, one run on demand, or a real call"),
-  ok: z.boolean(),
-  status: ModelStatus,
-  latency_ms: z.number().nullable(),
-  detail: z.string().nullable(),
 });
 
 export const ModelDetail = ModelRecord.extend({ recent_checks: z.array(HealthCheck).describe("Newest first") });

@@ -4,7 +4,7 @@
  * references), then write once to the tenant's Durable Object, which checks
  * what spans records (duplicate ids, fallbacks) in the same atomic step.
  */
-import { checkModelConfig } from "../config/model-config";
+import { checkModelConfig } from "../backends/model-config";
 import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";

@@ -9,7 +9,7 @@
 import { AuthorizationError, CimdFetchError, type ConsentDescription } from "@cloudflare/workers-oauth-provider";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
-import { authenticate } from "../auth/middleware";
+import { authenticate } from "../tenants/authenticate";
 import type { AppEnv } from "../http/app-env";
 import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import { grantUserId } from "./grants";
@@ -74,9 +74,7 @@ function consentPage(details: ConsentDescription, handle: string) {
     </p>
     ${
       details.redirectIsLoopback
-        ? html`<p class="warn">
-            <strong>This sends access to an app on your computer.</strong> Continue only if you just started signing in from it.
-          </p>`
+        ? html`<p class="warn"><strong>This sends access to an app on your computer.</strong> Continue only if you just started signing in from it.</p>`
         : ""
     }
     <form method="post">
@@ -113,23 +111,9 @@ async function render(c: Context<AppEnv>, body: ReturnType<typeof html>, status:
           <meta charset="utf-8" />
           <title>Authorize — MCP model gateway</title>
           <style>
-            body {
-              font:
-                15px/1.5 system-ui,
-                sans-serif;
-              max-width: 560px;
-              margin: 40px auto;
-              padding: 0 16px;
-            }
-            input[type="password"] {
-              width: 100%;
-              padding: 6px;
-              margin: 6px 0;
-            }
-            .warn {
-              background: #fef7e0;
-              padding: 8px;
-            }
+            body { font: 15px/1.5 system-ui, sans-serif; max-width: 560px; margin: 40px auto; padding: 0 16px; }
+            input[type="password"] { width: 100%; padding: 6px; margin: 6px 0; }
+            .warn { background: #fef7e0; padding: 8px; }
           </style>
         </head>
         <body>

@@ -4,7 +4,7 @@
  * tokens, and a token should not reveal which tenant or key it came from), and
  * revoking the key revokes its grants, so no new tokens are issued for it.
  */
-import { hashKey } from "../auth/keys";
+import { hashKey } from "../tenants/keys";
 import { oauth } from "./server";
 
 export async function grantUserId(tenantId: string, keyId: string): Promise<string> {

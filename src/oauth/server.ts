@@ -7,6 +7,7 @@
  */
 import { OAuthAuthorizationServer } from "@cloudflare/workers-oauth-provider";
 import { GatewayError } from "../errors";
+import { settings } from "../settings";
 
 export const MCP_SCOPE = "mcp";
 
@@ -19,7 +20,7 @@ export interface GrantProps {
 let built: { url: string; server: OAuthAuthorizationServer<Env>; resource: string } | undefined;
 
 export function publicUrl(env: Env): string {
-  const raw = env.PUBLIC_URL?.replace(/\/+$/, "");
+  const raw = settings(env).publicUrl;
   if (!raw) throw new GatewayError("internal", "PUBLIC_URL is not set: the gateway needs its public URL to issue OAuth tokens.");
   return raw;
 }

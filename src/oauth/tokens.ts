@@ -5,7 +5,7 @@
  * calls need no KV read; a revoked token stops working within that time.
  */
 import { z } from "zod";
-import { hashKey } from "../auth/keys";
+import { hashKey } from "../tenants/keys";
 import { MCP_SCOPE, oauth } from "./server";
 
 const CACHE_MS = 10_000;

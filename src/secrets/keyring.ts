@@ -4,6 +4,7 @@
  * (still decrypts what it encrypted until `POST /api/v1/tenants/:id/secrets/rotate`
  * re-encrypts it). Both imported once per isolate (see `crypto.ts`).
  */
+import { settings } from "../settings";
 import { importSecretsKey, type SecretKey } from "./crypto";
 
 export interface Keyring {
@@ -14,23 +15,13 @@ export interface Keyring {
 }
 
 /**
- * A Worker secret that may be absent. `SECRETS_KEY_PREVIOUS` is set only while
- * rotating, so it is not in `wrangler.toml`/`.dev.vars.example` and hence not in
- * the generated `Env` type; read it here, typed, in one place.
- */
-export function optionalSecret(env: Env, name: string): string | undefined {
-  const value: unknown = Reflect.get(env, name);
-  return typeof value === "string" && value !== "" ? value : undefined;
-}
-
-/**
  * The current key (required: without it no secret can be stored or opened) and
  * the previous one. An unusable previous key is left out rather than failing
  * every call: what it encrypted then reports that its key is missing.
  */
 export async function keyring(env: Env): Promise<Keyring> {
-  const current = await importSecretsKey(optionalSecret(env, "SECRETS_KEY") ?? "", "SECRETS_KEY");
-  const previousText = optionalSecret(env, "SECRETS_KEY_PREVIOUS");
+  const { secretsKey, secretsKeyPrevious: previousText } = settings(env);
+  const current = await importSecretsKey(secretsKey ?? "", "SECRETS_KEY");
   const previous =
     previousText === undefined
       ? null

@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
-import { tenantStub } from "../durable/tenant-registry";
+import { tenantStub } from "../tenants/stub";
 import type { SecretInfo } from "../durable/secret-store";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";

@@ -9,8 +9,8 @@ import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import { authenticate } from "../auth/middleware";
-import type { HealthCheck } from "../durable/health-store";
+import { authenticate } from "../tenants/authenticate";
+import type { HealthCheck } from "../health/status";
 import type { AppEnv } from "../http/app-env";
 import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import type { ModelRecord } from "../models/schema";
@@ -24,7 +24,8 @@ export const statusRoutes = new Hono<AppEnv>()
     const scope = token ? await authenticate(c, token) : null;
     if (!scope) return page(c, "Sign in", loginForm(token ? "That key is not valid (unknown or revoked)." : null), 401);
     const checks = await scope.stub.checksByModel(CHECKS_SHOWN);
-    const body = html` <header>
+    const body = html`
+      <header>
         <h1>Models of tenant <code>${scope.tenantId}</code></h1>
         <form method="post" action="/status/logout"><button>Sign out</button></form>
       </header>
@@ -33,20 +34,9 @@ export const statusRoutes = new Hono<AppEnv>()
         scope.snapshot.models.length === 0
           ? html`<p class="empty">No models registered yet.</p>`
           : html`<table>
-              <thead>
-                <tr>
-                  <th>Model</th>
-                  <th>Status</th>
-                  <th>Backend</th>
-                  <th>Latency</th>
-                  <th>Last check</th>
-                  <th>Recent checks</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${scope.snapshot.models.map((m) => row(m, checks[m.id] ?? []))}
-              </tbody>
-            </table>`
+            <thead><tr><th>Model</th><th>Status</th><th>Backend</th><th>Latency</th><th>Last check</th><th>Recent checks</th></tr></thead>
+            <tbody>${scope.snapshot.models.map((m) => row(m, checks[m.id] ?? []))}</tbody>
+          </table>`
       }
       <p class="note">Refreshes every 30 s. Bars: latency of each check, oldest to newest; red failed, grey a real call.</p>`;
     return page(c, `Status — ${scope.tenantId}`, body, 200, true);
@@ -116,9 +106,7 @@ function row(model: ModelRecord, checks: readonly HealthCheck[]) {
     <td><span class="badge ${model.status}">${model.status}</span>${model.status_detail ? html`<br /><small>${model.status_detail}</small>` : ""}</td>
     <td>${model.backend_type}</td>
     <td>${model.latency_ms === null ? "—" : `${Math.round(model.latency_ms)} ms`}</td>
-    <td>
-      ${model.last_checked_at ? html`<time datetime="${model.last_checked_at}">${model.last_checked_at.replace("T", " ").slice(0, 19)} UTC</time>` : "never"}
-    </td>
+    <td>${model.last_checked_at ? html`<time datetime="${model.last_checked_at}">${model.last_checked_at.replace("T", " ").slice(0, 19)} UTC</time>` : "never"}</td>
     <td>${chart(checks)}</td>
   </tr>`;
 }
@@ -136,16 +124,7 @@ function chart(checks: readonly HealthCheck[]) {
     const label = `${c.at} ${c.source} ${c.ok ? "ok" : "failed"}${c.latency_ms !== null ? ` ${Math.round(c.latency_ms)} ms` : ""}`;
     return html`<rect x="${i * (bar + 2)}" y="${height - h}" width="${bar}" height="${h}" fill="${colour}"><title>${label}</title></rect>`;
   });
-  return html`<svg
-    class="chart"
-    role="img"
-    aria-label="recent checks"
-    width="${shown.length * (bar + 2)}"
-    height="${height}"
-    viewBox="0 0 ${shown.length * (bar + 2)} ${height}"
-  >
-    ${bars}
-  </svg>`;
+  return html`<svg class="chart" role="img" aria-label="recent checks" width="${shown.length * (bar + 2)}" height="${height}" viewBox="0 0 ${shown.length * (bar + 2)} ${height}">${bars}</svg>`;
 }
 
 const STYLE = `

@@ -5,8 +5,8 @@
  * write through this isolate drops its tenant's entries at once; other
  * isolates see a write within `TTL_MS`.
  */
-import type { ApiKeyInfo } from "../auth/keys";
-import { tenantStub, type TenantSnapshot } from "../durable/tenant-registry";
+import type { ApiKeyInfo } from "../tenants/keys";
+import { tenantStub, type TenantSnapshot } from "./stub";
 
 export const TTL_MS = 10_000;
 const MAX_ENTRIES = 5_000;

@@ -4,8 +4,8 @@
  * tenant's Durable Object for writes. The tenant comes only from the
  * credential, never from arguments, so another tenant's ids are unreachable.
  */
-import type { ApiKeyInfo, Role } from "../auth/keys";
-import { tenantStub, type TenantSnapshot, type WriteResult } from "../durable/tenant-registry";
+import type { ApiKeyInfo, Role } from "../tenants/keys";
+import { tenantStub, type TenantSnapshot, type WriteResult } from "./stub";
 import { GatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
 import { invalidateTenant } from "./cache";

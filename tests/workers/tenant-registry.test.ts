@@ -2,7 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { migrate, MIGRATIONS } from "../../src/durable/migrations";
-import { type TenantRegistry, tenantStub } from "../../src/durable/tenant-registry";
+import type { TenantRegistry } from "../../src/durable/tenant-registry";
+import { tenantStub } from "../../src/tenants/stub";
 import type { ModelRecord } from "../../src/models/schema";
 import { uniqueId } from "./helpers";
 

@@ -15,12 +15,9 @@ export const TenantId = z.string().regex(TENANT_ID_PATTERN, "must match [a-z0-9]
 
 const KEY_FORMAT = /^mgw_([a-z0-9][a-z0-9-]{0,39})_([A-Za-z0-9_-]{43})$/;
 
-export interface ApiKeyInfo {
-  id: string;
-  role: Role;
-  name: string | null;
-  created_at: string;
-}
+/** What anyone may see of a key: never the key, nor its hash. */
+export const ApiKeyInfo = z.object({ id: z.string(), role: Role, name: z.string().nullable(), created_at: z.string() });
+export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
 
 export function newApiKey(tenantId: string): { id: string; key: string } {
   return { id: `key_${randomToken(9)}`, key: `mgw_${tenantId}_${randomToken(32)}` };

@@ -4,12 +4,12 @@
  * that each secret reference (a tenant secret or a granted Worker secret) is
  * bound to every host the model calls.
  */
-import { backends, canonicalBackendType, type BackendType } from "../backends/registry";
-import type { BackendFactory } from "../backends/types";
+import { backends, canonicalBackendType, type BackendType } from "./registry";
+import type { BackendFactory } from "./types";
 import { parseOrThrow } from "../http/validation";
-import { allowedPrivateHosts } from "../settings";
-import { assertReferencesAllowed, type SecretGrant } from "./secrets";
-import { assertUpstreamUrl } from "./urls";
+import { settings } from "../settings";
+import { assertReferencesAllowed, type SecretGrant } from "../config/secrets";
+import { assertUpstreamUrl } from "../config/urls";
 
 export interface CheckedConfig {
   type: BackendType;
@@ -24,7 +24,7 @@ export function checkModelConfig(env: Env, grants: readonly SecretGrant[], backe
   const config = parseOrThrow(factory.configSchema, raw, "config");
   const upstreams = factory
     .upstreamUrls(config)
-    .map(({ field, url }) => ({ field, host: assertUpstreamUrl(url, field, allowedPrivateHosts(env)).hostname }));
+    .map(({ field, url }) => ({ field, host: assertUpstreamUrl(url, field, settings(env).allowedPrivateHosts).hostname }));
   assertReferencesAllowed(config, upstreams, grants);
   return { type, factory, config, hosts: upstreams.map((u) => u.host) };
 }

@@ -1,0 +1,66 @@
+/**
+ * Reading SQLite rows back as typed values: every row the object returns is
+ * parsed with a zod schema, never cast, so a row written by an older version
+ * (or damaged) fails loudly here instead of travelling on with the wrong type.
+ */
+import { z } from "zod";
+import { ApiKeyInfo } from "../tenants/keys";
+import { HealthCheck } from "../health/status";
+import { Capability, ModelId, ModelRecord, ModelStatus } from "../models/schema";
+
+/** A TEXT column holding JSON, checked against `schema` once decoded. */
+function json<T extends z.ZodType>(schema: T) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "is not valid JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
+const Hosts = json(z.array(z.string()));
+
+export const ModelRow = ModelRecord.extend({
+  config: json(z.record(z.string(), z.unknown())),
+  capabilities: json(z.array(Capability)),
+  fallbacks: json(z.array(ModelId)),
+});
+
+export const KeyRow = ApiKeyInfo;
+
+export const GrantRow = z.object({ name: z.string(), hosts: Hosts });
+
+export const SecretInfoRow = z.object({ name: z.string(), hosts: Hosts, updated_at: z.string() });
+
+export const SealedRow = z.object({
+  name: z.string(),
+  hosts: Hosts,
+  ciphertext: z.instanceof(ArrayBuffer),
+  iv: z.instanceof(ArrayBuffer),
+  key_id: z.string(),
+});
+
+export const CheckRow = HealthCheck.extend({ ok: z.union([z.literal(0), z.literal(1)]).transform((n) => n === 1) });
+
+export const StatusRow = z.object({
+  status: ModelStatus,
+  status_detail: z.string().nullable(),
+  consecutive_failures: z.number(),
+  config: json(z.object({ health_check: z.object({ slow_ms: z.number().optional() }).optional() })),
+});
+
+/** Every row of a query, parsed. */
+export function all<T extends z.ZodType>(cursor: SqlStorageCursor<Record<string, SqlStorageValue>>, schema: T): z.output<T>[] {
+  return cursor.toArray().map((row) => schema.parse(row));
+}
+
+/** The first row of a query, parsed, or null. */
+export function first<T extends z.ZodType>(cursor: SqlStorageCursor<Record<string, SqlStorageValue>>, schema: T): z.output<T> | null {
+  const row = cursor.toArray()[0];
+  return row === undefined ? null : schema.parse(row);
+}

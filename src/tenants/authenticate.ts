@@ -1,0 +1,40 @@
+/**
+ * From a credential to a TenantScope: a tenant API key (found by its hash) or
+ * the key id an OAuth grant carries. Shared by the auth middleware, the OAuth
+ * consent page and the status page; it knows nothing of HTTP headers or OAuth.
+ */
+import type { Context } from "hono";
+import { GatewayError } from "../errors";
+import type { AppEnv } from "../http/app-env";
+import { loadTenant } from "./cache";
+import { hashKey, tenantOfKey } from "./keys";
+import { TenantScope } from "./scope";
+
+/** The tenant scope for a tenant API key, or null when the key is not valid (unknown, forged or revoked). */
+export async function authenticate(c: Context<AppEnv>, token: string): Promise<TenantScope | null> {
+  const tenantId = tenantOfKey(token);
+  if (!tenantId) return null;
+  return scopeFor(c, tenantId, { hash: await hashKey(token) });
+}
+
+/** The tenant scope for a credential of a known tenant, or null when the tenant does not know it. */
+export async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash: string } | { keyId: string }) {
+  const loaded = await loadTenant(c.env, tenantId, credential, () => {
+    c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
+  });
+  if (!loaded) return null;
+  await enforceTenantRate(c.env, tenantId);
+  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
+}
+
+/**
+ * Per-tenant request rate, with the Workers Rate Limiting binding (counted at
+ * the edge location, no storage round trip). Only authenticated requests count,
+ * so nobody can spend a tenant's budget without its credentials.
+ */
+async function enforceTenantRate(env: Env, tenantId: string): Promise<void> {
+  const { success } = await env.TENANT_RATE_LIMIT.limit({ key: tenantId });
+  if (!success) {
+    throw new GatewayError("rate_limited", "This tenant is over its request rate limit; retry in a minute.", { retryAfter: 60 });
+  }
+}
