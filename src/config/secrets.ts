@@ -1,7 +1,8 @@
 /**
  * Secret references in model config: `${NAME}`, as a whole value or inside one
  * (`"Bearer ${HF_TOKEN}"`). The registry stores references; values are looked
- * up only when a call is made, and only for the hosts the secret is bound to.
+ * up only when a call or a health probe is made, and only for the hosts the
+ * secret is bound to.
  * A name is either the tenant's own secret (stored encrypted, `src/secrets/`)
  * or a Worker secret the operator granted; the tenant's own wins.
  */

@@ -4,9 +4,10 @@
  * may have changed since), resolve its `${SECRET}` references, and hand back
  * the resolved values so whatever the backend says can be redacted.
  *
- * A reference resolves to the tenant's own secret (decrypted here, in the
- * Worker, from the ciphertext in the tenant snapshot) or else to a Worker
- * secret binding granted to the tenant.
+ * A reference resolves to the tenant's own secret (decrypted here from the
+ * ciphertext in the tenant snapshot, in memory for this use only) or else to a
+ * Worker secret binding granted to the tenant. This runs in the Worker for
+ * inference calls, and in the tenant's Durable Object for its health probes.
  */
 import type { ModelBackend } from "../backends/types";
 import { checkModelConfig } from "../backends/model-config";

@@ -17,7 +17,7 @@ export interface TenantSnapshot {
   models: ModelRecord[];
   /**
    * Every secret name the tenant may reference, with its hosts: its own secrets
-   * (sealed; opened in the Worker at call time) and, for other names, the Worker
+   * (sealed; opened only where a call or a probe needs them) and, for other names, the Worker
    * secrets the operator granted. One entry per name.
    */
   grants: SecretGrant[];
