@@ -7,7 +7,6 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { CreateKey, issueKey, revokeKey } from "../auth/issue";
 import { requireRole, tenantAuth } from "../auth/middleware";
-import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
@@ -47,7 +46,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
-    const issued = await issueKey(c.env, scope.tenantId, await readJson(c, CreateKey));
+    const issued = await issueKey(c.env, scope.tenantId, scope.generation, await readJson(c, CreateKey));
     scope.audit("key.create", issued.id, { role: issued.role });
     return c.json(issued, 201);
   })
@@ -62,7 +61,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    if (!(await revokeKey(c.env, scope.tenantId, id))) throw new GatewayError("not_found", `Key "${id}" not found.`);
+    await revokeKey(c.env, scope.tenantId, scope.generation, id);
     scope.changed("key.revoke", id);
     return c.json({ id, revoked: true });
   });

@@ -21,46 +21,97 @@ import { migrate } from "./migrations";
 import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 
+/**
+ * The object's tenant, once the operator opened it: its id and the generation
+ * of this incarnation (a new one each time a tenant by this id is created).
+ * `null` while unopened: never created, or deleted.
+ */
+interface Opened {
+  tenantId: string;
+  generation: string;
+}
+
+/** Who a write is for: the generation the caller's credentials belong to, or `null` for the operator (any open generation). */
+export type Generation = string | null;
+
+const UNKNOWN: WriteResult<never> = { ok: false, code: "not_found", message: "This tenant does not exist (it was never created, or was deleted)." };
+
 export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private opened: Opened | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    // An object nobody opened has no tables and gets none here: a request naming an unknown
+    // tenant reads one empty catalogue and leaves nothing behind.
     void ctx.blockConcurrencyWhile(async () => {
+      if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length === 0) return;
       migrate(ctx.storage);
+      const tenantId = this.meta("tenant_id");
+      if (!tenantId) return;
+      // Objects opened before generations existed get one now.
+      let generation = this.meta("generation");
+      if (!generation) this.setMeta("generation", (generation = crypto.randomUUID()));
+      this.opened = { tenantId, generation };
     });
   }
 
   // --- tenant lifecycle ---------------------------------------------------
 
-  /** Called when the operator creates the tenant; idempotent. */
-  open(tenantId: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
-  }
-
-  /** Forget everything this tenant owns; the object stays usable, empty and unopened. */
-  async destroy(): Promise<void> {
-    await this.ctx.storage.deleteAll();
+  /**
+   * Called when the operator creates the tenant; idempotent while open. Opening
+   * an object whose tenant was deleted starts a new generation: nothing said
+   * or cached for the old one can write here.
+   */
+  open(tenantId: string): { generation: string } {
+    if (this.opened) return { generation: this.opened.generation };
     migrate(this.ctx.storage);
+    const generation = crypto.randomUUID();
+    this.ctx.storage.transactionSync(() => {
+      this.setMeta("tenant_id", tenantId);
+      this.setMeta("generation", generation);
+    });
+    this.opened = { tenantId, generation };
+    return { generation };
   }
 
-  /** The registry, with the key whose hash is given (API keys) or whose id is given (OAuth grants made with that key). */
+  /** Whether the operator has opened this tenant (and not deleted it since). */
+  isOpen(): boolean {
+    return this.opened !== null;
+  }
+
+  /** Forget everything this tenant owns: the object is unopened again, with no tables, and refuses every write. */
+  async destroy(): Promise<void> {
+    this.opened = null;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  /**
+   * The registry, with the key whose hash is given (API keys) or whose id is
+   * given (OAuth grants made with that key). A key that matches nothing loads
+   * nothing else: bad credentials cost one indexed read.
+   */
   snapshot(keyHash: string, by: "hash" | "id" = "hash"): TenantSnapshot {
-    const tenantId = this.tenantId();
-    if (!tenantId) return { tenantId: null, key: null, models: [], grants: [] };
+    const none = { tenantId: this.opened?.tenantId ?? null, generation: null, key: null, models: [], grants: [] };
+    if (!this.opened) return none;
     const column = by === "id" ? "id" : "hash";
     const key = first(this.sql.exec(`SELECT id, role, name, created_at FROM api_keys WHERE ${column} = ?`, keyHash), KeyRow);
-    return { tenantId, key, models: this.models(), grants: this.references() };
+    if (!key) return none;
+    return { tenantId: this.opened.tenantId, generation: this.opened.generation, key, models: this.models(), grants: this.references() };
   }
 
   // --- models -------------------------------------------------------------
 
   models(): ModelRecord[] {
+    if (!this.opened) return [];
     return all(this.sql.exec("SELECT * FROM models ORDER BY id"), ModelRow);
   }
 
-  insertModel(record: ModelRecord): WriteResult {
+  insertModel(generation: Generation, record: ModelRecord): WriteResult {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     if (this.getModel(record.id)) {
       return { ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` };
     }
@@ -76,7 +127,9 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   /** Replace a model, only if nobody changed it since `expectedUpdatedAt` (the version the caller merged into). */
-  replaceModel(record: ModelRecord, expectedUpdatedAt: string): WriteResult {
+  replaceModel(generation: Generation, record: ModelRecord, expectedUpdatedAt: string): WriteResult {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     const current = this.getModel(record.id);
     if (!current) return { ok: false, code: "not_found", message: `Model "${record.id}" not found.` };
     if (current.updated_at !== expectedUpdatedAt) {
@@ -107,7 +160,9 @@ export class TenantRegistry extends DurableObject<Env> {
     return { ok: true, value: next };
   }
 
-  deleteModel(id: string): WriteResult<{ id: string }> {
+  deleteModel(generation: Generation, id: string): WriteResult<{ id: string }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     if (!this.getModel(id)) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
     const referrers = this.models()
       .filter((m) => m.fallbacks.includes(id))
@@ -127,7 +182,9 @@ export class TenantRegistry extends DurableObject<Env> {
    * Admin-set status: `maintenance` sticks until an admin clears it with
    * `available`; from then on checks and calls move the status again.
    */
-  setStatus(id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
+  setStatus(generation: Generation, id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     const current = this.getModel(id);
     if (!current) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
     const [next, detail] = status === "maintenance" ? (["maintenance", "set by an admin"] as const) : (["available", null] as const);
@@ -139,15 +196,18 @@ export class TenantRegistry extends DurableObject<Env> {
   // --- health ---------------------------------------------------------------
 
   /** Passive health: a real call's outcome, reported by the Worker after the call. */
-  recordCall(modelId: string, outcome: HealthOutcome, at: string): HealthCheck | null {
+  recordCall(generation: Generation, modelId: string, outcome: HealthOutcome, at: string): HealthCheck | null {
+    if (this.refuse(generation)) return null;
     return recordOutcome(this.ctx.storage, modelId, outcome, "call", at);
   }
 
   checks(modelId: string, limit?: number): HealthCheck[] {
+    if (!this.opened) return [];
     return recentChecks(this.sql, modelId, limit);
   }
 
   checksByModel(limit: number): Record<string, HealthCheck[]> {
+    if (!this.opened) return {};
     return recentChecksByModel(this.sql, limit);
   }
 
@@ -171,7 +231,7 @@ export class TenantRegistry extends DurableObject<Env> {
    * Skipped when the tenant was checked less than `minIntervalMs` ago.
    */
   async sweep(minIntervalMs: number): Promise<"armed" | "recent" | "idle"> {
-    if (!this.tenantId() || this.models().length === 0) return "idle";
+    if (!this.opened || this.models().length === 0) return "idle";
     const last = Number(this.meta("last_sweep_at") ?? 0);
     if (Date.now() - last < minIntervalMs) return "recent";
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
@@ -179,16 +239,16 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.sql.exec(
-      "INSERT INTO meta (key, value) VALUES ('last_sweep_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      String(Date.now()),
-    );
+    if (!this.opened) return;
+    this.setMeta("last_sweep_at", String(Date.now()));
     await this.runChecks(null, "scheduled");
   }
 
   // --- API keys -----------------------------------------------------------
 
-  createKey(key: ApiKeyInfo & { hash: string }): ApiKeyInfo {
+  createKey(generation: Generation, key: ApiKeyInfo & { hash: string }): WriteResult<ApiKeyInfo> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     this.sql.exec(
       "INSERT INTO api_keys (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
       key.id,
@@ -197,58 +257,71 @@ export class TenantRegistry extends DurableObject<Env> {
       key.name,
       key.created_at,
     );
-    return { id: key.id, role: key.role, name: key.name, created_at: key.created_at };
+    return { ok: true, value: { id: key.id, role: key.role, name: key.name, created_at: key.created_at } };
   }
 
   listKeys(): ApiKeyInfo[] {
+    if (!this.opened) return [];
     return all(this.sql.exec("SELECT id, role, name, created_at FROM api_keys ORDER BY created_at, id"), KeyRow);
   }
 
-  deleteKey(id: string): boolean {
-    return this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten > 0;
+  deleteKey(generation: Generation, id: string): WriteResult<{ id: string }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
+    if (this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten === 0) {
+      return { ok: false, code: "not_found", message: `Key "${id}" not found.` };
+    }
+    return { ok: true, value: { id } };
   }
 
   // --- grants of Worker secrets -----------------------------------------------
 
   grants(): SecretGrant[] {
+    if (!this.opened) return [];
     return all(this.sql.exec("SELECT name, hosts FROM grants ORDER BY name"), GrantRow);
   }
 
-  putGrant(grant: SecretGrant, at: string): SecretGrant {
+  putGrant(generation: Generation, grant: SecretGrant, at: string): WriteResult<SecretGrant> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     this.sql.exec(
       "INSERT INTO grants (name, hosts, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET hosts = excluded.hosts, updated_at = excluded.updated_at",
       grant.name,
       JSON.stringify(grant.hosts),
       at,
     );
-    return grant;
+    return { ok: true, value: grant };
   }
 
-  deleteGrant(name: string): boolean {
-    return this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten > 0;
+  deleteGrant(generation: Generation, name: string): WriteResult<{ name: string }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
+    if (this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten === 0) {
+      return { ok: false, code: "not_found", message: `Grant "${name}" not found.` };
+    }
+    return { ok: true, value: { name } };
   }
 
   // --- the tenant's own secrets (sealed by the Worker; see secret-store.ts) ---
 
   secrets(): SecretInfo[] {
-    return listSecrets(this.sql);
+    return this.opened ? listSecrets(this.sql) : [];
   }
 
   sealedSecrets(): SecretGrant[] {
-    const tenantId = this.tenantId();
-    return tenantId ? sealedSecrets(this.sql, tenantId) : [];
+    return this.opened ? sealedSecrets(this.sql, this.opened.tenantId) : [];
   }
 
-  putSecret(input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
-    return putSecret(this.sql, input, at);
+  putSecret(generation: Generation, input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
+    return this.refuse(generation) ?? putSecret(this.sql, input, at);
   }
 
-  deleteSecret(name: string): WriteResult<{ name: string }> {
-    return deleteSecret(this.sql, name, this.models());
+  deleteSecret(generation: Generation, name: string): WriteResult<{ name: string }> {
+    return this.refuse(generation) ?? deleteSecret(this.sql, name, this.models());
   }
 
   resealSecrets(updates: { name: string; previous_iv: ArrayBuffer; sealed: SealedSecret }[]): number {
-    return resealSecrets(this.sql, updates);
+    return this.opened ? resealSecrets(this.sql, updates) : 0;
   }
 
   // --- internals ------------------------------------------------------------
@@ -260,15 +333,27 @@ export class TenantRegistry extends DurableObject<Env> {
     return [...own, ...this.grants().filter((g) => !names.has(g.name))];
   }
 
-  private tenantId(): string | null {
-    return this.meta("tenant_id");
+  /**
+   * Why a write must not land, or null when it may: the tenant is not open
+   * (never created, or deleted), or the caller's credentials belong to an
+   * earlier generation of it (a cache that outlived a delete and re-create).
+   */
+  private refuse(generation: Generation): WriteResult<never> | null {
+    if (!this.opened) return UNKNOWN;
+    if (generation !== null && generation !== this.opened.generation) return UNKNOWN;
+    return null;
   }
 
   private meta(key: string): string | null {
     return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
   }
 
+  private setMeta(key: string, value: string): void {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+  }
+
   getModel(id: string): ModelRecord | null {
+    if (!this.opened) return null;
     return first(this.sql.exec("SELECT * FROM models WHERE id = ?", id), ModelRow);
   }
 

@@ -117,7 +117,7 @@ const HEALTH_FAILURES = new Set(["upstream_error", "upstream_timeout", "model_un
  */
 function report(scope: TenantScope, model: ModelRecord, ok: boolean, latencyMs: number, detail: string | null) {
   if (ok && model.status === "available") return;
-  const recorded = scope.stub.recordCall(model.id, { ok, latency_ms: ok ? latencyMs : null, detail }, new Date().toISOString());
+  const recorded = scope.stub.recordCall(scope.generation, model.id, { ok, latency_ms: ok ? latencyMs : null, detail }, new Date().toISOString());
   // A changed status must be seen by the next call from this isolate (a model now in error is skipped at once).
   scope.background(recorded.then((check) => check && check.status !== model.status && scope.forget()));
 }

@@ -39,7 +39,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     created_at: now,
     updated_at: now,
   });
-  const result = await scope.stub.insertModel(record);
+  const result = await scope.stub.insertModel(scope.generation, record);
   return scope.committed(result, "model.register", record.id, { backend_type: record.backend_type });
 }
 
@@ -61,13 +61,13 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     fallbacks: patch.fallbacks ?? current.fallbacks,
     updated_at: laterThan(current.updated_at),
   });
-  const result = await scope.stub.replaceModel(record, current.updated_at);
+  const result = await scope.stub.replaceModel(scope.generation, record, current.updated_at);
   return scope.committed(result, "model.update", id, { fields: Object.keys(patch) });
 }
 
 export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {
   scope.requireAdmin();
-  const result = await scope.stub.deleteModel(id);
+  const result = await scope.stub.deleteModel(scope.generation, id);
   scope.committed(result, "model.remove", id);
   return { id, removed: true };
 }
@@ -75,7 +75,7 @@ export async function removeModel(scope: TenantScope, id: string): Promise<{ id:
 /** Only an admin sets or clears maintenance; health checks never overwrite it. */
 export async function setMaintenance(scope: TenantScope, id: string, status: "maintenance" | "available"): Promise<ModelRecord> {
   scope.requireAdmin();
-  const result = await scope.stub.setStatus(id, status, new Date().toISOString());
+  const result = await scope.stub.setStatus(scope.generation, id, status, new Date().toISOString());
   return scope.committed(result, "model.status", id, { status });
 }
 

@@ -24,7 +24,7 @@ export async function scopeFor(c: Context<AppEnv>, tenantId: string, credential:
   });
   if (!loaded) return null;
   await enforceTenantRate(c.env, tenantId);
-  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
+  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.generation, loaded.key, loaded.snapshot);
 }
 
 /**

@@ -16,6 +16,8 @@ export class TenantScope {
     readonly env: Env,
     private readonly waitUntil: (promise: Promise<unknown>) => void,
     readonly tenantId: string,
+    /** The tenant incarnation the caller's key belongs to: every write says it, so none lands in a deleted or re-created tenant. */
+    readonly generation: string,
     readonly key: ApiKeyInfo,
     readonly snapshot: TenantSnapshot,
   ) {}

@@ -458,7 +458,7 @@ describe("key rotation", () => {
   async function storeUnder(tenant: TestTenant, name: string, value: string, material = env.SECRETS_KEY_PREVIOUS!) {
     const sealed = await seal(await importSecretsKey(material), tenant.id, name, value);
     await runInDurableObject(stub(tenant), (instance: TenantRegistry) => {
-      instance.putSecret({ name, hosts: ["127.0.0.1"], sealed }, new Date().toISOString());
+      instance.putSecret(null, { name, hosts: ["127.0.0.1"], sealed }, new Date().toISOString());
     });
   }
 
@@ -524,7 +524,7 @@ describe("key rotation", () => {
     const written = await runInDurableObject(stub(tenant), (instance: TenantRegistry) => {
       const before = instance.sealedSecrets()[0]!.sealed!;
       expect(before.key_id).toBe(previous.id);
-      instance.putSecret({ name: "RACE_KEY", hosts: ["127.0.0.1"], sealed: newer }, new Date().toISOString()); // stored again meanwhile
+      instance.putSecret(null, { name: "RACE_KEY", hosts: ["127.0.0.1"], sealed: newer }, new Date().toISOString()); // stored again meanwhile
       const stale = instance.resealSecrets([{ name: "RACE_KEY", previous_iv: before.iv, sealed: reencrypted }]);
       const matching = instance.resealSecrets([{ name: "RACE_KEY", previous_iv: newer.iv, sealed: newer }]);
       return [stale, matching];
