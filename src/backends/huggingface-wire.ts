@@ -7,6 +7,8 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { parseRetryAfter, upstreamMessage } from "./http";
+import { type ParamMap, wireParams } from "./params";
+import { ScoredLabel } from "./shapes";
 import { parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
 import type { Classification, CompletionRequest, FinishReason, Generation } from "./types";
@@ -15,12 +17,11 @@ const Vector = z.array(z.number());
 /** number[] (a batch of one, unwrapped), number[][] (one vector per input), number[][][] (token-level). */
 const FeatureExtraction = z.union([Vector, z.array(Vector), z.array(z.array(Vector))]);
 
-const Scored = z.object({ label: z.string(), score: z.number() });
 /** `[[{label, score}, ...]]` (one list per input) or `[{label, score}, ...]`. */
-const TextClassification = z.union([z.array(z.array(Scored)).min(1), z.array(Scored)]);
+const TextClassification = z.union([z.array(z.array(ScoredLabel)).min(1), z.array(ScoredLabel)]);
 /** Current `[{label, score}, ...]`, or the older `{sequence, labels, scores}`. */
 const ZeroShot = z.union([
-  z.array(Scored),
+  z.array(ScoredLabel),
   z
     .object({ labels: z.array(z.string()), scores: z.array(z.number()) })
     .refine((o) => o.labels.length === o.scores.length, "labels and scores differ in length"),
@@ -68,7 +69,7 @@ function meanPool(tokens: number[][], label: string): number[] {
 export function textClassification(json: unknown, label: string): Classification {
   const answer = parseAnswer(TextClassification, json, label);
   const first = answer[0];
-  const scored = first && Array.isArray(first) ? first : (answer as z.infer<typeof Scored>[]);
+  const scored = first && Array.isArray(first) ? first : (answer as z.infer<typeof ScoredLabel>[]);
   return highestFirst(scored);
 }
 
@@ -83,21 +84,22 @@ function highestFirst(scored: { label: string; score: number }[]): Classificatio
 }
 
 /**
- * The text-generation body. `details: true` makes HF say why generation
- * stopped and how many tokens it made. TGI refuses temperature 0 and top_p 1;
- * both mean "no sampling there", which is what leaving them out gives.
+ * The text-generation task's names for the sampling parameters. TGI refuses
+ * temperature 0 and top_p 1; both mean "no sampling there", which is what
+ * leaving them out gives.
  */
+const TEXT_GENERATION_PARAMS: ParamMap = {
+  max_tokens: "max_new_tokens",
+  temperature: { name: "temperature", omit: 0 },
+  top_p: { name: "top_p", omit: 1 },
+  stop: "stop",
+};
+
+/** The text-generation body. `details: true` makes HF say why generation stopped and how many tokens it made. */
 export function textGenerationBody(request: CompletionRequest, stream: boolean) {
   return {
     inputs: request.prompt,
-    parameters: {
-      ...(request.max_tokens !== undefined && { max_new_tokens: request.max_tokens }),
-      ...(request.temperature !== undefined && request.temperature > 0 && { temperature: request.temperature }),
-      ...(request.top_p !== undefined && request.top_p < 1 && { top_p: request.top_p }),
-      ...(request.stop !== undefined && request.stop.length > 0 && { stop: request.stop }),
-      return_full_text: false,
-      details: true,
-    },
+    parameters: { ...wireParams(request, TEXT_GENERATION_PARAMS), return_full_text: false, details: true },
     ...(stream && { stream: true }),
   };
 }

@@ -16,13 +16,14 @@
  */
 import { z } from "zod";
 import { CommonConfig, HttpUrl, ModelName } from "../config/common";
-import { GatewayError } from "../errors";
 import type { Capability } from "../models/schema";
-import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
+import { httpGeneration } from "./generate";
+import { timedCheck } from "./health";
+import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import { embeddingVectors, modelLoading, textClassification, textGeneration, textGenerationBody, tgiStreamPiece, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
-import { collectStream, sseEvents } from "./stream";
-import type { BackendFactory, CallOptions, CompletionRequest, Generation, HealthResult, ModelBackend } from "./types";
+import { sseEvents } from "./stream";
+import type { BackendFactory, CallOptions, CompletionRequest, Generation, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
   model_name: ModelName,
@@ -96,13 +97,7 @@ export const huggingface = {
     };
     const auth = { authorization: `Bearer ${config.api_key}` };
     const chatClient = openAIClient({ baseUrl: route.openAIBase, model: route.chatModel, headers: auth, policy });
-    const withSignal = (options?: CallOptions): UpstreamPolicy => ({ ...policy, signal: options?.signal });
-    const post = (body: unknown, accept = "application/json") => ({
-      method: "POST",
-      headers: { "content-type": "application/json", accept, ...auth },
-      body: JSON.stringify(body),
-    });
-    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, post(body), withSignal(options));
+    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, jsonPost(body, auth), { ...policy, signal: options?.signal });
 
     /**
      * The router has no /v1/completions. Endpoints and hf-inference (provider
@@ -111,18 +106,39 @@ export const huggingface = {
      */
     const viaTextGeneration = !!config.endpoint_url || !config.provider || config.provider === "hf-inference";
 
-    async function complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
+    function complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
       if (!viaTextGeneration) {
         const { prompt, ...sampling } = request;
         return chatClient.chat({ ...sampling, messages: [{ role: "user", content: prompt }] }, options);
       }
-      if (!options?.onText) return textGeneration(await task(textGenerationBody(request, false), options), route.label);
-      const stream = await upstreamStream(route.task, post(textGenerationBody(request, true), "text/event-stream"), withSignal(options));
-      return collectStream(sseEvents(stream), tgiStreamPiece, options.onText, { idleMs: policy.timeoutMs, label: route.label });
+      const call = {
+        url: route.task,
+        body: (stream: boolean) => textGenerationBody(request, stream),
+        headers: auth,
+        streamAccept: "text/event-stream",
+        events: sseEvents,
+        piece: tgiStreamPiece,
+        parse: textGeneration,
+      };
+      return httpGeneration(call, policy, options);
     }
 
-    const backend: ModelBackend = {
-      capabilities: huggingface.supports,
+    /**
+     * Spends no tokens: an endpoint's /info (TGI and TEI both serve it), or
+     * the router's model list (which names chat models only).
+     */
+    async function probe(): Promise<string | null> {
+      if (route.info) {
+        await upstreamJson(route.info, jsonGet(auth), policy);
+        return null;
+      }
+      const models = await chatClient.listModels();
+      const listed = defaultCapabilities(config)[0] !== "chat" || models.length === 0 || models.includes(config.model_name);
+      return listed ? null : `${config.model_name} is not in the Hugging Face router's model list`;
+    }
+
+    return {
+      healthCheck: () => timedCheck(probe),
       chat: chatClient.chat,
       complete,
       async embed(request, options) {
@@ -132,44 +148,6 @@ export const huggingface = {
         if (labels) return zeroShot(await task({ inputs: text, parameters: { candidate_labels: labels } }, options), route.label);
         return textClassification(await task({ inputs: text }, options), route.label);
       },
-      async initialize() {
-        const health = await backend.healthCheck();
-        if (!health.ok) throw new GatewayError("upstream_error", health.detail ?? `${route.label} failed its health check.`);
-      },
-      async healthCheck(): Promise<HealthResult> {
-        const started = Date.now();
-        try {
-          const detail = await probe();
-          return { ok: true, latency_ms: Date.now() - started, detail };
-        } catch (error) {
-          return { ok: false, latency_ms: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
-        }
-      },
-      async shutdown() {},
     };
-
-    /**
-     * `auto` spends no tokens: an endpoint's /info (TGI and TEI both serve
-     * it), or the router's model list (which names chat models only).
-     * `generation` makes the smallest real call for the model's default kind.
-     */
-    async function probe(): Promise<string | null> {
-      const kind = defaultCapabilities(config)[0];
-      if (config.health_check?.probe === "generation") {
-        if (kind === "embedding") await backend.embed!({ input: ["ping"] });
-        else if (kind === "classification") await backend.classify!({ text: "ping" });
-        else await chatClient.chat({ messages: [{ role: "user", content: "ping" }], max_tokens: 1 });
-        return null;
-      }
-      if (route.info) {
-        await upstreamJson(route.info, { method: "GET", headers: { accept: "application/json", ...auth } }, policy);
-        return null;
-      }
-      const models = await chatClient.listModels();
-      const listed = kind !== "chat" || models.length === 0 || models.includes(config.model_name);
-      return listed ? null : `${config.model_name} is not in the Hugging Face router's model list`;
-    }
-
-    return backend;
   },
 } satisfies BackendFactory<typeof Config>;

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { snippet, upstreamMessage } from "./http";
+import { type ParamMap, wireParams } from "./params";
 import { finishReason, parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
 import type { ChatRequest, CompletionRequest, FinishReason, Generation, SamplingParams } from "./types";
@@ -33,14 +34,11 @@ const StreamLine = z.object({
   ...Ending,
 });
 
-/** Sampling parameters go under `options`, with Ollama's names. */
+/** Ollama's names for the sampling parameters (its Modelfile names), sent under `options`. */
+const OPTIONS: ParamMap = { max_tokens: "num_predict", temperature: "temperature", top_p: "top_p", stop: "stop" };
+
 function options(params: SamplingParams) {
-  const mapped = {
-    ...(params.max_tokens !== undefined && { num_predict: params.max_tokens }),
-    ...(params.temperature !== undefined && { temperature: params.temperature }),
-    ...(params.top_p !== undefined && { top_p: params.top_p }),
-    ...(params.stop !== undefined && params.stop.length > 0 && { stop: params.stop }),
-  };
+  const mapped = wireParams(params, OPTIONS);
   return Object.keys(mapped).length > 0 ? { options: mapped } : {};
 }
 

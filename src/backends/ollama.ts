@@ -6,7 +6,9 @@
  */
 import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
 import { GatewayError, toGatewayError } from "../errors";
-import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
+import { httpGeneration, type HttpGeneration } from "./generate";
+import { timedCheck } from "./health";
+import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import {
   chatBody,
   chatGeneration,
@@ -21,8 +23,8 @@ import {
   Tags,
 } from "./ollama-wire";
 import { parseAnswer } from "./wire";
-import { collectStream, ndjsonEvents } from "./stream";
-import type { BackendFactory, CallOptions, Generation, ModelBackend } from "./types";
+import { ndjsonEvents } from "./stream";
+import type { BackendFactory, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
   base_url: HttpUrl,
@@ -42,7 +44,7 @@ export const ollama = {
     const model = config.model_name;
     const label = `Ollama at ${new URL(config.base_url).host}`;
     // Config headers (e.g. the Access service token) go on every request, tags included.
-    const headers = { accept: "application/json", ...config.headers };
+    const headers = { ...config.headers };
     const policy: UpstreamPolicy = {
       label,
       timeoutMs: config.timeout * 1000,
@@ -50,36 +52,20 @@ export const ollama = {
       fetch: onlyOllama(deps.fetch, label),
       interpretError: (status, body) => (isModelMissing(status, body) ? notPulled(model, label) : undefined),
     };
-    const post = (body: unknown): RequestInit => ({
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: JSON.stringify(body),
-    });
-
-    /** Streams (NDJSON) when the caller takes text as it arrives, else one JSON answer. */
-    async function generate(
-      path: string,
-      body: (stream: boolean) => unknown,
-      parse: (json: unknown, label: string) => Generation,
-      options?: CallOptions,
-    ): Promise<Generation> {
-      const call = { ...policy, signal: options?.signal };
-      if (options?.onText) {
-        const stream = await upstreamStream(`${base}${path}`, post(body(true)), call);
-        return collectStream(ndjsonEvents(stream), ollamaStreamPiece, options.onText, { idleMs: policy.timeoutMs, label });
-      }
-      return parse(await upstreamJson(`${base}${path}`, post(body(false)), call), label);
-    }
+    // Ollama streams NDJSON; `stream` is always in the body (see ollama-wire.ts).
+    const generation: Pick<HttpGeneration, "headers" | "events" | "piece"> = { headers, events: ndjsonEvents, piece: ollamaStreamPiece };
 
     /**
      * GET /api/tags spends no tokens. Any failure to get Ollama's list means the
      * server was not reached (network, timeout, an Access page, some other
-     * server); a list without the model means it is not pulled.
+     * server); a list without the model means it is not pulled. No retries: a
+     * check reports what it saw now, and the health rules already wait for
+     * consecutive failures.
      */
-    async function checkPulled(maxRetries: number): Promise<void> {
+    async function checkPulled(): Promise<null> {
       let tags;
       try {
-        const json = await upstreamJson(`${base}/api/tags`, { method: "GET", headers }, { ...policy, maxRetries });
+        const json = await upstreamJson(`${base}/api/tags`, jsonGet(headers), { ...policy, maxRetries: 0 });
         tags = parseAnswer(Tags, json, label);
       } catch (error) {
         const failure = toGatewayError(error);
@@ -90,27 +76,28 @@ export const ollama = {
         });
       }
       if (!isPulled(tags, model)) throw notPulled(model, label);
+      return null;
     }
 
     return {
-      capabilities: ollama.supports,
-      initialize: () => checkPulled(config.max_retries),
-      async healthCheck() {
-        const started = Date.now();
-        try {
-          // No retries: a check reports what it saw now, within one timeout;
-          // the health rules already wait for consecutive failures.
-          await checkPulled(0);
-          return { ok: true, latency_ms: Date.now() - started, detail: null };
-        } catch (error) {
-          return { ok: false, latency_ms: Date.now() - started, detail: toGatewayError(error).message };
-        }
-      },
-      async shutdown() {},
-      chat: (request, options) => generate("/api/chat", (stream) => chatBody(model, request, stream), chatGeneration, options),
-      complete: (request, options) => generate("/api/generate", (stream) => generateBody(model, request, stream), generateGeneration, options),
+      healthCheck: () => timedCheck(checkPulled),
+      chat: (request, options) =>
+        httpGeneration(
+          { ...generation, url: `${base}/api/chat`, body: (stream) => chatBody(model, request, stream), parse: chatGeneration },
+          policy,
+          options,
+        ),
+      complete: (request, options) =>
+        httpGeneration(
+          { ...generation, url: `${base}/api/generate`, body: (stream) => generateBody(model, request, stream), parse: generateGeneration },
+          policy,
+          options,
+        ),
       async embed(request, options) {
-        const json = await upstreamJson(`${base}/api/embed`, post({ model, input: request.input }), { ...policy, signal: options?.signal });
+        const json = await upstreamJson(`${base}/api/embed`, jsonPost({ model, input: request.input }, headers), {
+          ...policy,
+          signal: options?.signal,
+        });
         const { embeddings } = parseAnswer(EmbedAnswer, json, label);
         if (embeddings.length !== request.input.length) {
           throw new GatewayError("upstream_error", `${label} sent ${embeddings.length} embeddings for ${request.input.length} inputs.`);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
+import { timedCheck } from "./health";
 import { openAIClient } from "./openai-client";
 import type { BackendFactory, ModelBackend } from "./types";
 
@@ -38,25 +39,12 @@ export const openaiCompatible = {
       },
     });
     return {
-      capabilities: openaiCompatible.supports,
-      async initialize() {
-        await client.listModels();
-      },
-      async healthCheck() {
-        const started = Date.now();
-        try {
+      // GET /models spends no tokens; an empty list (some servers) says nothing either way.
+      healthCheck: () =>
+        timedCheck(async () => {
           const models = await client.listModels();
-          const listed = models.length === 0 || models.includes(config.model_name);
-          return {
-            ok: true,
-            latency_ms: Date.now() - started,
-            detail: listed ? null : `${config.model_name} is not in the upstream's model list`,
-          };
-        } catch (error) {
-          return { ok: false, latency_ms: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
-        }
-      },
-      async shutdown() {},
+          return models.length === 0 || models.includes(config.model_name) ? null : `${config.model_name} is not in the upstream's model list`;
+        }),
       chat: client.chat,
       complete: client.complete,
       embed: client.embed,

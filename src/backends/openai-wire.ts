@@ -8,7 +8,8 @@ import { z } from "zod";
 import { upstreamMessage } from "./http";
 import type { StreamPiece } from "./stream";
 import { finishReason, parseAnswer } from "./wire";
-import type { ChatRequest, CompletionRequest, Generation, SamplingParams } from "./types";
+import { OPENAI_PARAMS, wireParams } from "./params";
+import type { ChatRequest, CompletionRequest, Generation } from "./types";
 
 const Usage = z.object({ prompt_tokens: z.number().nullish(), completion_tokens: z.number().nullish() }).nullish();
 
@@ -49,20 +50,11 @@ const StreamChunk = z.object({
 
 export const ModelList = z.object({ data: z.array(z.object({ id: z.string() }).passthrough()) });
 
-function sampling(params: SamplingParams) {
-  return {
-    ...(params.max_tokens !== undefined && { max_tokens: params.max_tokens }),
-    ...(params.temperature !== undefined && { temperature: params.temperature }),
-    ...(params.top_p !== undefined && { top_p: params.top_p }),
-    ...(params.stop !== undefined && params.stop.length > 0 && { stop: params.stop }),
-  };
-}
-
 export function chatBody(model: string, request: ChatRequest, stream: boolean) {
   return {
     model,
     messages: request.messages,
-    ...sampling(request),
+    ...wireParams(request, OPENAI_PARAMS),
     ...(stream && { stream: true, stream_options: { include_usage: true } }),
   };
 }
@@ -71,7 +63,7 @@ export function completionBody(model: string, request: CompletionRequest, stream
   return {
     model,
     prompt: request.prompt,
-    ...sampling(request),
+    ...wireParams(request, OPENAI_PARAMS),
     ...(stream && { stream: true, stream_options: { include_usage: true } }),
   };
 }

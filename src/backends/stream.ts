@@ -21,10 +21,11 @@ export interface StreamPiece {
 }
 
 const DONE = Symbol("done");
-type Source = ReadableStream<unknown | typeof DONE>;
+/** Parsed JSON events of one stream, ending early at a `[DONE]` marker. */
+export type EventStream = ReadableStream<unknown | typeof DONE>;
 
 /** Server-sent events whose data is JSON; `[DONE]` ends the stream. */
-export function sseEvents(body: ReadableStream<Uint8Array>): Source {
+export function sseEvents(body: ReadableStream<Uint8Array>): EventStream {
   return body
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream())
@@ -40,7 +41,7 @@ export function sseEvents(body: ReadableStream<Uint8Array>): Source {
 }
 
 /** Newline-delimited JSON (Ollama). */
-export function ndjsonEvents(body: ReadableStream<Uint8Array>): Source {
+export function ndjsonEvents(body: ReadableStream<Uint8Array>): EventStream {
   let buffer = "";
   return body.pipeThrough(new TextDecoderStream()).pipeThrough(
     new TransformStream<string, unknown>({
@@ -73,7 +74,7 @@ function parseJson(text: string): unknown {
 export const STREAM_TOTAL_FACTOR = 10;
 
 export async function collectStream(
-  events: Source,
+  events: EventStream,
   read: (event: unknown) => StreamPiece,
   onText: (delta: string) => void | Promise<void>,
   options: { idleMs: number; label: string },

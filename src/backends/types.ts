@@ -1,14 +1,13 @@
 /**
  * The one small interface every backend implements, and the factory shape the
- * registry (`./registry.ts`) holds one of per backend type.
+ * registry (`./registry.ts`) holds one of per backend type. The shapes of what
+ * goes in and comes out are zod schemas in `./shapes.ts`.
  */
 import type { z } from "zod";
 import type { Capability } from "../models/schema";
+import type { ChatMessage, Classification, Embeddings, Generation } from "./shapes";
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
+export type { ChatMessage, Classification, Embeddings, FinishReason, Generation } from "./shapes";
 
 export interface SamplingParams {
   max_tokens?: number;
@@ -25,31 +24,13 @@ export interface CompletionRequest extends SamplingParams {
   prompt: string;
 }
 
-export type FinishReason = "stop" | "length" | "content_filter" | "tool_calls" | "error" | "unknown";
-
-export interface Generation {
-  text: string;
-  finish_reason: FinishReason;
-  usage: { prompt_tokens: number | null; completion_tokens: number | null };
-  /** Set when a stream broke after it started: `text` holds what arrived before. */
-  error?: string;
-}
-
 export interface EmbeddingRequest {
   input: string[];
-}
-
-export interface Embeddings {
-  embeddings: number[][];
 }
 
 export interface ClassificationRequest {
   text: string;
   labels?: string[];
-}
-
-export interface Classification {
-  labels: { label: string; score: number }[];
 }
 
 export interface CallOptions {
@@ -65,23 +46,24 @@ export interface HealthResult {
   detail: string | null;
 }
 
+/** One model's backend, built per call; the capabilities it serves are its factory's `supports`. */
 export interface ModelBackend {
-  /** Check the upstream is reachable and the model exists. */
-  initialize(): Promise<void>;
+  /** The backend's own cheap check (no tokens spent): is the upstream there, does it know the model. */
   healthCheck(): Promise<HealthResult>;
-  /** Release anything held; backends over plain HTTP hold nothing. */
-  shutdown(): Promise<void>;
-  readonly capabilities: readonly Capability[];
   chat?(request: ChatRequest, options?: CallOptions): Promise<Generation>;
   complete?(request: CompletionRequest, options?: CallOptions): Promise<Generation>;
   embed?(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings>;
   classify?(request: ClassificationRequest, options?: CallOptions): Promise<Classification>;
 }
 
-/** What a backend gets from outside, injected so tests can hand in fakes. */
+/**
+ * What a backend gets from outside, injected so tests can hand in fakes, and
+ * no more: never the Worker's whole `env` (it holds every Worker secret).
+ */
 export interface BackendDeps {
   fetch: typeof fetch;
-  env: Env;
+  /** The Workers AI binding (`env.AI`); only `workers_ai` uses it. */
+  ai?: Ai;
 }
 
 export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>> = z.ZodType<Record<string, unknown>>> {
@@ -93,6 +75,11 @@ export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>
   defaultCapabilities(config: z.output<Schema>): Capability[];
   /** The URLs requests go to, for the URL policy and the secret-host binding. */
   upstreamUrls(config: z.output<Schema>): { field: string; url: string }[];
+  /**
+   * The Worker binding calls go to instead of (or besides) URLs, as people
+   * should read it in explain_route, e.g. "Workers AI binding (AI)".
+   */
+  readonly binding?: string;
   /** Build a backend for one call from config whose secret references are resolved. */
   create(config: z.output<Schema>, deps: BackendDeps): ModelBackend;
 }

@@ -14,9 +14,13 @@
 import { z } from "zod";
 import { CommonConfig } from "../config/common";
 import { GatewayError } from "../errors";
-import { parseAnswer } from "./wire";
+import { streamOrWhole } from "./generate";
+import { timedCheck } from "./health";
+import { type ParamMap, wireParams } from "./params";
 import { retrying, type RetryPolicy } from "./retry";
-import { collectStream, sseEvents, type StreamPiece } from "./stream";
+import { ScoredLabel } from "./shapes";
+import { sseEvents, type StreamPiece } from "./stream";
+import { parseAnswer } from "./wire";
 import type { BackendFactory, CallOptions, Generation, ModelBackend, SamplingParams } from "./types";
 
 const Config = CommonConfig.extend({
@@ -39,12 +43,15 @@ const TextOutput = z.object({
   usage: z.object({ prompt_tokens: z.number().optional(), completion_tokens: z.number().optional() }).nullish(),
 });
 const EmbeddingOutput = z.object({ data: z.array(z.array(z.number())).min(1) });
-const ClassificationOutput = z.array(z.object({ label: z.string(), score: z.number() }));
+const ClassificationOutput = z.array(ScoredLabel);
 const RerankOutput = z.object({ response: z.array(z.object({ id: z.number(), score: z.number() })) });
 
 const isEmbedding = (model: string) => /\/bge-(?!reranker)|embed/i.test(model);
 const isReranker = (model: string) => /reranker/i.test(model);
 const isClassifier = (model: string) => /sst-2|classif|sentiment/i.test(model) || isReranker(model);
+
+/** Workers AI text generation's names; it has no stop sequences, so `stop` is not sent. */
+const PARAMS: ParamMap = { max_tokens: "max_tokens", temperature: "temperature", top_p: "top_p", stop: null };
 
 export const workersAi = {
   configSchema: Config,
@@ -52,10 +59,11 @@ export const workersAi = {
   defaultCapabilities: ({ model_name }) =>
     isEmbedding(model_name) ? ["embedding"] : isClassifier(model_name) ? ["classification"] : ["chat", "completion"],
   upstreamUrls: () => [],
+  binding: "Workers AI binding (AI)",
 
   create(config, deps): ModelBackend {
     const label = `Workers AI model ${config.model_name}`;
-    const binding = deps.env.AI as unknown as AiBinding | undefined;
+    const binding = deps.ai as unknown as AiBinding | undefined;
     const policy: RetryPolicy = { label, timeoutMs: config.timeout * 1000, maxRetries: config.max_retries };
 
     /** One binding call through the shared retry loop; `stream` calls stop the timer once the stream is handed over. */
@@ -78,35 +86,30 @@ export const workersAi = {
     };
 
     const generate = async (inputs: Record<string, unknown>, params: SamplingParams, options?: CallOptions): Promise<Generation> => {
-      const body = { ...inputs, ...sampling(params) };
-      if (options?.onText) {
-        const stream = await run({ ...body, stream: true }, options, true);
-        if (!(stream instanceof ReadableStream)) throw new GatewayError("upstream_error", `${label} did not return a stream.`);
-        const result = await collectStream(sseEvents(stream), textPiece, options.onText, { idleMs: policy.timeoutMs, label });
-        return withLength(result, params);
-      }
-      const answer = parseAnswer(TextOutput, await run(body, options), label);
-      return withLength(
-        {
-          text: answer.response ?? "",
-          finish_reason: "stop",
-          usage: { prompt_tokens: answer.usage?.prompt_tokens ?? null, completion_tokens: answer.usage?.completion_tokens ?? null },
+      const body = { ...inputs, ...wireParams(params, PARAMS) };
+      const ways = {
+        async stream() {
+          const stream = await run({ ...body, stream: true }, options, true);
+          if (!(stream instanceof ReadableStream)) throw new GatewayError("upstream_error", `${label} did not return a stream.`);
+          return stream;
         },
-        params,
-      );
+        whole: async (): Promise<Generation> => {
+          const answer = parseAnswer(TextOutput, await run(body, options), label);
+          return { text: answer.response ?? "", finish_reason: "stop", usage: usage(answer.usage) };
+        },
+        events: sseEvents,
+        piece: textPiece,
+      };
+      return withLength(await streamOrWhole(ways, options, { idleMs: policy.timeoutMs, label }), params);
     };
 
     return {
-      capabilities: workersAi.supports,
-      async initialize() {
-        if (typeof binding?.run !== "function") throw new GatewayError("model_unavailable", "The Workers AI binding (AI) is not configured.");
-      },
-      async healthCheck() {
-        // A binding has no free "list models" call; probing would spend neurons, so the default check is presence only.
-        const ok = typeof binding?.run === "function";
-        return { ok, latency_ms: 0, detail: ok ? null : "The Workers AI binding (AI) is not configured." };
-      },
-      async shutdown() {},
+      // A binding has no free "list models" call; probing would spend neurons, so the check is presence only.
+      healthCheck: () =>
+        timedCheck(async () => {
+          if (typeof binding?.run !== "function") throw new GatewayError("model_unavailable", "The Workers AI binding (AI) is not configured.");
+          return null;
+        }),
       chat: (request, options) => generate({ messages: request.messages }, request, options),
       // `raw` skips the chat template: the model continues the prompt as written.
       complete: (request, options) => generate({ prompt: request.prompt, raw: true }, request, options),
@@ -138,23 +141,14 @@ function runOptions(config: Config, signal: AbortSignal) {
   return { ...(config.gateway && { gateway: { id: config.gateway } }), signal };
 }
 
-function sampling(params: SamplingParams) {
-  // Workers AI text generation has no stop sequences; they are not sent.
-  return {
-    ...(params.max_tokens !== undefined && { max_tokens: params.max_tokens }),
-    ...(params.temperature !== undefined && { temperature: params.temperature }),
-    ...(params.top_p !== undefined && { top_p: params.top_p }),
-  };
-}
-
 function textPiece(event: unknown): StreamPiece {
   const parsed = TextOutput.safeParse(event);
   if (!parsed.success) return { error: "a stream event in an unexpected shape" };
-  const usage = parsed.data.usage;
-  return {
-    text: parsed.data.response ?? undefined,
-    usage: usage ? { prompt_tokens: usage.prompt_tokens ?? null, completion_tokens: usage.completion_tokens ?? null } : undefined,
-  };
+  return { text: parsed.data.response ?? undefined, usage: parsed.data.usage ? usage(parsed.data.usage) : undefined };
+}
+
+function usage(value: z.infer<typeof TextOutput>["usage"]): Generation["usage"] {
+  return { prompt_tokens: value?.prompt_tokens ?? null, completion_tokens: value?.completion_tokens ?? null };
 }
 
 /** Workers AI reports no finish reason: a generation that used all of max_tokens was cut. */

@@ -42,5 +42,5 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   }
   const lookup = (name: string) => opened.get(name) ?? fromBinding(name);
   const redact = redactor(names.flatMap((name) => lookup(name) ?? []));
-  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, env }), redact };
+  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI }), redact };
 }

@@ -65,12 +65,12 @@ function missing(id: string, primary: ModelRecord): ModelRecord {
   return { ...primary, id, name: id, capabilities: [], fallbacks: [], status: "error", status_detail: "no longer registered" };
 }
 
-/** What a model calls, for people: "api.openai.com" or "Workers AI binding". */
+/** What a model calls, for people: "api.openai.com" or "Workers AI binding (AI)"; each backend's factory says. */
 export function upstreamOf(model: ModelRecord): string {
   try {
     const factory: BackendFactory = backends[canonicalBackendType(model.backend_type)];
-    const urls = factory.upstreamUrls(factory.configSchema.parse(model.config));
-    return urls.length > 0 ? urls.map((u) => new URL(u.url).host).join(", ") : "Workers AI binding (AI)";
+    const hosts = factory.upstreamUrls(factory.configSchema.parse(model.config)).map((u) => new URL(u.url).host);
+    return [...hosts, ...(factory.binding ? [factory.binding] : [])].join(", ");
   } catch {
     return "unknown (config no longer valid)";
   }

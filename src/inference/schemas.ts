@@ -4,6 +4,7 @@
  * any upstream call.
  */
 import { z } from "zod";
+import * as BackendShapes from "../backends/shapes";
 import { ModelId } from "../models/schema";
 
 export const LIMITS = {
@@ -16,10 +17,8 @@ export const LIMITS = {
   labels: 64,
 } as const;
 
-export const ChatMessage = z.strictObject({
-  role: z.enum(["system", "user", "assistant"]),
-  content: z.string().max(LIMITS.messageChars),
-});
+/** The backends' message, with its content capped. */
+export const ChatMessage = BackendShapes.ChatMessage.extend({ content: z.string().max(LIMITS.messageChars) });
 
 export const Sampling = {
   max_tokens: z.number().int().positive().max(LIMITS.maxTokens).optional().describe("Most tokens to generate"),
@@ -67,26 +66,21 @@ const Fallback = z
   .optional()
   .describe("Set when a fallback answered: the models tried before it and why each failed");
 
-export const GenerationResult = z.object({
-  text: z.string(),
-  finish_reason: z.enum(["stop", "length", "content_filter", "tool_calls", "error", "unknown"]),
-  usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() }),
+/** What a backend gives back, plus which model answered, how long it took, and the fallbacks tried. */
+export const GenerationResult = BackendShapes.Generation.extend({
   model_id: z.string().describe("The model that answered"),
   latency_ms: z.number(),
-  error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
   fallback: Fallback,
 });
 
-export const EmbeddingResult = z.object({
-  embeddings: z.array(z.array(z.number())),
+export const EmbeddingResult = BackendShapes.Embeddings.extend({
   dimensions: z.number(),
   model_id: z.string(),
   latency_ms: z.number(),
   fallback: Fallback,
 });
 
-export const ClassificationResult = z.object({
-  labels: z.array(z.object({ label: z.string(), score: z.number() })).describe("Highest score first"),
+export const ClassificationResult = BackendShapes.Classification.extend({
   model_id: z.string(),
   latency_ms: z.number(),
   fallback: Fallback,

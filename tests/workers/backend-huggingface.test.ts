@@ -6,7 +6,7 @@
 import { describe, expect, inject, it } from "vitest";
 import { huggingface } from "../../src/backends/huggingface";
 import { GatewayError } from "../../src/errors";
-import { callTool, CANARY, createTenant, env, registerModel, scriptUpstream, upstreamRequests } from "./helpers";
+import { api, callTool, CANARY, createTenant, registerModel, scriptUpstream, upstreamRequests } from "./helpers";
 
 let counter = 0;
 /** A fresh model name; digits only after the prefix, so the name heuristics see just the prefix. */
@@ -36,7 +36,7 @@ async function setup(modelName: string, config: Record<string, unknown> = {}) {
 /** The factory on its own, with a literal token (no registry, no secret resolution). */
 function direct(config: Record<string, unknown>) {
   const parsed = huggingface.configSchema.parse({ api_key: "hf_direct", base_url: inject("hfUrl"), timeout: 5, ...config });
-  return huggingface.create(parsed, { fetch: (input, init) => fetch(input, init), env });
+  return huggingface.create(parsed, { fetch: (input, init) => fetch(input, init) });
 }
 
 const progressText = (messages: Record<string, unknown>[]) =>
@@ -398,15 +398,16 @@ describe("huggingface backend: capabilities and health", () => {
       ok: false,
       detail: expect.stringMatching(/^Hugging Face endpoint 127\.0\.0\.1:\d+ failed \(503\): Service Unavailable$/),
     });
-    await expect(endpoint.initialize()).rejects.toMatchObject({ code: "upstream_error", message: expect.stringMatching(/failed \(503\)/) });
-    await expect(endpoint.initialize()).resolves.toBeUndefined();
+    expect(await endpoint.healthCheck()).toMatchObject({ ok: false, detail: expect.stringMatching(/failed \(503\)/) });
+    expect(await endpoint.healthCheck()).toMatchObject({ ok: true, detail: null });
     expect((await requests(name)).map((r) => `${r.method} ${r.path}`)).toEqual(Array(4).fill(`GET /endpoint/${name}/info`));
   });
 
   it("health with probe 'generation' makes the smallest real call", async () => {
     const name = fresh("sentence-transformers/MiniLM-probe");
-    const backend = direct({ model_name: name, health_check: { probe: "generation" } });
-    expect(await backend.healthCheck()).toMatchObject({ ok: true, detail: null });
-    expect((await requests(name)).map((r) => r.body)).toEqual([{ inputs: ["ping"] }]);
+    const { tenant } = await setup(name, { health_check: { probe: "generation" } });
+    const res = await api<{ checks: { ok: boolean; detail: string | null }[] }>("POST", "/api/v1/models/m/health-check", { token: tenant.admin });
+    expect(res.body.checks[0]).toMatchObject({ ok: true, detail: null });
+    expect((await requests(name)).map((r) => r.body)).toEqual([{ inputs: ["health check"] }]);
   });
 });

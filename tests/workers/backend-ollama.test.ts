@@ -1,12 +1,11 @@
 /**
  * The `ollama` backend against the fake Ollama server (tests/support/fake-ollama.ts):
- * inference through MCP tools as a client sees it, and initialize/healthCheck by
+ * inference through MCP tools as a client sees it, and healthCheck by
  * calling the factory directly (no tool exposes them yet).
  */
 import { describe, expect, inject, it } from "vitest";
 import { ollama } from "../../src/backends/ollama";
-import { GatewayError } from "../../src/errors";
-import { callTool, CANARY, createTenant, env, registerModel, uniqueId } from "./helpers";
+import { callTool, CANARY, createTenant, registerModel, uniqueId } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
 const CLIENT_ID = "3f2a1b.access";
@@ -66,7 +65,7 @@ async function setup(options: { upstream?: string; config?: Record<string, unkno
 
 /** The backend built by its factory, as run.ts does, for checks no tool exposes. */
 function backend(config: Record<string, unknown>) {
-  return ollama.create(ollama.configSchema.parse({ timeout: 2, max_retries: 0, ...config }), { fetch: (i, init) => fetch(i, init), env });
+  return ollama.create(ollama.configSchema.parse({ timeout: 2, max_retries: 0, ...config }), { fetch: (i, init) => fetch(i, init) });
 }
 
 /** A base URL under its own /i/<instance> prefix on the fake, so /api/tags can be scripted for it alone. */
@@ -256,15 +255,14 @@ describe("ollama upstream faults through MCP", () => {
   });
 });
 
-describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", () => {
+describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
   it("ok when the tags list has the model; a bare name matches its :latest tag", async () => {
     const inst = instance();
     const model = backend({ base_url: inst.base_url, model_name: "llama3.2", headers: { "CF-Access-Client-Id": CLIENT_ID } });
     const health = await model.healthCheck();
     expect(health).toEqual({ ok: true, latency_ms: expect.any(Number), detail: null });
-    await expect(model.initialize()).resolves.toBeUndefined();
     const sent = await received({ instance: inst.name });
-    expect(sent.map((s) => `${s.method} ${s.path}`)).toEqual(["GET /api/tags", "GET /api/tags"]);
+    expect(sent.map((s) => `${s.method} ${s.path}`)).toEqual(["GET /api/tags"]);
     expect(sent[0]!.headers["cf-access-client-id"]).toBe(CLIENT_ID);
   });
 
@@ -277,12 +275,6 @@ describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", (
         new RegExp(`model ${name.replace(".", "\\.")} is not pulled on the Ollama server; run \`ollama pull ${name.replace(".", "\\.")}\``),
       );
       expect(health.detail).not.toMatch(/unreachable/);
-      const error = await model.initialize().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(GatewayError);
-      expect(error).toMatchObject({ code: "model_unavailable", message: health.detail });
     }
   });
 
@@ -291,10 +283,6 @@ describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", (
     const health = await model.healthCheck();
     expect(health.ok).toBe(false);
     expect(health.detail).toMatch(/^Ollama tunnel unreachable: Ollama at 127\.0\.0\.1:1 is unreachable/);
-    await expect(model.initialize()).rejects.toMatchObject({
-      code: "upstream_error",
-      message: expect.stringMatching(/^Ollama tunnel unreachable: /),
-    });
   });
 
   it("says the tunnel is unreachable when Cloudflare Access answers instead of Ollama", async () => {
@@ -313,8 +301,7 @@ describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", (
       expect(health.detail).toMatch(what);
       expect(health.detail).toMatch(/CF-Access-Client-Id and CF-Access-Client-Secret/);
       expect(health.detail).not.toContain("redirect_url"); // only the host of the login URL is shown
-      await expect(model.initialize()).rejects.toMatchObject({ message: health.detail });
-      expect(await received({ instance: inst.name })).toHaveLength(2); // not retried
+      expect(await received({ instance: inst.name })).toHaveLength(1); // a check looks once
     }
   });
 
@@ -328,12 +315,5 @@ describe("ollama initialize and healthCheck (GET /api/tags, no tokens spent)", (
     await control("tags", { instance: hung.name, steps: [{ kind: "hang" }] });
     const slow = await backend({ base_url: hung.base_url, model_name: "llama3.2", timeout: 0.5 }).healthCheck();
     expect(slow).toMatchObject({ ok: false, detail: expect.stringMatching(/^Ollama tunnel unreachable: .* did not answer within 0\.5 s/) });
-  });
-
-  it("initialize retries a flaky tunnel within max_retries", async () => {
-    const inst = instance();
-    await control("tags", { instance: inst.name, steps: [{ kind: "status", status: 502, body: "Bad gateway" }] });
-    await expect(backend({ base_url: inst.base_url, model_name: "llama3.2", max_retries: 1 }).initialize()).resolves.toBeUndefined();
-    expect(await received({ instance: inst.name })).toHaveLength(2);
   });
 });
