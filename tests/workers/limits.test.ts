@@ -1,6 +1,7 @@
 /** Limits against unbounded consumption: per-tenant request rate, body size, argument caps. */
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, rpc, uniqueId, upstreamRequests } from "./helpers";
+import { api, callTool, createTenant, OPERATOR, openaiModel, registerModel, rpc, uniqueId, upstreamRequests } from "./helpers";
 
 describe("limits", () => {
   it("a noisy tenant hits its rate limit with Retry-After, and another tenant is not slowed", async () => {
@@ -57,5 +58,51 @@ describe("limits", () => {
       expect.stringMatching(/input/),
     ]);
     expect(await upstreamRequests(up)).toEqual([]);
+  });
+});
+
+describe("request bodies are capped while they are read, on every route", () => {
+  /** A chunked body (no Content-Length) of `total` bytes, counting how much the gateway pulled. */
+  function endless(total: number) {
+    const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+    const seen = { pulled: 0 };
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (seen.pulled >= total) return controller.close();
+        seen.pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    return { body, seen };
+  }
+
+  async function post(path: string, token: string | undefined, contentType: string, total: number) {
+    const { body, seen } = endless(total);
+    const headers: Record<string, string> = { "content-type": contentType };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await exports.default.fetch(new Request(`http://localhost${path}`, { method: "POST", headers, body }));
+    return { status: response.status, body: await response.json<{ error?: { code: string } }>(), pulled: seen.pulled };
+  }
+
+  it("a chunked JSON body on the admin API and /v1 stops being read at 1 MiB: 413", async () => {
+    const tenant = await createTenant();
+    for (const [path, token] of [
+      ["/api/v1/models", tenant.admin],
+      ["/v1/chat/completions", tenant.user],
+      ["/api/v1/tenants", OPERATOR],
+    ] as const) {
+      const res = await post(path, token, "application/json", 8 * 1024 * 1024);
+      expect(res.status).toBe(413);
+      expect(res.body.error?.code).toBe("payload_too_large");
+      expect(res.pulled).toBeLessThanOrEqual(1024 * 1024 + 2 * 64 * 1024);
+    }
+  });
+
+  it("unauthenticated form posts (consent, status sign-in) are capped far lower", async () => {
+    for (const path of ["/authorize", "/status/login"]) {
+      const res = await post(path, undefined, "application/x-www-form-urlencoded", 256 * 1024);
+      expect(res.status).toBe(413);
+      expect(res.pulled).toBeLessThanOrEqual(16 * 1024 + 2 * 64 * 1024);
+    }
   });
 });
