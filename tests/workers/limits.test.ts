@@ -1,5 +1,7 @@
 /** Limits against unbounded consumption: per-tenant request rate, body size, argument caps. */
-import { exports } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { MAX_KEYS, MAX_MODELS, type TenantRegistry } from "../../src/durable/tenant-registry";
 import { describe, expect, it } from "vitest";
 import { api, callTool, createTenant, OPERATOR, openaiModel, registerModel, rpc, uniqueId, upstreamRequests } from "./helpers";
 
@@ -104,5 +106,70 @@ describe("request bodies are capped while they are read, on every route", () => 
       expect(res.status).toBe(413);
       expect(res.pulled).toBeLessThanOrEqual(16 * 1024 + 2 * 64 * 1024);
     }
+  });
+});
+
+describe("how much one tenant may hold", () => {
+  it("models: 200 at most, the next registration is a 409 that says so", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await runInDurableObject(env.TENANTS.getByName(tenant.id), (instance: TenantRegistry) => {
+      const now = new Date().toISOString();
+      for (let i = 0; i < MAX_MODELS; i++) {
+        const config = { base_url: "https://api.example.com/v1", model_name: "m" };
+        const record = { id: `m${i}`, name: `m${i}`, description: null, backend_type: "openai_compatible", config, capabilities: ["chat" as const] };
+        const written = instance.insertModel(null, {
+          ...record,
+          fallbacks: [],
+          status: "initializing",
+          status_detail: null,
+          last_checked_at: null,
+          latency_ms: null,
+          created_at: now,
+          updated_at: now,
+        });
+        if (!written.ok) throw new Error(written.message);
+      }
+    });
+    const over = await api("POST", "/api/v1/models", { token: tenant.admin, body: openaiModel("one-more") });
+    expect(over.status).toBe(409);
+    expect(over.text).toContain("at most 200 models");
+  });
+
+  it("API keys: 100 at most", async () => {
+    const tenant = await createTenant(); // holds 2 keys already
+    await runInDurableObject(env.TENANTS.getByName(tenant.id), (instance: TenantRegistry) => {
+      for (let i = 2; i < MAX_KEYS; i++) {
+        const written = instance.createKey(null, {
+          id: `key_${i}`,
+          hash: `hash-${i}`,
+          role: "user",
+          name: null,
+          created_at: new Date().toISOString(),
+        });
+        if (!written.ok) throw new Error(written.message);
+      }
+    });
+    const over = await api("POST", "/api/v1/keys", { token: tenant.admin, body: { role: "user" } });
+    expect(over.status).toBe(409);
+    expect(over.text).toContain("at most 100 API keys");
+  });
+
+  it("headers: 32 per model, fallbacks: 8 per model; each past the limit is a 400 naming the field", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const headers = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`x-h${i}`, "v"]));
+    const many = await api("POST", "/api/v1/models", { token: tenant.admin, body: openaiModel("h", "gpt-fake", { headers }) });
+    expect(many.status).toBe(400);
+    expect(many.text).toMatch(/config\.headers.*at most 32 headers/);
+    const fallbacks = Array.from({ length: 9 }, (_, i) => `f${i}`);
+    const tooMany = await api("POST", "/api/v1/models", { token: tenant.admin, body: { ...openaiModel("f"), fallbacks } });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.text).toContain("fallbacks");
+  });
+
+  it("an on-demand health check over HTTP is for admins only", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, openaiModel("m"));
+    expect((await api("POST", "/api/v1/models/m/health-check", { token: tenant.user })).status).toBe(403);
+    expect((await api("POST", "/api/v1/models/m/health-check", { token: tenant.admin })).status).toBe(200);
   });
 });
