@@ -16,7 +16,7 @@ export function text(res: ServerResponse, status: number, body: string) {
   res.end(body);
 }
 
-export function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -26,7 +26,7 @@ export function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** The parsed body, or the raw text when it is not JSON (fakes record what they got either way). */
-export function safeJson(raw: string): unknown {
+function safeJson(raw: string): unknown {
   try {
     return JSON.parse(raw);
   } catch {
