@@ -19,73 +19,34 @@
  * (token-level: that of each word); a classifier scores words it knows.
  * Classifier answers are deliberately not sorted, so the gateway's sort shows.
  *
- * Faults and records, per model (model_name without ":provider"; endpoint name):
- *   POST /__control/script {model, steps: [Step, ...]}   each step used once, in order
- *   GET  /__control/requests?model=NAME                   path, headers and body received
+ * Faults and records, per model (model_name without ":provider"; endpoint name),
+ * through the control API of fake-control.ts.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { json, listen, readBody, safeJson } from "./fake-http.ts";
+import type { ServerResponse } from "node:http";
+import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
+import { dropConnection, type FakeServer, json, serve } from "./fake-http.ts";
+import { fakeVector3 } from "./fake-vectors.js";
 
 export type Step =
-  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
-  | { kind: "loading"; estimatedTime: number }
-  | { kind: "hang" }
-  | { kind: "malformed" }
-  | { kind: "break_stream"; afterChunks: number }
-  | { kind: "echo_auth"; status: number };
-
-interface Received {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
+  CommonStep | { kind: "loading"; estimatedTime: number } | { kind: "break_stream"; afterChunks: number } | { kind: "echo_auth"; status: number };
 
 type Body = Record<string, unknown>;
 const CONTINUATION = ["and", " they", " lived", " happily", " ever", " after"];
 
-export async function startFakeHF(): Promise<{ url: string; close(): Promise<void> }> {
-  const scripts = new Map<string, Step[]>();
-  const received = new Map<string, Received[]>();
+export function startFakeHF(): Promise<FakeServer> {
+  const control = new FakeControl<Step>();
 
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) json(res, 500, { error: String(error) });
-      else res.end();
-    });
-  });
-
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const raw = await readBody(req);
-    const body = (raw ? safeJson(raw) : {}) as Body;
-
-    if (url.pathname === "/__control/script") {
-      scripts.set(String(body.model), [...(body.steps as Step[])]);
-      return json(res, 200, { ok: true });
-    }
-    if (url.pathname === "/__control/requests") {
-      return json(res, 200, { requests: received.get(url.searchParams.get("model") ?? "") ?? [] });
-    }
-
-    const target = route(req.method ?? "GET", url.pathname, body);
+  return serve((request, res) => {
+    if (control.handle(request, res)) return;
+    const { method, url, headers, fields: body } = request;
+    const target = route(method, url.pathname, body);
     if (!target) return json(res, 404, { error: `Not Found: ${url.pathname}` });
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-    const log = received.get(target.model) ?? [];
-    log.push({ method: req.method ?? "GET", path: url.pathname, headers, body: raw ? body : undefined });
-    received.set(target.model, log);
+    control.record(request, { model: target.model });
 
-    const step = scripts.get(target.model)?.shift();
-    if (step?.kind === "status") {
-      return json(res, step.status, step.body ?? { error: `scripted ${step.status}` }, step.retryAfter ? { "retry-after": step.retryAfter } : {});
-    }
+    const step = control.next(target.model);
+    if (answerCommonFault(res, step, (status) => ({ error: `scripted ${status}` }))) return;
     if (step?.kind === "loading") {
       return json(res, 503, { error: `Model ${target.model} is currently loading`, estimated_time: step.estimatedTime });
-    }
-    if (step?.kind === "hang") return; // never answer: the gateway's timeout must fire
-    if (step?.kind === "malformed") {
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end("{not json");
     }
     if (step?.kind === "echo_auth") {
       return json(res, step.status, { error: `Invalid credentials in Authorization header: ${headers.authorization ?? ""}` });
@@ -104,9 +65,7 @@ export async function startFakeHF(): Promise<{ url: string; close(): Promise<voi
       case "task":
         return task(res, target.model, body, breakAfter);
     }
-  }
-
-  return listen(server);
+  });
 }
 
 /** Which API a request is for, and the model its scripts and records are kept under. */
@@ -161,16 +120,16 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
   const inputs = body.inputs;
   const parameters = (body.parameters ?? {}) as Body;
   if (/embed|MiniLM|bge/i.test(model)) {
-    if (typeof inputs === "string") return json(res, 200, vector(inputs));
+    if (typeof inputs === "string") return json(res, 200, fakeVector3(inputs));
     const texts = inputs as string[];
     if (/token-level/.test(model))
       return json(
         res,
         200,
-        texts.map((t) => t.split(" ").map(vector)),
+        texts.map((t) => t.split(" ").map(fakeVector3)),
       );
-    if (/flat/.test(model)) return json(res, 200, vector(texts[0] ?? ""));
-    return json(res, 200, texts.map(vector));
+    if (/flat/.test(model)) return json(res, 200, fakeVector3(texts[0] ?? ""));
+    return json(res, 200, texts.map(fakeVector3));
   }
   if (/mnli|zero-shot/i.test(model)) {
     const labels = parameters.candidate_labels as string[] | undefined;
@@ -227,17 +186,9 @@ async function textGeneration(res: ServerResponse, prompt: string, parameters: B
 async function sse(res: ServerResponse, events: unknown[], breakAfter: number | undefined, done: boolean) {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   for (const [i, event] of events.entries()) {
-    if (i === breakAfter) {
-      await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
-      res.socket?.destroy();
-      return;
-    }
+    if (i === breakAfter) return dropConnection(res);
     await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(event)}\n\n`, () => resolve()));
   }
   if (done) res.write("data: [DONE]\n\n"); // the router does; TGI's own stream just ends
   res.end();
-}
-
-function vector(text: string): number[] {
-  return [text.length, text.split(" ").length, text.charCodeAt(0)];
 }

@@ -6,14 +6,14 @@
 import { describe, expect, inject, it } from "vitest";
 import { huggingface } from "../../src/backends/huggingface";
 import { GatewayError } from "../../src/errors";
-import { api, callTool, CANARY, createTenant, registerModel, scriptUpstream, upstreamRequests } from "./helpers";
+import { api, callTool, CANARY, createTenant, fakes, registerModel } from "./helpers";
 
 let counter = 0;
 /** A fresh model name; digits only after the prefix, so the name heuristics see just the prefix. */
 const fresh = (prefix: string) => `${prefix}-${Date.now()}${++counter}`;
 
-const script = (model: string, steps: unknown[]) => scriptUpstream(model, steps, inject("hfUrl"));
-const requests = (model: string) => upstreamRequests<Record<string, unknown>>(model, inject("hfUrl"));
+const script = (model: string, steps: unknown[]) => fakes.hf.script(model, steps);
+const requests = (model: string) => fakes.hf.requests(model);
 
 function hfModel(id: string, modelName: string, config: Record<string, unknown> = {}) {
   return {
@@ -29,7 +29,7 @@ async function setup(modelName: string, config: Record<string, unknown> = {}) {
   const tenant = await createTenant({ grantCanary: true });
   await registerModel(tenant, hfModel("m", modelName, config));
   const tool = (name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
-    callTool(tenant.user, name, { model_id: "m", ...args }, meta);
+    callTool(tenant.userKey, name, { model_id: "m", ...args }, meta);
   return { tenant, tool };
 }
 
@@ -234,11 +234,11 @@ describe("huggingface backend: dedicated Inference Endpoint", () => {
     await registerModel(tenant, endpoint(tgi, "acme/llama"));
     await registerModel(tenant, endpoint(embedder, "sentence-transformers/all-MiniLM-L6-v2"));
 
-    const chat = await callTool(tenant.user, "chat", { model_id: tgi, messages: [{ role: "user", content: "hi" }] });
+    const chat = await callTool(tenant.userKey, "chat", { model_id: tgi, messages: [{ role: "user", content: "hi" }] });
     expect(chat.tool.structuredContent).toMatchObject({ text: "echo: hi" });
-    const done = await callTool(tenant.user, "complete", { model_id: tgi, prompt: "once", max_tokens: 1 });
+    const done = await callTool(tenant.userKey, "complete", { model_id: tgi, prompt: "once", max_tokens: 1 });
     expect(done.tool.structuredContent).toMatchObject({ text: "and", finish_reason: "length" });
-    const vectors = await callTool(tenant.user, "embed", { model_id: embedder, input: "hi" });
+    const vectors = await callTool(tenant.userKey, "embed", { model_id: embedder, input: "hi" });
     expect(vectors.tool.structuredContent).toMatchObject({ embeddings: [[2, 1, 104]] });
 
     const sent = await requests(tgi);
@@ -406,7 +406,7 @@ describe("huggingface backend: capabilities and health", () => {
   it("health with probe 'generation' makes the smallest real call", async () => {
     const name = fresh("sentence-transformers/MiniLM-probe");
     const { tenant } = await setup(name, { health_check: { probe: "generation" } });
-    const res = await api<{ checks: { ok: boolean; detail: string | null }[] }>("POST", "/api/v1/models/m/health-check", { token: tenant.admin });
+    const res = await api<{ checks: { ok: boolean; detail: string | null }[] }>("POST", "/api/v1/models/m/health-check", { token: tenant.adminKey });
     expect(res.body.checks[0]).toMatchObject({ ok: true, detail: null });
     expect((await requests(name)).map((r) => r.body)).toEqual([{ inputs: ["health check"] }]);
   });
