@@ -10,7 +10,7 @@ import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
-import { instantiate } from "./instantiate";
+import { instanceFor } from "./instances";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 
@@ -133,7 +133,7 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
       });
     }
   }
-  const { backend, redact } = await instantiate(scope.env, scope.snapshot.grants, model);
+  const { backend, redact } = await instanceFor(scope.env, scope.snapshot, model);
   const stream = redact.stream(options);
   const started = Date.now();
   try {

@@ -1,6 +1,7 @@
 /**
  * The MCP endpoint: a fresh McpServer per request (stateless), built for the
- * caller's tenant and role. Served by `createMcpHandler` from agents, which
+ * caller's tenant and role from tool definitions built once per tenant registry
+ * and role (definitions.ts). Served by `createMcpHandler` from agents, which
  * answers 2026-07-28 clients and 2025-era Streamable HTTP clients alike.
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
@@ -8,6 +9,7 @@ import { McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
+import { definitionsFor, registrar } from "./definitions";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -15,15 +17,18 @@ import { registerRegistryTools } from "./tools/registry";
 
 export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
 
+const OPTIONS = {
+  instructions:
+    "A gateway to this tenant's AI models. Call list_models to see what is usable now, then chat, complete or embed " +
+    "with a model_id. Results say which model answered and how long it took.",
+};
+
 export function createServer(scope: TenantScope): McpServer {
-  const server = new McpServer(SERVER_INFO, {
-    instructions:
-      "A gateway to this tenant's AI models. Call list_models to see what is usable now, then chat, complete or embed " +
-      "with a model_id. Results say which model answered and how long it took.",
-  });
-  registerRegistryTools(server, scope);
-  registerInferenceTools(server, scope);
-  if (scope.role === "admin") registerAdminTools(server, scope);
+  const server = new McpServer(SERVER_INFO, OPTIONS);
+  const tools = registrar(server, definitionsFor(scope.snapshot, scope.role));
+  registerRegistryTools(tools, scope);
+  registerInferenceTools(tools, scope);
+  if (scope.role === "admin") registerAdminTools(tools, scope);
   return server;
 }
 
