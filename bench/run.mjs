@@ -30,6 +30,8 @@ import { fileURLToPath } from "node:url";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { PROJECT_ROOT, nodeBinary, startWranglerDev } from "../tests/support/wrangler-dev.ts";
 
+const { AbortSignal, Buffer, Headers, WebSocket } = globalThis;
+
 /** A whole number from the environment, within bounds. */
 function setting(name, fallback, min, max) {
   const raw = process.env[name];

@@ -11,6 +11,8 @@
 import { createServer } from "node:http";
 import { startFakeOpenAI } from "../tests/support/fake-openai.ts";
 
+const { Buffer } = globalThis;
+
 const PACE_MS = Number(process.env.BENCH_STREAM_PACE_MS ?? 20);
 const TOKENS = Number(process.env.BENCH_STREAM_TOKENS ?? 5);
 
