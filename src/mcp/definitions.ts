@@ -1,60 +1,86 @@
 /**
- * The MCP tool definitions (title, description, input and output schemas,
- * annotations) of one tenant registry and role, built once and reused by every
- * request until the registry changes, instead of once per request.
+ * The MCP tools (and resources) of one tenant registry and role, defined once
+ * and installed on every request's McpServer until the registry changes,
+ * instead of defined again on every request.
  *
- * The SDK needs a fresh McpServer per request, and the tools' callbacks belong
- * to the request (they act for the caller's key), so each request still
- * registers its tools; but it registers them through `registrar()`, which hands
- * the server the definition this tenant's snapshot and role already have, and
- * whose schemas carry their JSON Schema converted once (the SDK converts a
- * tool's schemas on every `tools/list`, and the called tool's on every
- * `tools/call`). Validation is still zod's, on every call.
+ * The SDK needs a fresh McpServer per request, so each request still installs
+ * its tools, but from a recorded set: the tool files run once per tenant
+ * snapshot and role (their zod schemas, descriptions that list the tenant's
+ * models, resource templates), and each tool's schemas carry their JSON Schema
+ * converted once (the SDK converts a tool's schemas on every `tools/list`, and
+ * the called tool's on every `tools/call`). Validation is still zod's, on every
+ * call.
  *
- * Definitions hang off the tenant snapshot object (a WeakMap): it is replaced on
- * every reload or write, so tool descriptions that list the tenant's models never
- * go stale, and one tenant's definitions are never seen by another.
+ * The tool files act for the request through the scope they are given; a
+ * recorded set is given `requestScope`, which is the scope of the request being
+ * served (an AsyncLocalStorage the MCP route runs in, see server.ts), never the
+ * one that happened to record the set.
+ *
+ * Sets hang off the tenant snapshot object (a WeakMap): it is replaced on every
+ * reload or write, so a set never outlives the registry it describes, and one
+ * tenant's set is never reachable from another's.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { McpServer, StandardSchemaWithJSON } from "@modelcontextprotocol/server";
 import type { Role } from "../tenants/keys";
+import { TenantScope } from "../tenants/scope";
 import type { TenantSnapshot } from "../tenants/stub";
 
 /** What the tool files register on: the two McpServer methods they use. */
 export type ToolRegistrar = Pick<McpServer, "registerTool" | "registerResource">;
 
-interface ToolDefinition {
-  inputSchema?: unknown;
-  outputSchema?: unknown;
-}
+/** Registrations as recorded: a method of McpServer and its arguments, replayed as they were. */
+type Recorded = { method: "registerTool" | "registerResource"; args: unknown[] }[];
 
-type Definitions = Map<string, ToolDefinition>;
-type ConversionOptions = Parameters<StandardSchemaWithJSON["~standard"]["jsonSchema"]["input"]>[0];
+const bySnapshot = new WeakMap<TenantSnapshot, Partial<Record<Role, Recorded>>>();
+const current = new AsyncLocalStorage<TenantScope>();
 
-const bySnapshot = new WeakMap<TenantSnapshot, Partial<Record<Role, Definitions>>>();
-
-/** The definitions of this snapshot and role, filled by the first request that registers them. */
-export function definitionsFor(snapshot: TenantSnapshot, role: Role): Definitions {
-  let roles = bySnapshot.get(snapshot);
-  if (!roles) bySnapshot.set(snapshot, (roles = {}));
-  return (roles[role] ??= new Map());
+/** Run `serve` with `scope` as the request's scope (what `requestScope` stands for). */
+export function withRequestScope<T>(scope: TenantScope, serve: () => T): T {
+  return current.run(scope, serve);
 }
 
 /**
- * A registrar for `server` that registers the cached definition of each tool
- * (the first registration of a name defines it) with this request's callback.
+ * Stands for the scope of the request being served: every property is read from
+ * it when used. Outside a request (which never happens) it throws rather than
+ * guess.
  */
-export function registrar(server: McpServer, definitions: Definitions): ToolRegistrar {
-  const registerTool = (name: string, definition: ToolDefinition, callback: unknown) => {
-    let cached = definitions.get(name);
-    if (!cached) {
-      cached = { ...definition, inputSchema: withJsonOnce(definition.inputSchema), outputSchema: withJsonOnce(definition.outputSchema) };
-      definitions.set(name, cached);
-    }
-    // The SDK's overloads type each call site from its own schemas; the definition is the same one, typed loosely here.
-    return server.registerTool(name, cached as never, callback as never);
-  };
-  return { registerTool: registerTool as ToolRegistrar["registerTool"], registerResource: server.registerResource.bind(server) };
+export const requestScope: TenantScope = new Proxy(Object.create(TenantScope.prototype) as TenantScope, {
+  get(_target, property) {
+    const scope = current.getStore();
+    if (!scope) throw new Error("MCP tool used outside of a request");
+    const value: unknown = Reflect.get(scope, property, scope);
+    return typeof value === "function" ? value.bind(scope) : value;
+  },
+});
+
+/**
+ * Install this snapshot and role's tools on `server`, recording them first if
+ * no request has yet (`define` registers them, for `requestScope`).
+ */
+export function installTools(server: McpServer, snapshot: TenantSnapshot, role: Role, define: (registrar: ToolRegistrar) => void): void {
+  let roles = bySnapshot.get(snapshot);
+  if (!roles) bySnapshot.set(snapshot, (roles = {}));
+  let recorded = roles[role];
+  if (!recorded) {
+    const list: Recorded = [];
+    const record =
+      (method: Recorded[number]["method"]) =>
+      (...args: unknown[]) => {
+        if (method === "registerTool") {
+          const [name, config, callback] = args as [string, Record<string, unknown>, unknown];
+          args = [name, { ...config, inputSchema: withJsonOnce(config.inputSchema), outputSchema: withJsonOnce(config.outputSchema) }, callback];
+        }
+        list.push({ method, args });
+      };
+    // The SDK's overloads type each call from its own schemas; recording keeps the arguments as they are.
+    define({ registerTool: record("registerTool"), registerResource: record("registerResource") } as unknown as ToolRegistrar);
+    recorded = roles[role] = list;
+  }
+  for (const { method, args } of recorded) (server[method] as (...args: unknown[]) => unknown).apply(server, args);
 }
+
+type ConversionOptions = Parameters<StandardSchemaWithJSON["~standard"]["jsonSchema"]["input"]>[0];
 
 function isStandardJson(schema: unknown): schema is StandardSchemaWithJSON {
   return typeof schema === "object" && schema !== null && "~standard" in schema;

@@ -7,9 +7,11 @@
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import { McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
+import type { Context } from "hono";
+import type { AppEnv } from "../http/app-env";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
-import { definitionsFor, registrar } from "./definitions";
+import { installTools, requestScope, withRequestScope } from "./definitions";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -23,13 +25,40 @@ const OPTIONS = {
     "with a model_id. Results say which model answered and how long it took.",
 };
 
+/** A server for one request: the tools of the caller's tenant and role, defined once per registry version. */
 export function createServer(scope: TenantScope): McpServer {
   const server = new McpServer(SERVER_INFO, OPTIONS);
-  const tools = registrar(server, definitionsFor(scope.snapshot, scope.role));
-  registerRegistryTools(tools, scope);
-  registerInferenceTools(tools, scope);
-  if (scope.role === "admin") registerAdminTools(tools, scope);
+  installTools(server, scope.snapshot, scope.role, (tools) => {
+    registerRegistryTools(tools, requestScope);
+    registerInferenceTools(tools, requestScope);
+    if (scope.role === "admin") registerAdminTools(tools, requestScope);
+  });
   return server;
+}
+
+/**
+ * Serve one /mcp request for the authenticated caller. A JSON body is read and
+ * parsed here, once (the app-wide cap applies while it is read), and handed to
+ * the handler, which would otherwise clone and parse it twice (to route the
+ * protocol era, then to serve it); any other body goes through untouched.
+ */
+export async function serveMcp(c: Context<AppEnv>): Promise<Response> {
+  const scope = c.var.scope;
+  let request = c.req.raw;
+  let parsedBody: unknown;
+  if (request.method === "POST" && request.body) {
+    const text = await c.req.text();
+    try {
+      parsedBody = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsedBody = undefined;
+    }
+    if (parsedBody === undefined)
+      request = new Request(request.url, { method: request.method, headers: request.headers, body: text, signal: request.signal });
+  }
+  return withRequestScope(scope, () =>
+    mcpHandler(c.env).fetch(request, { authInfo: authInfoFor(scope), ...(parsedBody !== undefined && { parsedBody }) }),
+  );
 }
 
 /** The tenant scope travels to the factory inside the SDK's AuthInfo. */
