@@ -652,14 +652,14 @@ function render(summary, targets, { streaming, cold, bundle, loads, rounds, conn
   const f = (x, d = 1) => (x === undefined ? "" : x.toFixed(d));
   const rows = targets.map(({ key, label }) => {
     const s = summary[key];
-    return `${label.padEnd(40)}${f(s.rps, 0).padStart(8)}${f(s.p50, 2).padStart(9)}${f(s.p99, 2).padStart(9)}${f(key === "direct" ? undefined : s.added, 2).padStart(12)}${(s.rpsVsFloor === undefined ? "" : `${f(s.rpsVsFloor, 2)}x`).padStart(11)}${(s.addedVsFloor === undefined ? "" : `${f(s.addedVsFloor, 2)}x`).padStart(13)}`;
+    return `${label.padEnd(42)}${f(s.rps, 0).padStart(8)}${f(s.p50, 2).padStart(9)}${f(s.p99, 2).padStart(9)}${f(key === "direct" ? undefined : s.added, 2).padStart(10)}${(s.rpsVsFloor === undefined ? "" : `${f(s.rpsVsFloor, 2)}x`).padStart(13)}${(s.addedVsFloor === undefined ? "" : `${f(s.addedVsFloor, 2)}x`).padStart(13)}`;
   });
   const goal = (ok) => (ok === undefined ? "n/a " : ok ? "MET " : "MISS");
   const g = (key) => summary[key] ?? {};
   const lines = [
     "",
-    `medians over ${rounds} round(s); ${connections} connections, ${durationS} s per target; 1-min load average ${loads.map((l) => l.toFixed(1)).join(" → ")} on ${cpus().length} cores`,
-    `${"target".padEnd(40)}${"req/s".padStart(8)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"+p50 ms".padStart(12)}${"req/s÷floor".padStart(11)}${"+p50÷floor".padStart(13)}`,
+    `medians over ${rounds} round(s); ${connections} connections, ${durationS} s per target; 1-min load average during the run: min ${f(Math.min(...loads))}, median ${f(median(loads))}, max ${f(Math.max(...loads))} on ${cpus().length} cores`,
+    `${"target".padEnd(42)}${"req/s".padStart(8)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"+p50 ms".padStart(10)}${"req/s÷floor".padStart(13)}${"+p50÷floor".padStart(13)}`,
     ...rows,
     "(+p50: p50 minus the direct call's p50; ÷floor: ratio to the floor of the same kind, within each round)",
     "",

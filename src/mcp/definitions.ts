@@ -56,9 +56,17 @@ export const requestScope: TenantScope = new Proxy(Object.create(TenantScope.pro
 
 /**
  * Install this snapshot and role's tools on `server`, recording them first if
- * no request has yet (`define` registers them, for `requestScope`).
+ * no request has yet (`define` registers them, for `requestScope`). `onlyTool`:
+ * the request is a `tools/call` of that name, which needs no other tool and no
+ * resource.
  */
-export function installTools(server: McpServer, snapshot: TenantSnapshot, role: Role, define: (registrar: ToolRegistrar) => void): void {
+export function installTools(
+  server: McpServer,
+  snapshot: TenantSnapshot,
+  role: Role,
+  define: (registrar: ToolRegistrar) => void,
+  onlyTool?: string,
+): void {
   let roles = bySnapshot.get(snapshot);
   if (!roles) bySnapshot.set(snapshot, (roles = {}));
   let recorded = roles[role];
@@ -77,7 +85,12 @@ export function installTools(server: McpServer, snapshot: TenantSnapshot, role: 
     define({ registerTool: record("registerTool"), registerResource: record("registerResource") } as unknown as ToolRegistrar);
     recorded = roles[role] = list;
   }
-  for (const { method, args } of recorded) (server[method] as (...args: unknown[]) => unknown).apply(server, args);
+  // A name the set lacks installs everything, so the SDK answers it as it answers any unknown tool.
+  const only = onlyTool !== undefined && recorded.some((r) => r.method === "registerTool" && r.args[0] === onlyTool) ? onlyTool : undefined;
+  for (const { method, args } of recorded) {
+    if (only !== undefined && (method !== "registerTool" || args[0] !== only)) continue;
+    (server[method] as (...args: unknown[]) => unknown).apply(server, args);
+  }
 }
 
 type ConversionOptions = Parameters<StandardSchemaWithJSON["~standard"]["jsonSchema"]["input"]>[0];

@@ -11,7 +11,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
-import { installTools, requestScope, withRequestScope } from "./definitions";
+import { installTools, requestScope, type ToolRegistrar, withRequestScope } from "./definitions";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -25,15 +25,26 @@ const OPTIONS = {
     "with a model_id. Results say which model answered and how long it took.",
 };
 
-/** A server for one request: the tools of the caller's tenant and role, defined once per registry version. */
-export function createServer(scope: TenantScope): McpServer {
+/**
+ * A server for one request: the tools of the caller's tenant and role, defined
+ * once per registry version; for a `tools/call`, only the tool called.
+ */
+export function createServer(scope: TenantScope, calledTool?: string): McpServer {
   const server = new McpServer(SERVER_INFO, OPTIONS);
-  installTools(server, scope.snapshot, scope.role, (tools) => {
+  const define = (tools: ToolRegistrar) => {
     registerRegistryTools(tools, requestScope);
     registerInferenceTools(tools, requestScope);
     if (scope.role === "admin") registerAdminTools(tools, requestScope);
-  });
+  };
+  installTools(server, scope.snapshot, scope.role, define, calledTool);
   return server;
+}
+
+/** The tool a single JSON-RPC `tools/call` request names, if that is what the body is. */
+function toolCalled(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined;
+  const { method, params } = body as { method?: unknown; params?: { name?: unknown } };
+  return method === "tools/call" && typeof params?.name === "string" ? params.name : undefined;
 }
 
 /**
@@ -56,14 +67,13 @@ export async function serveMcp(c: Context<AppEnv>): Promise<Response> {
     if (parsedBody === undefined)
       request = new Request(request.url, { method: request.method, headers: request.headers, body: text, signal: request.signal });
   }
-  return withRequestScope(scope, () =>
-    mcpHandler(c.env).fetch(request, { authInfo: authInfoFor(scope), ...(parsedBody !== undefined && { parsedBody }) }),
-  );
+  const authInfo = authInfoFor(scope, toolCalled(parsedBody));
+  return withRequestScope(scope, () => mcpHandler(c.env).fetch(request, { authInfo, ...(parsedBody !== undefined && { parsedBody }) }));
 }
 
-/** The tenant scope travels to the factory inside the SDK's AuthInfo. */
-export function authInfoFor(scope: TenantScope): AuthInfo {
-  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope } };
+/** The tenant scope (and the tool a `tools/call` names) travel to the factory inside the SDK's AuthInfo. */
+export function authInfoFor(scope: TenantScope, calledTool?: string): AuthInfo {
+  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope, calledTool } };
 }
 
 type McpHandler = ReturnType<typeof createMcpHandler>;
@@ -81,7 +91,8 @@ export function mcpHandler(env: Env): McpHandler {
       ({ authInfo }) => {
         const scope = authInfo?.extra?.scope;
         if (!(scope instanceof TenantScope)) throw new Error("MCP request reached the server without a tenant scope");
-        return createServer(scope);
+        const called = authInfo?.extra?.calledTool;
+        return createServer(scope, typeof called === "string" ? called : undefined);
       },
       {
         route: "/mcp",
