@@ -260,7 +260,11 @@ describe("where the consent page sends the browser", () => {
   it("a self-registered client's bad request is explained on the page, never redirected to the client's URL (no open redirect)", async () => {
     const evil = "https://evil.example/landing";
     const clientId = await register("Redirector", [evil]);
-    for (const extra of [{ code_challenge_method: "plain" }, { response_type: "token" }, { resource: "https://evil.example/mcp" }]) {
+    for (const extra of <Record<string, string>[]>[
+      { code_challenge_method: "plain" },
+      { response_type: "token" },
+      { resource: "https://evil.example/mcp" },
+    ]) {
       const res = await raw(`/authorize?${authorizeParams(clientId, evil, extra)}`);
       const text = await res.text();
       expect(res.status, JSON.stringify(extra)).toBe(400);
