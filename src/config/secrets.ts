@@ -176,9 +176,9 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
-/** Every spelling of the secrets that redaction removes (as is, URL-encoded, base64). */
+/** Every spelling of the secrets that redaction removes (as is, URL-encoded, base64, inside a JSON string). */
 export function secretForms(secrets: readonly string[]): string[] {
-  return [...new Set(secrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s), base64(s)]))];
+  return [...new Set(secrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s), base64(s), JSON.stringify(s).slice(1, -1)]))];
 }
 
 function base64(text: string): string {
