@@ -64,6 +64,11 @@ export async function authenticate(c: Context<AppEnv>, token: string): Promise<T
   return scopeFor(c, tenantId, { hash: await hashKey(token) });
 }
 
+/** The tenant scope for a key of a tenant named by id (a signed status page session), or null when that key is gone. */
+export function authenticateKeyId(c: Context<AppEnv>, tenantId: string, keyId: string): Promise<TenantScope | null> {
+  return scopeFor(c, tenantId, { keyId });
+}
+
 async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash: string } | { keyId: string }) {
   const loaded = await loadTenant(c.env, tenantId, credential, () => {
     c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
