@@ -16,7 +16,7 @@ import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { rotateSecrets } from "../secrets/service";
 import { invalidateTenant } from "../tenants/cache";
-import { deleteTenant, getTenant, insertTenant, listTenants, writeAudit, type AuditEntry } from "../tenants/directory";
+import { audited, deleteTenant, getTenant, insertTenant, listTenants, type AuditEntry } from "../tenants/directory";
 
 const CreateTenant = z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) });
 const Grant = z.strictObject({ hosts: SecretHosts });
@@ -25,26 +25,35 @@ export const operatorRoutes = new Hono<AppEnv>()
   .use(operatorAuth())
   .post("/", async (c) => {
     const body = await readJson(c, CreateTenant);
-    const tenant = await insertTenant(c.env.DB, body.id, body.name);
-    if (!tenant) throw new GatewayError("conflict", `Tenant "${body.id}" already exists.`);
-    await tenantStub(c.env, tenant.id).open(tenant.id);
-    audit(c, { tenantId: tenant.id, action: "tenant.create", target: tenant.id });
+    const tenant = await audit(c, { tenantId: body.id, action: "tenant.create", target: body.id }, async () => {
+      const created = await insertTenant(c.env.DB, body.id, body.name);
+      if (!created) throw new GatewayError("conflict", `Tenant "${body.id}" already exists.`);
+      await tenantStub(c.env, created.id).open(created.id);
+      return created;
+    });
     return c.json(tenant, 201);
   })
   .get("/", async (c) => c.json({ tenants: await listTenants(c.env.DB) }))
   .get("/:id", async (c) => c.json(await existing(c.env, c.req.param("id"))))
   .delete("/:id", async (c) => {
     const id = c.req.param("id");
-    if (!(await deleteTenant(c.env.DB, id))) throw notFound(id);
-    await tenantStub(c.env, id).destroy();
-    invalidateTenant(id);
-    audit(c, { tenantId: id, action: "tenant.delete", target: id });
+    await existing(c.env, id);
+    await audit(c, { tenantId: id, action: "tenant.delete", target: id }, async () => {
+      if (!(await deleteTenant(c.env.DB, id))) throw notFound(id);
+      await tenantStub(c.env, id).destroy();
+      invalidateTenant(id);
+    });
     return c.json({ id, deleted: true });
   })
   .post("/:id/keys", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    const issued = await issueKey(c.env, tenant.id, await readJson(c, CreateKey));
-    audit(c, { tenantId: tenant.id, action: "key.create", target: issued.id, detail: { role: issued.role } });
+    const request = await readJson(c, CreateKey);
+    const issued = await audit(
+      c,
+      { tenantId: tenant.id, action: "key.create", detail: { role: request.role } },
+      () => issueKey(c.env, tenant.id, request),
+      (key) => ({ target: key.id }),
+    );
     return c.json(issued, 201);
   })
   .get("/:id/keys", async (c) => {
@@ -54,8 +63,9 @@ export const operatorRoutes = new Hono<AppEnv>()
   .delete("/:id/keys/:keyId", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const keyId = c.req.param("keyId");
-    if (!(await revokeKey(c.env, tenant.id, keyId))) throw new GatewayError("not_found", `Key "${keyId}" not found.`);
-    audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId });
+    await audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId }, async () => {
+      if (!(await revokeKey(c.env, tenant.id, keyId))) throw new GatewayError("not_found", `Key "${keyId}" not found.`);
+    });
     return c.json({ id: keyId, revoked: true });
   })
   .get("/:id/grants", async (c) => {
@@ -67,29 +77,35 @@ export const operatorRoutes = new Hono<AppEnv>()
     const name = parseOrThrow(SecretName, c.req.param("name"), "secret_name");
     if (RESERVED_SECRETS.has(name)) throw new GatewayError("invalid_request", `${name} is the gateway's own secret and cannot be granted.`);
     const body = await readJson(c, Grant);
-    const grant = await tenantStub(c.env, tenant.id).putGrant({ name, hosts: [...new Set(body.hosts)] }, new Date().toISOString());
+    const hosts = [...new Set(body.hosts)];
+    const grant = await audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts } }, () =>
+      tenantStub(c.env, tenant.id).putGrant({ name, hosts }, new Date().toISOString()),
+    );
     invalidateTenant(tenant.id);
-    audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts: grant.hosts } });
     return c.json(grant);
   })
   .delete("/:id/grants/:name", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const name = c.req.param("name");
-    if (!(await tenantStub(c.env, tenant.id).deleteGrant(name))) {
-      throw new GatewayError("not_found", `Grant "${name}" not found.`);
-    }
+    await audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name }, async () => {
+      if (!(await tenantStub(c.env, tenant.id).deleteGrant(name))) {
+        throw new GatewayError("not_found", `Grant "${name}" not found.`);
+      }
+    });
     invalidateTenant(tenant.id);
-    audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name });
     return c.json({ name, revoked: true });
   })
 
   // After SECRETS_KEY changed (the old one kept as SECRETS_KEY_PREVIOUS): re-encrypt this tenant's secrets under the new key.
   .post("/:id/secrets/rotate", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    const report = await rotateSecrets(c.env, tenant.id);
+    const report = await audit(
+      c,
+      { tenantId: tenant.id, action: "secret.rotate", target: tenant.id },
+      () => rotateSecrets(c.env, tenant.id),
+      ({ key_id, reencrypted, failed }) => ({ detail: { key_id, reencrypted, failed } }),
+    );
     invalidateTenant(tenant.id);
-    const { key_id, reencrypted, failed } = report;
-    audit(c, { tenantId: tenant.id, action: "secret.rotate", target: tenant.id, detail: { key_id, reencrypted, failed } });
     return c.json(report);
   });
 
@@ -103,10 +119,12 @@ function notFound(id: string) {
   return new GatewayError("not_found", `Tenant "${id}" not found.`);
 }
 
-function audit(c: Context<AppEnv>, entry: Omit<AuditEntry, "actor">) {
-  c.executionCtx.waitUntil(
-    writeAudit(c.env.DB, { ...entry, actor: "operator" }).catch((error: unknown) =>
-      console.error("audit write failed", error instanceof Error ? error.message : error),
-    ),
-  );
+/** An operator change, made only once its audit row is written (directory.ts `audited`). */
+function audit<T>(
+  c: Context<AppEnv>,
+  entry: Omit<AuditEntry, "actor">,
+  change: () => Promise<T>,
+  settle?: (value: T) => Pick<AuditEntry, "target" | "detail">,
+): Promise<T> {
+  return audited(c.env.DB, { ...entry, actor: "operator" }, change, settle);
 }

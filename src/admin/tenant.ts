@@ -47,8 +47,14 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
-    const issued = await issueKey(c.env, scope.tenantId, await readJson(c, CreateKey));
-    scope.audit("key.create", issued.id, { role: issued.role });
+    const request = await readJson(c, CreateKey);
+    const issued = await scope.audited(
+      "key.create",
+      undefined,
+      { role: request.role },
+      () => issueKey(c.env, scope.tenantId, request),
+      (key) => ({ target: key.id }),
+    );
     return c.json(issued, 201);
   })
   // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
@@ -62,7 +68,9 @@ export const tenantRoutes = new Hono<AppEnv>()
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    if (!(await revokeKey(c.env, scope.tenantId, id))) throw new GatewayError("not_found", `Key "${id}" not found.`);
-    scope.changed("key.revoke", id);
+    await scope.audited("key.revoke", id, undefined, async () => {
+      if (!(await revokeKey(c.env, scope.tenantId, id))) throw new GatewayError("not_found", `Key "${id}" not found.`);
+    });
+    scope.forget();
     return c.json({ id, revoked: true });
   });

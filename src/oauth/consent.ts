@@ -23,6 +23,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { html } from "hono/html";
 import { authenticate } from "../auth/middleware";
+import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { pageSecurityHeaders } from "../http/pages";
 import { grantUserId } from "./grants";
@@ -60,18 +61,20 @@ export const consentRoutes = new Hono<AppEnv>()
       const approved = await api.approveConsent(c.req.raw, handle, { scope: [MCP_SCOPE, ...granted(form.getAll("scope"))] });
       const props: GrantProps = { tenantId: scope.tenantId, keyId: scope.key.id };
       const userId = await grantUserId(scope.tenantId, scope.key.id);
-      const { redirectTo } = await api.completeAuthorization({
-        request: approved.request,
-        userId,
-        metadata: { tenant: scope.tenantId, role: scope.role },
-        scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
-        props,
-      });
-      scope.audit("oauth.authorize", approved.request.clientId, { role: scope.role });
+      const { redirectTo } = await scope.audited("oauth.authorize", approved.request.clientId, { role: scope.role }, () =>
+        api.completeAuthorization({
+          request: approved.request,
+          userId,
+          metadata: { tenant: scope.tenantId, role: scope.role },
+          scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
+          props,
+        }),
+      );
       return sendBack(c, redirectTo, approved.request.redirectUri, approved.headers);
     } catch (error) {
       // After the person acted (an expired or reused handle, another browser): explain here, never redirect.
       if (error instanceof AuthorizationError) return render(c, message(error.description ?? "This authorization request is not valid."), 400);
+      if (error instanceof GatewayError && error.code === "audit_unavailable") return render(c, message(error.message), 503);
       throw error;
     }
   });
@@ -171,7 +174,13 @@ function message(text: string) {
     <p class="warn">${text}</p>`;
 }
 
-async function render(c: Context<AppEnv>, body: ReturnType<typeof html>, status: 200 | 400 | 413, headers?: Headers, formActions: string[] = []) {
+async function render(
+  c: Context<AppEnv>,
+  body: ReturnType<typeof html>,
+  status: 200 | 400 | 413 | 503,
+  headers?: Headers,
+  formActions: string[] = [],
+) {
   const r = await c.html(
     html`<!doctype html>
       <html lang="en">
