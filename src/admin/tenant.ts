@@ -46,8 +46,14 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
-    const issued = await issueKey(c.env, scope.tenantId, scope.generation, await readJson(c, CreateKey));
-    scope.audit("key.create", issued.id, { role: issued.role });
+    const request = await readJson(c, CreateKey);
+    const issued = await scope.audited(
+      "key.create",
+      undefined,
+      { role: request.role },
+      () => issueKey(c.env, scope.tenantId, scope.generation, request),
+      (key) => ({ target: key.id }),
+    );
     return c.json(issued, 201);
   })
   // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
@@ -61,7 +67,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    await revokeKey(c.env, scope.tenantId, scope.generation, id);
-    scope.changed("key.revoke", id);
+    await scope.audited("key.revoke", id, undefined, () => revokeKey(c.env, scope.tenantId, scope.generation, id));
+    scope.forget();
     return c.json({ id, revoked: true });
   });
