@@ -26,7 +26,7 @@ import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-c
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import { browserAvailability, launchChromium } from "./browser";
-import { api, createTenant, ResponseRecorder, type Tenant, until } from "./helpers";
+import { gatewayFor, ResponseRecorder, type Tenant, until } from "./helpers";
 import { authorizeUrl, b64url, pkce, registerClient } from "./oauth-client";
 
 const openaiUrl = inject("openaiUrl");
@@ -167,6 +167,7 @@ describe.runIf(availability.run)("OAuth consent in Chromium", () => {
   let tenant: Tenant;
   const callback = new Callback();
   const recorder = new ResponseRecorder();
+  const { createTenant, registerModel } = gatewayFor(recorder, () => dev);
   const consoleLines: string[] = [];
 
   beforeAll(async () => {
@@ -174,22 +175,13 @@ describe.runIf(availability.run)("OAuth consent in Chromium", () => {
     context = await browser.newContext();
     page = await context.newPage();
     page.on("console", (m: ConsoleMessage) => consoleLines.push(`${m.type()}: ${m.text()}`));
-    tenant = await createTenant(dev, recorder, "browserco", "Browser Co");
-    const grant = await api(recorder, dev.url, "PUT", "/api/v1/tenants/browserco/grants/UPSTREAM_KEY", {
-      token: dev.adminToken,
-      body: { hosts: ["127.0.0.1"] },
+    tenant = await createTenant({ id: "browserco", name: "Browser Co", grantCanary: true });
+    await registerModel(tenant, {
+      id: "echo",
+      name: "Echo",
+      backend_type: "openai_compatible",
+      config: { base_url: `${openaiUrl}/v1`, model_name: `gpt-e2e-oauth-browser-${RUN}`, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
     });
-    expect(grant.status).toBe(200);
-    const model = await api(recorder, dev.url, "POST", "/api/v1/models", {
-      token: tenant.adminKey,
-      body: {
-        id: "echo",
-        name: "Echo",
-        backend_type: "openai_compatible",
-        config: { base_url: `${openaiUrl}/v1`, model_name: `gpt-e2e-oauth-browser-${RUN}`, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
-      },
-    });
-    expect(model.status).toBe(201);
   });
 
   afterAll(async () => {
