@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { parseRetryAfter, upstreamMessage } from "./http";
-import { type ParamMap, wireParams } from "./params";
+import { type ParamMap, refuseExtras, wireParams } from "./params";
 import { ScoredLabel } from "./shapes";
 import { parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
@@ -93,13 +93,19 @@ const TEXT_GENERATION_PARAMS: ParamMap = {
   temperature: { name: "temperature", omit: 0 },
   top_p: { name: "top_p", omit: 1 },
   stop: "stop",
+  seed: "seed",
+  presence_penalty: null,
+  frequency_penalty: "frequency_penalty",
+  logit_bias: null,
+  user: null,
 };
 
 /** The text-generation body. `details: true` makes HF say why generation stopped and how many tokens it made. */
-export function textGenerationBody(request: CompletionRequest, stream: boolean) {
+export function textGenerationBody(request: CompletionRequest, stream: boolean, label: string) {
+  refuseExtras(request.extra, label);
   return {
     inputs: request.prompt,
-    parameters: { ...wireParams(request, TEXT_GENERATION_PARAMS), return_full_text: false, details: true },
+    parameters: { ...wireParams(request, TEXT_GENERATION_PARAMS, label), return_full_text: false, details: true },
     ...(stream && { stream: true }),
   };
 }

@@ -22,6 +22,7 @@ import { timedCheck } from "./health";
 import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import { embeddingVectors, modelLoading, textClassification, textGeneration, textGenerationBody, tgiStreamPiece, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
+import { VISION_MODELS } from "./openai-compatible";
 import { sseEvents } from "./stream";
 import type { BackendFactory, CallOptions, CompletionRequest, Generation, ModelBackend } from "./types";
 
@@ -83,6 +84,8 @@ export const huggingface = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding", "classification"],
   defaultCapabilities,
+  // The router's chat is OpenAI-compatible: tools and structured output pass to the provider; images by model.
+  defaultFeatures: ({ model_name }) => ["tools", "json_schema", ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : [])],
   upstreamUrls: (config) =>
     config.endpoint_url ? [{ field: "config.endpoint_url", url: config.endpoint_url }] : [{ field: "config.base_url", url: config.base_url }],
 
@@ -113,7 +116,7 @@ export const huggingface = {
       }
       const call = {
         url: route.task,
-        body: (stream: boolean) => textGenerationBody(request, stream),
+        body: (stream: boolean) => textGenerationBody(request, stream, route.label),
         headers: auth,
         streamAccept: "text/event-stream",
         events: sseEvents,

@@ -5,6 +5,10 @@
  *
  * Replies are deterministic: chat answers "echo: <last user message>", a
  * completion answers "<prompt> …continued", embeddings are derived from the text.
+ * Tools, JSON mode and images follow OpenAI's wire shapes (see `chatReply` in
+ * ./fake-replies.ts): offered tools are called (streamed as `delta.tool_calls`:
+ * id and name first, then the arguments in fragments), tool results are
+ * answered, `response_format` gets JSON, image parts are counted.
  *
  * Faults are scripted per upstream model name over HTTP, so tests running in
  * workerd can drive it too:
@@ -14,6 +18,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { type FakeServer, json, listen, readBody, safeJson } from "./fake-http.ts";
+import { chatReply, type FakeToolCall } from "./fake-replies.ts";
 
 export type Step =
   | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
@@ -93,9 +98,25 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
     if (step?.kind === "delay") await new Promise((r) => setTimeout(r, step.ms)); // then answer normally
     const request = (body ?? {}) as Record<string, unknown>;
     if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
-      const messages = (request.messages ?? []) as { role: string; content: string }[];
-      const last = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
-      const text = limit(`echo: ${last}`, request.max_tokens);
+      const messages = (request.messages ?? []) as unknown[];
+      const reply = chatReply(request);
+      if (reply.toolCalls) {
+        const calls = reply.toolCalls.map((c) => ({
+          id: c.id,
+          type: "function",
+          function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+        }));
+        if (request.stream) return streamToolCalls(res, model, calls);
+        return json(res, 200, {
+          id: "chatcmpl-fake",
+          object: "chat.completion",
+          created: 1700000000,
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: calls }, finish_reason: "tool_calls", logprobs: null }],
+          usage: usage(JSON.stringify(messages), JSON.stringify(calls)),
+        });
+      }
+      const text = reply.json ? { value: reply.text, finish: "stop" as const } : limit(reply.text, request.max_tokens);
       if (request.stream) return stream(res, model, text, "chat", step);
       return json(res, 200, {
         id: "chatcmpl-fake",
@@ -178,6 +199,32 @@ async function stream(
   res.write("data: [DONE]\n\n");
   res.end();
 }
+
+/** Tool calls streamed as OpenAI streams them: per call, index + id + name first, then the arguments in two fragments. */
+async function streamToolCalls(res: ServerResponse, model: string, calls: { id: string; function: { name: string; arguments: string } }[]) {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  const chunk = (payload: Record<string, unknown>) =>
+    new Promise<void>((resolve) =>
+      res.write(`data: ${JSON.stringify({ id: "fake-stream", object: "chat.completion.chunk", created: 1700000000, model, ...payload })}\n\n`, () =>
+        resolve(),
+      ),
+    );
+  const delta = (d: Record<string, unknown>, finish: string | null = null) => chunk({ choices: [{ index: 0, delta: d, finish_reason: finish }] });
+  await delta({ role: "assistant", content: null });
+  for (const [index, call] of calls.entries()) {
+    await delta({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] });
+    const half = Math.ceil(call.function.arguments.length / 2);
+    for (const part of [call.function.arguments.slice(0, half), call.function.arguments.slice(half)]) {
+      await delta({ tool_calls: [{ index, function: { arguments: part } }] });
+    }
+  }
+  await delta({}, "tool_calls");
+  await chunk({ choices: [], usage: usage("", JSON.stringify(calls)) });
+  res.write("data: [DONE]\n\n");
+  res.end();
+}
+
+export type { FakeToolCall };
 
 function usage(prompt: string, completion: string) {
   const p = prompt.split(/\s+/).filter(Boolean).length;

@@ -7,13 +7,16 @@ import type { McpServer, ServerContext } from "@modelcontextprotocol/server";
 import type { CallOptions } from "../../backends/types";
 import { chat, classify, complete, embed } from "../../inference/run";
 import {
+  backendMessages,
   ChatInput,
+  ChatResult,
   ClassificationResult,
   ClassifyInput,
   CompleteInput,
   EmbedInput,
   EmbeddingResult,
   GenerationResult,
+  mcpToolCalls,
   stopList,
 } from "../../inference/schemas";
 import type { ModelRecord } from "../../models/schema";
@@ -32,14 +35,25 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     "chat",
     {
       title: "Chat",
-      description: `Send a conversation to a chat model and get its reply. Streams with a progressToken.${menu("chat")}`,
+      description:
+        "Send a conversation to a chat model and get its reply. Streams text with a progressToken. " +
+        "With tools, the model may answer with tool_calls (arguments as objects): run them and send the results back as " +
+        "tool messages. With response_format, json holds the parsed answer. Images go in user content parts " +
+        `(image_url: https or data: URL).${menu("chat")}`,
       inputSchema: ChatInput,
-      outputSchema: GenerationResult,
+      outputSchema: ChatResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, messages, stop, ...sampling }, ctx: ServerContext) => {
-      const result = await chat(scope, model_id, { messages, stop: stopList(stop), ...sampling }, streaming(ctx));
-      return ok(result, result.error ? `${result.text}\n\n[stream ended early: ${result.error}]` : result.text);
+    guarded(async ({ model_id, messages, stop, ...rest }, ctx: ServerContext) => {
+      const request = { messages: backendMessages(messages), stop: stopList(stop), ...rest };
+      const result = await chat(scope, model_id, request, streaming(ctx));
+      const calls = mcpToolCalls(result.tool_calls);
+      const wantsJson = rest.response_format !== undefined && rest.response_format.type !== "text";
+      const structured = { ...result, ...(calls && { tool_calls: calls }), ...(wantsJson && parsedJson(result.text)) };
+      const said = calls
+        ? [result.text, ...calls.map((c) => `[tool call ${c.id}: ${c.name}(${JSON.stringify(c.arguments)})]`)].filter(Boolean).join("\n")
+        : result.text;
+      return ok(structured, result.error ? `${said}\n\n[stream ended early: ${result.error}]` : said);
     }),
   );
 
@@ -90,6 +104,15 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
       return ok(result, lines || "No labels returned.");
     }),
   );
+}
+
+/** The answer of a JSON response_format, parsed; or why it could not be. */
+function parsedJson(text: string): { json: unknown } | { json_error: string } {
+  try {
+    return { json: JSON.parse(text) as unknown };
+  } catch {
+    return { json_error: "The model's answer is not valid JSON; text holds it as written." };
+  }
 }
 
 /** Call options for a tool call: cancellation always, streaming when the client sent a progressToken. */
