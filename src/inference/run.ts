@@ -111,7 +111,7 @@ function blockedError(modelId: string, blocked: Blocked): GatewayError {
     case "feature":
       return new GatewayError(
         "unsupported_feature",
-        `Model "${modelId}" ${reason}. Leave ${blocked.param.split(" ")[0]} out, or use a model whose features include ${blocked.feature} (list_models shows them).`,
+        `Model "${modelId}" ${reason}; use a model whose features include ${blocked.feature} (list_models shows them), or leave that out.`,
       );
     default:
       return new GatewayError("model_unavailable", `Model "${modelId}" is ${reason}; try another model.`);
