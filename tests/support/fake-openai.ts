@@ -15,6 +15,8 @@
  *   POST /__control/script {model, steps: [Step, ...]}   steps are used once each, in order
  *   GET  /__control/requests?model=NAME                   what the fake received (headers, bodies)
  *   POST /__control/reset
+ * and images for the gateway to fetch (backends that take image bytes):
+ *   GET /__fixtures/pixel.png   a 1x1 PNG;  /__fixtures/page.html  not an image;  /__fixtures/huge.png  over 10 MiB
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { type FakeServer, json, listen, readBody, safeJson } from "./fake-http.ts";
@@ -60,6 +62,7 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
     if (url.pathname === "/__control/requests") {
       return json(res, 200, { requests: received.get(url.searchParams.get("model") ?? "") ?? [] });
     }
+    if (url.pathname.startsWith("/__fixtures/")) return fixture(url.pathname, res);
     if (url.pathname === "/__control/reset") {
       scripts.clear();
       received.clear();
@@ -153,6 +156,22 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
   }
 
   return listen(server, port);
+}
+
+/** A 1x1 transparent PNG. */
+export const PIXEL_PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
+function fixture(path: string, res: ServerResponse) {
+  if (path === "/__fixtures/pixel.png") {
+    res.writeHead(200, { "content-type": "image/png" });
+    return res.end(Buffer.from(PIXEL_PNG_BASE64, "base64"));
+  }
+  if (path === "/__fixtures/huge.png") {
+    res.writeHead(200, { "content-type": "image/png" });
+    return res.end(Buffer.alloc(10 * 1024 * 1024 + 1));
+  }
+  res.writeHead(200, { "content-type": "text/html" });
+  res.end("<html>not an image</html>");
 }
 
 /** Answer `max_tokens` words at most, saying "length" when cut. */
