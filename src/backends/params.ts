@@ -10,8 +10,6 @@ import type { SamplingParams } from "./types";
 
 export type WireParam =
   | string
-  /** `omit`: a value the upstream refuses that means the same as leaving the parameter out. */
-  | { name: string; omit: number }
   /** The upstream has no such parameter: a request that sets it is refused, naming it. */
   | null;
 
@@ -37,8 +35,7 @@ export function wireParams(params: SamplingParams, map: ParamMap, label: string)
     // An empty stop list is no stop sequence: nothing to send.
     if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
     if (target === null) throw unsupportedParam(field, label);
-    if (typeof target === "string") wire[target] = value;
-    else if (value !== target.omit) wire[target.name] = value;
+    wire[target] = value;
   }
   return wire;
 }

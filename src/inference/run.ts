@@ -6,7 +6,7 @@
  * of rate budget, or fails before its first token; never once text has reached
  * the caller.
  */
-import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest, EmbeddingRequest, ModelBackend, ToolCall } from "../backends/types";
+import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest, EmbeddingRequest, ModelBackend } from "../backends/types";
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
@@ -153,12 +153,7 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
     // A stream that broke after it started still answers (with the partial text), but counts against the model.
     const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
     report(scope, model, broken === null, Date.now() - started, broken);
-    return {
-      ...result,
-      ...("text" in result && typeof result.text === "string" && { text: redact(result.text) }),
-      ...("tool_calls" in result && Array.isArray(result.tool_calls) && { tool_calls: redactCalls(result.tool_calls, redact) }),
-      ...(broken !== null && { error: broken }),
-    };
+    return { ...redact.result(result), ...(broken !== null && { error: broken }) };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));
@@ -166,10 +161,6 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
     if (HEALTH_FAILURES.has(shown.code)) report(scope, model, false, Date.now() - started, shown.message);
     throw shown;
   }
-}
-
-function redactCalls(calls: ToolCall[], redact: (text: string) => string): ToolCall[] {
-  return calls.map((c) => ({ id: c.id, name: redact(c.name), arguments: redact(c.arguments) }));
 }
 
 function need<M>(method: M | undefined, capability: Capability): M {

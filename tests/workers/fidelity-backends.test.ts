@@ -7,7 +7,7 @@
 import { env, exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, inject, it } from "vitest";
-import { createTenant, registerModel, uniqueId, upstreamRequests } from "./helpers";
+import { createTenant, registerModel, fakes, uniqueId } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
 const HF = inject("hfUrl");
@@ -76,7 +76,7 @@ describe("ollama: /api/chat's own shapes", () => {
       config: { base_url: OLLAMA, model_name: upstream, timeout: 5 },
       features: ALL,
     });
-    return { upstream, openai: client(tenant.user) };
+    return { upstream, openai: client(tenant.userKey) };
   }
 
   it("tools out, tool_calls back (arguments as objects on the wire, JSON text to the client), tool results with tool_name", async () => {
@@ -192,7 +192,7 @@ describe("huggingface router: OpenAI-compatible, everything passes", () => {
       backend_type: "huggingface",
       config: { model_name: name, api_key: "${UPSTREAM_KEY}", base_url: HF, provider: "together", timeout: 5 },
     });
-    const openai = client(tenant.user);
+    const openai = client(tenant.userKey);
     const res = await openai.chat.completions.create({
       model: "hf",
       messages: [{ role: "user", content: "Lima" }],
@@ -216,7 +216,7 @@ describe("huggingface router: OpenAI-compatible, everything passes", () => {
       response_format: { type: "json_object" },
     });
     expect(JSON.parse(json.choices[0]!.message.content!)).toEqual({ echo: "y" });
-    const [first, , third] = await upstreamRequests<Record<string, unknown>>(name, HF);
+    const [first, , third] = await fakes.hf.requests(name);
     expect(first!.body).toMatchObject({ model: `${name}:together`, tools: [WEATHER], tool_choice: "auto", seed: 1, top_k: 5 });
     expect(third!.body).toMatchObject({ response_format: { type: "json_object" } });
   });
@@ -227,7 +227,7 @@ describe("workers_ai: the binding's documented function calling and JSON mode", 
     const tenant = await createTenant();
     await registerModel(tenant, { id: "wai", name: "wai", backend_type: "workers_ai", config: { model_name: model, timeout: 5 } });
     await aiCalls();
-    return client(tenant.user);
+    return client(tenant.userKey);
   }
 
   it("tools in the traditional shape, tool_calls back, tool results and the assistant's calls in its messages; streaming callers get the whole answer", async () => {

@@ -4,7 +4,7 @@
  * declared in the tool's outputSchema; progress streaming still sends text.
  */
 import { describe, expect, it } from "vitest";
-import { callTool, createTenant, openaiModel, registerModel, rpc, uniqueId, upstreamRequests } from "./helpers";
+import { callTool, createTenant, openaiModel, registerModel, rpc, fakes, uniqueId } from "./helpers";
 
 const WEATHER = {
   type: "function",
@@ -18,14 +18,14 @@ async function setup() {
   return {
     tenant,
     up,
-    chat: (args: Record<string, unknown>, meta?: Record<string, unknown>) => callTool(tenant.user, "chat", { model_id: "gpt", ...args }, meta),
+    chat: (args: Record<string, unknown>, meta?: Record<string, unknown>) => callTool(tenant.userKey, "chat", { model_id: "gpt", ...args }, meta),
   };
 }
 
 describe("MCP chat with tools", () => {
   it("declares tool_calls and json in its outputSchema, and tools, tool_choice, response_format in its input", async () => {
     const { tenant } = await setup();
-    const listed = await rpc(tenant.user, "tools/list");
+    const listed = await rpc(tenant.userKey, "tools/list");
     const chat = (listed.result?.tools as { name: string; inputSchema: { properties: object }; outputSchema: { properties: object } }[]).find(
       (t) => t.name === "chat",
     )!;
@@ -53,7 +53,7 @@ describe("MCP chat with tools", () => {
       tools: [WEATHER],
     });
     expect(second.tool.structuredContent).toMatchObject({ text: "tool said: sunny", finish_reason: "stop" });
-    const [, sent] = await upstreamRequests<{ messages: unknown[] }>(up);
+    const [, sent] = await fakes.openai.requests<{ messages: unknown[] }>(up);
     expect(sent!.body.messages[1]).toEqual({
       role: "assistant",
       content: null,
@@ -96,7 +96,7 @@ describe("MCP chat with tools", () => {
       ],
     });
     expect(image.tool.structuredContent).toMatchObject({ text: "echo: look [1 image(s)]" });
-    const [, sent] = await upstreamRequests<{ messages: unknown[] }>(up);
+    const [, sent] = await fakes.openai.requests<{ messages: unknown[] }>(up);
     expect(sent!.body.messages).toEqual([
       {
         role: "user",
@@ -111,10 +111,10 @@ describe("MCP chat with tools", () => {
   it("a model without the feature is a tool error naming it; bad tool shapes are invalid params", async () => {
     const { tenant } = await setup();
     await registerModel(tenant, { ...openaiModel("plain", uniqueId("plain")), features: [] });
-    const res = await callTool(tenant.user, "chat", { model_id: "plain", messages: [{ role: "user", content: "x" }], tools: [WEATHER] });
+    const res = await callTool(tenant.userKey, "chat", { model_id: "plain", messages: [{ role: "user", content: "x" }], tools: [WEATHER] });
     expect(res.tool.isError).toBe(true);
     expect(res.tool.content[0]!.text).toMatch(/Model "plain" lacks the tools feature, which tools needs.*\[unsupported_feature\]/);
-    const bad = await rpc(tenant.user, "tools/call", {
+    const bad = await rpc(tenant.userKey, "tools/call", {
       name: "chat",
       arguments: { model_id: "gpt", messages: [{ role: "user", content: "x" }], tool_choice: "sometimes" },
     });

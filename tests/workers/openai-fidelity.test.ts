@@ -8,7 +8,7 @@ import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import type { RunnableToolFunctionWithParse } from "openai/lib/RunnableFunction";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, uniqueId, upstreamRequests } from "./helpers";
+import { api, callTool, createTenant, openaiModel, registerModel, fakes, uniqueId } from "./helpers";
 
 function client(key: string) {
   return new OpenAI({
@@ -36,7 +36,7 @@ async function setup() {
   const tenant = await createTenant({ grantCanary: true });
   const up = uniqueId("fid");
   await registerModel(tenant, { ...openaiModel("gpt", up), features: ["tools", "vision", "json_schema"] });
-  return { tenant, up, openai: client(tenant.user) };
+  return { tenant, up, openai: client(tenant.userKey) };
 }
 
 interface Sent {
@@ -59,7 +59,7 @@ describe("tools through /v1", () => {
     const second = await openai.chat.completions.create({ model: "gpt", messages, tools: [WEATHER, TIME] });
     expect(second.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "tool said: sunny, 21 C" } });
 
-    const sent = await upstreamRequests<Sent["body"]>(up);
+    const sent = await fakes.openai.requests<Sent["body"]>(up);
     expect(sent[0]!.body).toMatchObject({ tools: [WEATHER, TIME], tool_choice: "auto" });
     expect(sent[1]!.body.messages).toEqual([
       { role: "user", content: "Paris" },
@@ -152,7 +152,7 @@ describe("tools through /v1", () => {
     });
     expect(none.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "echo: hi" } });
     await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "x" }], tools: [WEATHER], tool_choice: "required" });
-    const bodies = (await upstreamRequests<Sent["body"]>(up)).map((r) => r.body);
+    const bodies = (await fakes.openai.requests<Sent["body"]>(up)).map((r) => r.body);
     expect(bodies.map((b) => [b.tool_choice, b.parallel_tool_calls])).toEqual([
       [{ type: "function", function: { name: "get_time" } }, false],
       ["none", undefined],
@@ -180,7 +180,7 @@ describe("structured output, images and parameters through /v1", () => {
       response_format: { type: "json_object" },
     });
     expect(JSON.parse(obj.choices[0]!.message.content!)).toEqual({ echo: "x" });
-    const bodies = (await upstreamRequests<Sent["body"]>(up)).map((r) => r.body.response_format);
+    const bodies = (await fakes.openai.requests<Sent["body"]>(up)).map((r) => r.body.response_format);
     expect(bodies).toEqual([format, { type: "json_object" }]);
   });
 
@@ -193,7 +193,7 @@ describe("structured output, images and parameters through /v1", () => {
     ];
     const res = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content }] });
     expect(res.choices[0]!.message.content).toBe("echo: what is this? [2 image(s)]");
-    const [sent] = await upstreamRequests<Sent["body"]>(up);
+    const [sent] = await fakes.openai.requests<Sent["body"]>(up);
     expect(sent!.body.messages).toEqual([{ role: "user", content }]);
   });
 
@@ -214,7 +214,7 @@ describe("structured output, images and parameters through /v1", () => {
       reasoning_effort: "low",
       metadata: { run: "42" },
     } as OpenAI.ChatCompletionCreateParamsNonStreaming);
-    const [sent] = await upstreamRequests<Sent["body"]>(up);
+    const [sent] = await fakes.openai.requests<Sent["body"]>(up);
     expect(sent!.body).toEqual({
       model: up,
       messages: [{ role: "user", content: "x" }],
@@ -233,7 +233,7 @@ describe("structured output, images and parameters through /v1", () => {
   it("what the gateway cannot give back is refused by name, before any upstream call", async () => {
     const { tenant, up } = await setup();
     const post = (extra: Record<string, unknown>) =>
-      api("POST", "/v1/chat/completions", { token: tenant.user, body: { model: "gpt", messages: [{ role: "user", content: "x" }], ...extra } });
+      api("POST", "/v1/chat/completions", { token: tenant.userKey, body: { model: "gpt", messages: [{ role: "user", content: "x" }], ...extra } });
     for (const [extra, field] of [
       [{ n: 2 }, "n"],
       [{ logprobs: true }, "logprobs"],
@@ -246,7 +246,7 @@ describe("structured output, images and parameters through /v1", () => {
       expect(res.status, JSON.stringify(extra)).toBe(400);
       expect((res.body as { error: { message: string } }).error.message).toContain(`${field}:`);
     }
-    expect(await upstreamRequests(up)).toEqual([]);
+    expect(await fakes.openai.requests(up)).toEqual([]);
   });
 });
 
@@ -262,13 +262,13 @@ describe("features", () => {
       config: { model_name: "@cf/meta/llama-3.1-8b-instruct" },
     });
     expect([gpt4o.features, plain.features, llama.features]).toEqual([["tools", "json_schema", "vision"], [], ["tools", "json_schema"]]);
-    const listed = await api<{ data: { id: string; features: string[] }[] }>("GET", "/v1/models", { token: tenant.user });
+    const listed = await api<{ data: { id: string; features: string[] }[] }>("GET", "/v1/models", { token: tenant.userKey });
     expect(listed.body.data.find((m) => m.id === "plain")?.features).toEqual([]);
-    const tool = await callTool(tenant.user, "list_models", {});
+    const tool = await callTool(tenant.userKey, "list_models", {});
     expect((tool.tool.structuredContent as { models: { id: string; features: string[] }[] }).models.find((m) => m.id === "gpt-4o")?.features).toEqual(
       ["tools", "json_schema", "vision"],
     );
-    const patched = await api("PATCH", "/api/v1/models/plain", { token: tenant.admin, body: { features: ["json_schema"] } });
+    const patched = await api("PATCH", "/api/v1/models/plain", { token: tenant.adminKey, body: { features: ["json_schema"] } });
     expect(patched.body).toMatchObject({ features: ["json_schema"] });
   });
 
@@ -276,7 +276,7 @@ describe("features", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("nofeat");
     await registerModel(tenant, { ...openaiModel("plain", up), features: [] });
-    const openai = client(tenant.user);
+    const openai = client(tenant.userKey);
     await expect(
       openai.chat.completions.create({ model: "plain", messages: [{ role: "user", content: "x" }], tools: [WEATHER] }),
     ).rejects.toMatchObject({
@@ -291,7 +291,7 @@ describe("features", () => {
     await expect(
       openai.chat.completions.create({ model: "plain", messages: [{ role: "user", content: "x" }], response_format: { type: "json_object" } }),
     ).rejects.toMatchObject({ status: 400, error: { message: expect.stringMatching(/json_schema feature/) } });
-    expect(await upstreamRequests(up)).toEqual([]);
+    expect(await fakes.openai.requests(up)).toEqual([]);
   });
 
   it("with a fallback that has the feature, the fallback answers and the result says so; explain_route shows the skip", async () => {
@@ -300,7 +300,7 @@ describe("features", () => {
     const upTools = uniqueId("tools");
     await registerModel(tenant, { ...openaiModel("tooly", upTools), features: ["tools"] });
     await registerModel(tenant, { ...openaiModel("plain", upPlain), features: [], fallbacks: ["tooly"] });
-    const res = await callTool(tenant.user, "chat", {
+    const res = await callTool(tenant.userKey, "chat", {
       model_id: "plain",
       messages: [{ role: "user", content: "Tokyo" }],
       tools: [WEATHER],
@@ -311,9 +311,9 @@ describe("features", () => {
       tool_calls: [{ id: "call_fake_0", name: "get_weather", arguments: { city: "Tokyo" } }],
       fallback: { requested: "plain", attempts: [{ model_id: "plain", error: expect.stringMatching(/lacks the tools feature/) }] },
     });
-    expect(await upstreamRequests(upPlain)).toEqual([]);
+    expect(await fakes.openai.requests(upPlain)).toEqual([]);
 
-    const route = await callTool(tenant.user, "explain_route", { model_id: "plain", capability: "chat", features: ["tools"] });
+    const route = await callTool(tenant.userKey, "explain_route", { model_id: "plain", capability: "chat", features: ["tools"] });
     expect(route.tool.structuredContent).toMatchObject({
       would_answer: "tooly",
       steps: [
