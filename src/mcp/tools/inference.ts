@@ -22,6 +22,7 @@ import {
 import type { ModelRecord } from "../../models/schema";
 import type { TenantScope } from "../../tenants/scope";
 import { guarded, ok } from "../result";
+import { cachedJsonSchema } from "../schema-cache";
 
 export function registerInferenceTools(server: McpServer, scope: TenantScope): void {
   const menu = (capability: ModelRecord["capabilities"][number]) => {
@@ -40,8 +41,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
         "With tools, the model may answer with tool_calls (arguments as objects): run them and send the results back as " +
         "tool messages. With response_format, json holds the parsed answer. Images go in user content parts " +
         `(image_url: https or data: URL).${menu("chat")}`,
-      inputSchema: ChatInput,
-      outputSchema: ChatResult,
+      inputSchema: cachedJsonSchema(ChatInput),
+      outputSchema: cachedJsonSchema(ChatResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, messages, stop, ...rest }, ctx: ServerContext) => {
@@ -62,8 +63,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     {
       title: "Complete",
       description: `Continue a prompt with a completion model. Streams with a progressToken.${menu("completion")}`,
-      inputSchema: CompleteInput,
-      outputSchema: GenerationResult,
+      inputSchema: cachedJsonSchema(CompleteInput),
+      outputSchema: cachedJsonSchema(GenerationResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, prompt, stop, ...sampling }, ctx: ServerContext) => {
@@ -77,8 +78,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     {
       title: "Embed",
       description: `Turn text into embedding vectors.${menu("embedding")}`,
-      inputSchema: EmbedInput,
-      outputSchema: EmbeddingResult,
+      inputSchema: cachedJsonSchema(EmbedInput),
+      outputSchema: cachedJsonSchema(EmbeddingResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, input }, ctx: ServerContext) => {
@@ -94,8 +95,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     {
       title: "Classify",
       description: `Score text against a classifier's labels, or against the labels you give (zero-shot). Highest score first.${menu("classification")}`,
-      inputSchema: ClassifyInput,
-      outputSchema: ClassificationResult,
+      inputSchema: cachedJsonSchema(ClassifyInput),
+      outputSchema: cachedJsonSchema(ClassificationResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, text, labels }, ctx: ServerContext) => {
