@@ -62,6 +62,11 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 4: what each chat model can do beyond text (tools, vision, json_schema). Models stored before
+  // features existed keep passing every request on, as they did: all three, until an admin says otherwise.
+  `
+  ALTER TABLE models ADD COLUMN features TEXT NOT NULL DEFAULT '["tools","vision","json_schema"]';
+  `,
 ];
 
 export function migrate(storage: DurableObjectStorage): number {
