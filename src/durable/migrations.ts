@@ -62,6 +62,10 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 4: when each model's next scheduled check is due (ms since the epoch; NULL: due now)
+  `
+  ALTER TABLE models ADD COLUMN next_check_at INTEGER;
+  `,
 ];
 
 export function migrate(storage: DurableObjectStorage): number {

@@ -40,7 +40,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     updated_at: now,
   });
   const result = await scope.stub.insertModel(record);
-  return scope.committed(result, "model.register", record.id, { backend_type: record.backend_type });
+  return firstCheck(scope, scope.committed(result, "model.register", record.id, { backend_type: record.backend_type }));
 }
 
 export async function updateModel(scope: TenantScope, id: string, input: unknown): Promise<ModelRecord> {
@@ -62,7 +62,24 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     updated_at: laterThan(current.updated_at),
   });
   const result = await scope.stub.replaceModel(record, current.updated_at);
-  return scope.committed(result, "model.update", id, { fields: Object.keys(patch) });
+  const updated = scope.committed(result, "model.update", id, { fields: Object.keys(patch) });
+  return updated.status === "initializing" ? firstCheck(scope, updated) : updated;
+}
+
+/**
+ * A new model, or one whose config or backend changed, is probed once before the
+ * answer (within its timeout, at most 10 s), which then carries its first real
+ * status. It is stored whatever the probe says: a failed probe is not a failed write.
+ */
+async function firstCheck(scope: TenantScope, model: ModelRecord): Promise<ModelRecord> {
+  try {
+    const checked = await scope.stub.probeModel(model.id);
+    scope.forget();
+    return checked ?? model;
+  } catch (error) {
+    console.error("first check failed to run", error instanceof Error ? error.message : error);
+    return model;
+  }
 }
 
 export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {

@@ -61,7 +61,8 @@ export type TenantStub = Remote<
     | "checks"
     | "checksByModel"
     | "runChecks"
-    | "sweep"
+    | "probeModel"
+    | "watchdog"
   >
 >;
 
