@@ -20,7 +20,7 @@ import type { SecretGrant } from "../config/secrets";
 import type { SealedSecret } from "../secrets/crypto";
 import type { ModelRecord, ModelStatus } from "../models/schema";
 import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
-import { dueModels, plan, type Plan } from "../health/schedule";
+import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import type { HealthCheck, HealthOutcome } from "../health/status";
 import { type Nudge, reportSchedule } from "../health/watchdog";
 import { settings } from "../settings";
@@ -203,6 +203,8 @@ export class TenantRegistry extends DurableObject<Env> {
     if (this.running) return;
     this.running = true;
     try {
+      // This run is the alarm (a nudge during it arms a new one, left alone by the re-arm below).
+      await this.ctx.storage.deleteAlarm();
       const due = new Set(dueModels(scheduleRows(this.sql), Date.now()).map((m) => m.id));
       await this.check(
         this.models().filter((m) => due.has(m.id)),
@@ -217,16 +219,20 @@ export class TenantRegistry extends DurableObject<Env> {
   /**
    * The cron watchdog's nudge, for a tenant the directory says is overdue:
    * checks due now run in an alarm at once; otherwise the alarm is armed for the
-   * next one and the directory told (it may only have missed a report).
+   * next one (it may only have missed a report). Answers when the watchdog
+   * should look again; the watchdog writes that to the directory for all the
+   * tenants it nudged at once.
    */
-  async watchdog(): Promise<Nudge> {
-    if (this.running) return "running";
-    if (this.tenantId() && dueModels(scheduleRows(this.sql), Date.now()).length > 0) {
-      await this.ctx.storage.setAlarm(Date.now());
-      return "armed";
+  async watchdog(): Promise<{ nudge: Nudge; overdueAt: number | null }> {
+    const now = Date.now();
+    if (this.running) return { nudge: "running", overdueAt: now + WATCHDOG_GRACE_MS };
+    if (this.tenantId() && dueModels(scheduleRows(this.sql), now).length > 0) {
+      await this.ctx.storage.setAlarm(now);
+      // The alarm reports when it has run; until then the watchdog waits out the grace period.
+      return { nudge: "armed", overdueAt: now + WATCHDOG_GRACE_MS };
     }
-    const next = await this.rearm();
-    return next.overdueAt === null ? "idle" : "scheduled";
+    const next = await this.rearm(false);
+    return { nudge: next.overdueAt === null ? "idle" : "scheduled", overdueAt: next.overdueAt };
   }
 
   private async check(models: ModelRecord[], source: "manual" | "scheduled", maxMs = MAX_PROBE_MS) {
@@ -262,16 +268,20 @@ export class TenantRegistry extends DurableObject<Env> {
         await this.ctx.storage.setAlarm(next.alarmAt);
       }
     }
-    if (report && tenantId && next.overdueAt !== this.reported) {
-      try {
-        await reportSchedule(this.env.DB, tenantId, next.overdueAt);
-        this.reported = next.overdueAt;
-      } catch (error) {
-        // The watchdog finds this tenant overdue and asks again.
-        console.error("health schedule: directory not updated", error instanceof Error ? error.message : error);
-      }
-    }
+    if (report && tenantId) await this.report(tenantId, next.overdueAt);
     return next;
+  }
+
+  /** Tell the directory when the watchdog should look at this tenant (null: never). */
+  private async report(tenantId: string, overdueAt: number | null): Promise<void> {
+    if (overdueAt === this.reported) return;
+    try {
+      await reportSchedule(this.env.DB, tenantId, overdueAt);
+      this.reported = overdueAt;
+    } catch (error) {
+      // The watchdog finds this tenant overdue and asks again.
+      console.error("health schedule: directory not updated", error instanceof Error ? error.message : error);
+    }
   }
 
   /** After a write that changes what is due: re-arm without making the write wait. */

@@ -9,12 +9,13 @@
  *
  * What one run costs, whatever the number of tenants: one indexed D1 query for
  * the overdue rows (at most WATCHDOG_BATCH, oldest first), one call per overdue
- * tenant's object, and one D1 update when some of them did not answer. So at
- * most WATCHDOG_BATCH + 2 subrequests per invocation, under the Workers limit
- * of 1000; in steady state (every alarm armed) it is the one query.
+ * tenant's object, and one D1 update for all of them. So at most
+ * WATCHDOG_BATCH + 2 subrequests per invocation, under the Workers limit of
+ * 1000; in steady state (every alarm armed and reporting) it is the one query.
  *
- * The directory's `health_overdue_at` is written only by each tenant's object
- * (`reportSchedule`), every time it arms its alarm.
+ * The directory's `health_overdue_at` is written by each tenant's object
+ * (`reportSchedule`) every time its alarm runs or its models change, and by the
+ * watchdog for the tenants it nudged.
  */
 import { tenantStub } from "../tenants/stub";
 import { pool } from "../util/pool";
@@ -49,30 +50,35 @@ export async function watchdog(env: Env, now: number, batch = WATCHDOG_BATCH): P
     .bind(now, batch)
     .all<{ id: string }>();
   let subrequests = 1;
-  const outcomes = await pool(results, FAN_OUT, async ({ id }): Promise<Nudge | "failed"> => {
+  const answers = await pool(results, FAN_OUT, async ({ id }) => {
     try {
-      return await tenantStub(env, id).watchdog();
+      return { id, ...(await tenantStub(env, id).watchdog()) };
     } catch (error) {
       console.error("health watchdog: tenant did not answer", id, error instanceof Error ? error.message : error);
-      return "failed";
+      return { id, nudge: "failed" as const, overdueAt: now + RETRY_AFTER_MS };
     }
   });
   subrequests += results.length;
-  const failed = results.filter((_, i) => outcomes[i] === "failed").map((r) => r.id);
-  if (failed.length > 0) {
+  if (answers.length > 0) {
+    // When to look at each again, in one statement. A row its object rewrote meanwhile (an alarm
+    // that already ran and reported) is newer than `now` and left alone.
     subrequests += 1;
-    await env.DB.prepare("UPDATE tenants SET health_overdue_at = ? WHERE id IN (SELECT value FROM json_each(?))")
-      .bind(now + RETRY_AFTER_MS, JSON.stringify(failed))
+    await env.DB.prepare(
+      `UPDATE tenants SET health_overdue_at = answer.at
+       FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS at FROM json_each(?)) AS answer
+       WHERE tenants.id = answer.id AND tenants.health_overdue_at <= ?`,
+    )
+      .bind(JSON.stringify(answers.map((a) => [a.id, a.overdueAt])), now)
       .run();
   }
-  const tally = (kind: Nudge) => outcomes.filter((o) => o === kind).length;
+  const tally = (kind: Nudge | "failed") => answers.filter((a) => a.nudge === kind).length;
   return {
     overdue: results.length,
     armed: tally("armed"),
     scheduled: tally("scheduled"),
     running: tally("running"),
     idle: tally("idle"),
-    failed: failed.length,
+    failed: tally("failed"),
     subrequests,
   };
 }
