@@ -16,6 +16,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { setInterval } from "node:timers";
 
 const VARS = ".dev.vars";
 const TENANT_FILE = ".dev-tenant.json";
