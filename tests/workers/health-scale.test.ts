@@ -29,7 +29,7 @@ const SUBREQUEST_LIMIT = 1_000;
 /** Alarms the test runs at once (in production each runs on its own; here they share one workerd thread). */
 const ALARMS_AT_ONCE = 10;
 /** Tenants whose alarms run right alongside the hanging one, and must all finish while it still waits. */
-const NEIGHBOURS = 50;
+const NEIGHBOURS = ALARMS_AT_ONCE;
 /** The hanging model's timeout, and so how long its tenant's checks take. */
 const HANG_MS = 15_000;
 
