@@ -17,6 +17,16 @@ export interface UpstreamPolicy extends RetryPolicy {
   interpretError?: (status: number, body: string, headers: Headers) => GatewayError | undefined;
 }
 
+/** A JSON POST: the request init every upstream call of a backend shares, with its headers after ours. */
+export function jsonPost(body: unknown, headers: Record<string, string>, accept = "application/json"): RequestInit {
+  return { method: "POST", headers: { "content-type": "application/json", accept, ...headers }, body: JSON.stringify(body) };
+}
+
+/** A GET of a JSON resource (a model list, tags, an endpoint's info). */
+export function jsonGet(headers: Record<string, string>): RequestInit {
+  return { method: "GET", headers: { accept: "application/json", ...headers } };
+}
+
 /** POST/GET and parse a JSON answer; the timeout covers reading the whole body. */
 export async function upstreamJson(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<unknown> {
   return withRetries(url, init, policy, async (response, signal) => {

@@ -3,26 +3,30 @@
  * hf-inference tasks (feature-extraction, text-classification,
  * zero-shot-classification, text-generation), or a dedicated Inference Endpoint.
  *
- * Routes, from the config:
+ * Routes, from the config, as Hugging Face's own client (huggingface.js,
+ * providers/hf-inference.ts) builds them:
  * - router (default): chat at {base_url}/v1/chat/completions with model
- *   "<model_name>" or "<model_name>:<provider>"; tasks at
- *   {base_url}/hf-inference/models/<model_name> (hf-inference whatever the
- *   provider: the other providers serve chat only here);
+ *   "<model_name>" or "<model_name>:<provider>"; hf-inference tasks (whatever
+ *   the provider: the other providers serve chat only here) at
+ *   {base_url}/hf-inference/models/<model_name>, except that embeddings name
+ *   their pipeline (…/pipeline/feature-extraction: a sentence-transformers
+ *   model's own pipeline is sentence-similarity, which refuses a list of
+ *   strings) and completions are OpenAI-style at …/v1/completions;
  * - `endpoint_url` set: every call goes to the endpoint instead (TGI's
- *   OpenAI-compatible {endpoint_url}/v1/chat/completions, tasks POSTed to
- *   {endpoint_url} itself); base_url is then never called.
+ *   OpenAI-compatible {endpoint_url}/v1/chat/completions and /v1/completions,
+ *   tasks POSTed to {endpoint_url} itself); base_url is then never called.
  * Never sends `x-wait-for-model`: a loading model becomes a retryable error
  * (see `modelLoading`) instead of a request held open for minutes.
  */
 import { z } from "zod";
 import { CommonConfig, HttpUrl, ModelName } from "../config/common";
-import { GatewayError } from "../errors";
 import type { Capability } from "../models/schema";
-import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
-import { embeddingVectors, modelLoading, textClassification, textGeneration, textGenerationBody, tgiStreamPiece, zeroShot } from "./huggingface-wire";
+import { timedCheck } from "./health";
+import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
+import { embeddingVectors, modelLoading, textClassification, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
-import { collectStream, sseEvents } from "./stream";
-import type { BackendFactory, CallOptions, CompletionRequest, Generation, HealthResult, ModelBackend } from "./types";
+import { VISION_MODELS } from "./openai-compatible";
+import type { BackendFactory, CallOptions, CompletionRequest, Generation, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
   model_name: ModelName,
@@ -62,7 +66,9 @@ function routes(config: HFConfig) {
       label: `Hugging Face endpoint ${new URL(base).host}`,
       openAIBase: `${base}/v1`,
       chatModel: config.model_name,
+      completionsBase: `${base}/v1`,
       task: base,
+      embed: base,
       info: `${base}/info`,
     };
   }
@@ -73,7 +79,9 @@ function routes(config: HFConfig) {
     label: host === "router.huggingface.co" ? "Hugging Face router" : `Hugging Face router at ${host}`,
     openAIBase: `${base}/v1`,
     chatModel: config.provider ? `${config.model_name}:${config.provider}` : config.model_name,
+    completionsBase: `${base}/hf-inference/models/${path}/v1`,
     task: `${base}/hf-inference/models/${path}`,
+    embed: `${base}/hf-inference/models/${path}/pipeline/feature-extraction`,
     info: undefined,
   };
 }
@@ -82,6 +90,8 @@ export const huggingface = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding", "classification"],
   defaultCapabilities,
+  // The router's chat is OpenAI-compatible: tools and structured output pass to the provider; images by model.
+  defaultFeatures: ({ model_name }) => ["tools", "json_schema", ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : [])],
   upstreamUrls: (config) =>
     config.endpoint_url ? [{ field: "config.endpoint_url", url: config.endpoint_url }] : [{ field: "config.base_url", url: config.base_url }],
 
@@ -96,80 +106,48 @@ export const huggingface = {
     };
     const auth = { authorization: `Bearer ${config.api_key}` };
     const chatClient = openAIClient({ baseUrl: route.openAIBase, model: route.chatModel, headers: auth, policy });
-    const withSignal = (options?: CallOptions): UpstreamPolicy => ({ ...policy, signal: options?.signal });
-    const post = (body: unknown, accept = "application/json") => ({
-      method: "POST",
-      headers: { "content-type": "application/json", accept, ...auth },
-      body: JSON.stringify(body),
-    });
-    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, post(body), withSignal(options));
+    const completionsClient = openAIClient({ baseUrl: route.completionsBase, model: config.model_name, headers: auth, policy });
+    const post = (url: string, body: unknown, options?: CallOptions) =>
+      upstreamJson(url, jsonPost(body, auth), { ...policy, signal: options?.signal });
 
     /**
-     * The router has no /v1/completions. Endpoints and hf-inference (provider
-     * unset or "hf-inference") serve the text-generation task; for any other
-     * provider the prompt is sent to chat as a single user message.
+     * The router itself has no /v1/completions. Endpoints and hf-inference
+     * (provider unset or "hf-inference") serve OpenAI-style completions; for
+     * any other provider the prompt is sent to chat as a single user message.
      */
-    const viaTextGeneration = !!config.endpoint_url || !config.provider || config.provider === "hf-inference";
+    const viaCompletions = !!config.endpoint_url || !config.provider || config.provider === "hf-inference";
 
-    async function complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
-      if (!viaTextGeneration) {
-        const { prompt, ...sampling } = request;
-        return chatClient.chat({ ...sampling, messages: [{ role: "user", content: prompt }] }, options);
-      }
-      if (!options?.onText) return textGeneration(await task(textGenerationBody(request, false), options), route.label);
-      const stream = await upstreamStream(route.task, post(textGenerationBody(request, true), "text/event-stream"), withSignal(options));
-      return collectStream(sseEvents(stream), tgiStreamPiece, options.onText, { idleMs: policy.timeoutMs, label: route.label });
+    function complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
+      if (viaCompletions) return completionsClient.complete(request, options);
+      const { prompt, ...sampling } = request;
+      return chatClient.chat({ ...sampling, messages: [{ role: "user", content: prompt }] }, options);
     }
 
-    const backend: ModelBackend = {
-      capabilities: huggingface.supports,
-      chat: chatClient.chat,
-      complete,
-      async embed(request, options) {
-        return { embeddings: embeddingVectors(await task({ inputs: request.input }, options), request.input.length, route.label) };
-      },
-      async classify({ text, labels }, options) {
-        if (labels) return zeroShot(await task({ inputs: text, parameters: { candidate_labels: labels } }, options), route.label);
-        return textClassification(await task({ inputs: text }, options), route.label);
-      },
-      async initialize() {
-        const health = await backend.healthCheck();
-        if (!health.ok) throw new GatewayError("upstream_error", health.detail ?? `${route.label} failed its health check.`);
-      },
-      async healthCheck(): Promise<HealthResult> {
-        const started = Date.now();
-        try {
-          const detail = await probe();
-          return { ok: true, latency_ms: Date.now() - started, detail };
-        } catch (error) {
-          return { ok: false, latency_ms: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
-        }
-      },
-      async shutdown() {},
-    };
-
     /**
-     * `auto` spends no tokens: an endpoint's /info (TGI and TEI both serve
-     * it), or the router's model list (which names chat models only).
-     * `generation` makes the smallest real call for the model's default kind.
+     * Spends no tokens: an endpoint's /info (TGI and TEI both serve it), or
+     * the router's model list (which names chat models only).
      */
     async function probe(): Promise<string | null> {
-      const kind = defaultCapabilities(config)[0];
-      if (config.health_check?.probe === "generation") {
-        if (kind === "embedding") await backend.embed!({ input: ["ping"] });
-        else if (kind === "classification") await backend.classify!({ text: "ping" });
-        else await chatClient.chat({ messages: [{ role: "user", content: "ping" }], max_tokens: 1 });
-        return null;
-      }
       if (route.info) {
-        await upstreamJson(route.info, { method: "GET", headers: { accept: "application/json", ...auth } }, policy);
+        await upstreamJson(route.info, jsonGet(auth), policy);
         return null;
       }
       const models = await chatClient.listModels();
-      const listed = kind !== "chat" || models.length === 0 || models.includes(config.model_name);
+      const listed = defaultCapabilities(config)[0] !== "chat" || models.length === 0 || models.includes(config.model_name);
       return listed ? null : `${config.model_name} is not in the Hugging Face router's model list`;
     }
 
-    return backend;
+    return {
+      healthCheck: () => timedCheck(probe),
+      chat: chatClient.chat,
+      complete,
+      async embed(request, options) {
+        return { embeddings: embeddingVectors(await post(route.embed, { inputs: request.input }, options), request.input.length, route.label) };
+      },
+      async classify({ text, labels }, options) {
+        if (labels) return zeroShot(await post(route.task, { inputs: text, parameters: { candidate_labels: labels } }, options), route.label);
+        return textClassification(await post(route.task, { inputs: text }, options), route.label);
+      },
+    };
   },
 } satisfies BackendFactory<typeof Config>;

@@ -6,7 +6,10 @@
  */
 import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
 import { GatewayError, toGatewayError } from "../errors";
-import { upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
+import { httpGeneration, type HttpGeneration } from "./generate";
+import { timedCheck } from "./health";
+import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
+import { imageLoader } from "./images";
 import {
   chatBody,
   chatGeneration,
@@ -21,8 +24,8 @@ import {
   Tags,
 } from "./ollama-wire";
 import { parseAnswer } from "./wire";
-import { collectStream, ndjsonEvents } from "./stream";
-import type { BackendFactory, CallOptions, Generation, ModelBackend } from "./types";
+import { ndjsonEvents } from "./stream";
+import type { BackendFactory, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
   base_url: HttpUrl,
@@ -30,11 +33,23 @@ const Config = CommonConfig.extend({
   headers: Headers.optional(),
 }).strict();
 
+/** Model families Ollama's library lists with tool support (ollama.com/search?c=tools). */
+const TOOL_MODELS =
+  /llama3\.[123]|llama4|qwen2\.5|qwen3|qwq|mistral|mixtral|command-r|hermes3|granite3|firefunction|smollm2|nemotron|gpt-oss|deepseek-r1|phi4-mini/i;
+/** ...and with image input (ollama.com/search?c=vision). */
+const VISION_MODELS = /llava|vision|gemma3|qwen2\.5vl|qwen-vl|minicpm-v|moondream|llama4|mistral-small3\.[12]|bakllava/i;
+
 export const ollama = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding"],
   // Ollama's embedding models by family name (nomic-embed-text, mxbai-embed-large, all-minilm, bge-m3, snowflake-arctic-embed).
   defaultCapabilities: (config) => (/embed|minilm|bge|e5|gte/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
+  // `format` (JSON mode, schemas) works with every model; tools and images only with the families trained for them.
+  defaultFeatures: ({ model_name }) => [
+    ...(TOOL_MODELS.test(model_name) ? (["tools"] as const) : []),
+    ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : []),
+    "json_schema" as const,
+  ],
   upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
 
   create(config, deps): ModelBackend {
@@ -42,7 +57,8 @@ export const ollama = {
     const model = config.model_name;
     const label = `Ollama at ${new URL(config.base_url).host}`;
     // Config headers (e.g. the Access service token) go on every request, tags included.
-    const headers = { accept: "application/json", ...config.headers };
+    const headers = { ...config.headers };
+    const loadImage = deps.loadImage ?? imageLoader(deps.fetch, new Set());
     const policy: UpstreamPolicy = {
       label,
       timeoutMs: config.timeout * 1000,
@@ -50,36 +66,20 @@ export const ollama = {
       fetch: onlyOllama(deps.fetch, label),
       interpretError: (status, body) => (isModelMissing(status, body) ? notPulled(model, label) : undefined),
     };
-    const post = (body: unknown): RequestInit => ({
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: JSON.stringify(body),
-    });
-
-    /** Streams (NDJSON) when the caller takes text as it arrives, else one JSON answer. */
-    async function generate(
-      path: string,
-      body: (stream: boolean) => unknown,
-      parse: (json: unknown, label: string) => Generation,
-      options?: CallOptions,
-    ): Promise<Generation> {
-      const call = { ...policy, signal: options?.signal };
-      if (options?.onText) {
-        const stream = await upstreamStream(`${base}${path}`, post(body(true)), call);
-        return collectStream(ndjsonEvents(stream), ollamaStreamPiece, options.onText, { idleMs: policy.timeoutMs, label });
-      }
-      return parse(await upstreamJson(`${base}${path}`, post(body(false)), call), label);
-    }
+    // Ollama streams NDJSON; `stream` is always in the body (see ollama-wire.ts).
+    const generation: Pick<HttpGeneration, "headers" | "events" | "piece"> = { headers, events: ndjsonEvents, piece: ollamaStreamPiece };
 
     /**
      * GET /api/tags spends no tokens. Any failure to get Ollama's list means the
      * server was not reached (network, timeout, an Access page, some other
-     * server); a list without the model means it is not pulled.
+     * server); a list without the model means it is not pulled. No retries: a
+     * check reports what it saw now, and the health rules already wait for
+     * consecutive failures.
      */
-    async function checkPulled(maxRetries: number): Promise<void> {
+    async function checkPulled(): Promise<null> {
       let tags;
       try {
-        const json = await upstreamJson(`${base}/api/tags`, { method: "GET", headers }, { ...policy, maxRetries });
+        const json = await upstreamJson(`${base}/api/tags`, jsonGet(headers), { ...policy, maxRetries: 0 });
         tags = parseAnswer(Tags, json, label);
       } catch (error) {
         const failure = toGatewayError(error);
@@ -90,27 +90,35 @@ export const ollama = {
         });
       }
       if (!isPulled(tags, model)) throw notPulled(model, label);
+      return null;
     }
 
     return {
-      capabilities: ollama.supports,
-      initialize: () => checkPulled(config.max_retries),
-      async healthCheck() {
-        const started = Date.now();
-        try {
-          // No retries: a check reports what it saw now, within one timeout;
-          // the health rules already wait for consecutive failures.
-          await checkPulled(0);
-          return { ok: true, latency_ms: Date.now() - started, detail: null };
-        } catch (error) {
-          return { ok: false, latency_ms: Date.now() - started, detail: toGatewayError(error).message };
-        }
+      healthCheck: () => timedCheck(checkPulled),
+      async chat(request, options) {
+        const body = await chatBody(model, request, label, loadImage, options?.signal);
+        return httpGeneration(
+          { ...generation, url: `${base}/api/chat`, body: (stream) => ({ ...body, stream }), parse: chatGeneration },
+          policy,
+          options,
+        );
       },
-      async shutdown() {},
-      chat: (request, options) => generate("/api/chat", (stream) => chatBody(model, request, stream), chatGeneration, options),
-      complete: (request, options) => generate("/api/generate", (stream) => generateBody(model, request, stream), generateGeneration, options),
+      complete: (request, options) =>
+        httpGeneration(
+          {
+            ...generation,
+            url: `${base}/api/generate`,
+            body: (stream) => generateBody(model, request, stream, label),
+            parse: generateGeneration,
+          },
+          policy,
+          options,
+        ),
       async embed(request, options) {
-        const json = await upstreamJson(`${base}/api/embed`, post({ model, input: request.input }), { ...policy, signal: options?.signal });
+        const json = await upstreamJson(`${base}/api/embed`, jsonPost({ model, input: request.input }, headers), {
+          ...policy,
+          signal: options?.signal,
+        });
         const { embeddings } = parseAnswer(EmbedAnswer, json, label);
         if (embeddings.length !== request.input.length) {
           throw new GatewayError("upstream_error", `${label} sent ${embeddings.length} embeddings for ${request.input.length} inputs.`);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
+import { timedCheck } from "./health";
 import { openAIClient } from "./openai-client";
 import type { BackendFactory, ModelBackend } from "./types";
 
@@ -15,10 +16,16 @@ const Config = CommonConfig.extend({
   headers: Headers.optional(),
 }).strict();
 
+/** Models that take image input, by name: OpenAI's (gpt-4o, gpt-4.1, gpt-5, o1, o3, o4) and common open ones. */
+export const VISION_MODELS =
+  /gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-5|(^|\/)o[134]($|-)|vision|-vl|vl-|llava|pixtral|gemma-?3|llama-?4|claude|gemini|idefics|smolvlm|minicpm-v|moondream|mistral-small-3\.[12]/i;
+
 export const openaiCompatible = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding"],
   defaultCapabilities: (config) => (/embed/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
+  // Function calling and JSON mode are near universal among OpenAI-compatible servers; image input is by model.
+  defaultFeatures: ({ model_name }) => ["tools", "json_schema", ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : [])],
   upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
 
   create(config, deps): ModelBackend {
@@ -38,25 +45,12 @@ export const openaiCompatible = {
       },
     });
     return {
-      capabilities: openaiCompatible.supports,
-      async initialize() {
-        await client.listModels();
-      },
-      async healthCheck() {
-        const started = Date.now();
-        try {
+      // GET /models spends no tokens; an empty list (some servers) says nothing either way.
+      healthCheck: () =>
+        timedCheck(async () => {
           const models = await client.listModels();
-          const listed = models.length === 0 || models.includes(config.model_name);
-          return {
-            ok: true,
-            latency_ms: Date.now() - started,
-            detail: listed ? null : `${config.model_name} is not in the upstream's model list`,
-          };
-        } catch (error) {
-          return { ok: false, latency_ms: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
-        }
-      },
-      async shutdown() {},
+          return models.length === 0 || models.includes(config.model_name) ? null : `${config.model_name} is not in the upstream's model list`;
+        }),
       chat: client.chat,
       complete: client.complete,
       embed: client.embed,

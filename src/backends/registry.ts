@@ -33,6 +33,12 @@ export function canonicalBackendType(name: string): BackendType {
   );
 }
 
-export function backendFor(type: string): BackendFactory {
-  return backends[canonicalBackendType(type)];
+/** Every backend type for people, read off the record: "ollama, …, openai_compatible (alias external_api)". */
+export function describeBackendTypes(): string {
+  return Object.keys(backends)
+    .map((type) => {
+      const names = Object.keys(aliases).filter((alias) => aliases[alias] === type);
+      return names.length > 0 ? `${type} (alias ${names.join(", ")})` : type;
+    })
+    .join(", ");
 }

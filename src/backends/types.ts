@@ -1,46 +1,65 @@
 /**
  * The one small interface every backend implements, and the factory shape the
- * registry (`./registry.ts`) holds one of per backend type.
+ * registry (`./registry.ts`) holds one of per backend type. The shapes of what
+ * goes in and comes out are zod schemas in `./shapes.ts`.
  */
 import type { z } from "zod";
-import type { Capability } from "../models/schema";
+import type { Capability, Feature } from "../models/schema";
+import type { ChatMessage, Classification, Embeddings, Generation, ResponseFormat, ToolChoice, ToolDefinition } from "./shapes";
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
+export type {
+  ChatMessage,
+  Classification,
+  ContentPart,
+  Embeddings,
+  FinishReason,
+  Generation,
+  ResponseFormat,
+  ToolCall,
+  ToolChoice,
+  ToolDefinition,
+} from "./shapes";
 
+/**
+ * Generation parameters by OpenAI's names. Each backend maps every one of them
+ * in its table (`./params.ts`): sent under its upstream's name, or refused by
+ * name. None is ever dropped.
+ */
 export interface SamplingParams {
   max_tokens?: number;
   temperature?: number;
   top_p?: number;
   stop?: string[];
+  seed?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  logit_bias?: Record<string, number>;
+  user?: string;
 }
 
-export interface ChatRequest extends SamplingParams {
+/**
+ * Top-level request parameters the gateway does not know, exactly as the
+ * caller sent them: OpenAI-style upstreams get them as they are, every other
+ * backend refuses the request naming the first one.
+ */
+export interface Passthrough {
+  extra?: Record<string, unknown>;
+}
+
+export interface ChatRequest extends SamplingParams, Passthrough {
   messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  response_format?: ResponseFormat;
 }
 
-export interface CompletionRequest extends SamplingParams {
+export interface CompletionRequest extends SamplingParams, Passthrough {
   prompt: string;
-}
-
-export type FinishReason = "stop" | "length" | "content_filter" | "tool_calls" | "error" | "unknown";
-
-export interface Generation {
-  text: string;
-  finish_reason: FinishReason;
-  usage: { prompt_tokens: number | null; completion_tokens: number | null };
-  /** Set when a stream broke after it started: `text` holds what arrived before. */
-  error?: string;
 }
 
 export interface EmbeddingRequest {
   input: string[];
-}
-
-export interface Embeddings {
-  embeddings: number[][];
 }
 
 export interface ClassificationRequest {
@@ -48,15 +67,21 @@ export interface ClassificationRequest {
   labels?: string[];
 }
 
-export interface Classification {
-  labels: { label: string; score: number }[];
-}
-
 export interface CallOptions {
   /** Aborts the upstream call when the caller goes away. */
   signal?: AbortSignal;
   /** When given, the backend streams and calls this with each new piece of text. */
   onText?: (delta: string) => void | Promise<void>;
+  /** While streaming, each piece of a tool call, in OpenAI's delta form (index; id and name first; arguments in fragments). */
+  onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
+}
+
+/** One piece of a streamed tool call: the first piece of a call carries its id and name. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments?: string;
 }
 
 export interface HealthResult {
@@ -65,24 +90,34 @@ export interface HealthResult {
   detail: string | null;
 }
 
+/** One model's backend, built per call; the capabilities it serves are its factory's `supports`. */
 export interface ModelBackend {
-  /** Check the upstream is reachable and the model exists. */
-  initialize(): Promise<void>;
+  /** The backend's own cheap check (no tokens spent): is the upstream there, does it know the model. */
   healthCheck(): Promise<HealthResult>;
-  /** Release anything held; backends over plain HTTP hold nothing. */
-  shutdown(): Promise<void>;
-  readonly capabilities: readonly Capability[];
   chat?(request: ChatRequest, options?: CallOptions): Promise<Generation>;
   complete?(request: CompletionRequest, options?: CallOptions): Promise<Generation>;
   embed?(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings>;
   classify?(request: ClassificationRequest, options?: CallOptions): Promise<Classification>;
 }
 
-/** What a backend gets from outside, injected so tests can hand in fakes. */
+/**
+ * What a backend gets from outside, injected so tests can hand in fakes, and
+ * no more: never the Worker's whole `env` (it holds every Worker secret).
+ */
 export interface BackendDeps {
   fetch: typeof fetch;
-  env: Env;
+  /** The Workers AI binding (`env.AI`); only `workers_ai` uses it. */
+  ai?: Ai;
+  /**
+   * Fetches an image a caller gave by URL, for upstreams that take image
+   * bytes rather than URLs: under the SSRF rules and a size cap (`./images.ts`).
+   * Without it, such backends use `imageLoader` with no private-host exemptions.
+   */
+  loadImage?: ImageLoader;
 }
+
+/** An image's bytes as base64, with its media type. */
+export type ImageLoader = (url: string, signal?: AbortSignal) => Promise<{ mediaType: string; base64: string }>;
 
 export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>> = z.ZodType<Record<string, unknown>>> {
   /** zod schema of this backend's config (common fields included). */
@@ -91,8 +126,15 @@ export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>
   readonly supports: readonly Capability[];
   /** Capabilities a model gets when its registration names none. */
   defaultCapabilities(config: z.output<Schema>): Capability[];
+  /** Features (tools, vision, json_schema) a chat model gets when its registration names none: by model name. */
+  defaultFeatures(config: z.output<Schema>): Feature[];
   /** The URLs requests go to, for the URL policy and the secret-host binding. */
   upstreamUrls(config: z.output<Schema>): { field: string; url: string }[];
+  /**
+   * The Worker binding calls go to instead of (or besides) URLs, as people
+   * should read it in explain_route, e.g. "Workers AI binding (AI)".
+   */
+  readonly binding?: string;
   /** Build a backend for one call from config whose secret references are resolved. */
   create(config: z.output<Schema>, deps: BackendDeps): ModelBackend;
 }

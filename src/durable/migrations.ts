@@ -63,7 +63,12 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
-  // 4: when each model's next scheduled check is due (ms since the epoch; NULL: due now)
+  // 4: what each chat model can do beyond text (tools, vision, json_schema). Models stored before
+  // features existed keep passing every request on, as they did: all three, until an admin says otherwise.
+  `
+  ALTER TABLE models ADD COLUMN features TEXT NOT NULL DEFAULT '["tools","vision","json_schema"]';
+  `,
+  // 5: when each model's next scheduled check is due (ms since the epoch; NULL: due now)
   `
   ALTER TABLE models ADD COLUMN next_check_at INTEGER;
   `,

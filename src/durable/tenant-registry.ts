@@ -31,18 +31,48 @@ import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
 import { awaitFirstCheck, markStarted, scheduleRows } from "./schedule-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 
+/**
+ * The object's tenant, once the operator opened it: its id and the generation
+ * of this incarnation (a new one each time a tenant by this id is created).
+ * `null` while unopened: never created, or deleted.
+ */
+interface Opened {
+  tenantId: string;
+  generation: string;
+}
+
+/** Who a write is for: the generation the caller's credentials belong to, or `null` for the operator (any open generation). */
+export type Generation = string | null;
+
+/** Most models one tenant may register: the whole registry travels with every cold request. */
+export const MAX_MODELS = 200;
+/** Most API keys one tenant may hold at once. */
+export const MAX_KEYS = 100;
+
+const UNKNOWN: WriteResult<never> = { ok: false, code: "not_found", message: "This tenant does not exist (it was never created, or was deleted)." };
+
 export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** An alarm run is in progress in this instance. */
   private running = false;
   /** What this instance last wrote to the directory (undefined: nothing yet). */
   private reported: number | null | undefined;
+  private opened: Opened | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    // An object nobody opened has no tables and gets none here: a request naming an unknown
+    // tenant reads one empty catalogue and leaves nothing behind.
     void ctx.blockConcurrencyWhile(async () => {
+      if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length === 0) return;
       migrate(ctx.storage);
+      const tenantId = this.meta("tenant_id");
+      if (!tenantId) return;
+      // Objects opened before generations existed get one now.
+      let generation = this.meta("generation");
+      if (!generation) this.setMeta("generation", (generation = crypto.randomUUID()));
+      this.opened = { tenantId, generation };
       // Whoever wakes an object with models (after a deploy, an eviction, a lost alarm) finds its alarm armed.
       await this.rearm(false);
     });
@@ -50,44 +80,72 @@ export class TenantRegistry extends DurableObject<Env> {
 
   // --- tenant lifecycle ---------------------------------------------------
 
-  /** Called when the operator creates the tenant; idempotent. */
-  open(tenantId: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
+  /**
+   * Called when the operator creates the tenant; idempotent while open. Opening
+   * an object whose tenant was deleted starts a new generation: nothing said
+   * or cached for the old one can write here.
+   */
+  open(tenantId: string): { generation: string } {
+    if (this.opened) return { generation: this.opened.generation };
+    migrate(this.ctx.storage);
+    const generation = crypto.randomUUID();
+    this.ctx.storage.transactionSync(() => {
+      this.setMeta("tenant_id", tenantId);
+      this.setMeta("generation", generation);
+    });
+    this.opened = { tenantId, generation };
+    return { generation };
   }
 
-  /** Forget everything this tenant owns; the object stays usable, empty and unopened. */
+  /** Whether the operator has opened this tenant (and not deleted it since). */
+  isOpen(): boolean {
+    return this.opened !== null;
+  }
+
+  /** Forget everything this tenant owns: the object is unopened again, with no tables, and refuses every write. */
   async destroy(): Promise<void> {
+    this.opened = null;
+    this.reported = undefined;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
-    migrate(this.ctx.storage);
-    this.reported = undefined;
   }
 
-  /** The registry, with the key whose hash is given (API keys) or whose id is given (OAuth grants made with that key). */
+  /**
+   * The registry, with the key whose hash is given (API keys) or whose id is
+   * given (OAuth grants made with that key). A key that matches nothing loads
+   * nothing else: bad credentials cost one indexed read.
+   */
   snapshot(keyHash: string, by: "hash" | "id" = "hash"): TenantSnapshot {
-    const tenantId = this.tenantId();
-    if (!tenantId) return { tenantId: null, key: null, models: [], grants: [] };
+    const none = { tenantId: this.opened?.tenantId ?? null, generation: null, key: null, models: [], grants: [] };
+    if (!this.opened) return none;
     const column = by === "id" ? "id" : "hash";
     const key = first(this.sql.exec(`SELECT id, role, name, created_at FROM api_keys WHERE ${column} = ?`, keyHash), KeyRow);
-    return { tenantId, key, models: this.models(), grants: this.references() };
+    if (!key) return none;
+    return { tenantId: this.opened.tenantId, generation: this.opened.generation, key, models: this.models(), grants: this.references() };
   }
 
   // --- models -------------------------------------------------------------
 
   models(): ModelRecord[] {
+    if (!this.opened) return [];
     return all(this.sql.exec("SELECT * FROM models ORDER BY id"), ModelRow);
   }
 
-  insertModel(record: ModelRecord): WriteResult {
+  insertModel(generation: Generation, record: ModelRecord): WriteResult {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     if (this.getModel(record.id)) {
       return { ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` };
+    }
+    if (this.count("models") >= MAX_MODELS) {
+      return { ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` };
     }
     const problem = this.checkFallbacks(record);
     if (problem) return problem;
     this.sql.exec(
       `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
-         status_detail, last_checked_at, latency_ms, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ...toRow(record),
     );
     awaitFirstCheck(this.sql, record.id, Date.now());
@@ -96,7 +154,9 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   /** Replace a model, only if nobody changed it since `expectedUpdatedAt` (the version the caller merged into). */
-  replaceModel(record: ModelRecord, expectedUpdatedAt: string): WriteResult {
+  replaceModel(generation: Generation, record: ModelRecord, expectedUpdatedAt: string): WriteResult {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     const current = this.getModel(record.id);
     if (!current) return { ok: false, code: "not_found", message: `Model "${record.id}" not found.` };
     if (current.updated_at !== expectedUpdatedAt) {
@@ -117,7 +177,7 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     this.sql.exec(
       `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
-         updated_at = ? WHERE id = ?`,
+         updated_at = ?, features = ? WHERE id = ?`,
       next.name,
       next.description,
       next.backend_type,
@@ -125,13 +185,16 @@ export class TenantRegistry extends DurableObject<Env> {
       JSON.stringify(next.capabilities),
       JSON.stringify(next.fallbacks),
       next.updated_at,
+      JSON.stringify(next.features),
       next.id,
     );
     if (reset) this.rescheduled();
     return { ok: true, value: next };
   }
 
-  deleteModel(id: string): WriteResult<{ id: string }> {
+  deleteModel(generation: Generation, id: string): WriteResult<{ id: string }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     if (!this.getModel(id)) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
     const referrers = this.models()
       .filter((m) => m.fallbacks.includes(id))
@@ -152,7 +215,9 @@ export class TenantRegistry extends DurableObject<Env> {
    * Admin-set status: `maintenance` sticks until an admin clears it with
    * `available`; from then on checks and calls move the status again.
    */
-  setStatus(id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
+  setStatus(generation: Generation, id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     const current = this.getModel(id);
     if (!current) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
     const [next, detail] = status === "maintenance" ? (["maintenance", "set by an admin"] as const) : (["available", null] as const);
@@ -165,15 +230,18 @@ export class TenantRegistry extends DurableObject<Env> {
   // --- health ---------------------------------------------------------------
 
   /** Passive health: a real call's outcome, reported by the Worker after the call. */
-  recordCall(modelId: string, outcome: HealthOutcome, at: string): HealthCheck | null {
+  recordCall(generation: Generation, modelId: string, outcome: HealthOutcome, at: string): HealthCheck | null {
+    if (this.refuse(generation)) return null;
     return recordOutcome(this.ctx.storage, modelId, outcome, "call", at);
   }
 
   checks(modelId: string, limit?: number): HealthCheck[] {
+    if (!this.opened) return [];
     return recentChecks(this.sql, modelId, limit);
   }
 
   checksByModel(limit: number): Record<string, HealthCheck[]> {
+    if (!this.opened) return {};
     return recentChecksByModel(this.sql, limit);
   }
 
@@ -200,6 +268,7 @@ export class TenantRegistry extends DurableObject<Env> {
 
   /** The alarm: run the checks that are due, then arm the next one. */
   override async alarm(): Promise<void> {
+    if (!this.opened) return;
     if (this.running) return;
     this.running = true;
     try {
@@ -226,7 +295,7 @@ export class TenantRegistry extends DurableObject<Env> {
   async watchdog(): Promise<{ nudge: Nudge; overdueAt: number | null }> {
     const now = Date.now();
     if (this.running) return { nudge: "running", overdueAt: now + WATCHDOG_GRACE_MS };
-    if (this.tenantId() && dueModels(scheduleRows(this.sql), now).length > 0) {
+    if (this.opened && dueModels(scheduleRows(this.sql), now).length > 0) {
       await this.ctx.storage.setAlarm(now);
       // The alarm reports when it has run; until then the watchdog waits out the grace period.
       return { nudge: "armed", overdueAt: now + WATCHDOG_GRACE_MS };
@@ -257,7 +326,7 @@ export class TenantRegistry extends DurableObject<Env> {
    * about to run (the watchdog may have just set it).
    */
   private async rearm(report = true): Promise<Plan> {
-    const tenantId = this.tenantId();
+    const tenantId = this.opened?.tenantId ?? null;
     const now = Date.now();
     const next = tenantId ? plan(scheduleRows(this.sql), this.intervalS(), now) : { alarmAt: null, overdueAt: null };
     const current = await this.ctx.storage.getAlarm();
@@ -295,7 +364,12 @@ export class TenantRegistry extends DurableObject<Env> {
 
   // --- API keys -----------------------------------------------------------
 
-  createKey(key: ApiKeyInfo & { hash: string }): ApiKeyInfo {
+  createKey(generation: Generation, key: ApiKeyInfo & { hash: string }): WriteResult<ApiKeyInfo> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
+    if (this.count("api_keys") >= MAX_KEYS) {
+      return { ok: false, code: "conflict", message: `A tenant holds at most ${MAX_KEYS} API keys; revoke one first.` };
+    }
     this.sql.exec(
       "INSERT INTO api_keys (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
       key.id,
@@ -304,58 +378,71 @@ export class TenantRegistry extends DurableObject<Env> {
       key.name,
       key.created_at,
     );
-    return { id: key.id, role: key.role, name: key.name, created_at: key.created_at };
+    return { ok: true, value: { id: key.id, role: key.role, name: key.name, created_at: key.created_at } };
   }
 
   listKeys(): ApiKeyInfo[] {
+    if (!this.opened) return [];
     return all(this.sql.exec("SELECT id, role, name, created_at FROM api_keys ORDER BY created_at, id"), KeyRow);
   }
 
-  deleteKey(id: string): boolean {
-    return this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten > 0;
+  deleteKey(generation: Generation, id: string): WriteResult<{ id: string }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
+    if (this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten === 0) {
+      return { ok: false, code: "not_found", message: `Key "${id}" not found.` };
+    }
+    return { ok: true, value: { id } };
   }
 
   // --- grants of Worker secrets -----------------------------------------------
 
   grants(): SecretGrant[] {
+    if (!this.opened) return [];
     return all(this.sql.exec("SELECT name, hosts FROM grants ORDER BY name"), GrantRow);
   }
 
-  putGrant(grant: SecretGrant, at: string): SecretGrant {
+  putGrant(generation: Generation, grant: SecretGrant, at: string): WriteResult<SecretGrant> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
     this.sql.exec(
       "INSERT INTO grants (name, hosts, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET hosts = excluded.hosts, updated_at = excluded.updated_at",
       grant.name,
       JSON.stringify(grant.hosts),
       at,
     );
-    return grant;
+    return { ok: true, value: grant };
   }
 
-  deleteGrant(name: string): boolean {
-    return this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten > 0;
+  deleteGrant(generation: Generation, name: string): WriteResult<{ name: string }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
+    if (this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten === 0) {
+      return { ok: false, code: "not_found", message: `Grant "${name}" not found.` };
+    }
+    return { ok: true, value: { name } };
   }
 
   // --- the tenant's own secrets (sealed by the Worker; see secret-store.ts) ---
 
   secrets(): SecretInfo[] {
-    return listSecrets(this.sql);
+    return this.opened ? listSecrets(this.sql) : [];
   }
 
   sealedSecrets(): SecretGrant[] {
-    const tenantId = this.tenantId();
-    return tenantId ? sealedSecrets(this.sql, tenantId) : [];
+    return this.opened ? sealedSecrets(this.sql, this.opened.tenantId) : [];
   }
 
-  putSecret(input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
-    return putSecret(this.sql, input, at);
+  putSecret(generation: Generation, input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
+    return this.refuse(generation) ?? putSecret(this.sql, input, at);
   }
 
-  deleteSecret(name: string): WriteResult<{ name: string }> {
-    return deleteSecret(this.sql, name, this.models());
+  deleteSecret(generation: Generation, name: string): WriteResult<{ name: string }> {
+    return this.refuse(generation) ?? deleteSecret(this.sql, name, this.models());
   }
 
   resealSecrets(updates: { name: string; previous_iv: ArrayBuffer; sealed: SealedSecret }[]): number {
-    return resealSecrets(this.sql, updates);
+    return this.opened ? resealSecrets(this.sql, updates) : 0;
   }
 
   // --- internals ------------------------------------------------------------
@@ -367,15 +454,31 @@ export class TenantRegistry extends DurableObject<Env> {
     return [...own, ...this.grants().filter((g) => !names.has(g.name))];
   }
 
-  private tenantId(): string | null {
-    return this.meta("tenant_id");
+  /**
+   * Why a write must not land, or null when it may: the tenant is not open
+   * (never created, or deleted), or the caller's credentials belong to an
+   * earlier generation of it (a cache that outlived a delete and re-create).
+   */
+  private refuse(generation: Generation): WriteResult<never> | null {
+    if (!this.opened) return UNKNOWN;
+    if (generation !== null && generation !== this.opened.generation) return UNKNOWN;
+    return null;
+  }
+
+  private count(table: "models" | "api_keys"): number {
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
   }
 
   private meta(key: string): string | null {
     return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
   }
 
+  private setMeta(key: string, value: string): void {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+  }
+
   getModel(id: string): ModelRecord | null {
+    if (!this.opened) return null;
     return first(this.sql.exec("SELECT * FROM models WHERE id = ?", id), ModelRow);
   }
 
@@ -410,5 +513,6 @@ function toRow(r: ModelRecord): SqlStorageValue[] {
     r.latency_ms,
     r.created_at,
     r.updated_at,
+    JSON.stringify(r.features),
   ];
 }

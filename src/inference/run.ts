@@ -10,6 +10,7 @@ import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import { type Need, requiredFeatures } from "./features";
 import { instantiate } from "./instantiate";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
@@ -25,7 +26,7 @@ export interface Answered {
 type Invoke<T> = (backend: ModelBackend, options: CallOptions | undefined) => Promise<T>;
 
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
-  return call(scope, modelId, "chat", options, (b, o) => need(b.chat, "chat").call(b, request, o));
+  return call(scope, modelId, "chat", options, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request));
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
@@ -47,6 +48,7 @@ async function call<T extends object>(
   capability: Capability,
   options: CallOptions | undefined,
   invoke: Invoke<T>,
+  needs: readonly Need[] = [],
 ): Promise<T & Answered> {
   const requested = scope.model(modelId);
   if (!requested.capabilities.includes(capability)) {
@@ -57,7 +59,7 @@ async function call<T extends object>(
   }
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
-  for (const { model, blocked } of planRoute(scope, requested, capability)) {
+  for (const { model, blocked } of planRoute(scope, requested, capability, needs)) {
     if (blocked) {
       last = blockedError(model.id, blocked);
       attempts.push({ model_id: model.id, error: last.message });
@@ -70,6 +72,10 @@ async function call<T extends object>(
           onText: (delta) => {
             streamed = true;
             return options.onText?.(delta);
+          },
+          onToolCall: (delta) => {
+            streamed = true;
+            return options.onToolCall?.(delta);
           },
         }
       : options;
@@ -102,6 +108,11 @@ function blockedError(modelId: string, blocked: Blocked): GatewayError {
       return new GatewayError("rate_limited", `Model "${modelId}": ${reason}.`, { retryAfter: 1 });
     case "capability":
       return new GatewayError("model_unavailable", `Model "${modelId}" ${reason}; try another model.`);
+    case "feature":
+      return new GatewayError(
+        "unsupported_feature",
+        `Model "${modelId}" ${reason}; use a model whose features include ${blocked.feature} (list_models shows them), or leave that out.`,
+      );
     default:
       return new GatewayError("model_unavailable", `Model "${modelId}" is ${reason}; try another model.`);
   }
@@ -117,7 +128,7 @@ const HEALTH_FAILURES = new Set(["upstream_error", "upstream_timeout", "model_un
  */
 function report(scope: TenantScope, model: ModelRecord, ok: boolean, latencyMs: number, detail: string | null) {
   if (ok && model.status === "available") return;
-  const recorded = scope.stub.recordCall(model.id, { ok, latency_ms: ok ? latencyMs : null, detail }, new Date().toISOString());
+  const recorded = scope.stub.recordCall(scope.generation, model.id, { ok, latency_ms: ok ? latencyMs : null, detail }, new Date().toISOString());
   // A changed status must be seen by the next call from this isolate (a model now in error is skipped at once).
   scope.background(recorded.then((check) => check && check.status !== model.status && scope.forget()));
 }
@@ -142,11 +153,7 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
     // A stream that broke after it started still answers (with the partial text), but counts against the model.
     const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
     report(scope, model, broken === null, Date.now() - started, broken);
-    return {
-      ...result,
-      ...("text" in result && typeof result.text === "string" && { text: redact(result.text) }),
-      ...(broken !== null && { error: broken }),
-    };
+    return { ...redact.result(result), ...(broken !== null && { error: broken }) };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));

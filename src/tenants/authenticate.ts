@@ -24,7 +24,7 @@ export async function scopeFor(c: Context<AppEnv>, tenantId: string, credential:
   });
   if (!loaded) return null;
   await enforceTenantRate(c.env, tenantId);
-  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.key, loaded.snapshot);
+  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.generation, loaded.key, loaded.snapshot);
 }
 
 /**
@@ -37,4 +37,9 @@ async function enforceTenantRate(env: Env, tenantId: string): Promise<void> {
   if (!success) {
     throw new GatewayError("rate_limited", "This tenant is over its request rate limit; retry in a minute.", { retryAfter: 60 });
   }
+}
+
+/** The tenant scope for a key of a tenant named by id (a signed status page session), or null when that key is gone. */
+export function authenticateKeyId(c: Context<AppEnv>, tenantId: string, keyId: string): Promise<TenantScope | null> {
+  return scopeFor(c, tenantId, { keyId });
 }

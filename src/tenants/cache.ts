@@ -9,6 +9,12 @@ import type { ApiKeyInfo } from "../tenants/keys";
 import { tenantStub, type TenantSnapshot } from "./stub";
 
 export const TTL_MS = 10_000;
+/**
+ * How long a credential that matched nothing is refused without asking the
+ * tenant's object again. Keys and key ids are random, so one that matched
+ * nothing cannot start matching later; the short life only bounds memory.
+ */
+export const REJECTED_TTL_MS = 5_000;
 const MAX_ENTRIES = 5_000;
 
 interface Entry<T> {
@@ -17,7 +23,8 @@ interface Entry<T> {
 }
 
 const keys = new Map<string, Entry<{ tenantId: string; key: ApiKeyInfo }>>();
-const snapshots = new Map<string, Entry<TenantSnapshot>>();
+const snapshots = new Map<string, Entry<TenantSnapshot & { generation: string }>>();
+const rejected = new Map<string, Entry<true>>();
 
 function fresh<T>(entry: Entry<T> | undefined, now: number): T | undefined {
   return entry && now - entry.at < TTL_MS ? entry.value : undefined;
@@ -39,26 +46,32 @@ export async function loadTenant(
   tenantId: string,
   credential: { hash: string } | { keyId: string },
   onRoundTrip: () => void,
-): Promise<{ key: ApiKeyInfo; snapshot: TenantSnapshot } | null> {
+): Promise<{ key: ApiKeyInfo; generation: string; snapshot: TenantSnapshot } | null> {
   const now = Date.now();
-  const cacheKey = "hash" in credential ? credential.hash : `id:${tenantId}:${credential.keyId}`;
+  const cacheKey = "hash" in credential ? `${tenantId}:${credential.hash}` : `id:${tenantId}:${credential.keyId}`;
   const key = fresh(keys.get(cacheKey), now);
   const snapshot = fresh(snapshots.get(tenantId), now);
-  if (key && key.tenantId === tenantId && snapshot) return { key: key.key, snapshot };
+  if (key && key.tenantId === tenantId && snapshot) return { key: key.key, generation: snapshot.generation, snapshot };
+  if (rejected.has(cacheKey) && now - rejected.get(cacheKey)!.at < REJECTED_TTL_MS) return null;
 
   onRoundTrip();
   const loaded = await tenantStub(env, tenantId).snapshot(
     "hash" in credential ? credential.hash : credential.keyId,
     "hash" in credential ? "hash" : "id",
   );
-  if (!loaded.key || loaded.tenantId !== tenantId) return null;
-  put(keys, cacheKey, { tenantId, key: loaded.key }, now);
-  put(snapshots, tenantId, loaded, now);
-  return { key: loaded.key, snapshot: loaded };
+  const { key: found, generation } = loaded;
+  if (!found || !generation || loaded.tenantId !== tenantId) {
+    put(rejected, cacheKey, true, now);
+    return null;
+  }
+  put(keys, cacheKey, { tenantId, key: found }, now);
+  put(snapshots, tenantId, { ...loaded, generation }, now);
+  return { key: found, generation, snapshot: loaded };
 }
 
 /** After a write: forget the tenant's registry and every key of it this isolate knows. */
 export function invalidateTenant(tenantId: string): void {
   snapshots.delete(tenantId);
+  for (const id of rejected.keys()) if (id.startsWith(`${tenantId}:`) || id.startsWith(`id:${tenantId}:`)) rejected.delete(id);
   for (const [hash, entry] of keys) if (entry.value.tenantId === tenantId) keys.delete(hash);
 }

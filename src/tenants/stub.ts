@@ -13,6 +13,8 @@ import type { ApiKeyInfo } from "./keys";
 /** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
 export interface TenantSnapshot {
   tenantId: string | null;
+  /** This incarnation of the tenant; writes made for it are refused once it is deleted (or re-created). */
+  generation: string | null;
   key: ApiKeyInfo | null;
   models: ModelRecord[];
   /**
@@ -38,6 +40,7 @@ export type TenantStub = Remote<
   Pick<
     TenantRegistry,
     | "open"
+    | "isOpen"
     | "destroy"
     | "snapshot"
     | "models"

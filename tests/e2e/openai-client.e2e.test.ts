@@ -10,9 +10,11 @@
  * reached the client or wrangler dev's logs.
  */
 import OpenAI from "openai";
+import type { RunnableToolFunctionWithParse } from "openai/lib/RunnableFunction";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { api, createTenant, expectNotInLogs, ResponseRecorder, type Tenant } from "./helpers";
+import { fakeVector8 } from "../support/fake-vectors.js";
+import { connectModern, expectNotInLogs, fakes, gatewayFor, ResponseRecorder, structured, type Tenant } from "./helpers";
 
 const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 const openaiUrl = inject("openaiUrl");
@@ -23,31 +25,15 @@ const RUN = String(Date.now() % 1e8);
 const UP_CHAT = `gpt-e2e-v1-${RUN}`;
 const UP_EMBED = `e2e-v1-embed-${RUN}`;
 const UP_OLLAMA = `e2e-v1-llm-${RUN}`;
+const UP_TOOLS = `gpt-e2e-v1-tools-${RUN}`;
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
+const { api, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 let tenant: Tenant;
 /** Bodies of the requests the SDK sent to the gateway, by path. */
 const sent: { path: string; body: Record<string, unknown> | undefined }[] = [];
 let openai: OpenAI;
-
-interface Received {
-  path: string;
-  headers: Record<string, string>;
-  body: Record<string, unknown>;
-}
-
-async function upstream(base: string, model: string): Promise<Received[]> {
-  const response = await fetch(`${base}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await response.json()) as { requests: Received[] }).requests;
-}
-
-/** The 8-number vector the fake upstreams derive from a text. */
-function fakeVector8(text: string): number[] {
-  const v = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < text.length; i++) v[i % 8]! += text.charCodeAt(i) / 1000;
-  return v.map((x) => Math.round(x * 1e6) / 1e6);
-}
 
 function client(key: string): OpenAI {
   return new OpenAI({
@@ -65,20 +51,10 @@ function client(key: string): OpenAI {
 }
 
 beforeAll(async () => {
-  const pulled = await fetch(`${ollamaUrl}/__control/pull`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: UP_OLLAMA }),
-  });
-  expect(pulled.status).toBe(200);
+  await fakes.ollama.control("pull", { model: UP_OLLAMA });
 
   dev = await startWranglerDev({ upstreamKey: CANARY });
-  tenant = await createTenant(dev, recorder, "sdk", "OpenAI SDK users");
-  const grant = await api(recorder, dev.url, "PUT", "/api/v1/tenants/sdk/grants/UPSTREAM_KEY", {
-    token: dev.adminToken,
-    body: { hosts: ["127.0.0.1"] },
-  });
-  expect(grant.status).toBe(200);
+  tenant = await createTenant({ id: "sdk", name: "OpenAI SDK users", grantCanary: true });
   const models = [
     {
       id: "v1-chat",
@@ -93,16 +69,20 @@ beforeAll(async () => {
       config: { base_url: `${openaiUrl}/v1`, model_name: UP_EMBED, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
     },
     {
+      id: "v1-agent",
+      name: "An agent's model on the fake OpenAI",
+      backend_type: "openai_compatible",
+      config: { base_url: `${openaiUrl}/v1`, model_name: UP_TOOLS, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
+      features: ["tools", "json_schema"],
+    },
+    {
       id: "v1-ollama",
       name: "Chat on the fake Ollama",
       backend_type: "ollama",
       config: { base_url: ollamaUrl, model_name: UP_OLLAMA, headers: { "CF-Access-Client-Secret": "${UPSTREAM_KEY}" }, max_retries: 0 },
     },
   ];
-  for (const body of models) {
-    const registered = await api(recorder, dev.url, "POST", "/api/v1/models", { token: tenant.adminKey, body });
-    expect(registered.status, JSON.stringify(registered.body)).toBe(201);
-  }
+  for (const body of models) await registerModel(tenant, body);
   openai = client(tenant.userKey);
 });
 
@@ -116,6 +96,7 @@ describe("the official openai client against /v1", () => {
     const models: OpenAI.Model[] = [];
     for await (const m of openai.models.list()) models.push(m);
     expect(models.map((m) => [m.id, m.object, m.owned_by]).sort()).toEqual([
+      ["v1-agent", "model", "openai_compatible"],
       ["v1-chat", "model", "openai_compatible"],
       ["v1-embed", "model", "openai_compatible"],
       ["v1-ollama", "model", "ollama"],
@@ -139,7 +120,7 @@ describe("the official openai client against /v1", () => {
     expect(res.usage?.completion_tokens).toBe(6);
     expect(res.usage?.total_tokens).toBe((res.usage?.prompt_tokens ?? NaN) + 6);
 
-    const calls = (await upstream(openaiUrl, UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("hello from the openai sdk"));
+    const calls = (await fakes.openai.requests(UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("hello from the openai sdk"));
     expect(calls).toHaveLength(1);
     expect(calls[0]!.path).toBe("/v1/chat/completions");
     expect(calls[0]!.headers.authorization).toBe(`Bearer ${CANARY}`);
@@ -184,7 +165,7 @@ describe("the official openai client against /v1", () => {
     expect(last.choices).toEqual([]);
     expect(last.usage).toMatchObject({ completion_tokens: 5, total_tokens: (last.usage?.prompt_tokens ?? NaN) + 5 });
 
-    const [call] = (await upstream(openaiUrl, UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("stream one two three"));
+    const [call] = (await fakes.openai.requests(UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("stream one two three"));
     expect(call!.body).toMatchObject({ stream: true });
   });
 
@@ -194,7 +175,7 @@ describe("the official openai client against /v1", () => {
     expect(res.model).toBe("v1-chat");
     expect(res.choices[0]).toMatchObject({ text: "Once upon a time in the SDK …continued", finish_reason: "stop" });
     expect(res.usage?.completion_tokens).toBe(8);
-    const [call] = (await upstream(openaiUrl, UP_CHAT)).filter((r) => r.path === "/v1/completions");
+    const [call] = (await fakes.openai.requests(UP_CHAT)).filter((r) => r.path === "/v1/completions");
     expect(call!.body).toEqual({ model: UP_CHAT, prompt: "Once upon a time in the SDK", max_tokens: 50 });
   });
 
@@ -224,13 +205,13 @@ describe("the official openai client against /v1", () => {
     const res = await openai.chat.completions.create({ model: "v1-ollama", messages: [{ role: "user", content: "hi from the sdk" }] });
     expect(res.model).toBe("v1-ollama");
     expect(res.choices[0]).toMatchObject({ message: { content: "ollama: hi from the sdk" }, finish_reason: "stop" });
-    const calls = await upstream(ollamaUrl, UP_OLLAMA);
+    const calls = await fakes.ollama.requests(UP_OLLAMA);
     expect(calls.map((c) => c.path)).toEqual(["/api/chat"]);
     expect(calls[0]!.headers["cf-access-client-secret"]).toBe(CANARY);
   });
 
   it("an unknown model is a 404 APIError in OpenAI's shape, and nothing reaches an upstream", async () => {
-    const before = (await upstream(openaiUrl, UP_CHAT)).length;
+    const before = (await fakes.openai.requests(UP_CHAT)).length;
     const error = await openai.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }).then(
       () => undefined,
       (e: unknown) => e,
@@ -238,7 +219,7 @@ describe("the official openai client against /v1", () => {
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error).toMatchObject({ status: 404, error: { type: "not_found", message: 'Model "no-such-model" not found.' } });
-    expect((await upstream(openaiUrl, UP_CHAT)).length).toBe(before);
+    expect((await fakes.openai.requests(UP_CHAT)).length).toBe(before);
 
     const denied = await client("mgw_sdk_not-a-real-key")
       .models.list()
@@ -249,8 +230,103 @@ describe("the official openai client against /v1", () => {
     expect(denied).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
+  it("an agent loop with runTools: tool call, tool result, final answer; non-streaming and streaming", async () => {
+    const asked: string[] = [];
+    const tools: RunnableToolFunctionWithParse<{ city: string }>[] = [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "The weather in a city",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+          parse: (input: string) => JSON.parse(input) as { city: string },
+          function: ({ city }) => {
+            asked.push(city);
+            return `foggy in ${city}`;
+          },
+        },
+      },
+    ];
+    const runner = openai.chat.completions.runTools({ model: "v1-agent", messages: [{ role: "user", content: "London" }], tools });
+    expect(await runner.finalContent()).toBe("tool said: foggy in London");
+    const streamed = openai.chat.completions.runTools({ model: "v1-agent", messages: [{ role: "user", content: "Dublin" }], tools, stream: true });
+    const calls: string[] = [];
+    streamed.on("functionToolCall", (call) => calls.push(`${call.name} ${call.arguments}`));
+    expect(await streamed.finalContent()).toBe("tool said: foggy in Dublin");
+    expect(calls).toEqual(['get_weather {"city":"Dublin"}']);
+    expect(asked).toEqual(["London", "Dublin"]);
+
+    const bodies = (await fakes.openai.requests(UP_TOOLS)).map((r) => r.body);
+    expect(bodies).toHaveLength(4);
+    expect(bodies[1]!.messages).toEqual([
+      { role: "user", content: "London" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_fake_0", type: "function", function: { name: "get_weather", arguments: '{"city":"London"}' } }],
+      },
+      { role: "tool", tool_call_id: "call_fake_0", content: "foggy in London" },
+    ]);
+    expect(bodies[2]).toMatchObject({ stream: true, tools: [{ type: "function", function: { name: "get_weather" } }] });
+  });
+
+  it("the same loop through the MCP chat tool with a real MCP client: arguments as objects, the result as a tool message", async () => {
+    const session = await connectModern(dev.url, tenant.userKey, recorder);
+    try {
+      const weather = {
+        type: "function",
+        function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+      };
+      const first = await session.callTool("chat", { model_id: "v1-agent", messages: [{ role: "user", content: "Cairo" }], tools: [weather] });
+      const made = structured<{ finish_reason: string; tool_calls: { id: string; name: string; arguments: { city: string } }[] }>(first);
+      expect(made.finish_reason).toBe("tool_calls");
+      expect(made.tool_calls).toEqual([{ id: "call_fake_0", name: "get_weather", arguments: { city: "Cairo" } }]);
+      const progress: string[] = [];
+      const second = await session.callTool(
+        "chat",
+        {
+          model_id: "v1-agent",
+          messages: [
+            { role: "user", content: "Cairo" },
+            { role: "assistant", content: "", tool_calls: made.tool_calls },
+            { role: "tool", tool_call_id: made.tool_calls[0]!.id, content: "hot and dry" },
+          ],
+          tools: [weather],
+        },
+        (p) => progress.push(p.message ?? ""),
+      );
+      expect(structured<{ text: string; finish_reason: string }>(second)).toMatchObject({ text: "tool said: hot and dry", finish_reason: "stop" });
+      expect(progress.join("")).toBe("tool said: hot and dry");
+      const json = await session.callTool("chat", {
+        model_id: "v1-agent",
+        messages: [{ role: "user", content: "Cairo" }],
+        response_format: { type: "json_object" },
+      });
+      expect(structured<{ json: unknown }>(json).json).toEqual({ echo: "Cairo" });
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("a model without the tools feature is a 400 unsupported_feature through the SDK, and nothing reaches the upstream", async () => {
+    const before = (await fakes.ollama.requests(UP_OLLAMA)).length;
+    await api("PATCH", "/api/v1/models/v1-ollama", { token: tenant.adminKey, body: { features: [] } });
+    const error = await openai.chat.completions
+      .create({ model: "v1-ollama", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error).toMatchObject({
+      status: 400,
+      error: { type: "unsupported_feature", message: expect.stringContaining('Model "v1-ollama" lacks the tools feature') },
+    });
+    expect((await fakes.ollama.requests(UP_OLLAMA)).length).toBe(before);
+  });
+
   it("the canary secret never appears in a response or in wrangler dev's logs", async () => {
-    const calls = await upstream(openaiUrl, UP_CHAT);
+    const calls = await fakes.openai.requests(UP_CHAT);
     expect(calls.length).toBeGreaterThanOrEqual(4);
     expect(calls.every((c) => c.headers.authorization === `Bearer ${CANARY}`)).toBe(true);
 

@@ -9,19 +9,22 @@
  * under the page's CSP), and the chart of recent checks, signs out, and takes a
  * full-page screenshot, which is decoded and must show the badge and bar colours
  * (a blank or unstyled page fails). The screenshot is left in the OS temp dir.
+ * The session cookie is a short-lived signed session, not the key: an edited one
+ * is refused, and a sign-in form posted from another site is refused (login CSRF).
  *
  * Chromium missing: skipped with a hint on a dev machine, a failure in CI.
  */
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import { browserAvailability, countColour, decodePng, distinctColours, launchChromium } from "./browser";
-import { api, createTenant, ResponseRecorder, scriptUpstream, type Tenant } from "./helpers";
+import { openaiModel } from "../support/models";
+import { fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
 
-const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
 const up = (id: string) => `gpt-e2e-status-page-${id}-${RUN}`;
 
@@ -66,8 +69,7 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
   let page: Page;
   let tenant: Tenant;
   const recorder = new ResponseRecorder();
-  const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-    api<T>(recorder, dev.url, method, path, options);
+  const { api: call, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
   async function check(id: ModelId, expectOk: boolean) {
     const res = await call<{ checks: { ok: boolean }[] }>("POST", `/api/v1/models/${id}/health-check`, { token: tenant.adminKey });
@@ -80,32 +82,13 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     context = await browser.newContext({ viewport: { width: 1200, height: 800 }, deviceScaleFactor: 1 });
     page = await context.newPage();
 
-    tenant = await createTenant(dev, recorder, "storefront", "Storefront");
-    const grant = await call("PUT", "/api/v1/tenants/storefront/grants/UPSTREAM_KEY", { token: dev.adminToken, body: { hosts: ["127.0.0.1"] } });
-    expect(grant.status).toBe(200);
+    tenant = await createTenant({ id: "storefront", name: "Storefront", grantCanary: true });
     for (const id of Object.keys(MODELS) as ModelId[]) {
-      const created = await call("POST", "/api/v1/models", {
-        token: tenant.adminKey,
-        body: {
-          id,
-          name: `Model ${id}`,
-          backend_type: "openai_compatible",
-          config: {
-            base_url: `${openaiUrl}/v1`,
-            model_name: up(id),
-            api_key: "${UPSTREAM_KEY}",
-            max_retries: 0,
-            timeout: 2,
-            health_check: { probe: "generation" },
-          },
-        },
-      });
-      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      await registerModel(tenant, openaiModel(id, up(id), { max_retries: 0, timeout: 2, health_check: { probe: "generation" } }));
     }
     // Checks run on demand, each scripted to pass or fail; maintenance comes after delta's first check.
     for (const id of ["alpha", "beta", "gamma", "delta"] as const) {
-      await scriptUpstream(
-        openaiUrl,
+      await fakes.openai.script(
         up(id),
         MODELS[id].checks.map((ok) => (ok ? { kind: "delay", ms: 0 } : { kind: "status", status: 500 })),
       );
@@ -159,6 +142,11 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     expect(others).toEqual([]);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/status" });
     expect(await page.evaluate(() => document.cookie)).toBe("");
+    // A session, not the key: the value holds no part of the key, and it expires within the hour.
+    expect(cookie!.value).not.toContain(tenant.userKey);
+    expect(cookie!.value).not.toContain(tenant.userKey.slice(-20));
+    expect(cookie!.expires * 1000).toBeGreaterThan(Date.now());
+    expect(cookie!.expires * 1000).toBeLessThanOrEqual(Date.now() + 3600_000 + 60_000);
 
     const rows = await page
       .locator("tbody tr[data-model]")
@@ -237,6 +225,22 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     expect(counts.barOk).toBeGreaterThan(4 * 6 * 3 * 0.9);
   });
 
+  it("refuses an edited session cookie, and takes the genuine one back", async () => {
+    const [genuine] = (await context.cookies()).filter((c) => c.name === "mgw_status");
+    const [payload, mac] = genuine!.value.split(".") as [string, string];
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString()) as Record<string, unknown>;
+    const longer = Buffer.from(JSON.stringify({ ...claims, e: Number(claims.e) + 30 * 86400 })).toString("base64url");
+    for (const value of [`${longer}.${mac}`, `${payload}.${mac.slice(0, -1)}${mac.endsWith("A") ? "B" : "A"}`, tenant.userKey]) {
+      await context.addCookies([{ ...genuine!, value }]);
+      const response = await page.goto(`${dev.url}/status`);
+      expect(response?.status(), value).toBe(401);
+      expect(await page.locator("table").count()).toBe(0);
+      expect(await page.locator("form.login").count()).toBe(1);
+    }
+    await context.addCookies([genuine!]);
+    expect((await page.goto(`${dev.url}/status`))?.status()).toBe(200);
+  });
+
   it("signs out back to the form", async () => {
     const [back] = await Promise.all([
       page.waitForResponse((r) => new URL(r.url()).pathname === "/status" && r.request().method() === "GET"),
@@ -254,5 +258,38 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     const html = await bearer.text();
     expect(html).toContain('data-model="gamma" data-status="error"');
     expect(html).not.toContain(tenant.userKey);
+  });
+
+  it("refuses a sign-in form posted from another site (login CSRF): no session is set", async () => {
+    const attacker = await call<{ key: string }>("POST", "/api/v1/tenants/storefront/keys", {
+      token: dev.adminToken,
+      body: { role: "user", name: "attacker" },
+    });
+    expect(attacker.status).toBe(201);
+    // A page on another site (localhost is another site than 127.0.0.1) with a form that signs the visitor in as the attacker.
+    const evil = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(
+        `<!doctype html><form method="post" action="${dev.url}/status/login">` +
+          `<input name="key" value="${attacker.body.key}"><input name="csrf" value="guessed-token"><button id="go">Win a prize</button></form>`,
+      );
+    });
+    await new Promise<void>((resolve) => evil.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (evil.address() as { port: number }).port;
+      const victim = await browser.newContext();
+      const tab = await victim.newPage();
+      await tab.goto(`http://localhost:${port}/`);
+      const [answer] = await Promise.all([tab.waitForResponse((r) => r.url().endsWith("/status/login")), tab.click("#go")]);
+      expect(answer.status()).toBe(403);
+      await tab.waitForLoadState();
+      await expect(tab.locator("p.error[role=alert]").textContent()).resolves.toMatch(/did not come from this page/);
+      expect((await victim.cookies(dev.url)).filter((c) => c.name === "mgw_status")).toEqual([]);
+      const after = await tab.goto(`${dev.url}/status`);
+      expect(after?.status()).toBe(401);
+      await victim.close();
+    } finally {
+      await new Promise<void>((resolve) => evil.close(() => resolve()));
+    }
   });
 });

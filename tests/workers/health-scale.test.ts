@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { WATCHDOG_BATCH, watchdog } from "../../src/health/watchdog";
 import { pool } from "../../src/util/pool";
-import { scriptUpstream, uniqueId, upstreamUrl } from "./helpers";
+import { fakes, uniqueId, upstreamUrl } from "./helpers";
 
 const TENANTS = 2_000;
 /** Three models per tenant: one on the fake OpenAI-compatible upstream (HTTP), two on the fake Workers AI binding. */
@@ -167,7 +167,7 @@ beforeAll(async () => {
   );
   console.log("seeded in", Math.round(performance.now() - seedStart), "ms");
   // That tenant's chat model's upstream never answers (its checks wait out the 15 s timeout).
-  await scriptUpstream(
+  await fakes.openai.script(
     hangUp,
     [1, 2].map(() => ({ kind: "hang" })),
   );

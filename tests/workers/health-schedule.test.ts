@@ -22,7 +22,7 @@ import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { WATCHDOG_GRACE_MS } from "../../src/health/schedule";
 import { watchdog } from "../../src/health/watchdog";
 import worker from "../../src/worker";
-import { api, callTool, createTenant, openaiModel, registerModel, scriptUpstream, type TestTenant, uniqueId, upstreamRequests } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
 
 interface Model {
   id: string;
@@ -40,15 +40,15 @@ interface Check {
 
 const MINUTE = 60_000;
 
-async function model(tenant: TestTenant, id: string): Promise<Model> {
-  return (await api<Model>("GET", `/api/v1/models/${id}`, { token: tenant.admin })).body;
+async function model(tenant: Tenant, id: string): Promise<Model> {
+  return (await api<Model>("GET", `/api/v1/models/${id}`, { token: tenant.adminKey })).body;
 }
 
-async function history(tenant: TestTenant, id: string): Promise<Check[]> {
+async function history(tenant: Tenant, id: string): Promise<Check[]> {
   return env.TENANTS.getByName(tenant.id).checks(id, 50);
 }
 
-const alarmOf = (tenant: TestTenant) => runInDurableObject(env.TENANTS.getByName(tenant.id), (_: TenantRegistry, state) => state.storage.getAlarm());
+const alarmOf = (tenant: Tenant) => runInDurableObject(env.TENANTS.getByName(tenant.id), (_: TenantRegistry, state) => state.storage.getAlarm());
 
 async function overdueAt(tenantId: string): Promise<number | null> {
   const row = await env.DB.prepare("SELECT health_overdue_at AS at FROM tenants WHERE id = ?").bind(tenantId).first<{ at: number | null }>();
@@ -68,7 +68,7 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
 describe("registration and config changes probe at once", () => {
   it("a healthy model answers available, with its first check recorded", async () => {
     const tenant = await createTenant({ grantCanary: true });
-    const created = await api<Model>("POST", "/api/v1/models", { token: tenant.admin, body: openaiModel("ok", uniqueId("reg")) });
+    const created = await api<Model>("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("ok", uniqueId("reg")) });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ id: "ok", status: "available", status_detail: null, last_checked_at: expect.any(String) });
     expect(await history(tenant, "ok")).toMatchObject([{ source: "manual", ok: true, status: "available" }]);
@@ -77,10 +77,10 @@ describe("registration and config changes probe at once", () => {
   it("a model whose upstream hangs is stored anyway, and answers within its timeout with degraded and the reason", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("hang");
-    await scriptUpstream(up, [{ kind: "hang" }]);
+    await fakes.openai.script(up, [{ kind: "hang" }]);
     const started = Date.now();
     const created = await api<Model>("POST", "/api/v1/models", {
-      token: tenant.admin,
+      token: tenant.adminKey,
       body: openaiModel("slow", up, { timeout: 2, max_retries: 0, health_check: { probe: "generation" } }),
     });
     expect(Date.now() - started).toBeLessThan(2_000 + 3_000);
@@ -93,11 +93,11 @@ describe("registration and config changes probe at once", () => {
   it("a model whose upstream refuses connections answers degraded with the reason, over MCP too", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const dead = openaiModel("dead", "gpt-fake", { base_url: "http://127.0.0.1:9/v1", max_retries: 0 });
-    const created = await api<Model>("POST", "/api/v1/models", { token: tenant.admin, body: dead });
+    const created = await api<Model>("POST", "/api/v1/models", { token: tenant.adminKey, body: dead });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ status: "degraded", status_detail: expect.stringMatching(/^failure 1 of 3 before error: ./) });
 
-    const viaMcp = await callTool(tenant.admin, "register_model", { ...dead, id: "dead2" });
+    const viaMcp = await callTool(tenant.adminKey, "register_model", { ...dead, id: "dead2" });
     expect(viaMcp.tool.isError).toBeFalsy();
     expect(viaMcp.tool.structuredContent).toMatchObject({ id: "dead2", status: "degraded" });
   });
@@ -106,21 +106,21 @@ describe("registration and config changes probe at once", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("chg");
     await registerModel(tenant, openaiModel("m", up, { max_retries: 0 }));
-    const moved = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.admin, body: { config: { base_url: "http://127.0.0.1:9/v1" } } });
+    const moved = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.adminKey, body: { config: { base_url: "http://127.0.0.1:9/v1" } } });
     expect(moved.body).toMatchObject({ status: "degraded", status_detail: expect.stringMatching(/^failure 1 of 3 before error: /) });
     const back = await api<Model>("PATCH", "/api/v1/models/m", {
-      token: tenant.admin,
+      token: tenant.adminKey,
       body: { config: { base_url: openaiModel("x").config.base_url } },
     });
     expect(back.body.status).toBe("available");
-    const probes = (await upstreamRequests(up)).length;
+    const probes = (await fakes.openai.requests(up)).length;
 
-    const renamed = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.admin, body: { name: "Renamed" } });
+    const renamed = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.adminKey, body: { name: "Renamed" } });
     expect(renamed.body.status).toBe("available");
-    await api("PUT", "/api/v1/models/m/status", { token: tenant.admin, body: { status: "maintenance" } });
-    const changed = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.admin, body: { config: { timeout: 9 } } });
+    await api("PUT", "/api/v1/models/m/status", { token: tenant.adminKey, body: { status: "maintenance" } });
+    const changed = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.adminKey, body: { config: { timeout: 9 } } });
     expect(changed.body.status).toBe("maintenance");
-    expect((await upstreamRequests(up)).length).toBe(probes);
+    expect((await fakes.openai.requests(up)).length).toBe(probes);
   });
 });
 
@@ -138,8 +138,8 @@ describe("each tenant's alarm", () => {
   afterEach(() => vi.useRealTimers());
 
   /** Run the tenant's alarm now, as the runtime would when it is due. */
-  const fire = (tenant: TestTenant) => runDurableObjectAlarm(env.TENANTS.getByName(tenant.id));
-  const scheduled = async (tenant: TestTenant, id: string) => (await history(tenant, id)).filter((c) => c.source === "scheduled").length;
+  const fire = (tenant: Tenant) => runDurableObjectAlarm(env.TENANTS.getByName(tenant.id));
+  const scheduled = async (tenant: Tenant, id: string) => (await history(tenant, id)).filter((c) => c.source === "scheduled").length;
 
   it("checks each model once per interval (its own interval_s), and tells the directory when it would be overdue", async () => {
     const tenant = await createTenant({ grantCanary: true });
@@ -171,7 +171,7 @@ describe("each tenant's alarm", () => {
     const up = uniqueId("dead");
     await registerModel(tenant, openaiModel("m", up, { max_retries: 0, health_check: { probe: "generation", interval_s: 60 } }));
     expect((await model(tenant, "m")).status).toBe("available");
-    await scriptUpstream(
+    await fakes.openai.script(
       up,
       [1, 2, 3].map(() => ({ kind: "status", status: 502 })),
     );
@@ -266,7 +266,7 @@ describe("the cron with HEALTH_CHECK_INTERVAL_S=0", () => {
   it("every fired cron checks every model at once, except those in maintenance", async () => {
     const tenant = await createTenant({ grantCanary: true });
     for (const id of ["x", "y", "z"]) await registerModel(tenant, openaiModel(id, uniqueId(id)));
-    await api("PUT", "/api/v1/models/z/status", { token: tenant.admin, body: { status: "maintenance" } });
+    await api("PUT", "/api/v1/models/z/status", { token: tenant.adminKey, body: { status: "maintenance" } });
     const scheduled = async () => {
       const checks = await env.TENANTS.getByName(tenant.id).checksByModel(50);
       return ["x", "y", "z"].map((id) => (checks[id] ?? []).filter((c) => c.source === "scheduled").length);

@@ -5,7 +5,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, type TestTenant } from "./helpers";
+import { api, callTool, createTenant, openaiModel, registerModel, type Tenant } from "./helpers";
 
 const BASE = "http://localhost";
 const REDIRECT = "http://127.0.0.1:33418/callback";
@@ -27,13 +27,13 @@ async function pkce() {
   return { verifier, challenge };
 }
 
-async function register(name = "Test MCP client") {
+async function register(name = "Test MCP client", redirectUris = [REDIRECT]) {
   const res = await raw("/oauth/register", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
       client_name: name,
-      redirect_uris: [REDIRECT],
+      redirect_uris: redirectUris,
       token_endpoint_auth_method: "none",
       grant_types: ["authorization_code", "refresh_token"],
     }),
@@ -76,7 +76,7 @@ async function token(body: Record<string, string>) {
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
-async function fullFlow(tenant: TestTenant, key = tenant.user) {
+async function fullFlow(tenant: Tenant, key = tenant.userKey) {
   const clientId = await register();
   const { verifier, challenge } = await pkce();
   const { location } = await authorize(clientId, key, challenge);
@@ -133,7 +133,7 @@ describe("OAuth for MCP clients", () => {
   it("authorize with PKCE, exchange the code, call /mcp with the tenant and role of the consenting key, refresh", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("m"));
-    const { clientId, tokens } = await fullFlow(tenant, tenant.user);
+    const { clientId, tokens } = await fullFlow(tenant, tenant.userKey);
     expect(tokens.status).toBe(200);
     expect(tokens.body).toMatchObject({ token_type: "bearer", scope: expect.stringContaining("mcp") });
     const access = tokens.body.access_token!;
@@ -163,7 +163,7 @@ describe("OAuth for MCP clients", () => {
 
   it("an admin key's consent grants admin tools, and revoking the key ends the token and its grant", async () => {
     const tenant = await createTenant({ grantCanary: true });
-    const { tokens, clientId } = await fullFlow(tenant, tenant.admin);
+    const { tokens, clientId } = await fullFlow(tenant, tenant.adminKey);
     const access = tokens.body.access_token!;
     const made = await callTool(access, "register_model", openaiModel("via-oauth"));
     expect(made.tool.structuredContent).toMatchObject({ id: "via-oauth" });
@@ -188,7 +188,7 @@ describe("OAuth for MCP clients", () => {
     expect(replay.body.error).toBe("invalid_grant");
 
     const second = await pkce();
-    const { location } = await authorize(clientId, tenant.user, second.challenge);
+    const { location } = await authorize(clientId, tenant.userKey, second.challenge);
     const wrongVerifier = await token({
       grant_type: "authorization_code",
       code: new URL(location).searchParams.get("code")!,
@@ -208,7 +208,7 @@ describe("OAuth for MCP clients", () => {
     expect(badKey.approved.status).toBe(400);
     expect(await badKey.approved.text()).toContain("not valid");
 
-    const otherAudience = await authorize(clientId, tenant.user, (await pkce()).challenge, "http://localhost/other");
+    const otherAudience = await authorize(clientId, tenant.userKey, (await pkce()).challenge, "http://localhost/other");
     expect(otherAudience.page.status === 400 || /invalid_target/.test(otherAudience.page.headers.get("location") ?? "")).toBe(true);
 
     // A token presented somewhere that is not its audience is not accepted: /v1 takes API keys only.
@@ -241,6 +241,66 @@ describe("OAuth for MCP clients", () => {
     expect(location.origin + location.pathname).toBe(REDIRECT);
     expect(location.searchParams.get("error")).toBe("access_denied");
     expect(location.searchParams.get("state")).toBe("s1");
+  });
+});
+
+describe("where the consent page sends the browser", () => {
+  const authorizeParams = (clientId: string, redirectUri: string, extra: Record<string, string> = {}) =>
+    new URLSearchParams({
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+      code_challenge_method: "S256",
+      state: "st",
+      resource: `${BASE}/mcp`,
+      ...extra,
+    });
+
+  it("a self-registered client's bad request is explained on the page, never redirected to the client's URL (no open redirect)", async () => {
+    const evil = "https://evil.example/landing";
+    const clientId = await register("Redirector", [evil]);
+    for (const extra of <Record<string, string>[]>[
+      { code_challenge_method: "plain" },
+      { response_type: "token" },
+      { resource: "https://evil.example/mcp" },
+    ]) {
+      const res = await raw(`/authorize?${authorizeParams(clientId, evil, extra)}`);
+      const text = await res.text();
+      expect(res.status, JSON.stringify(extra)).toBe(400);
+      expect(res.headers.get("location"), JSON.stringify(extra)).toBeNull();
+      expect(res.headers.get("content-type")).toMatch(/text\/html/);
+      expect(text).not.toContain("evil.example/landing");
+      expect(res.headers.get("content-security-policy")).toContain("form-action 'self';");
+    }
+  });
+
+  it("the page's form-action allows exactly the validated redirect origin; one CSP cannot name gets a link instead", async () => {
+    const clientId = await register("CSP client", [REDIRECT]);
+    const page = await raw(`/authorize?${authorizeParams(clientId, REDIRECT)}`);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(/form-action ([^;]*);/.exec(csp)?.[1]).toBe("'self' http://127.0.0.1:33418");
+    expect(csp).toContain("default-src 'none'");
+
+    // An IPv6 loopback redirect cannot be written as a CSP source: only 'self', and the answer is a page with a link.
+    const v6 = "http://[::1]:33418/callback";
+    const v6Client = await register("IPv6 client", [v6]);
+    const v6Page = await raw(`/authorize?${authorizeParams(v6Client, v6)}`);
+    expect(/form-action ([^;]*);/.exec(v6Page.headers.get("content-security-policy") ?? "")?.[1]).toBe("'self'");
+    const handle = /name="handle" value="([^"]+)"/.exec(await v6Page.text())?.[1] ?? "";
+    const cookie = (v6Page.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const denied = await raw("/authorize", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie },
+      body: new URLSearchParams({ handle, decision: "deny" }).toString(),
+    });
+    expect(denied.status).toBe(200);
+    expect(denied.headers.get("location")).toBeNull();
+    const link = /<a href="([^"]+)">Return to the app<\/a>/.exec(await denied.text())?.[1] ?? "";
+    const back = new URL(link.replace(/&amp;/g, "&"));
+    expect(`${back.origin}${back.pathname}`).toBe(v6);
+    expect(back.searchParams.get("error")).toBe("access_denied");
   });
 });
 

@@ -15,6 +15,7 @@ function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
     backend_type: "openai_compatible",
     config: { base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2 },
     capabilities: ["chat"],
+    features: [],
     fallbacks: [],
     status: "initializing",
     status_detail: null,
@@ -27,12 +28,12 @@ function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
 }
 
 describe("TenantRegistry Durable Object", () => {
-  it("migrates its schema on start, records the version, and migrating again changes nothing", async () => {
+  it("migrates its schema when opened, records the version, and migrating again changes nothing", async () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry, state) => {
+      instance.open("t1");
       const version = state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version;
       expect(version).toBe(MIGRATIONS.length);
-      instance.open("t1");
       expect(migrate(state.storage)).toBe(MIGRATIONS.length);
       expect(state.storage.sql.exec("SELECT count(*) AS n FROM schema_version").one().n).toBe(1);
       expect(instance.snapshot("none").tenantId).toBe("t1");
@@ -43,9 +44,9 @@ describe("TenantRegistry Durable Object", () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry) => {
       instance.open("t");
-      expect(instance.insertModel(record("a")).ok).toBe(true);
-      expect(instance.insertModel(record("a", { name: "again" }))).toMatchObject({ ok: false, code: "conflict" });
-      expect(instance.insertModel(record("b", { fallbacks: ["a", "zzz"] }))).toMatchObject({ ok: false, code: "invalid_request" });
+      expect(instance.insertModel(null, record("a")).ok).toBe(true);
+      expect(instance.insertModel(null, record("a", { name: "again" }))).toMatchObject({ ok: false, code: "conflict" });
+      expect(instance.insertModel(null, record("b", { fallbacks: ["a", "zzz"] }))).toMatchObject({ ok: false, code: "invalid_request" });
       expect(instance.models().map((m) => [m.id, m.name])).toEqual([["a", "a"]]);
     });
   });
@@ -54,10 +55,10 @@ describe("TenantRegistry Durable Object", () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry) => {
       instance.open("t");
-      instance.insertModel(record("a"));
-      const first = instance.replaceModel(record("a", { name: "one", updated_at: "2026-01-02T00:00:00.000Z" }), "2026-01-01T00:00:00.000Z");
+      instance.insertModel(null, record("a"));
+      const first = instance.replaceModel(null, record("a", { name: "one", updated_at: "2026-01-02T00:00:00.000Z" }), "2026-01-01T00:00:00.000Z");
       expect(first.ok).toBe(true);
-      const stale = instance.replaceModel(record("a", { name: "two", updated_at: "2026-01-03T00:00:00.000Z" }), "2026-01-01T00:00:00.000Z");
+      const stale = instance.replaceModel(null, record("a", { name: "two", updated_at: "2026-01-03T00:00:00.000Z" }), "2026-01-01T00:00:00.000Z");
       expect(stale).toMatchObject({ ok: false, code: "conflict" });
       expect(instance.getModel("a")?.name).toBe("one");
     });
@@ -67,10 +68,10 @@ describe("TenantRegistry Durable Object", () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry) => {
       instance.open("t");
-      instance.insertModel(record("a"));
-      const set = instance.setStatus("a", "maintenance", "2026-01-02T00:00:00.000Z");
+      instance.insertModel(null, record("a"));
+      const set = instance.setStatus(null, "a", "maintenance", "2026-01-02T00:00:00.000Z");
       expect(set.ok).toBe(true);
-      instance.replaceModel(record("a", { name: "renamed", updated_at: "2026-01-03T00:00:00.000Z" }), "2026-01-02T00:00:00.000Z");
+      instance.replaceModel(null, record("a", { name: "renamed", updated_at: "2026-01-03T00:00:00.000Z" }), "2026-01-02T00:00:00.000Z");
       expect(instance.getModel("a")).toMatchObject({ name: "renamed", status: "maintenance" });
     });
   });
@@ -78,9 +79,9 @@ describe("TenantRegistry Durable Object", () => {
   it("destroy empties the tenant and leaves an unopened registry", async () => {
     const stub = tenantStub(env, uniqueId("do"));
     await stub.open("t");
-    await stub.createKey({ id: "k1", hash: "h1", role: "admin", name: null, created_at: "2026-01-01T00:00:00.000Z" });
+    await stub.createKey(null, { id: "k1", hash: "h1", role: "admin", name: null, created_at: "2026-01-01T00:00:00.000Z" });
     expect((await stub.snapshot("h1")).key?.id).toBe("k1");
     await stub.destroy();
-    expect(await stub.snapshot("h1")).toEqual({ tenantId: null, key: null, models: [], grants: [] });
+    expect(await stub.snapshot("h1")).toEqual({ tenantId: null, generation: null, key: null, models: [], grants: [] });
   });
 });

@@ -1,6 +1,7 @@
 /** Registry writes over MCP, offered only to tenant admin keys; same rules as the admin HTTP API. */
 import type { McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import { describeBackendTypes } from "../../backends/registry";
 import { ModelId, ModelRecord, ModelRegistrationRequest, ModelUpdateRequest } from "../../models/schema";
 import { registerModel, removeModel, setMaintenance, updateModel } from "../../models/service";
 import type { TenantScope } from "../../tenants/scope";
@@ -14,7 +15,7 @@ export function registerAdminTools(server: McpServer, scope: TenantScope): void 
     {
       title: "Register a model",
       description:
-        "Register a model for this tenant (admin). backend_type: openai_compatible (alias external_api). " +
+        `Register a model for this tenant (admin). backend_type: one of ${describeBackendTypes()}. ` +
         'Secrets go in config as "${NAME}" references, never as literal values.',
       inputSchema: ModelRegistrationRequest,
       outputSchema: ModelRecord,
