@@ -32,7 +32,6 @@ import {
   type McpSession,
   type ModelBody,
   ResponseRecorder,
-  sleep,
   structured,
   type Tenant,
   textOf,
