@@ -64,7 +64,8 @@ export type TenantStub = Remote<
     | "checks"
     | "checksByModel"
     | "runChecks"
-    | "sweep"
+    | "probeModel"
+    | "watchdog"
   >
 >;
 
