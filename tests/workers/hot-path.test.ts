@@ -107,7 +107,7 @@ describe("what the isolate keeps between requests", () => {
     expect(before.chat).toContain("only-in-a");
     expect((await chatDescription(b.userKey)).chat).not.toContain("only-in-a");
     await registerModel(a, openaiModel("added-later"));
-    expect((await chatDescription(a.userKey)).chat).toContain("added-later (initializing)");
+    expect((await chatDescription(a.userKey)).chat).toContain("added-later (");
     // The same registry, another role: the admin tools appear for the admin key only.
     expect((await chatDescription(a.adminKey)).names).toContain("register_model");
     expect((await chatDescription(a.userKey)).names).not.toContain("register_model");
