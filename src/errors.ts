@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_capability: 422,
   rate_limited: 429,
+  budget_exceeded: 429,
   internal: 500,
   upstream_error: 502,
   model_unavailable: 503,

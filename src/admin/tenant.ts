@@ -14,9 +14,14 @@ import { explainRoute } from "../inference/route";
 import { Capability, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
 import { deleteSecret, putSecret, readSecretBody, secretName } from "../secrets/service";
+import { Budget } from "../usage/budget";
+import { UsageQuery } from "../usage/record";
+import { readUsage } from "../usage/service";
 
 const ListQuery = z.strictObject({ capability: Capability.optional(), status: ModelStatus.optional() });
 const StatusBody = z.strictObject({ status: z.enum(["maintenance", "available"]) });
+const NewKey = CreateKey.extend({ budget: Budget.optional() });
+const KeyPatch = z.strictObject({ budget: Budget.nullable() });
 
 export const tenantRoutes = new Hono<AppEnv>()
   .use(tenantAuth())
@@ -46,9 +51,23 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
-    const issued = await issueKey(c.env, scope.tenantId, scope.generation, await readJson(c, CreateKey));
+    const { budget, ...request } = await readJson(c, NewKey);
+    const issued = await issueKey(c.env, scope.tenantId, scope.generation, request);
     scope.audit("key.create", issued.id, { role: issued.role });
-    return c.json(issued, 201);
+    if (budget)
+      scope.committed(await scope.stub.setBudget(scope.generation, issued.id, budget, new Date().toISOString()), "key.budget", issued.id, { budget });
+    return c.json({ ...issued, ...(budget && { budget }) }, 201);
+  })
+  // A key's budget (null removes it); only an admin key sets budgets.
+  .patch("/keys/:id", requireRole("admin"), async (c) => {
+    const scope = c.var.scope;
+    const id = c.req.param("id");
+    const { budget } = await readJson(c, KeyPatch);
+    return c.json(scope.committed(await scope.stub.setBudget(scope.generation, id, budget, new Date().toISOString()), "key.budget", id, { budget }));
+  })
+  .get("/usage", requireRole("admin"), async (c) => {
+    const query = parseOrThrow(UsageQuery, c.req.query());
+    return c.json(await readUsage(c.env, c.var.scope.tenantId, query, null));
   })
   // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
   .put("/secrets/:name", requireRole("admin"), async (c) => {

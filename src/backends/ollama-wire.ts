@@ -23,7 +23,7 @@ const Ending = {
 
 const ChatAnswer = z.object({ message: z.object({ content: z.string() }), ...Ending });
 const GenerateAnswer = z.object({ response: z.string(), ...Ending });
-export const EmbedAnswer = z.object({ embeddings: z.array(z.array(z.number())) });
+export const EmbedAnswer = z.object({ embeddings: z.array(z.array(z.number())), prompt_eval_count: z.number().nullish() });
 export const Tags = z.object({ models: z.array(z.object({ name: z.string(), model: z.string().optional() })) });
 
 /** One NDJSON line: a chat delta, a generate delta, the closing line, or an error. */

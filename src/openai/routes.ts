@@ -12,6 +12,8 @@ import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { chat, complete, embed, type Answered } from "../inference/run";
 import { stopList } from "../inference/schemas";
+import { inputDemand } from "../usage/cost";
+import { budgetRemainingHeader } from "../usage/meter";
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas";
 
 const CREATED = Math.floor(Date.parse("2026-01-01T00:00:00Z") / 1000);
@@ -35,6 +37,7 @@ export const openAIRoutes = new Hono<AppEnv>()
     const params = sampling(body);
     if (!body.stream) {
       const result = await chat(c.var.scope, body.model, { messages, ...params }, { signal: c.req.raw.signal });
+      budgetHeader(c);
       return c.json({
         id: `chatcmpl-${crypto.randomUUID()}`,
         object: "chat.completion",
@@ -44,8 +47,8 @@ export const openAIRoutes = new Hono<AppEnv>()
         usage: usage(result),
       });
     }
-    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (onText) =>
-      chat(c.var.scope, body.model, { messages, ...params }, { onText, signal: c.req.raw.signal }),
+    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (onText, signal) =>
+      chat(c.var.scope, body.model, { messages, ...params }, { onText, signal }),
     );
   })
   .post("/completions", async (c) => {
@@ -54,6 +57,7 @@ export const openAIRoutes = new Hono<AppEnv>()
     const params = sampling(body);
     if (!body.stream) {
       const result = await complete(c.var.scope, body.model, { prompt, ...params }, { signal: c.req.raw.signal });
+      budgetHeader(c);
       return c.json({
         id: `cmpl-${crypto.randomUUID()}`,
         object: "text_completion",
@@ -63,15 +67,17 @@ export const openAIRoutes = new Hono<AppEnv>()
         usage: usage(result),
       });
     }
-    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, (onText) =>
-      complete(c.var.scope, body.model, { prompt, ...params }, { onText, signal: c.req.raw.signal }),
+    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, (onText, signal) =>
+      complete(c.var.scope, body.model, { prompt, ...params }, { onText, signal }),
     );
   })
   .post("/embeddings", async (c) => {
     const body = await readJson(c, EmbeddingRequest);
     const input = Array.isArray(body.input) ? body.input : [body.input];
     const result = await embed(c.var.scope, body.model, { input }, { signal: c.req.raw.signal });
-    const tokens = input.join(" ").split(/\s+/).filter(Boolean).length;
+    budgetHeader(c);
+    // The upstream's own count; the gateway's estimate (the one it records) when it gave none.
+    const tokens = result.usage?.prompt_tokens ?? inputDemand(input).prompt_tokens;
     return c.json({
       object: "list",
       model: result.model_id,
@@ -107,6 +113,12 @@ function usage(result: Generation) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/** `x-gateway-budget-remaining` when a budget applies to the call (see docs/openai-api.md). */
+function budgetHeader(c: Context<AppEnv>) {
+  const remaining = budgetRemainingHeader(c.var.scope);
+  if (remaining) c.header("x-gateway-budget-remaining", remaining);
+}
+
 function now() {
   return Math.floor(Date.now() / 1000);
 }
@@ -122,7 +134,7 @@ async function stream(
   requested: string,
   object: "chat.completion.chunk" | "text_completion",
   includeUsage: boolean,
-  run: (onText: (delta: string) => Promise<void>) => Promise<Generation & Answered>,
+  run: (onText: (delta: string) => Promise<void>, signal: AbortSignal) => Promise<Generation & Answered>,
 ): Promise<Response> {
   const id = `${object === "text_completion" ? "cmpl" : "chatcmpl"}-${crypto.randomUUID()}`;
   const isChat = object === "chat.completion.chunk";
@@ -134,14 +146,22 @@ async function stream(
   const early: string[] = [];
   let firstText!: () => void;
   const started = new Promise<void>((resolve) => (firstText = resolve));
-  const call = run(async (delta) => {
-    if (forward) return forward(delta);
-    early.push(delta);
-    firstText();
-  });
+  // A client that goes away mid-stream stops the upstream too: the call ends (and is counted) with what was generated.
+  const gone = new AbortController();
+  const call = run(
+    async (delta) => {
+      gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
+      if (forward) return forward(delta);
+      early.push(delta);
+      firstText();
+    },
+    AbortSignal.any([c.req.raw.signal, gone.signal]),
+  );
   await Promise.race([started, call]); // rejects when the call fails before any text
+  budgetHeader(c);
 
   return streamSSE(c, async (sse) => {
+    sse.onAbort(() => gone.abort());
     const send = (delta: string) => sse.writeSSE({ data: chunk(requested, [piece(delta)]) });
     if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
     for (const delta of early.splice(0)) await send(delta);
