@@ -21,7 +21,7 @@ import { migrate } from "./migrations";
 import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
-import type { Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
+import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
 import { admitCall, budgetSet, budgetStatuses, recordBatch, setBudget, usageReport, usageSeries } from "./usage-store";
 
 /**
@@ -315,8 +315,9 @@ export class TenantRegistry extends DurableObject<Env> {
     return { ...usageReport(this.sql, query, now), budgets: budgetStatuses(this.sql, query.key_id, now) };
   }
 
-  usageSeries(now: number): UsageSeries | null {
-    return this.opened ? usageSeries(this.sql, now) : null;
+  /** The status page's view: requests and tokens per model over 24 hours and 30 days, and the budgets with their use. */
+  usageOverview(keyId: string | null, now: number): (UsageSeries & { budgets: BudgetStatus[] }) | null {
+    return this.opened ? { ...usageSeries(this.sql, keyId, now), budgets: budgetStatuses(this.sql, keyId, now) } : null;
   }
 
   /** The tenant's budget (`keyId` null) or a key's; `null` removes it. */

@@ -266,15 +266,16 @@ function totals(rows: z.infer<typeof TotalsRow>[]) {
 const SeriesRow = z.object({ model_id: z.string(), bucket: z.string(), requests: z.number(), tokens: z.number() });
 
 /** Per model: requests and tokens in each of the last 24 hours and the last 30 days (status page). */
-export function usageSeries(sql: SqlStorage, now: number): UsageSeries {
+export function usageSeries(sql: SqlStorage, keyId: string | null, now: number): UsageSeries {
   const hours = Array.from({ length: 24 }, (_, i) => isoHour(now - (23 - i) * HOUR_MS));
   const days = Array.from({ length: 30 }, (_, i) => isoDay(now - (29 - i) * DAY_MS));
   const read = (table: string, column: string, since: string) =>
     all(
       sql.exec(
         `SELECT model_id, ${column} AS bucket, sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens
-         FROM ${table} WHERE ${column} >= ? GROUP BY model_id, ${column}`,
+         FROM ${table} WHERE ${column} >= ? ${keyId === null ? "" : "AND key_id = ?"} GROUP BY model_id, ${column}`,
         since,
+        ...(keyId === null ? [] : [keyId]),
       ),
       SeriesRow,
     );

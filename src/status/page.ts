@@ -14,6 +14,7 @@ import type { HealthCheck } from "../health/status";
 import type { AppEnv } from "../http/app-env";
 import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import type { ModelRecord } from "../models/schema";
+import { loadUsageOverview, usageSection } from "./usage-section";
 
 const COOKIE = "mgw_status";
 const CHECKS_SHOWN = 30;
@@ -23,7 +24,7 @@ export const statusRoutes = new Hono<AppEnv>()
     const token = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? getCookie(c, COOKIE);
     const scope = token ? await authenticate(c, token) : null;
     if (!scope) return page(c, "Sign in", loginForm(token ? "That key is not valid (unknown or revoked)." : null), 401);
-    const checks = await scope.stub.checksByModel(CHECKS_SHOWN);
+    const [checks, usage] = await Promise.all([scope.stub.checksByModel(CHECKS_SHOWN), loadUsageOverview(scope)]);
     const body = html`
       <header>
         <h1>Models of tenant <code>${scope.tenantId}</code></h1>
@@ -38,7 +39,11 @@ export const statusRoutes = new Hono<AppEnv>()
             <tbody>${scope.snapshot.models.map((m) => row(m, checks[m.id] ?? []))}</tbody>
           </table>`
       }
-      <p class="note">Refreshes every 30 s. Bars: latency of each check, oldest to newest; red failed, grey a real call.</p>`;
+      <p class="note">Refreshes every 30 s. Bars: latency of each check, oldest to newest; red failed, grey a real call.</p>
+      ${usageSection(
+        usage,
+        scope.snapshot.models.map((m) => m.id),
+      )}`;
     return page(c, `Status — ${scope.tenantId}`, body, 200, true);
   })
   .post("/login", async (c) => {

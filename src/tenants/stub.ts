@@ -71,7 +71,7 @@ export type TenantStub = Remote<
     | "recordUsage"
     | "admitUsage"
     | "usage"
-    | "usageSeries"
+    | "usageOverview"
     | "setBudget"
   >
 >;
