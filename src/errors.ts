@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   internal: 500,
   upstream_error: 502,
   model_unavailable: 503,
+  audit_unavailable: 503,
   upstream_timeout: 504,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

@@ -52,10 +52,17 @@ export const tenantRoutes = new Hono<AppEnv>()
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const { budget, ...request } = await readJson(c, NewKey);
-    const issued = await issueKey(c.env, scope.tenantId, scope.generation, request);
-    scope.audit("key.create", issued.id, { role: issued.role });
-    if (budget)
-      scope.committed(await scope.stub.setBudget(scope.generation, issued.id, budget, new Date().toISOString()), "key.budget", issued.id, { budget });
+    const issued = await scope.audited(
+      "key.create",
+      undefined,
+      { role: request.role, ...(budget && { budget }) },
+      async () => {
+        const key = await issueKey(c.env, scope.tenantId, scope.generation, request);
+        if (budget) scope.committed(await scope.stub.setBudget(scope.generation, key.id, budget, new Date().toISOString()));
+        return key;
+      },
+      (key) => ({ target: key.id }),
+    );
     return c.json({ ...issued, ...(budget && { budget }) }, 201);
   })
   // A key's budget (null removes it); only an admin key sets budgets.
@@ -63,7 +70,11 @@ export const tenantRoutes = new Hono<AppEnv>()
     const scope = c.var.scope;
     const id = c.req.param("id");
     const { budget } = await readJson(c, KeyPatch);
-    return c.json(scope.committed(await scope.stub.setBudget(scope.generation, id, budget, new Date().toISOString()), "key.budget", id, { budget }));
+    return c.json(
+      await scope.audited("key.budget", id, { budget }, async () =>
+        scope.committed(await scope.stub.setBudget(scope.generation, id, budget, new Date().toISOString())),
+      ),
+    );
   })
   .get("/usage", requireRole("admin"), async (c) => {
     const query = parseOrThrow(UsageQuery, c.req.query());
@@ -80,7 +91,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    await revokeKey(c.env, scope.tenantId, scope.generation, id);
-    scope.changed("key.revoke", id);
+    await scope.audited("key.revoke", id, undefined, () => revokeKey(c.env, scope.tenantId, scope.generation, id));
+    scope.forget();
     return c.json({ id, revoked: true });
   });

@@ -176,11 +176,7 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
     // A stream that broke after it started still answers (with the partial text), but counts against the model.
     const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
     report(scope, model, broken === null, Date.now() - started, broken);
-    return {
-      ...result,
-      ...("text" in result && typeof result.text === "string" && { text: redact(result.text) }),
-      ...(broken !== null && { error: broken }),
-    };
+    return { ...redact.result(result), ...(broken !== null && { error: broken }) };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));

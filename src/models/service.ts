@@ -39,8 +39,9 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     created_at: now,
     updated_at: now,
   });
-  const result = await scope.stub.insertModel(scope.generation, record);
-  return scope.committed(result, "model.register", record.id, { backend_type: record.backend_type });
+  return scope.audited("model.register", record.id, { backend_type: record.backend_type }, async () =>
+    scope.committed(await scope.stub.insertModel(scope.generation, record)),
+  );
 }
 
 export async function updateModel(scope: TenantScope, id: string, input: unknown): Promise<ModelRecord> {
@@ -61,22 +62,23 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     fallbacks: patch.fallbacks ?? current.fallbacks,
     updated_at: laterThan(current.updated_at),
   });
-  const result = await scope.stub.replaceModel(scope.generation, record, current.updated_at);
-  return scope.committed(result, "model.update", id, { fields: Object.keys(patch) });
+  return scope.audited("model.update", id, { fields: Object.keys(patch) }, async () =>
+    scope.committed(await scope.stub.replaceModel(scope.generation, record, current.updated_at)),
+  );
 }
 
 export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {
   scope.requireAdmin();
-  const result = await scope.stub.deleteModel(scope.generation, id);
-  scope.committed(result, "model.remove", id);
+  await scope.audited("model.remove", id, undefined, async () => scope.committed(await scope.stub.deleteModel(scope.generation, id)));
   return { id, removed: true };
 }
 
 /** Only an admin sets or clears maintenance; health checks never overwrite it. */
 export async function setMaintenance(scope: TenantScope, id: string, status: "maintenance" | "available"): Promise<ModelRecord> {
   scope.requireAdmin();
-  const result = await scope.stub.setStatus(scope.generation, id, status, new Date().toISOString());
-  return scope.committed(result, "model.status", id, { status });
+  return scope.audited("model.status", id, { status }, async () =>
+    scope.committed(await scope.stub.setStatus(scope.generation, id, status, new Date().toISOString())),
+  );
 }
 
 interface Draft {

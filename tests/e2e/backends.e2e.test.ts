@@ -52,7 +52,7 @@ const UP = {
   ollamaChat: `e2e-backends-llm-${RUN}`,
   ollamaEmbed: `e2e-backends-embed-${RUN}`,
   ollamaGhost: `e2e-backends-ghost-${RUN}`, // never pulled
-  hfChat: `e2e-backends/chat-llm-${RUN}`, // router chat; hf-inference text-generation for complete
+  hfChat: `e2e-backends/chat-llm-${RUN}`, // router chat; hf-inference OpenAI-style completions for complete
   hfEmbed: `sentence-transformers/MiniLM-e2e-backends-${RUN}`,
   hfSentiment: `distilbert/sst-e2e-backends-${RUN}`,
   hfZeroShot: `facebook/bart-large-mnli-e2e-backends-${RUN}`,
@@ -278,7 +278,7 @@ describe.each(clients)("%s", (_label, connect) => {
       expect((await receivedWith(fakes.hf, UP.hfChat, message))[0]!.body).toMatchObject({ stream: true });
     });
 
-    it("complete uses hf-inference text-generation (TGI): JSON, cut by max_tokens, and streamed tokens", async () => {
+    it("complete uses hf-inference completions at <model>/v1/completions: JSON, cut by max_tokens, and streamed", async () => {
       const prompt = `Once upon a time on hugging face ${tag}`;
       const full = generation(await session.callTool("complete", { model_id: "hf-chat", prompt }));
       expect(full).toMatchObject({
@@ -290,19 +290,18 @@ describe.each(clients)("%s", (_label, connect) => {
       const cut = generation(await session.callTool("complete", { model_id: "hf-chat", prompt, max_tokens: 3 }));
       expect(cut).toMatchObject({ text: "and they lived", finish_reason: "length", usage: { completion_tokens: 3 } });
       const { result, pieces } = await streamed(session, "complete", { model_id: "hf-chat", prompt });
-      // TGI's closing special token (</s>) is not text and must not show up.
       expect(pieces).toEqual(["and", " they", " lived", " happily", " ever", " after"]);
       expect(generation(result)).toMatchObject({ text: "and they lived happily ever after", finish_reason: "stop" });
 
       const sent = await receivedWith(fakes.hf, UP.hfChat, prompt);
-      expect(sent.map((r) => r.path)).toEqual(Array(3).fill(`/hf-inference/models/${UP.hfChat}`));
-      expect(sent[0]!.body).toEqual({ inputs: prompt, parameters: { return_full_text: false, details: true } });
-      expect(sent[1]!.body).toMatchObject({ parameters: { max_new_tokens: 3 } });
+      expect(sent.map((r) => r.path)).toEqual(Array(3).fill(`/hf-inference/models/${UP.hfChat}/v1/completions`));
+      expect(sent[0]!.body).toEqual({ model: UP.hfChat, prompt });
+      expect(sent[1]!.body).toMatchObject({ max_tokens: 3 });
       expect(sent[2]!.body).toMatchObject({ stream: true });
       expect(sent[2]!.headers.authorization).toBe(`Bearer ${CANARY}`);
     });
 
-    it("embed uses feature-extraction, one vector per input", async () => {
+    it("embed uses the feature-extraction pipeline, one vector per input", async () => {
       const inputs = [`ab cde ${tag}`, "x"];
       const out = structured<Embeddings>(await session.callTool("embed", { model_id: "hf-embed", input: inputs }));
       expect(out).toEqual({ embeddings: inputs.map(fakeVector3), dimensions: 3, model_id: "hf-embed", latency_ms: expect.any(Number) });
@@ -310,8 +309,8 @@ describe.each(clients)("%s", (_label, connect) => {
       expect(single.embeddings).toEqual([fakeVector3(tag)]);
       const sent = await receivedWith(fakes.hf, UP.hfEmbed, tag);
       expect(sent.map((r) => [r.path, r.body])).toEqual([
-        [`/hf-inference/models/${UP.hfEmbed}`, { inputs }],
-        [`/hf-inference/models/${UP.hfEmbed}`, { inputs: [tag] }],
+        [`/hf-inference/models/${UP.hfEmbed}/pipeline/feature-extraction`, { inputs }],
+        [`/hf-inference/models/${UP.hfEmbed}/pipeline/feature-extraction`, { inputs: [tag] }],
       ]);
     });
 

@@ -3,15 +3,20 @@
  * (huggingface.co/docs/inference-providers):
  *
  *   router        POST /v1/chat/completions (JSON, or SSE with stream: true), GET /v1/models
- *   hf-inference  POST /hf-inference/models/<org>/<name>, the task chosen by the model name:
+ *   hf-inference  POST /hf-inference/models/<org>/<name> runs the model's own pipeline, as the
+ *                 real service does; its pipeline tag comes from the model name:
+ *                   "sentence-transformers/…"   sentence-similarity: wants {source_sentence, sentences}
+ *                                               and refuses a list of strings (422)
  *                   "embed" / "MiniLM" / "bge"  feature-extraction: number[][] for a list, number[] for a
  *                                               string; "token-level" → number[][][]; "flat" → number[]
  *                                               for a list of one (as some custom handlers answer)
  *                   "mnli" / "zero-shot"        zero-shot-classification; "legacy" → {sequence, labels, scores}
  *                   "sentiment" / "sst"         text-classification, nested [[{label, score}]]
- *                   anything else               text-generation: JSON, or TGI SSE with stream: true
+ *                   anything else               text-generation: TGI's legacy {inputs, parameters}
+ *                 POST …/pipeline/<task>: that task whatever the tag (feature-extraction for any
+ *                 embedding model); POST …/v1/completions: OpenAI-style completions (JSON or SSE)
  *   endpoint      /endpoint/<name>: POST it for the task (same dispatch by name),
- *                 POST …/v1/chat/completions, GET …/info
+ *                 POST …/v1/chat/completions and …/v1/completions, GET …/info
  *
  * Deterministic answers: chat says "echo: <last user message>"; text-generation
  * continues any prompt with "and they lived happily ever after" (a word per
@@ -54,6 +59,8 @@ export function startFakeHF(): Promise<FakeServer> {
     const breakAfter = step?.kind === "break_stream" ? step.afterChunks : undefined;
 
     switch (target.kind) {
+      case "completions":
+        return completions(res, body, breakAfter);
       case "models": {
         const ids = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"];
         return json(res, 200, { object: "list", data: ids.map((id) => ({ id, object: "model", owned_by: id.split("/")[0] })) });
@@ -63,23 +70,30 @@ export function startFakeHF(): Promise<FakeServer> {
       case "chat":
         return chat(res, body, breakAfter);
       case "task":
-        return task(res, target.model, body, breakAfter);
+        return task(res, target.model, target.pipeline ?? pipelineTag(target.model), body, breakAfter);
     }
   });
 }
 
 /** Which API a request is for, and the model its scripts and records are kept under. */
-function route(method: string, path: string, body: Body): { kind: "chat" | "task" | "models" | "info"; model: string } | undefined {
+type Route = { kind: "chat" | "completions" | "task" | "models" | "info"; model: string; pipeline?: Pipeline };
+
+function route(method: string, path: string, body: Body): Route | undefined {
   const chatModel = () => String(body.model ?? "").split(":")[0]!;
   if (method === "GET" && path === "/v1/models") return { kind: "models", model: "" };
   if (method === "POST" && path === "/v1/chat/completions") return { kind: "chat", model: chatModel() };
-  const inference = /^\/hf-inference\/models\/(.+)$/.exec(path);
-  if (method === "POST" && inference) return { kind: "task", model: decodeURIComponent(inference[1]!) };
+  const inference = /^\/hf-inference\/models\/(.+?)(?:\/pipeline\/([a-z-]+)|\/v1\/(completions))?$/.exec(path);
+  if (method === "POST" && inference) {
+    const model = decodeURIComponent(inference[1]!);
+    if (inference[3]) return { kind: "completions", model };
+    return { kind: "task", model, pipeline: inference[2] as Pipeline | undefined };
+  }
   const endpoint = /^\/endpoint\/([^/]+)(\/.*)?$/.exec(path);
   if (!endpoint) return undefined;
   const [, model = "", rest = "/"] = endpoint;
   if (method === "POST" && rest === "/") return { kind: "task", model };
   if (method === "POST" && rest === "/v1/chat/completions") return { kind: "chat", model };
+  if (method === "POST" && rest === "/v1/completions") return { kind: "completions", model };
   if (method === "GET" && rest === "/info") return { kind: "info", model };
   return undefined;
 }
@@ -116,10 +130,31 @@ async function chat(res: ServerResponse, body: Body, breakAfter: number | undefi
   await sse(res, events, breakAfter, true);
 }
 
-function task(res: ServerResponse, model: string, body: Body, breakAfter: number | undefined) {
+type Pipeline = "sentence-similarity" | "feature-extraction" | "zero-shot-classification" | "text-classification" | "text-generation";
+
+/** The pipeline tag the Hub would give the model: what POST /models/<model> runs. */
+function pipelineTag(model: string): Pipeline {
+  if (/^sentence-transformers\//.test(model)) return "sentence-similarity";
+  if (/embed|MiniLM|bge/i.test(model)) return "feature-extraction";
+  if (/mnli|zero-shot/i.test(model)) return "zero-shot-classification";
+  if (/sentiment|sst/i.test(model)) return "text-classification";
+  return "text-generation";
+}
+
+function task(res: ServerResponse, model: string, pipeline: Pipeline, body: Body, breakAfter: number | undefined) {
   const inputs = body.inputs;
   const parameters = (body.parameters ?? {}) as Body;
-  if (/embed|MiniLM|bge/i.test(model)) {
+  if (pipeline === "sentence-similarity") {
+    const ok = inputs && typeof inputs === "object" && !Array.isArray(inputs) && "source_sentence" in inputs;
+    if (!ok) return json(res, 422, { error: ["Input should be a valid dictionary with source_sentence and sentences"] });
+    const { sentences = [] } = inputs as { sentences?: string[] };
+    return json(
+      res,
+      200,
+      sentences.map(() => 0.5),
+    );
+  }
+  if (pipeline === "feature-extraction") {
     if (typeof inputs === "string") return json(res, 200, fakeVector3(inputs));
     const texts = inputs as string[];
     if (/token-level/.test(model))
@@ -131,7 +166,7 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
     if (/flat/.test(model)) return json(res, 200, fakeVector3(texts[0] ?? ""));
     return json(res, 200, texts.map(fakeVector3));
   }
-  if (/mnli|zero-shot/i.test(model)) {
+  if (pipeline === "zero-shot-classification") {
     const labels = parameters.candidate_labels as string[] | undefined;
     if (!labels) return json(res, 400, { error: "Input validation error: `candidate_labels` is required" });
     // Weight 6 for a label the text mentions, plus its position: distinct, unsorted scores.
@@ -145,7 +180,7 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
       labels.map((label, i) => ({ label, score: scores[i] })),
     );
   }
-  if (/sentiment|sst/i.test(model)) {
+  if (pipeline === "text-classification") {
     const positive = /love|great|good/.test(String(inputs)) ? 0.95 : 0.2;
     return json(res, 200, [
       [
@@ -155,6 +190,24 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
     ]);
   }
   return textGeneration(res, String(inputs), parameters, body.stream === true, breakAfter);
+}
+
+/** OpenAI-style completions, as hf-inference and TGI serve them at …/v1/completions: a word per token. */
+async function completions(res: ServerResponse, body: Body, breakAfter: number | undefined) {
+  let tokens = [...CONTINUATION];
+  let finish = "stop";
+  const stops = (typeof body.stop === "string" ? [body.stop] : ((body.stop ?? []) as string[])).map((s) => s.trim());
+  const stopAt = tokens.findIndex((t) => stops.includes(t.trim()));
+  if (stopAt >= 0) tokens = tokens.slice(0, stopAt);
+  if (typeof body.max_tokens === "number" && tokens.length > body.max_tokens) [tokens, finish] = [tokens.slice(0, body.max_tokens), "length"];
+  const usage = { prompt_tokens: String(body.prompt ?? "").split(" ").length, completion_tokens: tokens.length };
+  const base = { id: "cmpl-hf", object: "text_completion", model: body.model };
+  if (!body.stream) return json(res, 200, { ...base, choices: [{ index: 0, text: tokens.join(""), finish_reason: finish }], usage });
+  const events = [
+    ...tokens.map((text) => ({ ...base, choices: [{ index: 0, text, finish_reason: null }] })),
+    { ...base, choices: [{ index: 0, text: "", finish_reason: finish }], usage },
+  ];
+  await sse(res, events, breakAfter, true);
 }
 
 /** TGI's text-generation: a word per token, cut by max_new_tokens or a stop sequence. */
