@@ -59,7 +59,7 @@ async function tenantWithModels(): Promise<{ tenant: Tenant; up: string }> {
 
 describe("usage counting", () => {
   it("counts every call once with the upstream's own usage: chat, completion, embedding, classification, streamed and not", async () => {
-    const { tenant } = await tenantWithModels();
+    const { tenant, up } = await tenantWithModels();
     const openai = client(tenant.userKey);
     const seen: { prompt: number; completion: number }[] = [];
     const add = (u: { prompt_tokens: number; completion_tokens?: number } | null | undefined) => {
@@ -81,8 +81,10 @@ describe("usage counting", () => {
     add((await openai.completions.create({ model: "gpt", prompt: "once upon a time" })).usage);
     // Streamed without include_usage: the gateway still asks the upstream for usage, and counts it.
     for await (const chunk of await openai.completions.create({ model: "gpt", prompt: "a b c", stream: true })) void chunk;
-    const direct = await fakes.openai.requests<{ stream?: boolean; stream_options?: unknown }>({});
-    expect(direct.filter((r) => r.body.stream).every((r) => JSON.stringify(r.body.stream_options) === '{"include_usage":true}')).toBe(true);
+    const direct = await fakes.openai.requests<{ stream?: boolean; stream_options?: unknown }>(up);
+    const streams = direct.filter((r) => r.body.stream);
+    expect(streams).toHaveLength(2);
+    expect(streams.every((r) => JSON.stringify(r.body.stream_options) === '{"include_usage":true}')).toBe(true);
     seen.push({ prompt: 0, completion: "a b c …continued".split(" ").length }); // the fake's stream usage counts the completion only
     // MCP chat, streamed with a progressToken.
     const mcp = await callTool(tenant.userKey, "chat", { model_id: "gpt", messages: [{ role: "user", content: "via mcp" }] }, { progressToken: "p" });
