@@ -11,7 +11,7 @@ import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { explainRoute } from "../inference/route";
-import { Capability, ModelStatus } from "../models/schema";
+import { Capability, Feature, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
 import { deleteSecret, putSecret, readSecretBody, secretName } from "../secrets/service";
 import { Budget } from "../usage/budget";
@@ -33,8 +33,17 @@ export const tenantRoutes = new Hono<AppEnv>()
   .get("/models/:id/checks", async (c) => c.json({ checks: (await c.var.scope.modelWithChecks(c.req.param("id"))).recent_checks }))
   .post("/models/:id/health-check", requireRole("admin"), async (c) => c.json({ checks: await c.var.scope.checkHealth(c.req.param("id")) }))
   .get("/models/:id/route", (c) => {
-    const { capability } = parseOrThrow(z.strictObject({ capability: Capability }), c.req.query());
-    return c.json(explainRoute(c.var.scope, c.req.param("id"), capability));
+    const RouteQuery = z.strictObject({
+      capability: Capability,
+      // Comma-separated: ?features=tools,vision
+      features: z
+        .string()
+        .transform((list) => list.split(",").filter(Boolean))
+        .pipe(z.array(Feature))
+        .optional(),
+    });
+    const { capability, features } = parseOrThrow(RouteQuery, c.req.query());
+    return c.json(explainRoute(c.var.scope, c.req.param("id"), capability, features));
   })
   .post("/models", requireRole("admin"), async (c) => {
     const body = await readJson(c, z.unknown());

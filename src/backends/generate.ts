@@ -15,6 +15,8 @@ export interface GenerationWays {
   /** How the stream's bytes become events (`sseEvents`, `ndjsonEvents`), and what one event says. */
   events(body: ReadableStream<Uint8Array>): EventStream;
   piece(event: unknown): StreamPiece;
+  /** False when the upstream cannot stream this request (Workers AI with tools or JSON mode): a streaming caller gets the whole answer at once. */
+  streams?: boolean;
 }
 
 /** `idleMs` is the longest gap a stream may leave between pieces (the model's timeout). */
@@ -24,7 +26,17 @@ export async function streamOrWhole(
   stream: { idleMs: number; label: string },
 ): Promise<Generation> {
   if (!options?.onText) return ways.whole();
-  return collectStream(ways.events(await ways.stream()), ways.piece, options.onText, stream);
+  if (ways.streams === false) return handOver(await ways.whole(), options);
+  return collectStream(ways.events(await ways.stream()), ways.piece, options.onText, { ...stream, onToolCall: options.onToolCall });
+}
+
+/** A whole answer given to a streaming caller as one piece of text and whole tool calls. */
+async function handOver(result: Generation, options: CallOptions): Promise<Generation> {
+  if (result.text) await options.onText?.(result.text);
+  for (const [index, call] of (result.tool_calls ?? []).entries()) {
+    await options.onToolCall?.({ index, id: call.id, name: call.name, arguments: call.arguments });
+  }
+  return result;
 }
 
 /** A generation POSTed as JSON to one URL, the body differing only in whether it asks for a stream. */

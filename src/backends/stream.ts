@@ -7,7 +7,8 @@
  * far and ends with finish_reason "error" and an `error` message.
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
-import type { FinishReason, Generation } from "./types";
+import { newCallId } from "./tool-calls";
+import type { FinishReason, Generation, ToolCall, ToolCallDelta } from "./types";
 
 /** What one stream event contributes. */
 export interface StreamPiece {
@@ -18,6 +19,11 @@ export interface StreamPiece {
   error?: string;
   /** The event marks the end of the stream (`[DONE]`, Ollama's `done: true`). */
   done?: boolean;
+  /**
+   * Tool call pieces: OpenAI-style deltas with an `index`, or whole calls
+   * without one (Ollama), each then a new call after those seen so far.
+   */
+  toolCalls?: (Omit<ToolCallDelta, "index"> & { index?: number })[];
 }
 
 const DONE = Symbol("done");
@@ -77,15 +83,29 @@ export async function collectStream(
   events: EventStream,
   read: (event: unknown) => StreamPiece,
   onText: (delta: string) => void | Promise<void>,
-  options: { idleMs: number; label: string },
+  options: { idleMs: number; label: string; onToolCall?: (delta: ToolCallDelta) => void | Promise<void> },
 ): Promise<Generation> {
   const reader = events.getReader();
   const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
+  const calls: ToolCall[] = [];
+  /** Assemble a call from its pieces, and pass each piece on in OpenAI's delta form. */
+  const takeToolCall = async (piece: NonNullable<StreamPiece["toolCalls"]>[number]) => {
+    const index = piece.index ?? calls.length;
+    const known = calls[index];
+    const call = known ?? (calls[index] = { id: piece.id || newCallId(), name: piece.name ?? "", arguments: "" });
+    if (known && piece.name && !known.name) known.name = piece.name;
+    call.arguments += piece.arguments ?? "";
+    await options.onToolCall?.({ index, ...(!known && { id: call.id, name: call.name }), arguments: piece.arguments ?? "" });
+  };
   let text = "";
   let finish: FinishReason | undefined;
   let done = false;
   const usage: Generation["usage"] = { prompt_tokens: null, completion_tokens: null };
-  const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error });
+  const toolCalls = () => {
+    const made = calls.filter(Boolean);
+    return made.length > 0 ? { tool_calls: made } : {};
+  };
+  const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error, ...toolCalls() });
   try {
     for (;;) {
       const left = deadline - Date.now();
@@ -110,6 +130,7 @@ export async function collectStream(
         text += piece.text;
         await onText(piece.text);
       }
+      for (const call of piece.toolCalls ?? []) await takeToolCall(call);
       if (piece.finish) finish = piece.finish;
       if (piece.done) {
         done = true;
@@ -123,7 +144,9 @@ export async function collectStream(
   }
   if (!finish && done) finish = "stop";
   if (!finish) return broken(`${options.label} ended the stream without saying why it stopped.`);
-  return { text, finish_reason: finish, usage };
+  // Some upstreams (Ollama) say "stop" after a tool call; OpenAI's word for it is tool_calls.
+  if (finish === "stop" && calls.length > 0) finish = "tool_calls";
+  return { text, finish_reason: finish, usage, ...toolCalls() };
 }
 
 async function withIdleTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "idle"> {

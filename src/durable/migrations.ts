@@ -62,7 +62,12 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
-  // 4: usage (hourly buckets, rolled up daily), spend per budget period, budgets, reservations of calls in flight
+  // 4: what each chat model can do beyond text (tools, vision, json_schema). Models stored before
+  // features existed keep passing every request on, as they did: all three, until an admin says otherwise.
+  `
+  ALTER TABLE models ADD COLUMN features TEXT NOT NULL DEFAULT '["tools","vision","json_schema"]';
+  `,
+  // 5: usage (hourly buckets, rolled up daily), spend per budget period, budgets, reservations of calls in flight
   `
   CREATE TABLE usage_hourly (
     hour              TEXT NOT NULL,

@@ -137,8 +137,8 @@ export class TenantRegistry extends DurableObject<Env> {
     if (problem) return problem;
     this.sql.exec(
       `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
-         status_detail, last_checked_at, latency_ms, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ...toRow(record),
     );
     return { ok: true, value: record };
@@ -165,7 +165,7 @@ export class TenantRegistry extends DurableObject<Env> {
     if (reset) this.sql.exec("UPDATE models SET status = 'initializing', status_detail = NULL, consecutive_failures = 0 WHERE id = ?", record.id);
     this.sql.exec(
       `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
-         updated_at = ? WHERE id = ?`,
+         updated_at = ?, features = ? WHERE id = ?`,
       next.name,
       next.description,
       next.backend_type,
@@ -173,6 +173,7 @@ export class TenantRegistry extends DurableObject<Env> {
       JSON.stringify(next.capabilities),
       JSON.stringify(next.fallbacks),
       next.updated_at,
+      JSON.stringify(next.features),
       next.id,
     );
     return { ok: true, value: next };
@@ -454,5 +455,6 @@ function toRow(r: ModelRecord): SqlStorageValue[] {
     r.latency_ms,
     r.created_at,
     r.updated_at,
+    JSON.stringify(r.features),
   ];
 }

@@ -13,7 +13,7 @@
  * - `result()` redacts every string of a finished result, keys included: text,
  *   classification labels, tool calls and their arguments, parsed JSON.
  */
-import type { CallOptions } from "../backends/types";
+import type { CallOptions, ToolCallDelta } from "../backends/types";
 import { redact, secretForms } from "../config/secrets";
 
 export interface Redactor {
@@ -52,10 +52,16 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
   const stream = (options: CallOptions | undefined) => {
     const onText = options?.onText;
     if (!onText || forms.length === 0) return { options, flush: async () => {} };
+    const onToolCall = options?.onToolCall;
     let pending = "";
     return {
       options: {
         ...options,
+        // Tool call pieces are redacted one by one (a secret split across two argument pieces is not caught here; the whole call is, after).
+        ...(onToolCall && {
+          onToolCall: (delta: ToolCallDelta) =>
+            onToolCall({ ...delta, ...(delta.name && { name: clean(delta.name) }), ...(delta.arguments && { arguments: clean(delta.arguments) }) }),
+        }),
         onText: async (delta: string) => {
           pending = clean(pending + delta);
           const ready = pending.length - unsafeTail(pending);

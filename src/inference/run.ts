@@ -10,6 +10,7 @@ import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest
 import { GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import { type Need, requiredFeatures } from "./features";
 import { instantiate } from "./instantiate";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
@@ -27,8 +28,11 @@ export interface Answered {
 type Invoke<T> = (backend: ModelBackend, options: CallOptions | undefined) => Promise<T>;
 
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
-  const demand = generationDemand(request.messages, request.max_tokens);
-  return metered(scope, modelId, demand, options, (o) => call(scope, modelId, "chat", o, (b, o) => need(b.chat, "chat").call(b, request, o)));
+  // The prompt estimate covers what is sent: messages, tool definitions and the response format.
+  const demand = generationDemand([request.messages, request.tools ?? null, request.response_format ?? null], request.max_tokens);
+  return metered(scope, modelId, demand, options, (o) =>
+    call(scope, modelId, "chat", o, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request)),
+  );
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
@@ -81,6 +85,7 @@ async function call<T extends object>(
   capability: Capability,
   options: CallOptions | undefined,
   invoke: Invoke<T>,
+  needs: readonly Need[] = [],
 ): Promise<T & Answered> {
   const requested = scope.model(modelId);
   if (!requested.capabilities.includes(capability)) {
@@ -91,7 +96,7 @@ async function call<T extends object>(
   }
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
-  for (const { model, blocked } of planRoute(scope, requested, capability)) {
+  for (const { model, blocked } of planRoute(scope, requested, capability, needs)) {
     if (blocked) {
       last = blockedError(model.id, blocked);
       attempts.push({ model_id: model.id, error: last.message });
@@ -104,6 +109,10 @@ async function call<T extends object>(
           onText: (delta) => {
             streamed = true;
             return options.onText?.(delta);
+          },
+          onToolCall: (delta) => {
+            streamed = true;
+            return options.onToolCall?.(delta);
           },
         }
       : options;
@@ -136,6 +145,11 @@ function blockedError(modelId: string, blocked: Blocked): GatewayError {
       return new GatewayError("rate_limited", `Model "${modelId}": ${reason}.`, { retryAfter: 1 });
     case "capability":
       return new GatewayError("model_unavailable", `Model "${modelId}" ${reason}; try another model.`);
+    case "feature":
+      return new GatewayError(
+        "unsupported_feature",
+        `Model "${modelId}" ${reason}; use a model whose features include ${blocked.feature} (list_models shows them), or leave that out.`,
+      );
     default:
       return new GatewayError("model_unavailable", `Model "${modelId}" is ${reason}; try another model.`);
   }

@@ -9,7 +9,7 @@ import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
 import type { TenantScope } from "../tenants/scope";
-import { type Capability, ModelRecord, ModelRegistrationRequest, type ModelStatus, ModelUpdateRequest, slugify } from "./schema";
+import { type Capability, type Feature, ModelRecord, ModelRegistrationRequest, type ModelStatus, ModelUpdateRequest, slugify } from "./schema";
 
 export interface ModelFilter {
   capability?: Capability;
@@ -35,6 +35,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     backend_type: request.backend_type,
     config: request.config,
     capabilities: request.capabilities,
+    features: request.features,
     fallbacks: request.fallbacks ?? [],
     created_at: now,
     updated_at: now,
@@ -52,6 +53,8 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
   if (!current) throw new GatewayError("not_found", `Model "${id}" not found.`);
   const backendChanged = patch.backend_type !== undefined && patch.backend_type !== current.backend_type;
   const config = patch.config ? mergeConfig(backendChanged ? {} : current.config, patch.config) : current.config;
+  // Features not given follow the model: kept, unless another backend or model now answers (then its defaults).
+  const otherModel = backendChanged || config.model_name !== current.config.model_name;
   const record = buildRecord(scope, {
     ...current,
     name: patch.name ?? current.name,
@@ -59,6 +62,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     backend_type: patch.backend_type ?? current.backend_type,
     config,
     capabilities: patch.capabilities ?? (backendChanged ? undefined : current.capabilities),
+    features: patch.features ?? (otherModel ? undefined : current.features),
     fallbacks: patch.fallbacks ?? current.fallbacks,
     updated_at: laterThan(current.updated_at),
   });
@@ -88,6 +92,7 @@ interface Draft {
   backend_type: string;
   config: Record<string, unknown>;
   capabilities: Capability[] | undefined;
+  features: Feature[] | undefined;
   fallbacks: string[];
   created_at: string;
   updated_at: string;
@@ -113,6 +118,7 @@ function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
     backend_type: type,
     config,
     capabilities: [...new Set(capabilities)],
+    features: [...new Set(draft.features ?? (capabilities.includes("chat") ? factory.defaultFeatures(config) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
     status: "initializing",
     status_detail: null,

@@ -127,14 +127,22 @@ export async function openMeter(scope: TenantScope, modelId: string, demand: Dem
 
   return {
     options(options) {
-      const onText = options?.onText;
-      if (!onText) return options;
+      const { onText, onToolCall } = options ?? {};
+      if (!options || (!onText && !onToolCall)) return options;
       return {
         ...options,
-        onText: (delta) => {
-          streamedChars += delta.length;
-          return onText(delta);
-        },
+        ...(onText && {
+          onText: (delta: string) => {
+            streamedChars += delta.length;
+            return onText(delta);
+          },
+        }),
+        ...(onToolCall && {
+          onToolCall: (delta: Parameters<typeof onToolCall>[0]) => {
+            streamedChars += JSON.stringify(delta).length;
+            return onToolCall(delta);
+          },
+        }),
       };
     },
     answered(result) {
