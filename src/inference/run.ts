@@ -14,6 +14,8 @@ import { type Need, requiredFeatures } from "./features";
 import { instanceFor } from "./instances";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
+import { type Demand, generationDemand, inputDemand } from "../usage/cost";
+import { openMeter } from "../usage/meter";
 
 export interface Answered {
   /** The model that answered: the one asked for, or one of its fallbacks. */
@@ -26,20 +28,55 @@ export interface Answered {
 type Invoke<T> = (backend: ModelBackend, options: CallOptions | undefined) => Promise<T>;
 
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
-  return call(scope, modelId, "chat", options, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request));
+  // The prompt estimate covers what is sent: messages, tool definitions and the response format.
+  const demand = generationDemand([request.messages, request.tools ?? null, request.response_format ?? null], request.max_tokens);
+  return metered(scope, modelId, demand, options, (o) =>
+    call(scope, modelId, "chat", o, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request)),
+  );
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
-  return call(scope, modelId, "completion", options, (b, o) => need(b.complete, "completion").call(b, request, o));
+  const demand = generationDemand(request.prompt, request.max_tokens);
+  return metered(scope, modelId, demand, options, (o) =>
+    call(scope, modelId, "completion", o, (b, o) => need(b.complete, "completion").call(b, request, o)),
+  );
 }
 
 export function embed(scope: TenantScope, modelId: string, request: EmbeddingRequest, options?: CallOptions) {
-  return call(scope, modelId, "embedding", options, (b, o) => need(b.embed, "embedding").call(b, request, o));
+  return metered(scope, modelId, inputDemand(request.input), options, (o) =>
+    call(scope, modelId, "embedding", o, (b, o) => need(b.embed, "embedding").call(b, request, o)),
+  );
 }
 
 export async function classify(scope: TenantScope, modelId: string, request: ClassificationRequest, options?: CallOptions) {
-  const result = await call(scope, modelId, "classification", options, (b, o) => need(b.classify, "classification").call(b, request, o));
+  const result = await metered(scope, modelId, inputDemand([request.text, ...(request.labels ?? [])]), options, (o) =>
+    call(scope, modelId, "classification", o, (b, o) => need(b.classify, "classification").call(b, request, o)),
+  );
   return { ...result, labels: [...result.labels].sort((a, b) => b.score - a.score) };
+}
+
+/**
+ * Usage and budgets (src/usage/meter.ts), around the whole call, fallbacks included:
+ * before routing, admit the worst case when a budget applies (one round trip to the
+ * tenant's object; none without a budget); after, count the call once against the
+ * model that answered (or the one asked for, when it failed), off the response path.
+ */
+async function metered<T extends object>(
+  scope: TenantScope,
+  modelId: string,
+  demand: Demand,
+  options: CallOptions | undefined,
+  run: (options: CallOptions | undefined) => Promise<T & Answered>,
+): Promise<T & Answered> {
+  const meter = await openMeter(scope, modelId, demand);
+  try {
+    const result = await run(meter.options(options));
+    meter.answered(result);
+    return result;
+  } catch (error) {
+    meter.failed();
+    throw error;
+  }
 }
 
 async function call<T extends object>(

@@ -16,6 +16,7 @@ import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
 import { registerRegistryTools } from "./tools/registry";
+import { registerUsageTools } from "./tools/usage";
 
 export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
 
@@ -34,6 +35,7 @@ export function createServer(scope: TenantScope, calledTool?: string): McpServer
   const define = (tools: ToolRegistrar) => {
     registerRegistryTools(tools, requestScope);
     registerInferenceTools(tools, requestScope);
+    registerUsageTools(tools, requestScope);
     if (scope.role === "admin") registerAdminTools(tools, requestScope);
   };
   installTools(server, scope.snapshot, scope.role, define, calledTool);
