@@ -244,6 +244,7 @@ describe.each(clients)("%s", (_label, connect) => {
         dimensions: 8,
         model_id: "ollama-embed",
         latency_ms: expect.any(Number),
+        usage: { prompt_tokens: expect.any(Number) }, // the upstream's own count, passed through
       });
       const [sent] = await receivedWith(fakes.ollama, UP.ollamaEmbed, `alpha ${tag}`);
       expect(sent).toMatchObject({ path: "/api/embed", body: { model: UP.ollamaEmbed, input: inputs } });
@@ -387,7 +388,13 @@ describe.each(clients)("%s", (_label, connect) => {
     it("embed: POST /v1/embeddings, vectors in input order", async () => {
       const inputs = [`alpha ${tag}`, "beta"];
       const out = structured<Embeddings>(await session.callTool("embed", { model_id: "openai-embed", input: inputs }));
-      expect(out).toEqual({ embeddings: inputs.map(fakeVector8), dimensions: 8, model_id: "openai-embed", latency_ms: expect.any(Number) });
+      expect(out).toEqual({
+        embeddings: inputs.map(fakeVector8),
+        dimensions: 8,
+        model_id: "openai-embed",
+        latency_ms: expect.any(Number),
+        usage: { prompt_tokens: expect.any(Number) }, // the upstream's own count, passed through
+      });
       const [sent] = await receivedWith(fakes.openai, UP.openaiEmbed, `alpha ${tag}`);
       expect(sent).toMatchObject({ path: "/v1/embeddings", body: { model: UP.openaiEmbed, input: inputs } });
     });
