@@ -19,7 +19,7 @@ import { CommonConfig, HttpUrl, ModelName } from "../config/common";
 import type { Capability } from "../models/schema";
 import { httpGeneration } from "./generate";
 import { timedCheck } from "./health";
-import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
+import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
 import { embeddingVectors, modelLoading, textClassification, textGeneration, textGenerationBody, tgiStreamPiece, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
 import { sseEvents } from "./stream";
@@ -90,14 +90,13 @@ export const huggingface = {
     const route = routes(config);
     const policy: Omit<UpstreamPolicy, "signal"> = {
       label: route.label,
-      timeoutMs: config.timeout * 1000,
-      maxRetries: config.max_retries,
+      ...timing(config),
       fetch: deps.fetch,
       interpretError: (status, body, headers) => modelLoading(status, body, headers, config.model_name),
     };
     const auth = { authorization: `Bearer ${config.api_key}` };
     const chatClient = openAIClient({ baseUrl: route.openAIBase, model: route.chatModel, headers: auth, policy });
-    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, jsonPost(body, auth), { ...policy, signal: options?.signal });
+    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, jsonPost(body, auth), forCall(policy, options));
 
     /**
      * The router has no /v1/completions. Endpoints and hf-inference (provider

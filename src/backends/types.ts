@@ -38,6 +38,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** When given, the backend streams and calls this with each new piece of text. */
   onText?: (delta: string) => void | Promise<void>;
+  /**
+   * Another model can take the call if this one fails: a timed-out attempt
+   * is then not retried here (a silent upstream is left at once).
+   */
+  fallbackAvailable?: boolean;
 }
 
 export interface HealthResult {

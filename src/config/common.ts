@@ -7,8 +7,25 @@ import { z } from "zod";
 export const CommonConfig = z.object({
   /** Seconds allowed for one upstream call (first byte, and idle gaps while streaming). */
   timeout: z.number().positive().max(600).default(60),
+  /**
+   * Seconds a streamed call may wait for its first token (response headers
+   * included); `DEFAULT_FIRST_TOKEN_S` when unset, never more than `timeout`.
+   * Past it the attempt goes to the next fallback (see src/inference/run.ts).
+   */
+  first_token_timeout: z.number().positive().max(600).optional(),
   /** Retries after a 429, a 5xx or a network error, with backoff and jitter. */
   max_retries: z.number().int().min(0).max(10).default(2),
+  /**
+   * The circuit breaker: after failures open it, calls skip the model for
+   * `cooldown_s` (doubling with each failed trial, up to `max_cooldown_s`),
+   * then one real call is let through as a trial (src/inference/breaker.ts).
+   */
+  circuit_breaker: z
+    .strictObject({
+      cooldown_s: z.number().min(0.1).max(600).default(10),
+      max_cooldown_s: z.number().min(0.1).max(3600).default(300),
+    })
+    .optional(),
   /** Requests per minute this gateway sends to this upstream. */
   rate_limit: z.number().int().positive().max(100_000).optional(),
   /**
@@ -33,6 +50,14 @@ export const Headers = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
 export const ModelName = z.string().trim().min(1, "must not be empty").max(256);
 
 export type CommonConfig = z.output<typeof CommonConfig>;
+
+/** `first_token_timeout` when a model does not set it (capped by its `timeout`). */
+export const DEFAULT_FIRST_TOKEN_S = 15;
+
+/** Seconds to the first token of a streamed answer: the model's own, else the default, never over `timeout`. */
+export function firstTokenSeconds(config: Pick<CommonConfig, "timeout" | "first_token_timeout">): number {
+  return Math.min(config.timeout, config.first_token_timeout ?? DEFAULT_FIRST_TOKEN_S);
+}
 
 const common = new WeakMap<object, CommonConfig>();
 

@@ -62,6 +62,16 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 4: each model's circuit breaker (src/inference/breaker.ts); no row means closed
+  `
+  CREATE TABLE breakers (
+    model_id          TEXT PRIMARY KEY,
+    open_until        INTEGER NOT NULL DEFAULT 0,
+    openings          INTEGER NOT NULL DEFAULT 0,
+    trial_until       INTEGER NOT NULL DEFAULT 0,
+    failed_capability TEXT
+  );
+  `,
 ];
 
 export function migrate(storage: DurableObjectStorage): number {

@@ -2,12 +2,14 @@
  * Keeping a model's secret values out of everything that comes back from its
  * upstream. Applied where the gateway builds the backend, so every backend gets
  * it without doing anything:
- * - error bodies are redacted as they arrive, before anything reads, parses or
+ * - error bodies are redacted as they arrive, before anything parses or
  *   shortens them (shortening first could cut a secret and show half of it);
+ *   at most MAX_ERROR_BODY bytes of one are read, while reading;
  * - generated text, whole or streamed, is redacted too. When streamed text ends
  *   with what could be the start of a secret, only that tail waits for the next
  *   piece (a secret split across pieces is still caught); the rest goes at once.
  */
+import { readCapped } from "../backends/http";
 import type { CallOptions } from "../backends/types";
 import { redact, secretForms } from "../config/secrets";
 
@@ -38,7 +40,7 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
   const guardedFetch: typeof fetch = async (input, init) => {
     const response = await upstreamFetch(input, init);
     if (response.ok || forms.length === 0 || !response.body) return response;
-    const body = (await response.text()).slice(0, MAX_ERROR_BODY);
+    const { text: body } = await readCapped(response.body, MAX_ERROR_BODY);
     return new Response(clean(body), { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 

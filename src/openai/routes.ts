@@ -42,6 +42,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         model: result.model_id,
         choices: [{ index: 0, message: { role: "assistant", content: result.text }, finish_reason: finish(result), logprobs: null }],
         usage: usage(result),
+        ...answeredBy(result),
       });
     }
     return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (onText) =>
@@ -61,6 +62,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         model: result.model_id,
         choices: [{ index: 0, text: result.text, finish_reason: finish(result), logprobs: null }],
         usage: usage(result),
+        ...answeredBy(result),
       });
     }
     return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, (onText) =>
@@ -81,6 +83,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         embedding: body.encoding_format === "base64" ? toBase64(vector) : vector,
       })),
       usage: { prompt_tokens: tokens, total_tokens: tokens },
+      ...answeredBy(result),
     });
   })
   .onError((error) => openAIErrorResponse(toGatewayError(error)));
@@ -107,15 +110,25 @@ function usage(result: Generation) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/** When a fallback answered: which model was asked for and why each model before it failed (as on MCP). */
+function answeredBy(result: Answered): { fallback?: Answered["fallback"] } {
+  return result.fallback ? { fallback: result.fallback } : {};
+}
+
 function now() {
   return Math.floor(Date.now() / 1000);
 }
 
 /**
- * Server-sent events in OpenAI's chunk format. The call starts first: if it
- * fails before any text, the client gets an ordinary HTTP error (and fallbacks
- * had their chance). Once text flows, a failure arrives as an `error` event and
- * the stream ends without [DONE], so clients see that it was cut.
+ * Server-sent events in OpenAI's chunk format. The call starts first, and the
+ * response headers go out only once its first token is in hand: if it fails
+ * before any text, the client gets an ordinary HTTP error (and fallbacks had
+ * their turn). Once text flows, a failure arrives as an `error` event and the
+ * stream ends without [DONE], so clients see that it was cut.
+ *
+ * Every delta goes through one ordered queue with backpressure: the call's
+ * `onText` waits until the writer has taken its delta, so nothing is dropped or
+ * reordered, and a slow client slows the upstream read instead of filling memory.
  */
 async function stream(
   c: Context<AppEnv>,
@@ -130,28 +143,40 @@ async function stream(
     JSON.stringify({ id, object, created: now(), model, choices: choices.map((choice) => ({ index: 0, ...choice })), ...extra });
   const piece = (delta: string) => (isChat ? { delta: { content: delta }, finish_reason: null } : { text: delta, finish_reason: null });
 
-  let forward: ((delta: string) => Promise<void>) | undefined;
-  const early: string[] = [];
+  const queue = new TransformStream<string, string>();
+  const writer = queue.writable.getWriter();
   let firstText!: () => void;
   const started = new Promise<void>((resolve) => (firstText = resolve));
   const call = run(async (delta) => {
-    if (forward) return forward(delta);
-    early.push(delta);
     firstText();
+    await writer.write(delta);
   });
   await Promise.race([started, call]); // rejects when the call fails before any text
+  // The queue ends when the call does, after the deltas already in it.
+  void call.then(
+    () => writer.close().catch(() => {}),
+    () => writer.close().catch(() => {}),
+  );
 
   return streamSSE(c, async (sse) => {
-    const send = (delta: string) => sse.writeSSE({ data: chunk(requested, [piece(delta)]) });
-    if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
-    for (const delta of early.splice(0)) await send(delta);
-    forward = send;
+    const reader = queue.readable.getReader();
+    try {
+      if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) break;
+        await sse.writeSSE({ data: chunk(requested, [piece(next.value)]) });
+      }
+    } finally {
+      // A no-op after the last delta; if writing failed (the client left), the call stops waiting on the queue.
+      void reader.cancel().catch(() => {});
+    }
     const fail = (message: string) => sse.writeSSE({ data: JSON.stringify(openAIErrorBody(new GatewayError("upstream_error", message))) });
     try {
       const result = await call;
       if (result.error) return await fail(result.error);
       const done = isChat ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: finish(result) };
-      await sse.writeSSE({ data: chunk(result.model_id, [done]) });
+      await sse.writeSSE({ data: chunk(result.model_id, [done], answeredBy(result)) });
       if (includeUsage) await sse.writeSSE({ data: chunk(result.model_id, [], { usage: usage(result) }) });
       await sse.writeSSE({ data: "[DONE]" });
     } catch (error) {

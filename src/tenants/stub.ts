@@ -61,6 +61,7 @@ export type TenantStub = Remote<
     | "deleteSecret"
     | "resealSecrets"
     | "recordCall"
+    | "breakerTrial"
     | "checks"
     | "checksByModel"
     | "runChecks"

@@ -9,6 +9,7 @@
  * Faults are scripted per upstream model name over HTTP, so tests running in
  * workerd can drive it too:
  *   POST /__control/script {model, steps: [Step, ...]}   steps are used once each, in order
+ *                                                        (`down_for` serves every request until its time is up)
  *   GET  /__control/requests?model=NAME                   what the fake received (headers, bodies)
  *   POST /__control/reset
  */
@@ -21,18 +22,68 @@ export type Step =
   | { kind: "malformed" }
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
-  | { kind: "slow_stream"; delayMs: number }
-  | { kind: "delay"; ms: number };
+  // `delayMs` before each text chunk, from chunk `afterChunks` on (0: all of them, the first token included).
+  | { kind: "slow_stream"; delayMs: number; afterChunks?: number }
+  | { kind: "delay"; ms: number }
+  // Flapping: every generation request fails with `status` (503 by default) for `ms` after the first one, then the
+  // upstream is healthy again. GET /v1/models keeps answering 200 all along, as many real upstreams do.
+  | { kind: "down_for"; ms: number; status?: number }
+  // A stream that sends its headers and the role chunk, then nothing (silence before the first token).
+  | { kind: "no_first_token" }
+  // A stream whose first token comes only after `delayMs` (headers and the role chunk at once).
+  | { kind: "slow_first_token"; delayMs: number }
+  // OpenAI's documented 400 bodies: the prompt is too long; Azure OpenAI's content filter.
+  | { kind: "context_length" }
+  | { kind: "content_filter" }
+  // One SSE event whose data is not JSON, after `afterChunks` text chunks; the rest of the stream is fine.
+  | { kind: "malformed_event"; afterChunks: number }
+  // The whole stream written at once, in one burst.
+  | { kind: "burst" }
+  // Answers far larger than any gateway should read: a JSON body, a stream, an error body of `bytes`
+  // (written as the client reads; `Received.delivered` says how much was taken and whether all of it).
+  | { kind: "huge_json"; bytes: number }
+  | { kind: "huge_stream"; bytes: number }
+  | { kind: "huge_error"; bytes: number; status?: number };
 
 export interface Received {
   method: string;
   path: string;
   headers: Record<string, string>;
   body: unknown;
+  /** For the `huge_*` steps: bytes the client took, and whether it took the whole answer. */
+  delivered?: { bytes: number; complete: boolean };
 }
+
+/** OpenAI's answer to a prompt longer than the model's context (https://platform.openai.com/docs/guides/error-codes). */
+export const CONTEXT_LENGTH_BODY = {
+  error: {
+    message:
+      "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.",
+    type: "invalid_request_error",
+    param: "messages",
+    code: "context_length_exceeded",
+  },
+};
+
+/** Azure OpenAI's answer to a prompt its content filter refused. */
+export const CONTENT_FILTER_BODY = {
+  error: {
+    message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
+    type: null,
+    param: "prompt",
+    code: "content_filter",
+    status: 400,
+    innererror: {
+      code: "ResponsibleAIPolicyViolation",
+      content_filter_result: { hate: { filtered: true, severity: "high" }, violence: { filtered: false, severity: "safe" } },
+    },
+  },
+};
 
 export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
   const scripts = new Map<string, Step[]>();
+  /** When each model's current `down_for` outage ends. */
+  const outages = new Map<string, number>();
   const received = new Map<string, Received[]>();
 
   const server: Server = createServer((req, res) => {
@@ -58,13 +109,15 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
     if (url.pathname === "/__control/reset") {
       scripts.clear();
       received.clear();
+      outages.clear();
       return json(res, 200, { ok: true });
     }
 
     const model = typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model : "";
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
     const log = received.get(model) ?? [];
-    log.push({ method: req.method ?? "GET", path: url.pathname, headers, body });
+    const entry: Received = { method: req.method ?? "GET", path: url.pathname, headers, body };
+    log.push(entry);
     received.set(model, log);
 
     if (req.method === "GET" && url.pathname === "/v1/models") {
@@ -74,7 +127,36 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
       });
     }
 
+    const script = scripts.get(model);
+    const head = script?.[0];
+    if (head?.kind === "down_for") {
+      const until = outages.get(model) ?? Date.now() + head.ms;
+      if (Date.now() < until) {
+        outages.set(model, until);
+        return json(res, head.status ?? 503, { error: { message: "The server is temporarily down (scripted outage).", type: "server_error" } });
+      }
+      outages.delete(model);
+      script!.shift();
+    }
     const step = scripts.get(model)?.shift();
+    if (step?.kind === "context_length") return json(res, 400, CONTEXT_LENGTH_BODY);
+    if (step?.kind === "content_filter") return json(res, 400, CONTENT_FILTER_BODY);
+    if (step?.kind === "huge_error") {
+      res.writeHead(step.status ?? 500, { "content-type": "application/json" });
+      entry.delivered = await pump(res, '{"error":{"message":"', step.bytes, '"}}');
+      return;
+    }
+    if (step?.kind === "huge_json") {
+      res.writeHead(200, { "content-type": "application/json" });
+      const prefix = `{"id":"chatcmpl-huge","object":"chat.completion","created":1700000000,"model":${JSON.stringify(model)},"choices":[{"index":0,"message":{"role":"assistant","content":"`;
+      entry.delivered = await pump(res, prefix, step.bytes, '"},"finish_reason":"stop"}]}');
+      return;
+    }
+    if (step?.kind === "huge_stream") {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      entry.delivered = await pumpEvents(res, model, step.bytes);
+      return;
+    }
     if (step?.kind === "status") {
       const extra: Record<string, string> = step.retryAfter ? { "retry-after": step.retryAfter } : {};
       return json(res, step.status, step.body ?? { error: { message: `scripted ${step.status}`, type: "fake" } }, extra);
@@ -159,14 +241,35 @@ async function stream(
         () => resolve(),
       ),
     );
+  const event = (payload: Record<string, unknown>) =>
+    `data: ${JSON.stringify({ id: "fake-stream", object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: 1700000000, model, ...payload })}\n\n`;
+  const textChoice = (piece: string) =>
+    kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null };
+  const finishChoice = kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish };
+  if (step?.kind === "burst") {
+    const all = [
+      ...(kind === "chat" ? [event({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] })] : []),
+      ...pieces.map((piece) => event({ choices: [textChoice(piece)] })),
+      event({ choices: [finishChoice] }),
+      event({ choices: [], usage: usage("", text.value) }),
+      "data: [DONE]\n\n",
+    ];
+    res.end(all.join(""));
+    return;
+  }
   if (kind === "chat") await chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+  if (step?.kind === "no_first_token") return; // headers and the role chunk, then silence; the client's timer must fire
+  if (step?.kind === "slow_first_token") await new Promise((r) => setTimeout(r, step.delayMs));
   for (const [i, piece] of pieces.entries()) {
+    if (step?.kind === "malformed_event" && i === step.afterChunks) {
+      await new Promise<void>((resolve) => res.write('data: {"choices": [{"delta": {"content": "never shown"\n\n', () => resolve()));
+    }
     if (step?.kind === "break_stream" && i === step.afterChunks) {
       await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
       res.socket?.destroy(); // then the connection is lost mid-stream
       return;
     }
-    if (step?.kind === "slow_stream") await new Promise((r) => setTimeout(r, step.delayMs));
+    if (step?.kind === "slow_stream" && i >= (step.afterChunks ?? 0)) await new Promise((r) => setTimeout(r, step.delayMs));
     await chunk({
       choices: [kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null }],
     });
@@ -177,6 +280,51 @@ async function stream(
   await chunk({ choices: [], usage: usage("", text.value) });
   res.write("data: [DONE]\n\n");
   res.end();
+}
+
+/** Write `prefix`, then `bytes` of filler as fast as the client reads, then `suffix`; stop when the client goes. */
+async function pump(res: ServerResponse, prefix: string, bytes: number, suffix: string): Promise<{ bytes: number; complete: boolean }> {
+  return write(res, [prefix, ...filler(bytes, "a"), suffix]);
+}
+
+/** A stream of chat chunks carrying `bytes` of text in all, then a proper end. */
+async function pumpEvents(res: ServerResponse, model: string, bytes: number): Promise<{ bytes: number; complete: boolean }> {
+  const event = (choice: Record<string, unknown>) =>
+    `data: ${JSON.stringify({ id: "fake-huge", object: "chat.completion.chunk", created: 1700000000, model, choices: [choice] })}\n\n`;
+  const parts = filler(bytes, "b").map((text) => event({ index: 0, delta: { content: text }, finish_reason: null }));
+  return write(res, [...parts, event({ index: 0, delta: {}, finish_reason: "stop" }), "data: [DONE]\n\n"]);
+}
+
+function filler(bytes: number, letter: string): string[] {
+  const piece = letter.repeat(256 * 1024);
+  const parts: string[] = [];
+  for (let left = bytes; left > 0; left -= piece.length) parts.push(left >= piece.length ? piece : letter.repeat(left));
+  return parts;
+}
+
+async function write(res: ServerResponse, parts: string[]): Promise<{ bytes: number; complete: boolean }> {
+  let sent = 0;
+  let closed = false;
+  res.on("close", () => (closed = true));
+  for (const part of parts) {
+    if (closed || res.destroyed) return { bytes: sent, complete: false };
+    const room = res.write(part);
+    sent += Buffer.byteLength(part);
+    if (!room) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
+  }
+  if (closed || res.destroyed) return { bytes: sent, complete: false };
+  await new Promise<void>((resolve) => res.end(resolve));
+  return { bytes: sent, complete: !closed };
 }
 
 function usage(prompt: string, completion: string) {

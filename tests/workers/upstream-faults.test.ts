@@ -91,7 +91,7 @@ describe("upstream faults", () => {
 describe("stream timeouts", () => {
   it("a stream that keeps trickling is cut at ten times the timeout, keeping its text", async () => {
     const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.05 });
-    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 40 }]);
+    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 40, afterChunks: 1 }]);
     const res = await callTool(
       tenant.user,
       "chat",
@@ -107,7 +107,7 @@ describe("stream timeouts", () => {
 
   it("a stream that goes quiet is cut after the timeout", async () => {
     const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.2 });
-    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 400 }]);
+    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 400, afterChunks: 1 }]);
     const res = await callTool(tenant.user, "chat", { model_id: "m", messages: [{ role: "user", content: "a b" }] }, { progressToken: "t" });
     expect(res.tool.structuredContent).toMatchObject({ finish_reason: "error", error: expect.stringMatching(/stopped sending for 0\.2 s/) });
   });
