@@ -37,8 +37,11 @@ export default defineConfig(async () => {
                 workers: [
                   {
                     name: "fake-workers-ai",
-                    modules: true,
-                    scriptPath: "./tests/support/fake-workers-ai.js",
+                    // The entrypoint first, then the module it imports (the vectors all fakes share).
+                    modules: [
+                      { type: "ESModule", path: "./tests/support/fake-workers-ai.js" },
+                      { type: "ESModule", path: "./tests/support/fake-vectors.js" },
+                    ],
                     compatibilityDate: "2026-11-01",
                   },
                 ],

@@ -11,7 +11,6 @@
  *   /authorize, /oauth/*, /.well-known/oauth-authorization-server   OAuth 2.1 for MCP clients
  */
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
@@ -19,7 +18,7 @@ import { mcpAuth, RESOURCE_METADATA_PATH } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
 import { sweep } from "./health/sweep";
 import type { AppEnv } from "./http/app-env";
-import { MAX_BODY_BYTES } from "./http/body";
+import { capBodies } from "./http/body";
 import { corsOrigin } from "./mcp/origins";
 import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
 import { consentRoutes } from "./oauth/consent";
@@ -44,6 +43,9 @@ app.use(async (c, next) => {
     c.res.headers.append("server-timing", timing);
   }
 });
+
+// Every request body, on every route and before authentication, is capped while it is read.
+app.use(capBodies());
 
 app.get("/health", (c) => c.json({ status: "ok", name: SERVER_INFO.name, version: SERVER_INFO.version }));
 
@@ -76,15 +78,7 @@ app.use(
     maxAge: 600,
   }),
 );
-app.all(
-  "/mcp",
-  bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => httpErrorResponse(new GatewayError("payload_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes.`)),
-  }),
-  mcpAuth(),
-  (c) => mcpHandler(c.env).fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }),
-);
+app.all("/mcp", mcpAuth(), (c) => mcpHandler(c.env).fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
 
 app.route("/v1", openAIRoutes);
 app.route("/status", statusRoutes);

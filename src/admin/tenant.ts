@@ -26,7 +26,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .get("/models/:id", (c) => c.json(c.var.scope.model(c.req.param("id"))))
   .get("/models/:id/checks", async (c) => c.json({ checks: (await c.var.scope.modelWithChecks(c.req.param("id"))).recent_checks }))
-  .post("/models/:id/health-check", async (c) => c.json({ checks: await c.var.scope.checkHealth(c.req.param("id")) }))
+  .post("/models/:id/health-check", requireRole("admin"), async (c) => c.json({ checks: await c.var.scope.checkHealth(c.req.param("id")) }))
   .get("/models/:id/route", (c) => {
     const { capability } = parseOrThrow(z.strictObject({ capability: Capability }), c.req.query());
     return c.json(explainRoute(c.var.scope, c.req.param("id"), capability));

@@ -1,17 +1,15 @@
 /**
  * Hugging Face task wire formats (huggingface.co/docs/inference-providers):
- * the text-generation request body, zod schemas of the task answers, and
- * normalizers that turn every answer shape HF has used into the gateway's.
- * The router's chat is OpenAI-style and lives in `openai-wire.ts`.
+ * zod schemas of the task answers, and normalizers that turn every answer
+ * shape HF has used into the gateway's. Chat and completions are OpenAI-style
+ * and live in `openai-wire.ts`.
  */
 import { z } from "zod";
 import { GatewayError } from "../errors";
-import { parseRetryAfter, upstreamMessage } from "./http";
-import { type ParamMap, wireParams } from "./params";
+import { parseRetryAfter } from "./http";
 import { ScoredLabel } from "./shapes";
 import { parseAnswer } from "./wire";
-import type { StreamPiece } from "./stream";
-import type { Classification, CompletionRequest, FinishReason, Generation } from "./types";
+import type { Classification } from "./types";
 
 const Vector = z.array(z.number());
 /** number[] (a batch of one, unwrapped), number[][] (one vector per input), number[][][] (token-level). */
@@ -26,18 +24,6 @@ const ZeroShot = z.union([
     .object({ labels: z.array(z.string()), scores: z.array(z.number()) })
     .refine((o) => o.labels.length === o.scores.length, "labels and scores differ in length"),
 ]);
-
-const Details = z.object({ finish_reason: z.string(), generated_tokens: z.number().nullish() });
-const Generated = z.object({ generated_text: z.string(), details: Details.nullish() });
-/** hf-inference answers a list; a TGI endpoint's own `/generate` answers one object. */
-const TextGeneration = z.union([z.array(Generated).min(1), Generated]);
-
-/** One TGI stream event; the last one carries `generated_text` and `details`. */
-const TgiEvent = z.object({
-  token: z.object({ text: z.string(), special: z.boolean().optional() }),
-  generated_text: z.string().nullish(),
-  details: Details.nullish(),
-});
 
 const Loading = z.object({ error: z.string(), estimated_time: z.number().nonnegative().optional() });
 
@@ -81,58 +67,6 @@ export function zeroShot(json: unknown, label: string): Classification {
 
 function highestFirst(scored: { label: string; score: number }[]): Classification {
   return { labels: scored.map(({ label, score }) => ({ label, score })).sort((a, b) => b.score - a.score) };
-}
-
-/**
- * The text-generation task's names for the sampling parameters. TGI refuses
- * temperature 0 and top_p 1; both mean "no sampling there", which is what
- * leaving them out gives.
- */
-const TEXT_GENERATION_PARAMS: ParamMap = {
-  max_tokens: "max_new_tokens",
-  temperature: { name: "temperature", omit: 0 },
-  top_p: { name: "top_p", omit: 1 },
-  stop: "stop",
-};
-
-/** The text-generation body. `details: true` makes HF say why generation stopped and how many tokens it made. */
-export function textGenerationBody(request: CompletionRequest, stream: boolean) {
-  return {
-    inputs: request.prompt,
-    parameters: { ...wireParams(request, TEXT_GENERATION_PARAMS), return_full_text: false, details: true },
-    ...(stream && { stream: true }),
-  };
-}
-
-export function textGeneration(json: unknown, label: string): Generation {
-  const answer = parseAnswer(TextGeneration, json, label);
-  const first = Array.isArray(answer) ? answer[0]! : answer;
-  return {
-    text: first.generated_text,
-    finish_reason: first.details ? tgiFinish(first.details.finish_reason) : "unknown",
-    usage: { prompt_tokens: null, completion_tokens: first.details?.generated_tokens ?? null },
-  };
-}
-
-/** One TGI SSE event as a stream piece; special tokens (e.g. `</s>`) carry no text. */
-export function tgiStreamPiece(event: unknown): StreamPiece {
-  if (event && typeof event === "object" && "error" in event) return { error: upstreamMessage(JSON.stringify(event)) };
-  const parsed = TgiEvent.safeParse(event);
-  if (!parsed.success) return { error: "a stream event in an unexpected shape" };
-  const { token, generated_text, details } = parsed.data;
-  const last = generated_text != null;
-  return {
-    text: token.special ? undefined : token.text,
-    finish: details ? tgiFinish(details.finish_reason) : undefined,
-    usage: details?.generated_tokens != null ? { completion_tokens: details.generated_tokens } : undefined,
-    // TGI sends no [DONE]: the event with generated_text is the last one.
-    done: last,
-  };
-}
-
-function tgiFinish(reason: string): FinishReason {
-  if (reason === "eos_token" || reason === "stop_sequence") return "stop";
-  return reason === "length" ? "length" : "unknown";
 }
 
 /**

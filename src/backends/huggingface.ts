@@ -3,26 +3,28 @@
  * hf-inference tasks (feature-extraction, text-classification,
  * zero-shot-classification, text-generation), or a dedicated Inference Endpoint.
  *
- * Routes, from the config:
+ * Routes, from the config, as Hugging Face's own client (huggingface.js,
+ * providers/hf-inference.ts) builds them:
  * - router (default): chat at {base_url}/v1/chat/completions with model
- *   "<model_name>" or "<model_name>:<provider>"; tasks at
- *   {base_url}/hf-inference/models/<model_name> (hf-inference whatever the
- *   provider: the other providers serve chat only here);
+ *   "<model_name>" or "<model_name>:<provider>"; hf-inference tasks (whatever
+ *   the provider: the other providers serve chat only here) at
+ *   {base_url}/hf-inference/models/<model_name>, except that embeddings name
+ *   their pipeline (…/pipeline/feature-extraction: a sentence-transformers
+ *   model's own pipeline is sentence-similarity, which refuses a list of
+ *   strings) and completions are OpenAI-style at …/v1/completions;
  * - `endpoint_url` set: every call goes to the endpoint instead (TGI's
- *   OpenAI-compatible {endpoint_url}/v1/chat/completions, tasks POSTed to
- *   {endpoint_url} itself); base_url is then never called.
+ *   OpenAI-compatible {endpoint_url}/v1/chat/completions and /v1/completions,
+ *   tasks POSTed to {endpoint_url} itself); base_url is then never called.
  * Never sends `x-wait-for-model`: a loading model becomes a retryable error
  * (see `modelLoading`) instead of a request held open for minutes.
  */
 import { z } from "zod";
 import { CommonConfig, HttpUrl, ModelName } from "../config/common";
 import type { Capability } from "../models/schema";
-import { httpGeneration } from "./generate";
 import { timedCheck } from "./health";
 import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
-import { embeddingVectors, modelLoading, textClassification, textGeneration, textGenerationBody, tgiStreamPiece, zeroShot } from "./huggingface-wire";
+import { embeddingVectors, modelLoading, textClassification, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
-import { sseEvents } from "./stream";
 import type { BackendFactory, CallOptions, CompletionRequest, Generation, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
@@ -63,7 +65,9 @@ function routes(config: HFConfig) {
       label: `Hugging Face endpoint ${new URL(base).host}`,
       openAIBase: `${base}/v1`,
       chatModel: config.model_name,
+      completionsBase: `${base}/v1`,
       task: base,
+      embed: base,
       info: `${base}/info`,
     };
   }
@@ -74,7 +78,9 @@ function routes(config: HFConfig) {
     label: host === "router.huggingface.co" ? "Hugging Face router" : `Hugging Face router at ${host}`,
     openAIBase: `${base}/v1`,
     chatModel: config.provider ? `${config.model_name}:${config.provider}` : config.model_name,
+    completionsBase: `${base}/hf-inference/models/${path}/v1`,
     task: `${base}/hf-inference/models/${path}`,
+    embed: `${base}/hf-inference/models/${path}/pipeline/feature-extraction`,
     info: undefined,
   };
 }
@@ -96,30 +102,20 @@ export const huggingface = {
     };
     const auth = { authorization: `Bearer ${config.api_key}` };
     const chatClient = openAIClient({ baseUrl: route.openAIBase, model: route.chatModel, headers: auth, policy });
-    const task = (body: unknown, options?: CallOptions) => upstreamJson(route.task, jsonPost(body, auth), forCall(policy, options));
+    const completionsClient = openAIClient({ baseUrl: route.completionsBase, model: config.model_name, headers: auth, policy });
+    const post = (url: string, body: unknown, options?: CallOptions) => upstreamJson(url, jsonPost(body, auth), forCall(policy, options));
 
     /**
-     * The router has no /v1/completions. Endpoints and hf-inference (provider
-     * unset or "hf-inference") serve the text-generation task; for any other
-     * provider the prompt is sent to chat as a single user message.
+     * The router itself has no /v1/completions. Endpoints and hf-inference
+     * (provider unset or "hf-inference") serve OpenAI-style completions; for
+     * any other provider the prompt is sent to chat as a single user message.
      */
-    const viaTextGeneration = !!config.endpoint_url || !config.provider || config.provider === "hf-inference";
+    const viaCompletions = !!config.endpoint_url || !config.provider || config.provider === "hf-inference";
 
     function complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
-      if (!viaTextGeneration) {
-        const { prompt, ...sampling } = request;
-        return chatClient.chat({ ...sampling, messages: [{ role: "user", content: prompt }] }, options);
-      }
-      const call = {
-        url: route.task,
-        body: (stream: boolean) => textGenerationBody(request, stream),
-        headers: auth,
-        streamAccept: "text/event-stream",
-        events: sseEvents,
-        piece: tgiStreamPiece,
-        parse: textGeneration,
-      };
-      return httpGeneration(call, policy, options);
+      if (viaCompletions) return completionsClient.complete(request, options);
+      const { prompt, ...sampling } = request;
+      return chatClient.chat({ ...sampling, messages: [{ role: "user", content: prompt }] }, options);
     }
 
     /**
@@ -141,11 +137,11 @@ export const huggingface = {
       chat: chatClient.chat,
       complete,
       async embed(request, options) {
-        return { embeddings: embeddingVectors(await task({ inputs: request.input }, options), request.input.length, route.label) };
+        return { embeddings: embeddingVectors(await post(route.embed, { inputs: request.input }, options), request.input.length, route.label) };
       },
       async classify({ text, labels }, options) {
-        if (labels) return zeroShot(await task({ inputs: text, parameters: { candidate_labels: labels } }, options), route.label);
-        return textClassification(await task({ inputs: text }, options), route.label);
+        if (labels) return zeroShot(await post(route.task, { inputs: text, parameters: { candidate_labels: labels } }, options), route.label);
+        return textClassification(await post(route.task, { inputs: text }, options), route.label);
       },
     };
   },

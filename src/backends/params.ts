@@ -8,8 +8,6 @@ import type { SamplingParams } from "./types";
 
 export type WireParam =
   | string
-  /** `omit`: a value the upstream refuses that means the same as leaving the parameter out. */
-  | { name: string; omit: number }
   /** The upstream has no such parameter: it is not sent. */
   | null;
 
@@ -24,8 +22,7 @@ export function wireParams(params: SamplingParams, map: ParamMap): Record<string
     const value = params[field];
     // An empty stop list is no stop sequence: nothing to send.
     if (target === null || value === undefined || (Array.isArray(value) && value.length === 0)) continue;
-    if (typeof target === "string") wire[target] = value;
-    else if (value !== target.omit) wire[target.name] = value;
+    wire[target] = value;
   }
   return wire;
 }

@@ -45,7 +45,12 @@ export const CommonConfig = z.object({
 export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 /** Extra request headers; values may hold `${SECRET}` references. */
-export const Headers = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "is not a valid header name"), z.string().max(8192));
+/** Most extra headers one model may send upstream. */
+export const MAX_HEADERS = 32;
+
+export const Headers = z
+  .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "is not a valid header name"), z.string().max(8192))
+  .refine((headers) => Object.keys(headers).length <= MAX_HEADERS, `must hold at most ${MAX_HEADERS} headers`);
 
 export const ModelName = z.string().trim().min(1, "must not be empty").max(256);
 

@@ -36,6 +36,11 @@ interface Opened {
 /** Who a write is for: the generation the caller's credentials belong to, or `null` for the operator (any open generation). */
 export type Generation = string | null;
 
+/** Most models one tenant may register: the whole registry travels with every cold request. */
+export const MAX_MODELS = 200;
+/** Most API keys one tenant may hold at once. */
+export const MAX_KEYS = 100;
+
 const UNKNOWN: WriteResult<never> = { ok: false, code: "not_found", message: "This tenant does not exist (it was never created, or was deleted)." };
 
 export class TenantRegistry extends DurableObject<Env> {
@@ -116,6 +121,9 @@ export class TenantRegistry extends DurableObject<Env> {
     if (refused) return refused;
     if (this.getModel(record.id)) {
       return { ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` };
+    }
+    if (this.count("models") >= MAX_MODELS) {
+      return { ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` };
     }
     const problem = this.checkFallbacks(record);
     if (problem) return problem;
@@ -263,6 +271,9 @@ export class TenantRegistry extends DurableObject<Env> {
   createKey(generation: Generation, key: ApiKeyInfo & { hash: string }): WriteResult<ApiKeyInfo> {
     const refused = this.refuse(generation);
     if (refused) return refused;
+    if (this.count("api_keys") >= MAX_KEYS) {
+      return { ok: false, code: "conflict", message: `A tenant holds at most ${MAX_KEYS} API keys; revoke one first.` };
+    }
     this.sql.exec(
       "INSERT INTO api_keys (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
       key.id,
@@ -356,6 +367,10 @@ export class TenantRegistry extends DurableObject<Env> {
     if (!this.opened) return UNKNOWN;
     if (generation !== null && generation !== this.opened.generation) return UNKNOWN;
     return null;
+  }
+
+  private count(table: "models" | "api_keys"): number {
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
   }
 
   private meta(key: string): string | null {

@@ -1,20 +1,39 @@
 /**
- * Read a JSON request body with a size cap, then validate it. Malformed JSON,
- * an oversized body and a wrong shape each get a clear error before anything
- * is changed.
+ * Request bodies: every one is capped while it is read (`capBodies`, run
+ * app-wide before authentication, so a chunked body without a length cannot
+ * grow past the cap either), then JSON ones are parsed and validated. Malformed
+ * JSON, an oversized body and a wrong shape each get a clear error before
+ * anything is changed.
  */
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
-import { GatewayError } from "../errors";
+import { GatewayError, httpErrorResponse } from "../errors";
 import { parseOrThrow } from "./validation";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** HTML forms here (consent, status sign-in) and OAuth token requests carry a few fields: a far smaller cap. */
+export const MAX_FORM_BYTES = 16 * 1024;
+
+function capAt(maxSize: number): MiddlewareHandler {
+  return bodyLimit({
+    maxSize,
+    onError: () => httpErrorResponse(new GatewayError("payload_too_large", `Request body is larger than ${maxSize} bytes.`)),
+  });
+}
+
+/** The app-wide cap: form-encoded bodies at `MAX_FORM_BYTES`, everything else at `MAX_BODY_BYTES`. */
+export function capBodies(): MiddlewareHandler {
+  const json = capAt(MAX_BODY_BYTES);
+  const form = capAt(MAX_FORM_BYTES);
+  return (c, next) => {
+    const type = c.req.header("content-type") ?? "";
+    return /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type) ? form(c, next) : json(c, next);
+  };
+}
 
 export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
-  const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
   const text = await c.req.text();
-  if (new TextEncoder().encode(text).byteLength > MAX_BODY_BYTES) throw tooLarge();
   if (text.trim() === "") throw new GatewayError("invalid_request", "Request body is empty; send a JSON object.");
   let json: unknown;
   try {
@@ -25,8 +44,4 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
     throw new GatewayError("invalid_request", `Request body is not valid JSON${position ? ` (at character ${position})` : ""}.`);
   }
   return parseOrThrow(schema, json);
-}
-
-function tooLarge() {
-  return new GatewayError("payload_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
 }

@@ -16,16 +16,17 @@
  * carries "e2e-backends" and a run number, so scripts and records do not mix.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { FakeUpstream, UpstreamRequest } from "../support/fake-control-client";
+import { fakeVector3, fakeVector8 } from "../support/fake-vectors.js";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import {
-  api,
   type Connect,
   connectLegacy,
   connectModern,
-  control,
-  createTenant,
   type Embeddings,
   expectNotInLogs,
+  fakes,
+  gatewayFor,
   type Generation,
   type McpSession,
   type Progress,
@@ -51,7 +52,7 @@ const UP = {
   ollamaChat: `e2e-backends-llm-${RUN}`,
   ollamaEmbed: `e2e-backends-embed-${RUN}`,
   ollamaGhost: `e2e-backends-ghost-${RUN}`, // never pulled
-  hfChat: `e2e-backends/chat-llm-${RUN}`, // router chat; hf-inference text-generation for complete
+  hfChat: `e2e-backends/chat-llm-${RUN}`, // router chat; hf-inference OpenAI-style completions for complete
   hfEmbed: `sentence-transformers/MiniLM-e2e-backends-${RUN}`,
   hfSentiment: `distilbert/sst-e2e-backends-${RUN}`,
   hfZeroShot: `facebook/bart-large-mnli-e2e-backends-${RUN}`,
@@ -61,37 +62,19 @@ const UP = {
   openaiLimited: `gpt-e2e-backends-limited-${RUN}`,
 };
 
-/** The 8-number vector the fake Ollama and the fake OpenAI server derive from a text. */
-function fakeVector8(text: string): number[] {
-  const v = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < text.length; i++) v[i % 8]! += text.charCodeAt(i) / 1000;
-  return v.map((x) => Math.round(x * 1e6) / 1e6);
-}
-/** The fake Hugging Face's feature-extraction vector: [characters, words, code of the first character]. */
-const fakeVector3 = (text: string) => [text.length, text.split(" ").length, text.charCodeAt(0)];
 const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
 
-interface Received {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Record<string, unknown> | undefined;
-}
-
-/** What a fake received for one upstream model name (all three fakes answer the same control route). */
-async function received(base: string, model: string): Promise<Received[]> {
-  const response = await fetch(`${base}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await response.json()) as { requests: Received[] }).requests;
-}
+type Received = UpstreamRequest<Record<string, unknown> | undefined>;
 
 /** The requests whose body mentions `marker` (each test sends a text of its own). */
-async function receivedWith(base: string, model: string, marker: string): Promise<Received[]> {
-  return (await received(base, model)).filter((r) => JSON.stringify(r.body ?? {}).includes(marker));
+async function receivedWith(fake: FakeUpstream, model: string, marker: string): Promise<Received[]> {
+  return (await fake.requests<Received["body"]>(model)).filter((r) => JSON.stringify(r.body ?? {}).includes(marker));
 }
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
 let tenant: Tenant;
+const { createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
 function model(id: string, backend_type: string, config: Record<string, unknown>, capabilities?: string[]) {
   return { id, name: `${backend_type} ${id}`, backend_type, config: { timeout: 10, ...config }, ...(capabilities && { capabilities }) };
@@ -135,24 +118,16 @@ const MODELS = [
 
 beforeAll(async () => {
   // The Ollama models must be pulled (listed by /api/tags) before the gateway calls them; the ghost must not be.
-  await control(ollamaUrl, "pull", { model: UP.ollamaChat });
-  await control(ollamaUrl, "pull", { model: UP.ollamaEmbed });
+  await fakes.ollama.control("pull", { model: UP.ollamaChat });
+  await fakes.ollama.control("pull", { model: UP.ollamaEmbed });
   const tags = (await (await fetch(`${ollamaUrl}/api/tags`)).json()) as { models: { name: string }[] };
   const pulled = tags.models.map((m) => m.name);
   expect(pulled).toEqual(expect.arrayContaining([`${UP.ollamaChat}:latest`, `${UP.ollamaEmbed}:latest`]));
   expect(pulled).not.toContain(`${UP.ollamaGhost}:latest`);
 
   dev = await startWranglerDev({ upstreamKey: CANARY });
-  tenant = await createTenant(dev, recorder, "wires", "Wire formats");
-  const grant = await api(recorder, dev.url, "PUT", "/api/v1/tenants/wires/grants/UPSTREAM_KEY", {
-    token: dev.adminToken,
-    body: { hosts: ["127.0.0.1"] },
-  });
-  expect(grant.status).toBe(200);
-  for (const body of MODELS) {
-    const registered = await api(recorder, dev.url, "POST", "/api/v1/models", { token: tenant.adminKey, body });
-    expect(registered.status, `${body.id}: ${JSON.stringify(registered.body)}`).toBe(201);
-  }
+  tenant = await createTenant({ id: "wires", name: "Wire formats", grantCanary: true });
+  for (const body of MODELS) await registerModel(tenant, body);
 });
 
 afterAll(async () => {
@@ -225,7 +200,7 @@ describe.each(clients)("%s", (_label, connect) => {
         usage: { prompt_tokens: words(message), completion_tokens: words(message) + 1 },
         model_id: "ollama-chat",
       });
-      const sent = await receivedWith(ollamaUrl, UP.ollamaChat, message);
+      const sent = await receivedWith(fakes.ollama, UP.ollamaChat, message);
       expect(sent).toHaveLength(1);
       expect(sent[0]).toMatchObject({ method: "POST", path: "/api/chat" });
       expect(sent[0]!.body).toEqual({ model: UP.ollamaChat, messages: [{ role: "user", content: message }], stream: false });
@@ -237,7 +212,7 @@ describe.each(clients)("%s", (_label, connect) => {
       const message = `one two three four ${tag}`;
       const out = generation(await session.callTool("chat", chatArgs("ollama-chat", message, { max_tokens: 3 })));
       expect(out).toMatchObject({ text: "ollama: one two", finish_reason: "length", usage: { completion_tokens: 3 }, model_id: "ollama-chat" });
-      const [sent] = await receivedWith(ollamaUrl, UP.ollamaChat, message);
+      const [sent] = await receivedWith(fakes.ollama, UP.ollamaChat, message);
       expect(sent!.body).toMatchObject({ stream: false, options: { num_predict: 3 } });
     });
 
@@ -246,7 +221,7 @@ describe.each(clients)("%s", (_label, connect) => {
       const { result, pieces } = await streamed(session, "chat", chatArgs("ollama-chat", message));
       expect(pieces).toEqual(["ollama: ", "stream ", "ollama ", tag]);
       expect(generation(result)).toMatchObject({ text: `ollama: ${message}`, finish_reason: "stop", model_id: "ollama-chat" });
-      const sent = await receivedWith(ollamaUrl, UP.ollamaChat, message);
+      const sent = await receivedWith(fakes.ollama, UP.ollamaChat, message);
       expect(sent.map((r) => `${r.path} stream=${String(r.body?.stream)}`)).toEqual(["/api/chat stream=true"]);
     });
 
@@ -257,7 +232,7 @@ describe.each(clients)("%s", (_label, connect) => {
       const { result, pieces } = await streamed(session, "complete", { model_id: "ollama-chat", prompt: `again ${tag}` });
       expect(pieces).toEqual(["again ", `${tag} `, "…continued"]);
       expect(generation(result)).toMatchObject({ text: `again ${tag} …continued`, finish_reason: "stop" });
-      const paths = (await receivedWith(ollamaUrl, UP.ollamaChat, tag)).filter((r) => r.path === "/api/generate");
+      const paths = (await receivedWith(fakes.ollama, UP.ollamaChat, tag)).filter((r) => r.path === "/api/generate");
       expect(paths.map((r) => r.body?.stream)).toEqual([false, true]);
     });
 
@@ -270,7 +245,7 @@ describe.each(clients)("%s", (_label, connect) => {
         model_id: "ollama-embed",
         latency_ms: expect.any(Number),
       });
-      const [sent] = await receivedWith(ollamaUrl, UP.ollamaEmbed, `alpha ${tag}`);
+      const [sent] = await receivedWith(fakes.ollama, UP.ollamaEmbed, `alpha ${tag}`);
       expect(sent).toMatchObject({ path: "/api/embed", body: { model: UP.ollamaEmbed, input: inputs } });
     });
   });
@@ -285,7 +260,7 @@ describe.each(clients)("%s", (_label, connect) => {
         usage: { completion_tokens: words(message) + 1 },
         model_id: "hf-chat",
       });
-      const sent = await receivedWith(hfUrl, UP.hfChat, message);
+      const sent = await receivedWith(fakes.hf, UP.hfChat, message);
       expect(sent).toHaveLength(1);
       expect(sent[0]).toMatchObject({ method: "POST", path: "/v1/chat/completions" });
       expect(sent[0]!.body).toEqual({ model: UP.hfChat, messages: [{ role: "user", content: message }], temperature: 0.4 });
@@ -300,10 +275,10 @@ describe.each(clients)("%s", (_label, connect) => {
       const { result, pieces } = await streamed(session, "chat", chatArgs("hf-chat", message));
       expect(pieces).toEqual(["echo: ", "stream ", "hf ", tag]);
       expect(generation(result)).toMatchObject({ text: `echo: ${message}`, finish_reason: "stop", usage: { completion_tokens: 4 } });
-      expect((await receivedWith(hfUrl, UP.hfChat, message))[0]!.body).toMatchObject({ stream: true });
+      expect((await receivedWith(fakes.hf, UP.hfChat, message))[0]!.body).toMatchObject({ stream: true });
     });
 
-    it("complete uses hf-inference text-generation (TGI): JSON, cut by max_tokens, and streamed tokens", async () => {
+    it("complete uses hf-inference completions at <model>/v1/completions: JSON, cut by max_tokens, and streamed", async () => {
       const prompt = `Once upon a time on hugging face ${tag}`;
       const full = generation(await session.callTool("complete", { model_id: "hf-chat", prompt }));
       expect(full).toMatchObject({
@@ -315,28 +290,27 @@ describe.each(clients)("%s", (_label, connect) => {
       const cut = generation(await session.callTool("complete", { model_id: "hf-chat", prompt, max_tokens: 3 }));
       expect(cut).toMatchObject({ text: "and they lived", finish_reason: "length", usage: { completion_tokens: 3 } });
       const { result, pieces } = await streamed(session, "complete", { model_id: "hf-chat", prompt });
-      // TGI's closing special token (</s>) is not text and must not show up.
       expect(pieces).toEqual(["and", " they", " lived", " happily", " ever", " after"]);
       expect(generation(result)).toMatchObject({ text: "and they lived happily ever after", finish_reason: "stop" });
 
-      const sent = await receivedWith(hfUrl, UP.hfChat, prompt);
-      expect(sent.map((r) => r.path)).toEqual(Array(3).fill(`/hf-inference/models/${UP.hfChat}`));
-      expect(sent[0]!.body).toEqual({ inputs: prompt, parameters: { return_full_text: false, details: true } });
-      expect(sent[1]!.body).toMatchObject({ parameters: { max_new_tokens: 3 } });
+      const sent = await receivedWith(fakes.hf, UP.hfChat, prompt);
+      expect(sent.map((r) => r.path)).toEqual(Array(3).fill(`/hf-inference/models/${UP.hfChat}/v1/completions`));
+      expect(sent[0]!.body).toEqual({ model: UP.hfChat, prompt });
+      expect(sent[1]!.body).toMatchObject({ max_tokens: 3 });
       expect(sent[2]!.body).toMatchObject({ stream: true });
       expect(sent[2]!.headers.authorization).toBe(`Bearer ${CANARY}`);
     });
 
-    it("embed uses feature-extraction, one vector per input", async () => {
+    it("embed uses the feature-extraction pipeline, one vector per input", async () => {
       const inputs = [`ab cde ${tag}`, "x"];
       const out = structured<Embeddings>(await session.callTool("embed", { model_id: "hf-embed", input: inputs }));
       expect(out).toEqual({ embeddings: inputs.map(fakeVector3), dimensions: 3, model_id: "hf-embed", latency_ms: expect.any(Number) });
       const single = structured<Embeddings>(await session.callTool("embed", { model_id: "hf-embed", input: tag }));
       expect(single.embeddings).toEqual([fakeVector3(tag)]);
-      const sent = await receivedWith(hfUrl, UP.hfEmbed, tag);
+      const sent = await receivedWith(fakes.hf, UP.hfEmbed, tag);
       expect(sent.map((r) => [r.path, r.body])).toEqual([
-        [`/hf-inference/models/${UP.hfEmbed}`, { inputs }],
-        [`/hf-inference/models/${UP.hfEmbed}`, { inputs: [tag] }],
+        [`/hf-inference/models/${UP.hfEmbed}/pipeline/feature-extraction`, { inputs }],
+        [`/hf-inference/models/${UP.hfEmbed}/pipeline/feature-extraction`, { inputs: [tag] }],
       ]);
     });
 
@@ -350,7 +324,7 @@ describe.each(clients)("%s", (_label, connect) => {
       expect(out.labels[0]!.score).toBe(0.95);
       expect(out.labels[1]!.score).toBeCloseTo(0.05, 10);
       expect(textOf(result)).toBe("POSITIVE: 0.9500\nNEGATIVE: 0.0500");
-      expect((await receivedWith(hfUrl, UP.hfSentiment, text))[0]!.body).toEqual({ inputs: text });
+      expect((await receivedWith(fakes.hf, UP.hfSentiment, text))[0]!.body).toEqual({ inputs: text });
     });
 
     it("classify with labels: zero-shot-classification with candidate_labels", async () => {
@@ -366,7 +340,7 @@ describe.each(clients)("%s", (_label, connect) => {
         ],
         model_id: "hf-zero-shot",
       });
-      expect((await receivedWith(hfUrl, UP.hfZeroShot, text))[0]!.body).toEqual({ inputs: text, parameters: { candidate_labels: labels } });
+      expect((await receivedWith(fakes.hf, UP.hfZeroShot, text))[0]!.body).toEqual({ inputs: text, parameters: { candidate_labels: labels } });
     });
   });
 
@@ -380,7 +354,7 @@ describe.each(clients)("%s", (_label, connect) => {
         usage: { completion_tokens: words(message) + 1 },
         model_id: "openai-chat",
       });
-      const sent = await receivedWith(openaiUrl, UP.openaiChat, message);
+      const sent = await receivedWith(fakes.openai, UP.openaiChat, message);
       expect(sent).toHaveLength(1);
       expect(sent[0]).toMatchObject({ method: "POST", path: "/v1/chat/completions" });
       expect(sent[0]!.body).toEqual({ model: UP.openaiChat, messages: [{ role: "user", content: message }], stop: ["END"] });
@@ -395,7 +369,7 @@ describe.each(clients)("%s", (_label, connect) => {
       const { result, pieces } = await streamed(session, "chat", chatArgs("openai-chat", message));
       expect(pieces).toEqual(["echo: ", "stream ", "openai ", tag]);
       expect(generation(result)).toMatchObject({ text: `echo: ${message}`, finish_reason: "stop", usage: { completion_tokens: 4 } });
-      const [sent] = await receivedWith(openaiUrl, UP.openaiChat, message);
+      const [sent] = await receivedWith(fakes.openai, UP.openaiChat, message);
       expect(sent!.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     });
 
@@ -406,7 +380,7 @@ describe.each(clients)("%s", (_label, connect) => {
       const { result, pieces } = await streamed(session, "complete", { model_id: "openai-chat", prompt: `more ${tag}` });
       expect(pieces).toEqual(["more ", `${tag} `, "…continued"]);
       expect(generation(result)).toMatchObject({ text: `more ${tag} …continued`, finish_reason: "stop" });
-      const sent = (await receivedWith(openaiUrl, UP.openaiChat, tag)).filter((r) => r.path === "/v1/completions");
+      const sent = (await receivedWith(fakes.openai, UP.openaiChat, tag)).filter((r) => r.path === "/v1/completions");
       expect(sent.map((r) => r.body?.stream)).toEqual([undefined, true]);
     });
 
@@ -414,17 +388,17 @@ describe.each(clients)("%s", (_label, connect) => {
       const inputs = [`alpha ${tag}`, "beta"];
       const out = structured<Embeddings>(await session.callTool("embed", { model_id: "openai-embed", input: inputs }));
       expect(out).toEqual({ embeddings: inputs.map(fakeVector8), dimensions: 8, model_id: "openai-embed", latency_ms: expect.any(Number) });
-      const [sent] = await receivedWith(openaiUrl, UP.openaiEmbed, `alpha ${tag}`);
+      const [sent] = await receivedWith(fakes.openai, UP.openaiEmbed, `alpha ${tag}`);
       expect(sent).toMatchObject({ path: "/v1/embeddings", body: { model: UP.openaiEmbed, input: inputs } });
     });
   });
 
   it("a capability a backend's model lacks is refused before any upstream call", async () => {
-    const before = (await received(hfUrl, UP.hfSentiment)).length;
+    const before = (await fakes.hf.requests(UP.hfSentiment)).length;
     const result = await session.callTool("chat", chatArgs("hf-sentiment", "hi"));
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/^Model "hf-sentiment" does not support chat; it supports classification\./);
-    expect((await received(hfUrl, UP.hfSentiment)).length).toBe(before);
+    expect((await fakes.hf.requests(UP.hfSentiment)).length).toBe(before);
   });
 });
 
@@ -446,17 +420,17 @@ describe("one fault per wire format, end to end", () => {
     expect(text).toContain(`run \`ollama pull ${UP.ollamaGhost}\``);
     expect(text).toMatch(/\[model_unavailable\]$/);
     // A 404 from Ollama is not retried (the model has max_retries 2).
-    expect(await received(ollamaUrl, UP.ollamaGhost)).toHaveLength(1);
+    expect(await fakes.ollama.requests(UP.ollamaGhost)).toHaveLength(1);
   });
 
   it("huggingface: a 503 'model loading' is a clear retryable message with the estimate, passed on at once", async () => {
-    await control(hfUrl, "script", { model: UP.hfLoading, steps: [{ kind: "loading", estimatedTime: 119.2 }] });
+    await fakes.hf.script(UP.hfLoading, [{ kind: "loading", estimatedTime: 119.2 }]);
     const started = performance.now();
     const result = await session.callTool("embed", { model_id: "hf-loading", input: "warm up" });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toBe(`Hugging Face model ${UP.hfLoading} is loading (about 120 s); retry after 120 s [model_unavailable]`);
     // 120 s is beyond the gateway's wait cap: not waited out (max_retries is 3), the caller decides.
-    expect(await received(hfUrl, UP.hfLoading)).toHaveLength(1);
+    expect(await fakes.hf.requests(UP.hfLoading)).toHaveLength(1);
     expect(performance.now() - started).toBeLessThan(5_000);
 
     // Once loaded, the same model answers.
@@ -465,24 +439,24 @@ describe("one fault per wire format, end to end", () => {
   });
 
   it("openai_compatible: a 429 with Retry-After is waited out, then the retry answers", async () => {
-    await control(openaiUrl, "script", { model: UP.openaiLimited, steps: [{ kind: "status", status: 429, retryAfter: "1" }] });
+    await fakes.openai.script(UP.openaiLimited, [{ kind: "status", status: 429, retryAfter: "1" }]);
     const started = performance.now();
     const out = generation(await session.callTool("chat", chatArgs("openai-limited", "after the limit")));
     const elapsed = performance.now() - started;
     expect(out).toMatchObject({ text: "echo: after the limit", finish_reason: "stop", model_id: "openai-limited" });
     expect(elapsed).toBeGreaterThanOrEqual(950);
-    const sent = await receivedWith(openaiUrl, UP.openaiLimited, "after the limit");
+    const sent = await receivedWith(fakes.openai, UP.openaiLimited, "after the limit");
     expect(sent).toHaveLength(2);
   });
 
   it("openai_compatible: a Retry-After beyond the wait cap is passed on to the caller instead", async () => {
-    await control(openaiUrl, "script", { model: UP.openaiLimited, steps: [{ kind: "status", status: 429, retryAfter: "45" }] });
+    await fakes.openai.script(UP.openaiLimited, [{ kind: "status", status: 429, retryAfter: "45" }]);
     const started = performance.now();
     const result = await session.callTool("chat", chatArgs("openai-limited", "too soon"));
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/^Rate limited by OpenAI-compatible upstream 127\.0\.0\.1:\d+, retry after 45 s: scripted 429 \[rate_limited\]$/);
     expect(performance.now() - started).toBeLessThan(5_000);
-    expect(await receivedWith(openaiUrl, UP.openaiLimited, "too soon")).toHaveLength(1);
+    expect(await receivedWith(fakes.openai, UP.openaiLimited, "too soon")).toHaveLength(1);
   });
 });
 
@@ -497,8 +471,7 @@ describe("ollama health through the gateway (GET /api/tags, no tokens spent)", (
 
   /** The /api/tags calls this file's models made, with the headers they carried. */
   async function tagCalls(): Promise<Received[]> {
-    const response = await fetch(`${ollamaUrl}/__control/requests?instance=`);
-    const { requests } = (await response.json()) as { requests: Received[] };
+    const requests = await fakes.ollama.requests({ instance: "" });
     return requests.filter((r) => r.path === "/api/tags" && r.headers["cf-access-client-id"] === ACCESS_ID);
   }
 
@@ -524,9 +497,9 @@ describe("ollama health through the gateway (GET /api/tags, no tokens spent)", (
 describe("secrets", () => {
   it("every upstream received the canary, and no response or wrangler dev log contains it", async () => {
     // The secret was really in play on all three wire formats.
-    const ollama = await received(ollamaUrl, UP.ollamaChat);
-    const hf = await received(hfUrl, UP.hfChat);
-    const openai = await received(openaiUrl, UP.openaiChat);
+    const ollama = await fakes.ollama.requests(UP.ollamaChat);
+    const hf = await fakes.hf.requests(UP.hfChat);
+    const openai = await fakes.openai.requests(UP.openaiChat);
     expect(ollama.length).toBeGreaterThan(5);
     expect(ollama.every((r) => r.headers["cf-access-client-secret"] === CANARY)).toBe(true);
     expect(hf.length).toBeGreaterThan(5);

@@ -48,7 +48,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ConformanceProxy, startConformanceProxy } from "../support/conformance-proxy";
 import { nodeBinary, PROJECT_ROOT, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { api, connectLegacy, connectModern, createTenant, ResponseRecorder, scriptUpstream, timedStreamingChat } from "./helpers";
+import { connectLegacy, connectModern, fakes, gatewayFor, ResponseRecorder, timedStreamingChat } from "./helpers";
 
 const CLI = join(PROJECT_ROOT, "node_modules/@modelcontextprotocol/conformance/dist/index.js");
 
@@ -76,6 +76,7 @@ interface Run {
 const openaiUrl = inject("openaiUrl");
 const recorder = new ResponseRecorder();
 let dev: WranglerDev;
+const { createTenant, registerModel } = gatewayFor(recorder, () => dev);
 let proxy: ConformanceProxy;
 let outRoot: string;
 
@@ -109,22 +110,13 @@ async function conformance(url: string, scenario: string): Promise<Run> {
 beforeAll(async () => {
   outRoot = await mkdtemp(join(tmpdir(), "mcp-conformance-"));
   dev = await startWranglerDev();
-  const tenant = await createTenant(dev, recorder, "conformance", "Conformance");
-  const grant = await api(recorder, dev.url, "PUT", "/api/v1/tenants/conformance/grants/UPSTREAM_KEY", {
-    token: dev.adminToken,
-    body: { hosts: ["127.0.0.1"] },
+  const tenant = await createTenant({ id: "conformance", name: "Conformance", grantCanary: true });
+  await registerModel(tenant, {
+    id: "conformance-echo",
+    name: "Conformance echo",
+    backend_type: "openai_compatible",
+    config: { base_url: `${openaiUrl}/v1`, model_name: "gpt-e2e-conformance", api_key: "${UPSTREAM_KEY}" },
   });
-  expect(grant.status).toBe(200);
-  const model = await api(recorder, dev.url, "POST", "/api/v1/models", {
-    token: tenant.adminKey,
-    body: {
-      id: "conformance-echo",
-      name: "Conformance echo",
-      backend_type: "openai_compatible",
-      config: { base_url: `${openaiUrl}/v1`, model_name: "gpt-e2e-conformance", api_key: "${UPSTREAM_KEY}" },
-    },
-  });
-  expect(model.status, JSON.stringify(model.body)).toBe(201);
   proxy = await startConformanceProxy(dev.url, tenant.userKey);
 });
 
@@ -157,7 +149,7 @@ describe("MCP conformance suite (through a proxy adding a tenant key)", () => {
     ["2026-07-28", connectModern],
   ] as const)("the proxy relays a %s client's streamed tool call event by event", async (_era, connect) => {
     const delayMs = 200;
-    await scriptUpstream(openaiUrl, "gpt-e2e-conformance", [{ kind: "slow_stream", delayMs }]);
+    await fakes.openai.script("gpt-e2e-conformance", [{ kind: "slow_stream", delayMs }]);
     // No Authorization header from the client: the proxy adds the tenant key.
     const session = await connect(proxy.url, null, recorder);
     try {

@@ -11,18 +11,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import {
-  api,
-  connectModern,
-  createTenant,
-  type McpSession,
-  ResponseRecorder,
-  scriptUpstream,
-  structured,
-  type Tenant,
-  until,
-  upstreamRequests,
-} from "./helpers";
+import { connectModern, fakes, gatewayFor, type McpSession, ResponseRecorder, structured, type Tenant, until } from "./helpers";
 
 const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
@@ -33,6 +22,7 @@ const recorder = new ResponseRecorder();
 let tenant: Tenant;
 let openai: OpenAI;
 let mcp: McpSession;
+const { api, createTenant } = gatewayFor(recorder, () => dev);
 
 interface Fallback {
   requested: string;
@@ -41,7 +31,7 @@ interface Fallback {
 type Answer = OpenAI.ChatCompletion & { fallback?: Fallback };
 
 async function register(id: string, config: Record<string, unknown> = {}, fallbacks?: string[]) {
-  const res = await api(recorder, dev.url, "POST", "/api/v1/models", {
+  const res = await api("POST", "/api/v1/models", {
     token: tenant.adminKey,
     body: {
       id,
@@ -72,12 +62,7 @@ async function askStreamed(model: string, content: string) {
 
 beforeAll(async () => {
   dev = await startWranglerDev();
-  tenant = await createTenant(dev, recorder, "failover", "Failover");
-  const grant = await api(recorder, dev.url, "PUT", "/api/v1/tenants/failover/grants/UPSTREAM_KEY", {
-    token: dev.adminToken,
-    body: { hosts: ["127.0.0.1"] },
-  });
-  expect(grant.status).toBe(200);
+  tenant = await createTenant({ id: "failover", name: "Failover", grantCanary: true });
   await register("backup", { max_retries: 0 });
   openai = new OpenAI({
     apiKey: tenant.userKey,
@@ -98,7 +83,7 @@ afterAll(async () => {
 describe("failover end to end", () => {
   it("a flapping primary serves again once it heals, through traffic alone (no check is run)", async () => {
     await register("flappy", { max_retries: 0, circuit_breaker: { cooldown_s: 0.5 } }, ["backup"]);
-    await scriptUpstream(openaiUrl, up("flappy"), [{ kind: "down_for", ms: 2_500 }]);
+    await fakes.openai.script(up("flappy"), [{ kind: "down_for", ms: 2_500 }]);
     const first = await ask("flappy", "are you there?");
     expect(first.model).toBe("backup");
     expect(first.fallback).toMatchObject({ requested: "flappy", attempts: [{ model_id: "flappy", error: expect.stringMatching(/\(503\)/) }] });
@@ -111,17 +96,17 @@ describe("failover end to end", () => {
       20_000,
     );
     expect(healed).toBe("flappy");
-    const model = await api<{ status: string }>(recorder, dev.url, "GET", "/api/v1/models/flappy", { token: tenant.userKey });
+    const model = await api<{ status: string }>("GET", "/api/v1/models/flappy", { token: tenant.userKey });
     expect(model.body.status).toBe("available");
-    const checks = await api<{ checks: { source: string }[] }>(recorder, dev.url, "GET", "/api/v1/models/flappy/checks", { token: tenant.userKey });
+    const checks = await api<{ checks: { source: string }[] }>("GET", "/api/v1/models/flappy/checks", { token: tenant.userKey });
     expect(checks.body.checks.every((c) => c.source === "call")).toBe(true);
     // The upstream was spared while the breaker was open: far fewer requests than calls.
-    expect((await upstreamRequests(openaiUrl, up("flappy"))).length).toBeLessThan(n + 1);
+    expect((await fakes.openai.requests(up("flappy"))).length).toBeLessThan(n + 1);
   });
 
   it("silence before the first token is rescued by the fallback, streamed (SDK and MCP) and not", async () => {
     await register("silent", { first_token_timeout: 0.5, timeout: 1 }, ["backup"]);
-    await scriptUpstream(openaiUrl, up("silent"), [{ kind: "no_first_token" }, { kind: "no_first_token" }, { kind: "hang" }]);
+    await fakes.openai.script(up("silent"), [{ kind: "no_first_token" }, { kind: "no_first_token" }, { kind: "hang" }]);
 
     const streamed = await askStreamed("silent", "rescue the stream");
     expect(streamed).toMatchObject({ text: "echo: rescue the stream", finish: "stop", error: undefined });
@@ -136,32 +121,32 @@ describe("failover end to end", () => {
     const whole = await ask("silent", "rescue the whole answer");
     expect(whole).toMatchObject({ model: "backup", choices: [{ message: { content: "echo: rescue the whole answer" } }] });
     // One attempt each: a silent upstream is not retried when a fallback can answer.
-    expect(await upstreamRequests(openaiUrl, up("silent"))).toHaveLength(3);
+    expect(await fakes.openai.requests(up("silent"))).toHaveLength(3);
   });
 
   it("context length exceeded goes to the fallback; a content filter refusal is final", async () => {
     await register("short", {}, ["backup"]);
-    await scriptUpstream(openaiUrl, up("short"), [{ kind: "context_length" }, { kind: "context_length" }]);
+    await fakes.openai.script(up("short"), [{ kind: "context_length" }, { kind: "context_length" }]);
     const whole = await ask("short", "a long prompt");
     expect(whole.model).toBe("backup");
     expect(whole.fallback?.attempts[0]?.error).toMatch(/maximum context length/);
     expect(await askStreamed("short", "a long stream")).toMatchObject({ text: "echo: a long stream", error: undefined });
 
     await register("strict", {}, ["backup"]);
-    await scriptUpstream(openaiUrl, up("strict"), [{ kind: "content_filter" }, { kind: "content_filter" }]);
-    const before = (await upstreamRequests(openaiUrl, up("backup"))).length;
+    await fakes.openai.script(up("strict"), [{ kind: "content_filter" }, { kind: "content_filter" }]);
+    const before = (await fakes.openai.requests(up("backup"))).length;
     await expect(ask("strict", "something bad")).rejects.toMatchObject({ status: 400, error: { type: "content_filtered" } });
     await expect(askStreamed("strict", "something bad, streamed")).rejects.toMatchObject({ status: 400 });
-    expect(await upstreamRequests(openaiUrl, up("backup"))).toHaveLength(before);
-    expect(await upstreamRequests(openaiUrl, up("strict"))).toHaveLength(2);
+    expect(await fakes.openai.requests(up("backup"))).toHaveLength(before);
+    expect(await fakes.openai.requests(up("strict"))).toHaveLength(2);
   });
 
   it("a malformed event is skipped, and a cut stream is never presented as complete", async () => {
     await register("noisy", { max_retries: 0 }, ["backup"]);
-    await scriptUpstream(openaiUrl, up("noisy"), [{ kind: "malformed_event", afterChunks: 1 }]);
+    await fakes.openai.script(up("noisy"), [{ kind: "malformed_event", afterChunks: 1 }]);
     expect(await askStreamed("noisy", "one two three")).toMatchObject({ text: "echo: one two three", finish: "stop", error: undefined });
 
-    await scriptUpstream(openaiUrl, up("noisy"), [
+    await fakes.openai.script(up("noisy"), [
       { kind: "break_stream", afterChunks: 2 },
       { kind: "break_stream", afterChunks: 2 },
     ]);

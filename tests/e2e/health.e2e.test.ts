@@ -17,26 +17,24 @@
  * last test reads back what the sweep set. Upstream model names carry this file's
  * name and a run number: the fake is shared by all e2e files.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
+import { openaiModel } from "../support/models";
 import {
-  api,
   connectModern,
-  createTenant,
+  fakes,
+  gatewayFor,
   type Generation,
   type McpSession,
   type ModelBody,
   ResponseRecorder,
-  scriptUpstream,
   sleep,
   structured,
   type Tenant,
   textOf,
   until,
-  upstreamRequests,
 } from "./helpers";
 
-const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
 const up = (name: string) => `gpt-e2e-health-${name}-${RUN}`;
 
@@ -60,8 +58,7 @@ interface ModelDetail extends Model {
   recent_checks: Check[];
 }
 
-const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  api<T>(recorder, dev.url, method, path, options);
+const { api: call, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
 /** Tenants created so far, by id (later tests read back what earlier ones built). */
 const tenants = new Map<string, Tenant>();
@@ -72,39 +69,20 @@ function tenantKeys(id: string): Tenant {
 }
 
 async function newTenant(id: string): Promise<Tenant> {
-  const tenant = await createTenant(dev, recorder, id, `Health ${id}`);
+  const tenant = await createTenant({ id, name: `Health ${id}`, grantCanary: true });
   tenants.set(id, tenant);
-  const grant = await call("PUT", `/api/v1/tenants/${id}/grants/UPSTREAM_KEY`, { token: dev.adminToken, body: { hosts: ["127.0.0.1"] } });
-  expect(grant.status).toBe(200);
   return tenant;
 }
 
+const upOf = (tenant: Tenant, id: string) => up(`${tenant.id}-${id}`);
+
 /** Register a model on the fake upstream, probed with a real one-token chat; returns the record. */
 async function register(tenant: Tenant, id: string, options: { timeout?: number; fallbacks?: string[] } = {}): Promise<Model> {
-  const created = await call<Model>("POST", "/api/v1/models", {
-    token: tenant.adminKey,
-    body: {
-      id,
-      name: `Model ${id}`,
-      backend_type: "openai_compatible",
-      config: {
-        base_url: `${openaiUrl}/v1`,
-        model_name: up(`${tenant.id}-${id}`),
-        api_key: "${UPSTREAM_KEY}",
-        max_retries: 0,
-        timeout: options.timeout ?? 2,
-        health_check: { probe: "generation" },
-      },
-      ...(options.fallbacks && { fallbacks: options.fallbacks }),
-    },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body;
+  const config = { max_retries: 0, timeout: options.timeout ?? 2, health_check: { probe: "generation" } };
+  return registerModel<Model>(tenant, { ...openaiModel(id, upOf(tenant, id), config), ...(options.fallbacks && { fallbacks: options.fallbacks }) });
 }
-
-const upOf = (tenant: Tenant, id: string) => up(`${tenant.id}-${id}`);
-const script = (tenant: Tenant, id: string, steps: unknown[]) => scriptUpstream(openaiUrl, upOf(tenant, id), steps);
-const received = async (tenant: Tenant, id: string) => (await upstreamRequests(openaiUrl, upOf(tenant, id))).length;
+const script = (tenant: Tenant, id: string, steps: unknown[]) => fakes.openai.script(upOf(tenant, id), steps);
+const received = async (tenant: Tenant, id: string) => (await fakes.openai.requests(upOf(tenant, id))).length;
 
 async function model(tenant: Tenant, id: string): Promise<Model> {
   const res = await call<Model>("GET", `/api/v1/models/${id}`, { token: tenant.adminKey });
@@ -201,7 +179,7 @@ describe("the cron sweep", () => {
     expect(wobbly[0]!.detail).toMatch(/\(503\)/);
     expect(leaky).toMatchObject([{ source: "scheduled", ok: false, status: "degraded" }]);
     // The probes were real one-token chats.
-    const [probe] = await upstreamRequests(openaiUrl, upOf(sweep, "fresh"));
+    const [probe] = await fakes.openai.requests(upOf(sweep, "fresh"));
     expect(probe).toMatchObject({ method: "POST", path: "/v1/chat/completions", body: { max_tokens: 1 } });
 
     // The model in maintenance was not probed at all, whatever its upstream would have said.
@@ -289,7 +267,7 @@ describe("on-demand checks", () => {
 
     expect(await received(tenant, "solo")).toBe(before.solo);
     expect(await received(tenant, "primary")).toBe(before.primary);
-    const backupLog = await upstreamRequests(openaiUrl, upOf(tenant, "backup"));
+    const backupLog = await fakes.openai.requests(upOf(tenant, "backup"));
     expect(backupLog).toHaveLength(before.backup + 1);
     expect(backupLog.at(-1)!.body).toMatchObject({ messages: [{ role: "user", content: "via fallback" }] });
   });
@@ -455,7 +433,7 @@ describe("secrets in health results", () => {
     expect(history.map((c) => c.source)).toEqual(["call", "manual"]);
 
     // The upstream really was sent the secret (and echoed it back), so redaction had something to do.
-    const sent = await upstreamRequests(openaiUrl, upOf(tenant, "c"));
+    const sent = await fakes.openai.requests(upOf(tenant, "c"));
     expect(sent).toHaveLength(2);
     expect(sent.every((r) => r.headers.authorization === `Bearer ${dev.upstreamKey}`)).toBe(true);
 

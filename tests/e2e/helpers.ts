@@ -1,14 +1,19 @@
 /**
- * Shared pieces of the end-to-end tests: an HTTP helper for the admin API, a
- * recorder that keeps every response body the tests receive (to prove no
- * secret ever reaches a caller), tenant setup, and one small interface over
- * the two real MCP clients (the 2026-07-28 client and the 2025-era client).
+ * Shared pieces of the end-to-end tests: a recorder that keeps every response
+ * body the tests receive (to prove no secret ever reaches a caller), the shared
+ * gateway client (tests/support/gateway-client.ts) bound to `wrangler dev`
+ * through it, and one small interface over the two real MCP clients (the
+ * 2026-07-28 client and the 2025-era client).
  */
 import { expect } from "vitest";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { gatewayClient } from "../support/gateway-client";
 import type { WranglerDev } from "../support/wrangler-dev";
+
+export { fakes } from "../support/fake-control-client";
+export type { ApiResult, Tenant } from "../support/gateway-client";
 
 /** Keeps the text of every response received through `fetch`, streamed bodies included. */
 export class ResponseRecorder {
@@ -44,36 +49,17 @@ export class ResponseRecorder {
   }
 }
 
-export interface ApiResponse<T = unknown> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
-
-/** A JSON call to the gateway's HTTP API, recorded. */
-export async function api<T = unknown>(
-  recorder: ResponseRecorder,
-  baseUrl: string,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown } = {},
-): Promise<ApiResponse<T>> {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers["content-type"] = "application/json";
-  const response = await recorder.fetch(`${baseUrl}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+/** The gateway under `wrangler dev`, called through `recorder`: `api`, `createTenant` and `registerModel` bound to it. */
+export function gatewayFor(recorder: ResponseRecorder, dev: () => WranglerDev) {
+  return gatewayClient({
+    get url() {
+      return dev().url;
+    },
+    get operatorToken() {
+      return dev().adminToken;
+    },
+    fetch: recorder.fetch,
   });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON: keep the text.
-  }
-  return { status: response.status, headers: response.headers, body: body as T };
 }
 
 /** Wire shapes the tests read. */
@@ -108,28 +94,6 @@ export interface ModelSummary {
   backend_type: string;
   capabilities: string[];
   status: string;
-}
-
-export interface Tenant {
-  id: string;
-  adminKey: string;
-  adminKeyId: string;
-  userKey: string;
-  userKeyId: string;
-}
-
-/** Create a tenant with an admin key and a user key through the operator API. */
-export async function createTenant(dev: WranglerDev, recorder: ResponseRecorder, id: string, name: string): Promise<Tenant> {
-  const op = { token: dev.adminToken };
-  const created = await api(recorder, dev.url, "POST", "/api/v1/tenants", { ...op, body: { id, name } });
-  if (created.status !== 201) throw new Error(`creating tenant ${id}: ${created.status} ${JSON.stringify(created.body)}`);
-  const admin = await api<IssuedKey>(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, { ...op, body: { role: "admin" } });
-  const user = await api<IssuedKey>(recorder, dev.url, "POST", `/api/v1/tenants/${id}/keys`, {
-    ...op,
-    body: { role: "user", name: "e2e user" },
-  });
-  if (admin.status !== 201 || user.status !== 201) throw new Error(`creating keys for ${id}: ${admin.status} / ${user.status}`);
-  return { id, adminKey: admin.body.key, adminKeyId: admin.body.id, userKey: user.body.key, userKeyId: user.body.id };
 }
 
 /** The parts of a tools/call result the tests look at (same shape in both SDKs). */
@@ -215,28 +179,6 @@ export function textOf(result: ToolResult): string {
   return result.content?.find((c) => c.type === "text")?.text ?? "";
 }
 
-export interface UpstreamRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Record<string, unknown>;
-}
-
-/** Requests the fake upstream received for one upstream model name. */
-export async function upstreamRequests(openaiUrl: string, model: string): Promise<UpstreamRequest[]> {
-  const response = await fetch(`${openaiUrl}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await response.json()) as { requests: UpstreamRequest[] }).requests;
-}
-
-export async function scriptUpstream(openaiUrl: string, model: string, steps: unknown[]): Promise<void> {
-  const response = await fetch(`${openaiUrl}/__control/script`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, steps }),
-  });
-  if (!response.ok) throw new Error(`scripting the fake upstream failed: ${response.status}`);
-}
-
 /**
  * Call chat with a progressToken and time what arrives: when each progress
  * notification came, and when the final result came (ms since the call).
@@ -261,16 +203,6 @@ export async function until<T>(what: string, read: () => Promise<T>, done: (valu
     if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms; last read: ${JSON.stringify(value)}`);
     await sleep(100);
   }
-}
-
-/** POST to a fake upstream's control API (`/__control/<path>`): scripts, pulls, resets. */
-export async function control(base: string, path: string, body: unknown): Promise<void> {
-  const response = await fetch(`${base}/__control/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`fake upstream ${base} ${path}: ${response.status}`);
 }
 
 /** None of `values` in wrangler dev's output or its debug log files (which must exist, or the check means nothing). */

@@ -13,14 +13,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import {
-  api,
   type Connect,
   connectLegacy,
   connectModern,
-  createTenant,
   type Embeddings,
   type ErrorBody,
   expectNotInLogs,
+  fakes,
+  gatewayFor,
   type Generation,
   type IssuedKey,
   type McpSession,
@@ -28,12 +28,10 @@ import {
   type ModelSummary,
   type Progress,
   ResponseRecorder,
-  scriptUpstream,
   structured,
   type Tenant,
   textOf,
   timedStreamingChat,
-  upstreamRequests,
 } from "./helpers";
 
 /** Upstream model names are per test file: the fake upstream is shared by all e2e files. */
@@ -54,8 +52,7 @@ let globex: Tenant;
 let revokedKey: string | undefined;
 
 /** Shorthand for a recorded HTTP call to the gateway. */
-const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  api<T>(recorder, dev.url, method, path, options);
+const { api: call, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
 function chatModel(id: string) {
   return {
@@ -68,24 +65,16 @@ function chatModel(id: string) {
 
 beforeAll(async () => {
   dev = await startWranglerDev({ upstreamKey: CANARY });
-  acme = await createTenant(dev, recorder, "acme", "Acme Corp");
-  globex = await createTenant(dev, recorder, "globex", "Globex");
+  acme = await createTenant({ id: "acme", name: "Acme Corp", grantCanary: true });
+  globex = await createTenant({ id: "globex", name: "Globex" });
 
-  const grant = await call("PUT", "/api/v1/tenants/acme/grants/UPSTREAM_KEY", { token: dev.adminToken, body: { hosts: ["127.0.0.1"] } });
-  expect(grant.status).toBe(200);
-
-  const echo = await call("POST", "/api/v1/models", { token: acme.adminKey, body: chatModel("acme-echo") });
-  expect(echo.status, JSON.stringify(echo.body)).toBe(201);
-  const embedder = await call("POST", "/api/v1/models", {
-    token: acme.adminKey,
-    body: {
-      id: "acme-embedder",
-      name: "Embedder",
-      backend_type: "openai_compatible",
-      config: { base_url: `${openaiUrl}/v1`, model_name: UPSTREAM_EMBED_MODEL, api_key: "${UPSTREAM_KEY}" },
-    },
+  await registerModel(acme, chatModel("acme-echo"));
+  await registerModel(acme, {
+    id: "acme-embedder",
+    name: "Embedder",
+    backend_type: "openai_compatible",
+    config: { base_url: `${openaiUrl}/v1`, model_name: UPSTREAM_EMBED_MODEL, api_key: "${UPSTREAM_KEY}" },
   });
-  expect(embedder.status, JSON.stringify(embedder.body)).toBe(201);
 });
 
 afterAll(async () => {
@@ -175,7 +164,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     expect(out.usage.completion_tokens).toBeGreaterThan(0);
     expect(textOf(result)).toBe(`echo: ${message}`);
 
-    const seen = (await upstreamRequests(openaiUrl, UPSTREAM_CHAT_MODEL)).filter(
+    const seen = (await fakes.openai.requests(UPSTREAM_CHAT_MODEL)).filter(
       (r) => r.path === "/v1/chat/completions" && JSON.stringify(r.body).includes(message),
     );
     expect(seen).toHaveLength(1);
@@ -211,14 +200,14 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     expect(values).toEqual([...values].sort((a, b) => a - b));
     expect(new Set(values).size).toBe(values.length);
 
-    const streamed = (await upstreamRequests(openaiUrl, UPSTREAM_CHAT_MODEL)).filter((r) => JSON.stringify(r.body).includes(message));
+    const streamed = (await fakes.openai.requests(UPSTREAM_CHAT_MODEL)).filter((r) => JSON.stringify(r.body).includes(message));
     expect(streamed).toHaveLength(1);
     expect(streamed[0]?.body.stream).toBe(true);
   });
 
   it("progress arrives while the upstream is still generating, not all at the end", async () => {
     const delayMs = 200;
-    await scriptUpstream(openaiUrl, UPSTREAM_CHAT_MODEL, [{ kind: "slow_stream", delayMs }]);
+    await fakes.openai.script(UPSTREAM_CHAT_MODEL, [{ kind: "slow_stream", delayMs }]);
     const message = `slowly now ${user.label}`; // "echo: slowly now <label>": 4 pieces, 200 ms apart
     const { result, progress, resultAt } = await timedStreamingChat(user, "acme-echo", message);
     expect(result.structuredContent?.text).toBe(`echo: ${message}`);
@@ -264,7 +253,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
   });
 
   it("a malformed argument is refused before any upstream call, naming the field", async () => {
-    const before = (await upstreamRequests(openaiUrl, UPSTREAM_CHAT_MODEL)).length;
+    const before = (await fakes.openai.requests(UPSTREAM_CHAT_MODEL)).length;
     // DESIGN.md asks for a JSON-RPC invalid-params error; the MCP SDK v2 server
     // reports input validation as an isError tool result (SEP-1303). Accept either,
     // but the field must be named and nothing may reach the upstream.
@@ -274,7 +263,7 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     );
     expect(outcome.isError).toBe(true);
     expect(outcome.message).toMatch(/messages/);
-    expect((await upstreamRequests(openaiUrl, UPSTREAM_CHAT_MODEL)).length).toBe(before);
+    expect((await fakes.openai.requests(UPSTREAM_CHAT_MODEL)).length).toBe(before);
   });
 
   it("a user key cannot call register_model, and nothing is registered", async () => {
@@ -473,7 +462,7 @@ describe("persistence across a restart of wrangler dev", () => {
 
 describe("secrets", () => {
   it("an upstream error that echoes the credential reaches the caller redacted", async () => {
-    await scriptUpstream(openaiUrl, UPSTREAM_CHAT_MODEL, [{ kind: "echo_auth", status: 401 }]);
+    await fakes.openai.script(UPSTREAM_CHAT_MODEL, [{ kind: "echo_auth", status: 401 }]);
     const session = await connectLegacy(dev.url, acme.userKey, recorder);
     try {
       const result = await session.callTool("chat", { model_id: "acme-echo", messages: [{ role: "user", content: "leak?" }] });
@@ -488,7 +477,7 @@ describe("secrets", () => {
 
   it("the canary secret never appears in a response body or in wrangler dev's logs", async () => {
     // The secret was really in play: the upstream received it on every call.
-    const upstream = await upstreamRequests(openaiUrl, UPSTREAM_CHAT_MODEL);
+    const upstream = await fakes.openai.requests(UPSTREAM_CHAT_MODEL);
     expect(upstream.length).toBeGreaterThan(10);
     expect(upstream.every((r) => r.headers.authorization === `Bearer ${CANARY}`)).toBe(true);
 

@@ -18,7 +18,7 @@
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { api, createTenant, type Generation, type ModelSummary, ResponseRecorder, type Tenant, type ToolResult, upstreamRequests } from "./helpers";
+import { fakes, gatewayFor, type Generation, type ModelSummary, ResponseRecorder, type Tenant, type ToolResult } from "./helpers";
 import { authorizeByHand, authorizeUrl, ConsentingProvider, consent, type Fetch, pkce, registerClient, tokenRequest } from "./oauth-client";
 
 const openaiUrl = inject("openaiUrl");
@@ -36,8 +36,7 @@ let globex: Tenant;
 const issuedAccessTokens = new Set<string>();
 const closers: (() => Promise<void>)[] = [];
 
-const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  api<T>(recorder, dev.url, method, path, options);
+const { api: call, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
 /** A fetch that records responses and logs "METHOD /path" (and a token request's grant type). */
 function loggingFetch(log: string[]): Fetch {
@@ -132,14 +131,10 @@ function chatModel(id: string) {
 
 beforeAll(async () => {
   dev = await startWranglerDev();
-  acme = await createTenant(dev, recorder, "acme", "Acme");
-  globex = await createTenant(dev, recorder, "globex", "Globex");
-  for (const tenant of [acme, globex]) {
-    const grant = await call("PUT", `/api/v1/tenants/${tenant.id}/grants/UPSTREAM_KEY`, { token: dev.adminToken, body: { hosts: ["127.0.0.1"] } });
-    expect(grant.status).toBe(200);
-  }
-  expect((await call("POST", "/api/v1/models", { token: acme.adminKey, body: chatModel("acme-echo") })).status).toBe(201);
-  expect((await call("POST", "/api/v1/models", { token: globex.adminKey, body: chatModel("globex-echo") })).status).toBe(201);
+  acme = await createTenant({ id: "acme", name: "Acme", grantCanary: true });
+  globex = await createTenant({ id: "globex", name: "Globex", grantCanary: true });
+  await registerModel(acme, chatModel("acme-echo"));
+  await registerModel(globex, chatModel("globex-echo"));
 });
 
 afterAll(async () => {
@@ -248,7 +243,7 @@ describe("the MCP client signs in with a user key", () => {
   });
 
   it("the client's access token never reaches the upstream: it gets the model's own credential", async () => {
-    const sent = (await upstreamRequests(openaiUrl, UPSTREAM_MODEL)).filter((r) => JSON.stringify(r.body).includes("hello over oauth"));
+    const sent = (await fakes.openai.requests(UPSTREAM_MODEL)).filter((r) => JSON.stringify(r.body).includes("hello over oauth"));
     expect(sent).toHaveLength(1);
     expect(sent[0]!.headers.authorization).toBe(`Bearer ${dev.upstreamKey}`);
     const everything = JSON.stringify(sent);
@@ -566,7 +561,7 @@ describe("attacks on the authorization server", () => {
 describe("afterwards", () => {
   it("no OAuth access token ever reached the upstream", async () => {
     expect(issuedAccessTokens.size).toBeGreaterThanOrEqual(5);
-    const sent = await upstreamRequests(openaiUrl, UPSTREAM_MODEL);
+    const sent = await fakes.openai.requests(UPSTREAM_MODEL);
     expect(sent.length).toBeGreaterThanOrEqual(3); // chats by the user session (2) and the admin session (1)
     for (const request of sent) expect(request.headers.authorization).toBe(`Bearer ${dev.upstreamKey}`);
     const everything = JSON.stringify(sent);

@@ -12,7 +12,8 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { api, createTenant, expectNotInLogs, ResponseRecorder, type Tenant } from "./helpers";
+import { fakeVector8 } from "../support/fake-vectors.js";
+import { expectNotInLogs, fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
 
 const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 const openaiUrl = inject("openaiUrl");
@@ -26,28 +27,11 @@ const UP_OLLAMA = `e2e-v1-llm-${RUN}`;
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
+const { createTenant, registerModel } = gatewayFor(recorder, () => dev);
 let tenant: Tenant;
 /** Bodies of the requests the SDK sent to the gateway, by path. */
 const sent: { path: string; body: Record<string, unknown> | undefined }[] = [];
 let openai: OpenAI;
-
-interface Received {
-  path: string;
-  headers: Record<string, string>;
-  body: Record<string, unknown>;
-}
-
-async function upstream(base: string, model: string): Promise<Received[]> {
-  const response = await fetch(`${base}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await response.json()) as { requests: Received[] }).requests;
-}
-
-/** The 8-number vector the fake upstreams derive from a text. */
-function fakeVector8(text: string): number[] {
-  const v = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < text.length; i++) v[i % 8]! += text.charCodeAt(i) / 1000;
-  return v.map((x) => Math.round(x * 1e6) / 1e6);
-}
 
 function client(key: string): OpenAI {
   return new OpenAI({
@@ -65,20 +49,10 @@ function client(key: string): OpenAI {
 }
 
 beforeAll(async () => {
-  const pulled = await fetch(`${ollamaUrl}/__control/pull`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: UP_OLLAMA }),
-  });
-  expect(pulled.status).toBe(200);
+  await fakes.ollama.control("pull", { model: UP_OLLAMA });
 
   dev = await startWranglerDev({ upstreamKey: CANARY });
-  tenant = await createTenant(dev, recorder, "sdk", "OpenAI SDK users");
-  const grant = await api(recorder, dev.url, "PUT", "/api/v1/tenants/sdk/grants/UPSTREAM_KEY", {
-    token: dev.adminToken,
-    body: { hosts: ["127.0.0.1"] },
-  });
-  expect(grant.status).toBe(200);
+  tenant = await createTenant({ id: "sdk", name: "OpenAI SDK users", grantCanary: true });
   const models = [
     {
       id: "v1-chat",
@@ -99,10 +73,7 @@ beforeAll(async () => {
       config: { base_url: ollamaUrl, model_name: UP_OLLAMA, headers: { "CF-Access-Client-Secret": "${UPSTREAM_KEY}" }, max_retries: 0 },
     },
   ];
-  for (const body of models) {
-    const registered = await api(recorder, dev.url, "POST", "/api/v1/models", { token: tenant.adminKey, body });
-    expect(registered.status, JSON.stringify(registered.body)).toBe(201);
-  }
+  for (const body of models) await registerModel(tenant, body);
   openai = client(tenant.userKey);
 });
 
@@ -139,7 +110,7 @@ describe("the official openai client against /v1", () => {
     expect(res.usage?.completion_tokens).toBe(6);
     expect(res.usage?.total_tokens).toBe((res.usage?.prompt_tokens ?? NaN) + 6);
 
-    const calls = (await upstream(openaiUrl, UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("hello from the openai sdk"));
+    const calls = (await fakes.openai.requests(UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("hello from the openai sdk"));
     expect(calls).toHaveLength(1);
     expect(calls[0]!.path).toBe("/v1/chat/completions");
     expect(calls[0]!.headers.authorization).toBe(`Bearer ${CANARY}`);
@@ -184,7 +155,7 @@ describe("the official openai client against /v1", () => {
     expect(last.choices).toEqual([]);
     expect(last.usage).toMatchObject({ completion_tokens: 5, total_tokens: (last.usage?.prompt_tokens ?? NaN) + 5 });
 
-    const [call] = (await upstream(openaiUrl, UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("stream one two three"));
+    const [call] = (await fakes.openai.requests(UP_CHAT)).filter((r) => JSON.stringify(r.body).includes("stream one two three"));
     expect(call!.body).toMatchObject({ stream: true });
   });
 
@@ -194,7 +165,7 @@ describe("the official openai client against /v1", () => {
     expect(res.model).toBe("v1-chat");
     expect(res.choices[0]).toMatchObject({ text: "Once upon a time in the SDK …continued", finish_reason: "stop" });
     expect(res.usage?.completion_tokens).toBe(8);
-    const [call] = (await upstream(openaiUrl, UP_CHAT)).filter((r) => r.path === "/v1/completions");
+    const [call] = (await fakes.openai.requests(UP_CHAT)).filter((r) => r.path === "/v1/completions");
     expect(call!.body).toEqual({ model: UP_CHAT, prompt: "Once upon a time in the SDK", max_tokens: 50 });
   });
 
@@ -224,13 +195,13 @@ describe("the official openai client against /v1", () => {
     const res = await openai.chat.completions.create({ model: "v1-ollama", messages: [{ role: "user", content: "hi from the sdk" }] });
     expect(res.model).toBe("v1-ollama");
     expect(res.choices[0]).toMatchObject({ message: { content: "ollama: hi from the sdk" }, finish_reason: "stop" });
-    const calls = await upstream(ollamaUrl, UP_OLLAMA);
+    const calls = await fakes.ollama.requests(UP_OLLAMA);
     expect(calls.map((c) => c.path)).toEqual(["/api/chat"]);
     expect(calls[0]!.headers["cf-access-client-secret"]).toBe(CANARY);
   });
 
   it("an unknown model is a 404 APIError in OpenAI's shape, and nothing reaches an upstream", async () => {
-    const before = (await upstream(openaiUrl, UP_CHAT)).length;
+    const before = (await fakes.openai.requests(UP_CHAT)).length;
     const error = await openai.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }).then(
       () => undefined,
       (e: unknown) => e,
@@ -238,7 +209,7 @@ describe("the official openai client against /v1", () => {
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error).toMatchObject({ status: 404, error: { type: "not_found", message: 'Model "no-such-model" not found.' } });
-    expect((await upstream(openaiUrl, UP_CHAT)).length).toBe(before);
+    expect((await fakes.openai.requests(UP_CHAT)).length).toBe(before);
 
     const denied = await client("mgw_sdk_not-a-real-key")
       .models.list()
@@ -250,7 +221,7 @@ describe("the official openai client against /v1", () => {
   });
 
   it("the canary secret never appears in a response or in wrangler dev's logs", async () => {
-    const calls = await upstream(openaiUrl, UP_CHAT);
+    const calls = await fakes.openai.requests(UP_CHAT);
     expect(calls.length).toBeGreaterThanOrEqual(4);
     expect(calls.every((c) => c.headers.authorization === `Bearer ${CANARY}`)).toBe(true);
 

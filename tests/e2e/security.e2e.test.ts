@@ -33,13 +33,12 @@ import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import {
-  api,
-  type ApiResponse,
+  type ApiResult,
   connectLegacy,
   connectModern,
-  control,
-  createTenant,
   type ErrorBody,
+  fakes,
+  gatewayFor,
   type Generation,
   type McpSession,
   type ModelSummary,
@@ -96,25 +95,12 @@ const canaries = () => [dev.upstreamKey, TENANT_CANARY];
 /** The forms a canary could leak in (URL-encoding leaves these canaries unchanged). */
 const forms = (canary: string) => [canary, Buffer.from(canary).toString("base64")];
 
-const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  api<T>(recorder, dev.url, method, path, options);
+const { api: call, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
 /** A recorded request with a raw body and any headers. */
 async function rawCall(path: string, init: RequestInit & { headers?: Record<string, string> }) {
   const response = await recorder.fetch(`${dev.url}${path}`, init);
   return { status: response.status, headers: response.headers, text: await response.text() };
-}
-
-const script = (base: string, model: string, steps: unknown[]) => control(base, "script", { model, steps });
-
-interface Received {
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-async function received(base: string, query: string): Promise<Received[]> {
-  const response = await fetch(`${base}/__control/requests?${query}`);
-  return ((await response.json()) as { requests: Received[] }).requests;
 }
 
 const common = { timeout: 5, max_retries: 0, health_check: { probe: "generation" } };
@@ -161,35 +147,34 @@ const MODELS = [
 const CHAT_MODELS = ["oa-w", "oa-t", "ol-w", "ol-t", "ol-tags", "hf-w", "hf-t", "fb"];
 
 /** Where each model's calls are recorded, and the echo fault its fake offers. */
-const FAKE: Record<string, { query: string; echo: unknown; canary: () => string; header: string }> = {
-  "oa-w": { query: `model=${UP.oaW}`, echo: { kind: "echo_auth", status: 401 }, canary: () => dev.upstreamKey, header: "authorization" },
-  "oa-t": { query: `model=${UP.oaT}`, echo: { kind: "echo_auth", status: 401 }, canary: () => TENANT_CANARY, header: "authorization" },
-  fb: { query: `model=${UP.fb}`, echo: { kind: "echo_auth", status: 401 }, canary: () => TENANT_CANARY, header: "authorization" },
-  "ol-w": { query: `model=${UP.olW}`, echo: { kind: "echo_headers", status: 401 }, canary: () => dev.upstreamKey, header: "cf-access-client-secret" },
-  "ol-t": { query: `model=${UP.olT}`, echo: { kind: "echo_headers", status: 401 }, canary: () => TENANT_CANARY, header: "cf-access-client-secret" },
+const FAKE: Record<string, { model: string; echo: unknown; canary: () => string; header: string }> = {
+  "oa-w": { model: UP.oaW, echo: { kind: "echo_auth", status: 401 }, canary: () => dev.upstreamKey, header: "authorization" },
+  "oa-t": { model: UP.oaT, echo: { kind: "echo_auth", status: 401 }, canary: () => TENANT_CANARY, header: "authorization" },
+  fb: { model: UP.fb, echo: { kind: "echo_auth", status: 401 }, canary: () => TENANT_CANARY, header: "authorization" },
+  "ol-w": { model: UP.olW, echo: { kind: "echo_headers", status: 401 }, canary: () => dev.upstreamKey, header: "cf-access-client-secret" },
+  "ol-t": { model: UP.olT, echo: { kind: "echo_headers", status: 401 }, canary: () => TENANT_CANARY, header: "cf-access-client-secret" },
   "ol-tags": {
-    query: `model=${UP.olTags}`,
+    model: UP.olTags,
     echo: { kind: "echo_headers", status: 401 },
     canary: () => TENANT_CANARY,
     header: "cf-access-client-secret",
   },
   "hf-w": {
-    query: `model=${encodeURIComponent(UP.hfW)}`,
+    model: UP.hfW,
     echo: { kind: "echo_auth", status: 401 },
     canary: () => dev.upstreamKey,
     header: "authorization",
   },
   "hf-t": {
-    query: `model=${encodeURIComponent(UP.hfT)}`,
+    model: UP.hfT,
     echo: { kind: "echo_auth", status: 401 },
     canary: () => TENANT_CANARY,
     header: "authorization",
   },
 };
-const baseOf = (id: string) => (id.startsWith("ol-") ? ollamaUrl : id.startsWith("hf-") ? hfUrl : openaiUrl);
-const upName = (id: string) => decodeURIComponent(FAKE[id]!.query.slice("model=".length));
+const fakeOf = (id: string) => (id.startsWith("ol-") ? fakes.ollama : id.startsWith("hf-") ? fakes.hf : fakes.openai);
 /** Make the next call to a model's upstream echo the credential it was sent. */
-const echoNext = (id: string) => script(baseOf(id), upName(id), [FAKE[id]!.echo]);
+const echoNext = (id: string) => fakeOf(id).script(FAKE[id]!.model, [FAKE[id]!.echo]);
 
 const chatArgs = (id: string, content: string) => ({ model_id: id, messages: [{ role: "user", content }] });
 
@@ -251,12 +236,10 @@ async function auditLog(): Promise<AuditRow[]> {
 
 beforeAll(async () => {
   dev = await startWranglerDev();
-  vault = await createTenant(dev, recorder, "vault", "Vault");
-  rival = await createTenant(dev, recorder, "rival", "Rival");
-  noisy = await createTenant(dev, recorder, "noisy", "Noisy");
+  vault = await createTenant({ id: "vault", name: "Vault", grantCanary: true });
+  rival = await createTenant({ id: "rival", name: "Rival" });
+  noisy = await createTenant({ id: "noisy", name: "Noisy" });
 
-  const grant = await call("PUT", "/api/v1/tenants/vault/grants/UPSTREAM_KEY", { token: dev.adminToken, body: { hosts: ["127.0.0.1"] } });
-  expect(grant.status).toBe(200);
   const secret = await call<Record<string, unknown>>("PUT", "/api/v1/secrets/TENANT_KEY", {
     token: vault.adminKey,
     body: { value: TENANT_CANARY, hosts: ["127.0.0.1"] },
@@ -264,21 +247,14 @@ beforeAll(async () => {
   expect(secret.status, JSON.stringify(secret.body)).toBe(200);
   expect(secret.body).toMatchObject({ name: "TENANT_KEY", hosts: ["127.0.0.1"] });
 
-  for (const model of [UP.olW, UP.olT, UP.olTags]) await control(ollamaUrl, "pull", { model });
-  for (const model of MODELS) {
-    const created = await call("POST", "/api/v1/models", { token: vault.adminKey, body: model });
-    expect(created.status, `${model.id}: ${JSON.stringify(created.body)}`).toBe(201);
-  }
-  const rivalModel = await call("POST", "/api/v1/models", {
-    token: rival.adminKey,
-    body: {
-      id: "rival-private",
-      name: "Rival's",
-      backend_type: "openai_compatible",
-      config: { base_url: `${openaiUrl}/v1`, model_name: UP.rival, max_retries: 0 },
-    },
+  for (const model of [UP.olW, UP.olT, UP.olTags]) await fakes.ollama.control("pull", { model });
+  for (const model of MODELS) await registerModel(vault, model);
+  await registerModel(rival, {
+    id: "rival-private",
+    name: "Rival's",
+    backend_type: "openai_compatible",
+    config: { base_url: `${openaiUrl}/v1`, model_name: UP.rival, max_retries: 0 },
   });
-  expect(rivalModel.status).toBe(201);
 
   user = await connectModern(dev.url, vault.userKey, recorder);
   admin = await connectModern(dev.url, vault.adminKey, recorder);
@@ -295,7 +271,7 @@ afterAll(async () => {
 describe("(a) the canary sweep", () => {
   it("the cron sweep probes every model; checks of upstreams that echo the credential are stored redacted", async () => {
     for (const id of CHAT_MODELS) if (id !== "ol-tags") await echoNext(id);
-    await control(ollamaUrl, "tags", { instance: INSTANCE, steps: [{ kind: "echo_headers", status: 401 }] });
+    await fakes.ollama.control("tags", { instance: INSTANCE, steps: [{ kind: "echo_headers", status: 401 }] });
     const res = await fetch(`${dev.url}/__scheduled?cron=*+*+*+*+*`);
     expect(res.status).toBe(200);
     await res.text();
@@ -314,7 +290,7 @@ describe("(a) the canary sweep", () => {
       expectRedacted(`scheduled check of ${CHAT_MODELS[i]}`, check.detail ?? "");
     }
     // The tags probe really was a tags call on this file's instance, with the Access headers.
-    const tags = await received(ollamaUrl, `instance=${INSTANCE}`);
+    const tags = await fakes.ollama.requests({ instance: INSTANCE });
     expect(tags.some((r) => r.path === "/api/tags" && r.headers["cf-access-client-secret"] === TENANT_CANARY)).toBe(true);
   });
 
@@ -345,7 +321,7 @@ describe("(a) the canary sweep", () => {
 
   it("error bodies that carry the secret, plainly or base64-encoded, are redacted", async () => {
     const b64 = Buffer.from(TENANT_CANARY).toString("base64");
-    await script(openaiUrl, UP.oaT, [{ kind: "status", status: 400, body: { error: { message: `bad key ${TENANT_CANARY} (b64 ${b64})` } } }]);
+    await fakes.openai.script(UP.oaT, [{ kind: "status", status: 400, body: { error: { message: `bad key ${TENANT_CANARY} (b64 ${b64})` } } }]);
     const failed = await user.callTool("chat", chatArgs("oa-t", "error body"));
     expect(failed.isError).toBe(true);
     expect(textOf(failed)).toMatch(/bad key \[redacted\] \(b64 \[redacted\]\)/);
@@ -363,7 +339,7 @@ describe("(a) the canary sweep", () => {
       expect(res.body.checks[0]).toMatchObject({ ok: false, status: "degraded" });
       expectRedacted(`manual check of ${id}`, res.body.checks[0]!.detail ?? "");
     }
-    await control(ollamaUrl, "tags", { instance: INSTANCE, steps: [{ kind: "echo_headers", status: 401 }] });
+    await fakes.ollama.control("tags", { instance: INSTANCE, steps: [{ kind: "echo_headers", status: 401 }] });
     const tags = structured<{ checks: Check[] }>(await user.callTool("check_health", { model_id: "ol-tags" }));
     expectRedacted("check_health of ol-tags", tags.checks[0]!.detail ?? "");
     const again = structured<{ checks: (Check & { model_id: string })[] }>(await user.callTool("check_health", {}));
@@ -376,12 +352,12 @@ describe("(a) the canary sweep", () => {
     expect(structured<Generation>(streamed).text).toBe("echo: stream me please");
     expect(progress.length).toBeGreaterThan(1);
 
-    await script(openaiUrl, UP.oaW, [{ kind: "break_stream", afterChunks: 2 }]);
+    await fakes.openai.script(UP.oaW, [{ kind: "break_stream", afterChunks: 2 }]);
     const broken = await user.callTool("chat", chatArgs("oa-w", "this stream will break"), () => undefined);
     expect(structured<Generation & { error?: string }>(broken).finish_reason).toBe("error");
 
     // An error inside an Ollama stream that says nothing secret is passed on as the reason.
-    await script(ollamaUrl, UP.olT, [{ kind: "error_in_stream", afterLines: 1, message: "out of memory" }]);
+    await fakes.ollama.script(UP.olT, [{ kind: "error_in_stream", afterLines: 1, message: "out of memory" }]);
     const inStream = structured<Generation & { error?: string }>(
       await user.callTool("chat", chatArgs("ol-t", "error in the stream"), () => undefined),
     );
@@ -431,7 +407,7 @@ describe("(a) the canary sweep", () => {
     expect(stream.status).toBe(200);
     expect(stream.text).toContain("data: [DONE]");
 
-    await script(ollamaUrl, UP.olW, [{ kind: "error_in_stream", afterLines: 1, message: "model unloaded" }]);
+    await fakes.ollama.script(UP.olW, [{ kind: "error_in_stream", afterLines: 1, message: "model unloaded" }]);
     const broken = await rawCall("/v1/chat/completions", {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -440,7 +416,7 @@ describe("(a) the canary sweep", () => {
     expect(broken.status).toBe(200);
     expect(broken.text).toMatch(/"error":\{"message":"[^"]*model unloaded/);
 
-    await script(openaiUrl, UP.oaT, [{ kind: "break_stream", afterChunks: 1 }]);
+    await fakes.openai.script(UP.oaT, [{ kind: "break_stream", afterChunks: 1 }]);
     const cut = await rawCall("/v1/chat/completions", {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -613,7 +589,7 @@ describe("(a) the canary sweep", () => {
     // src/inference/run.ts attempt(): a broken stream's `result.error` is redacted only for the
     // health report (`broken`); the unredacted `result` is returned to the MCP tool and to /v1.
     it("MCP: an error inside a stream that carries the secret reaches the caller redacted", async () => {
-      await script(ollamaUrl, UP.olT, [{ kind: "error_in_stream", afterLines: 1, message: `token ${TENANT_CANARY} rejected` }]);
+      await fakes.ollama.script(UP.olT, [{ kind: "error_in_stream", afterLines: 1, message: `token ${TENANT_CANARY} rejected` }]);
       const result = await leaky.callTool("chat", chatArgs("ol-t", "error in the stream"), () => undefined);
       expect(structured<Generation>(result).finish_reason).toBe("error");
       const text = JSON.stringify(result);
@@ -622,7 +598,7 @@ describe("(a) the canary sweep", () => {
     });
 
     it("/v1: an error event inside an SSE stream that carries the secret is redacted", async () => {
-      await script(ollamaUrl, UP.olW, [{ kind: "error_in_stream", afterLines: 1, message: `service token ${dev.upstreamKey} expired` }]);
+      await fakes.ollama.script(UP.olW, [{ kind: "error_in_stream", afterLines: 1, message: `service token ${dev.upstreamKey} expired` }]);
       const response = await quarantine.fetch(`${dev.url}/v1/chat/completions`, {
         method: "POST",
         headers: { authorization: `Bearer ${vault.userKey}`, "content-type": "application/json" },
@@ -638,7 +614,7 @@ describe("(a) the canary sweep", () => {
     // redact() runs (src/inference/run.ts, src/health/probe.ts): a secret cut in two by the snippet
     // is no longer found whole, and its first part is shown.
     it("an upstream message that puts the secret at the 300-character cut leaks no part of it", async () => {
-      await script(openaiUrl, UP.oaT, [{ kind: "status", status: 400, body: { error: { message: `${"x".repeat(270)}${TENANT_CANARY}` } } }]);
+      await fakes.openai.script(UP.oaT, [{ kind: "status", status: 400, body: { error: { message: `${"x".repeat(270)}${TENANT_CANARY}` } } }]);
       const failed = await leaky.callTool("chat", chatArgs("oa-t", "long error"));
       expect(failed.isError).toBe(true);
       const text = textOf(failed);
@@ -650,7 +626,7 @@ describe("(a) the canary sweep", () => {
     // SECURITY.md's threat model: a malicious upstream that echoes what it was sent must not get
     // secrets into responses. Generated text is passed through unredacted (src/inference/run.ts).
     it("an upstream that answers with the secret as the generated text does not get it to the caller", async () => {
-      await script(openaiUrl, UP.oaT, [
+      await fakes.openai.script(UP.oaT, [
         {
           kind: "status",
           status: 200,
@@ -673,7 +649,7 @@ describe("(a) the canary sweep", () => {
   it("the fakes received each canary, so the secrets were really in play", async () => {
     for (const id of CHAT_MODELS) {
       const fake = FAKE[id]!;
-      const sent = await received(baseOf(id), fake.query);
+      const sent = await fakeOf(id).requests(fake.model);
       const values = sent.map((r) => r.headers[fake.header] ?? "");
       const expected = fake.header === "authorization" ? `Bearer ${fake.canary()}` : fake.canary();
       expect(values.length, id).toBeGreaterThan(0);
@@ -696,7 +672,7 @@ describe("(b) attacks at the HTTP edge", () => {
     expect(foreign, label).toBe(nobody);
     expect(foreign, label).toMatch(/not found|no model with id|404/i);
   }
-  const statusAndBody = (r: ApiResponse) => ({ status: r.status, body: r.body });
+  const statusAndBody = (r: ApiResult) => ({ status: r.status, body: r.body });
   const toolOrError = (p: Promise<ToolResult | unknown>) =>
     p.then(
       (r) => r,
@@ -704,7 +680,7 @@ describe("(b) attacks at the HTTP edge", () => {
     );
 
   it("another tenant's model id is exactly like a nonexistent one, over MCP, /v1 and the admin API", async () => {
-    const before = (await received(openaiUrl, `model=${UP.rival}`)).length;
+    const before = (await fakes.openai.requests(UP.rival)).length;
     await sameAsNonexistent("MCP chat", (id) => user.callTool("chat", chatArgs(id, "hi")));
     await sameAsNonexistent("MCP get_model", (id) => user.callTool("get_model", { model_id: id }));
     await sameAsNonexistent("MCP explain_route", (id) => user.callTool("explain_route", { model_id: id, capability: "chat" }));
@@ -744,7 +720,7 @@ describe("(b) attacks at the HTTP edge", () => {
       statusAndBody(await call("POST", "/api/v1/models", { token, body: { ...MODELS[0], id: "with-fallback", fallbacks: [id] } })),
     );
     // The rival's model was never called, and is still there for its owner.
-    expect((await received(openaiUrl, `model=${UP.rival}`)).length).toBe(before);
+    expect((await fakes.openai.requests(UP.rival)).length).toBe(before);
     expect((await call("GET", "/api/v1/models/rival-private", { token: rival.userKey })).status).toBe(200);
   });
 
@@ -871,7 +847,7 @@ describe("(b) attacks at the HTTP edge", () => {
     expect((await call("GET", "/api/v1/models/too-big", { token: vault.adminKey })).status).toBe(404);
     const secrets = await call<{ secrets: { name: string }[] }>("GET", "/api/v1/secrets", { token: vault.adminKey });
     expect(secrets.body.secrets.map((s) => s.name)).toEqual(["TENANT_KEY"]);
-    const sent = await received(openaiUrl, `model=${UP.oaW}`);
+    const sent = await fakes.openai.requests(UP.oaW);
     expect(sent.some((r) => JSON.stringify(r.body).length > 1_000_000)).toBe(false);
   });
 
@@ -949,7 +925,7 @@ describe("(b) attacks at the HTTP edge", () => {
     const intoMinute = Date.now() % 60_000;
     if (intoMinute > 50_000) await sleep(60_000 - intoMinute + 200);
     const statuses: number[] = [];
-    const limited: ApiResponse<ErrorBody>[] = [];
+    const limited: ApiResult<ErrorBody>[] = [];
     const quiet: number[] = [];
     const TOTAL = 660;
     const BATCH = 60;

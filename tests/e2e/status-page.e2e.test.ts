@@ -16,12 +16,12 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import { browserAvailability, countColour, decodePng, distinctColours, launchChromium } from "./browser";
-import { api, createTenant, ResponseRecorder, scriptUpstream, type Tenant } from "./helpers";
+import { openaiModel } from "../support/models";
+import { fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
 
-const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
 const up = (id: string) => `gpt-e2e-status-page-${id}-${RUN}`;
 
@@ -66,8 +66,7 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
   let page: Page;
   let tenant: Tenant;
   const recorder = new ResponseRecorder();
-  const call = <T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-    api<T>(recorder, dev.url, method, path, options);
+  const { api: call, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 
   async function check(id: ModelId, expectOk: boolean) {
     const res = await call<{ checks: { ok: boolean }[] }>("POST", `/api/v1/models/${id}/health-check`, { token: tenant.adminKey });
@@ -80,32 +79,13 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     context = await browser.newContext({ viewport: { width: 1200, height: 800 }, deviceScaleFactor: 1 });
     page = await context.newPage();
 
-    tenant = await createTenant(dev, recorder, "storefront", "Storefront");
-    const grant = await call("PUT", "/api/v1/tenants/storefront/grants/UPSTREAM_KEY", { token: dev.adminToken, body: { hosts: ["127.0.0.1"] } });
-    expect(grant.status).toBe(200);
+    tenant = await createTenant({ id: "storefront", name: "Storefront", grantCanary: true });
     for (const id of Object.keys(MODELS) as ModelId[]) {
-      const created = await call("POST", "/api/v1/models", {
-        token: tenant.adminKey,
-        body: {
-          id,
-          name: `Model ${id}`,
-          backend_type: "openai_compatible",
-          config: {
-            base_url: `${openaiUrl}/v1`,
-            model_name: up(id),
-            api_key: "${UPSTREAM_KEY}",
-            max_retries: 0,
-            timeout: 2,
-            health_check: { probe: "generation" },
-          },
-        },
-      });
-      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      await registerModel(tenant, openaiModel(id, up(id), { max_retries: 0, timeout: 2, health_check: { probe: "generation" } }));
     }
     // Checks run on demand, each scripted to pass or fail; maintenance comes after delta's first check.
     for (const id of ["alpha", "beta", "gamma", "delta"] as const) {
-      await scriptUpstream(
-        openaiUrl,
+      await fakes.openai.script(
         up(id),
         MODELS[id].checks.map((ok) => (ok ? { kind: "delay", ms: 0 } : { kind: "status", status: 500 })),
       );

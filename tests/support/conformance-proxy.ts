@@ -11,7 +11,7 @@
  * dns-rebinding scenario depends on that.
  */
 import { request as httpRequest, createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { listen } from "./fake-http.ts";
 
 export interface ConformanceProxy {
   /** Base URL of the proxy, e.g. http://127.0.0.1:40001 */
@@ -26,7 +26,6 @@ export interface ConformanceProxy {
 export async function startConformanceProxy(upstream: string, token: string): Promise<ConformanceProxy> {
   let target = new URL(upstream);
   let forwarded = 0;
-  const sockets = new Set<Socket>();
 
   const server: Server = createServer((req: IncomingMessage, res) => {
     forwarded++;
@@ -63,26 +62,16 @@ export async function startConformanceProxy(upstream: string, token: string): Pr
     });
     req.pipe(outgoing);
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listen(server);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     get forwarded() {
       return forwarded;
     },
     retarget(next: string) {
       target = new URL(next);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }

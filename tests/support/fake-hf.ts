@@ -3,15 +3,20 @@
  * (huggingface.co/docs/inference-providers):
  *
  *   router        POST /v1/chat/completions (JSON, or SSE with stream: true), GET /v1/models
- *   hf-inference  POST /hf-inference/models/<org>/<name>, the task chosen by the model name:
+ *   hf-inference  POST /hf-inference/models/<org>/<name> runs the model's own pipeline, as the
+ *                 real service does; its pipeline tag comes from the model name:
+ *                   "sentence-transformers/…"   sentence-similarity: wants {source_sentence, sentences}
+ *                                               and refuses a list of strings (422)
  *                   "embed" / "MiniLM" / "bge"  feature-extraction: number[][] for a list, number[] for a
  *                                               string; "token-level" → number[][][]; "flat" → number[]
  *                                               for a list of one (as some custom handlers answer)
  *                   "mnli" / "zero-shot"        zero-shot-classification; "legacy" → {sequence, labels, scores}
  *                   "sentiment" / "sst"         text-classification, nested [[{label, score}]]
- *                   anything else               text-generation: JSON, or TGI SSE with stream: true
+ *                   anything else               text-generation: TGI's legacy {inputs, parameters}
+ *                 POST …/pipeline/<task>: that task whatever the tag (feature-extraction for any
+ *                 embedding model); POST …/v1/completions: OpenAI-style completions (JSON or SSE)
  *   endpoint      /endpoint/<name>: POST it for the task (same dispatch by name),
- *                 POST …/v1/chat/completions, GET …/info
+ *                 POST …/v1/chat/completions and …/v1/completions, GET …/info
  *
  * Deterministic answers: chat says "echo: <last user message>"; text-generation
  * continues any prompt with "and they lived happily ever after" (a word per
@@ -19,73 +24,34 @@
  * (token-level: that of each word); a classifier scores words it knows.
  * Classifier answers are deliberately not sorted, so the gateway's sort shows.
  *
- * Faults and records, per model (model_name without ":provider"; endpoint name):
- *   POST /__control/script {model, steps: [Step, ...]}   each step used once, in order
- *   GET  /__control/requests?model=NAME                   path, headers and body received
+ * Faults and records, per model (model_name without ":provider"; endpoint name),
+ * through the control API of fake-control.ts.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { json, listen, readBody, safeJson } from "./fake-http.ts";
+import type { ServerResponse } from "node:http";
+import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
+import { dropConnection, type FakeServer, json, serve } from "./fake-http.ts";
+import { fakeVector3 } from "./fake-vectors.js";
 
 export type Step =
-  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
-  | { kind: "loading"; estimatedTime: number }
-  | { kind: "hang" }
-  | { kind: "malformed" }
-  | { kind: "break_stream"; afterChunks: number }
-  | { kind: "echo_auth"; status: number };
-
-interface Received {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
+  CommonStep | { kind: "loading"; estimatedTime: number } | { kind: "break_stream"; afterChunks: number } | { kind: "echo_auth"; status: number };
 
 type Body = Record<string, unknown>;
 const CONTINUATION = ["and", " they", " lived", " happily", " ever", " after"];
 
-export async function startFakeHF(): Promise<{ url: string; close(): Promise<void> }> {
-  const scripts = new Map<string, Step[]>();
-  const received = new Map<string, Received[]>();
+export function startFakeHF(): Promise<FakeServer> {
+  const control = new FakeControl<Step>();
 
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) json(res, 500, { error: String(error) });
-      else res.end();
-    });
-  });
-
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const raw = await readBody(req);
-    const body = (raw ? safeJson(raw) : {}) as Body;
-
-    if (url.pathname === "/__control/script") {
-      scripts.set(String(body.model), [...(body.steps as Step[])]);
-      return json(res, 200, { ok: true });
-    }
-    if (url.pathname === "/__control/requests") {
-      return json(res, 200, { requests: received.get(url.searchParams.get("model") ?? "") ?? [] });
-    }
-
-    const target = route(req.method ?? "GET", url.pathname, body);
+  return serve((request, res) => {
+    if (control.handle(request, res)) return;
+    const { method, url, headers, fields: body } = request;
+    const target = route(method, url.pathname, body);
     if (!target) return json(res, 404, { error: `Not Found: ${url.pathname}` });
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-    const log = received.get(target.model) ?? [];
-    log.push({ method: req.method ?? "GET", path: url.pathname, headers, body: raw ? body : undefined });
-    received.set(target.model, log);
+    control.record(request, { model: target.model });
 
-    const step = scripts.get(target.model)?.shift();
-    if (step?.kind === "status") {
-      return json(res, step.status, step.body ?? { error: `scripted ${step.status}` }, step.retryAfter ? { "retry-after": step.retryAfter } : {});
-    }
+    const step = control.next(target.model);
+    if (answerCommonFault(res, step, (status) => ({ error: `scripted ${status}` }))) return;
     if (step?.kind === "loading") {
       return json(res, 503, { error: `Model ${target.model} is currently loading`, estimated_time: step.estimatedTime });
-    }
-    if (step?.kind === "hang") return; // never answer: the gateway's timeout must fire
-    if (step?.kind === "malformed") {
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end("{not json");
     }
     if (step?.kind === "echo_auth") {
       return json(res, step.status, { error: `Invalid credentials in Authorization header: ${headers.authorization ?? ""}` });
@@ -93,6 +59,8 @@ export async function startFakeHF(): Promise<{ url: string; close(): Promise<voi
     const breakAfter = step?.kind === "break_stream" ? step.afterChunks : undefined;
 
     switch (target.kind) {
+      case "completions":
+        return completions(res, body, breakAfter);
       case "models": {
         const ids = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"];
         return json(res, 200, { object: "list", data: ids.map((id) => ({ id, object: "model", owned_by: id.split("/")[0] })) });
@@ -102,25 +70,30 @@ export async function startFakeHF(): Promise<{ url: string; close(): Promise<voi
       case "chat":
         return chat(res, body, breakAfter);
       case "task":
-        return task(res, target.model, body, breakAfter);
+        return task(res, target.model, target.pipeline ?? pipelineTag(target.model), body, breakAfter);
     }
-  }
-
-  return listen(server);
+  });
 }
 
 /** Which API a request is for, and the model its scripts and records are kept under. */
-function route(method: string, path: string, body: Body): { kind: "chat" | "task" | "models" | "info"; model: string } | undefined {
+type Route = { kind: "chat" | "completions" | "task" | "models" | "info"; model: string; pipeline?: Pipeline };
+
+function route(method: string, path: string, body: Body): Route | undefined {
   const chatModel = () => String(body.model ?? "").split(":")[0]!;
   if (method === "GET" && path === "/v1/models") return { kind: "models", model: "" };
   if (method === "POST" && path === "/v1/chat/completions") return { kind: "chat", model: chatModel() };
-  const inference = /^\/hf-inference\/models\/(.+)$/.exec(path);
-  if (method === "POST" && inference) return { kind: "task", model: decodeURIComponent(inference[1]!) };
+  const inference = /^\/hf-inference\/models\/(.+?)(?:\/pipeline\/([a-z-]+)|\/v1\/(completions))?$/.exec(path);
+  if (method === "POST" && inference) {
+    const model = decodeURIComponent(inference[1]!);
+    if (inference[3]) return { kind: "completions", model };
+    return { kind: "task", model, pipeline: inference[2] as Pipeline | undefined };
+  }
   const endpoint = /^\/endpoint\/([^/]+)(\/.*)?$/.exec(path);
   if (!endpoint) return undefined;
   const [, model = "", rest = "/"] = endpoint;
   if (method === "POST" && rest === "/") return { kind: "task", model };
   if (method === "POST" && rest === "/v1/chat/completions") return { kind: "chat", model };
+  if (method === "POST" && rest === "/v1/completions") return { kind: "completions", model };
   if (method === "GET" && rest === "/info") return { kind: "info", model };
   return undefined;
 }
@@ -157,22 +130,43 @@ async function chat(res: ServerResponse, body: Body, breakAfter: number | undefi
   await sse(res, events, breakAfter, true);
 }
 
-function task(res: ServerResponse, model: string, body: Body, breakAfter: number | undefined) {
+type Pipeline = "sentence-similarity" | "feature-extraction" | "zero-shot-classification" | "text-classification" | "text-generation";
+
+/** The pipeline tag the Hub would give the model: what POST /models/<model> runs. */
+function pipelineTag(model: string): Pipeline {
+  if (/^sentence-transformers\//.test(model)) return "sentence-similarity";
+  if (/embed|MiniLM|bge/i.test(model)) return "feature-extraction";
+  if (/mnli|zero-shot/i.test(model)) return "zero-shot-classification";
+  if (/sentiment|sst/i.test(model)) return "text-classification";
+  return "text-generation";
+}
+
+function task(res: ServerResponse, model: string, pipeline: Pipeline, body: Body, breakAfter: number | undefined) {
   const inputs = body.inputs;
   const parameters = (body.parameters ?? {}) as Body;
-  if (/embed|MiniLM|bge/i.test(model)) {
-    if (typeof inputs === "string") return json(res, 200, vector(inputs));
+  if (pipeline === "sentence-similarity") {
+    const ok = inputs && typeof inputs === "object" && !Array.isArray(inputs) && "source_sentence" in inputs;
+    if (!ok) return json(res, 422, { error: ["Input should be a valid dictionary with source_sentence and sentences"] });
+    const { sentences = [] } = inputs as { sentences?: string[] };
+    return json(
+      res,
+      200,
+      sentences.map(() => 0.5),
+    );
+  }
+  if (pipeline === "feature-extraction") {
+    if (typeof inputs === "string") return json(res, 200, fakeVector3(inputs));
     const texts = inputs as string[];
     if (/token-level/.test(model))
       return json(
         res,
         200,
-        texts.map((t) => t.split(" ").map(vector)),
+        texts.map((t) => t.split(" ").map(fakeVector3)),
       );
-    if (/flat/.test(model)) return json(res, 200, vector(texts[0] ?? ""));
-    return json(res, 200, texts.map(vector));
+    if (/flat/.test(model)) return json(res, 200, fakeVector3(texts[0] ?? ""));
+    return json(res, 200, texts.map(fakeVector3));
   }
-  if (/mnli|zero-shot/i.test(model)) {
+  if (pipeline === "zero-shot-classification") {
     const labels = parameters.candidate_labels as string[] | undefined;
     if (!labels) return json(res, 400, { error: "Input validation error: `candidate_labels` is required" });
     // Weight 6 for a label the text mentions, plus its position: distinct, unsorted scores.
@@ -186,7 +180,7 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
       labels.map((label, i) => ({ label, score: scores[i] })),
     );
   }
-  if (/sentiment|sst/i.test(model)) {
+  if (pipeline === "text-classification") {
     const positive = /love|great|good/.test(String(inputs)) ? 0.95 : 0.2;
     return json(res, 200, [
       [
@@ -196,6 +190,24 @@ function task(res: ServerResponse, model: string, body: Body, breakAfter: number
     ]);
   }
   return textGeneration(res, String(inputs), parameters, body.stream === true, breakAfter);
+}
+
+/** OpenAI-style completions, as hf-inference and TGI serve them at …/v1/completions: a word per token. */
+async function completions(res: ServerResponse, body: Body, breakAfter: number | undefined) {
+  let tokens = [...CONTINUATION];
+  let finish = "stop";
+  const stops = (typeof body.stop === "string" ? [body.stop] : ((body.stop ?? []) as string[])).map((s) => s.trim());
+  const stopAt = tokens.findIndex((t) => stops.includes(t.trim()));
+  if (stopAt >= 0) tokens = tokens.slice(0, stopAt);
+  if (typeof body.max_tokens === "number" && tokens.length > body.max_tokens) [tokens, finish] = [tokens.slice(0, body.max_tokens), "length"];
+  const usage = { prompt_tokens: String(body.prompt ?? "").split(" ").length, completion_tokens: tokens.length };
+  const base = { id: "cmpl-hf", object: "text_completion", model: body.model };
+  if (!body.stream) return json(res, 200, { ...base, choices: [{ index: 0, text: tokens.join(""), finish_reason: finish }], usage });
+  const events = [
+    ...tokens.map((text) => ({ ...base, choices: [{ index: 0, text, finish_reason: null }] })),
+    { ...base, choices: [{ index: 0, text: "", finish_reason: finish }], usage },
+  ];
+  await sse(res, events, breakAfter, true);
 }
 
 /** TGI's text-generation: a word per token, cut by max_new_tokens or a stop sequence. */
@@ -227,17 +239,9 @@ async function textGeneration(res: ServerResponse, prompt: string, parameters: B
 async function sse(res: ServerResponse, events: unknown[], breakAfter: number | undefined, done: boolean) {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   for (const [i, event] of events.entries()) {
-    if (i === breakAfter) {
-      await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
-      res.socket?.destroy();
-      return;
-    }
+    if (i === breakAfter) return dropConnection(res);
     await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(event)}\n\n`, () => resolve()));
   }
   if (done) res.write("data: [DONE]\n\n"); // the router does; TGI's own stream just ends
   res.end();
-}
-
-function vector(text: string): number[] {
-  return [text.length, text.split(" ").length, text.charCodeAt(0)];
 }

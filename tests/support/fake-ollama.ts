@@ -11,20 +11,19 @@
  *
  * Every Ollama path may be prefixed with /i/<instance> (as behind a reverse
  * proxy), so tests can script /api/tags — whose requests name no model —
- * without disturbing each other. Controls, over HTTP so workerd tests can use them:
- *   POST /__control/script {model, steps}          faults for that model's calls, used once each in order; marks it pulled
- *   POST /__control/tags {instance?, steps}        the same for /api/tags on that instance
+ * without disturbing each other. The control API of fake-control.ts, plus:
+ *   POST /__control/script {model, steps}          as everywhere, and marks the model pulled
+ *   POST /__control/tags {instance?, steps}        faults for /api/tags on that instance
  *   POST /__control/pull {model}                   declare a model pulled
- *   GET  /__control/requests?model=M&instance=I    what was received (method, path, headers, body), filtered
- *   POST /__control/reset
+ * Requests are recorded under {instance, model}: filter on either.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { json, listen, readBody, safeJson, text } from "./fake-http.ts";
+import type { ServerResponse } from "node:http";
+import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
+import { dropConnection, type FakeServer, json, serve, text } from "./fake-http.ts";
+import { fakeVector8 } from "./fake-vectors.js";
 
 export type Step =
-  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
-  | { kind: "hang" }
-  | { kind: "malformed" }
+  | CommonStep
   | { kind: "break_stream"; afterLines: number }
   | { kind: "error_in_stream"; afterLines: number; message: string }
   /** A Cloudflare Access login page (HTML) instead of Ollama's JSON. */
@@ -34,54 +33,49 @@ export type Step =
   /** An error whose message echoes the Access secret header back, as careless proxies do. */
   | { kind: "echo_headers"; status: number };
 
-export interface Received {
-  instance: string;
-  model: string;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
 const DEFAULT_PULLED = ["llama3.2:latest", "nomic-embed-text:latest", "qwen2.5:0.5b"];
 const CREATED_AT = "2026-01-01T00:00:00.000000Z";
+/** Scripts for /api/tags are kept under this prefix and the instance (no model name has a space). */
+const TAGS = "tags ";
 
-export async function startFakeOllama(): Promise<{ url: string; close(): Promise<void> }> {
-  const scripts = new Map<string, Step[]>();
-  const tagScripts = new Map<string, Step[]>();
+export function startFakeOllama(): Promise<FakeServer> {
   const pulled = new Set<string>();
-  let received: Received[] = [];
+  const control: FakeControl<Step> = new FakeControl<Step>(
+    {
+      script: (body) => {
+        control.setScript(String(body.model), body.steps as Step[]);
+        pulled.add(tagged(String(body.model)));
+      },
+      tags: (body) => control.setScript(TAGS + String(body.instance ?? ""), body.steps as Step[]),
+      pull: (body) => void pulled.add(tagged(String(body.model))),
+    },
+    () => pulled.clear(),
+  );
 
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: String(error) }));
-    });
-  });
-
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const raw = await readBody(req);
-    const body = (raw ? safeJson(raw) : {}) as Record<string, unknown>;
-
-    if (url.pathname.startsWith("/__control/")) return control(url, req.method ?? "GET", body, res);
-
+  return serve((request, res) => {
+    if (control.handle(request, res)) return;
+    const { method, url, headers, fields: body } = request;
     const [, instance = "", path = url.pathname] = /^\/i\/([^/]+)(\/.*)$/.exec(url.pathname) ?? [];
     const model = typeof body.model === "string" ? body.model : "";
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-    received.push({ instance, model, method: req.method ?? "GET", path, headers, body: raw ? body : undefined });
+    control.record(request, { instance, model }, path);
 
-    const step = path === "/api/tags" ? tagScripts.get(instance)?.shift() : scripts.get(model)?.shift();
-    if (step && fault(step, res, headers)) return;
+    const step = control.next(path === "/api/tags" ? TAGS + instance : model);
+    if (answerCommonFault(res, step, (status) => ({ error: `scripted ${status}` })) || (step && fault(step, res, headers))) return;
 
-    if (req.method === "GET" && path === "/") return text(res, 200, "Ollama is running");
-    if (req.method === "GET" && path === "/api/tags") return json(res, 200, { models: [...DEFAULT_PULLED, ...pulled].map(tagEntry) });
-    if (req.method !== "POST" || !["/api/chat", "/api/generate", "/api/embed"].includes(path)) return text(res, 404, "404 page not found");
+    if (method === "GET" && path === "/") return text(res, 200, "Ollama is running");
+    if (method === "GET" && path === "/api/tags") return json(res, 200, { models: [...DEFAULT_PULLED, ...pulled].map(tagEntry) });
+    if (method !== "POST" || !["/api/chat", "/api/generate", "/api/embed"].includes(path)) return text(res, 404, "404 page not found");
     if (!isPulled(model)) return json(res, 404, { error: `model "${model}" not found, try pulling it first` });
 
     if (path === "/api/embed") {
       const inputs = Array.isArray(body.input) ? body.input.map(String) : [String(body.input)];
-      return json(res, 200, { model, embeddings: inputs.map(embedding), total_duration: 1000, load_duration: 10, prompt_eval_count: inputs.length });
+      return json(res, 200, {
+        model,
+        embeddings: inputs.map(fakeVector8),
+        total_duration: 1000,
+        load_duration: 10,
+        prompt_eval_count: inputs.length,
+      });
     }
     const chat = path === "/api/chat";
     const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string }[];
@@ -92,37 +86,11 @@ export async function startFakeOllama(): Promise<{ url: string; close(): Promise
     // Ollama streams unless the request says `stream: false`.
     if (body.stream === false) return json(res, 200, { model, created_at: CREATED_AT, ...last, ...piece(reply.text) });
     return stream(res, model, reply.text.split(/(?<= )/).map(piece), last, step);
-  }
+  });
 
   function isPulled(model: string): boolean {
     return DEFAULT_PULLED.includes(tagged(model)) || pulled.has(tagged(model));
   }
-
-  function control(url: URL, method: string, body: Record<string, unknown>, res: ServerResponse) {
-    if (url.pathname === "/__control/script" && method === "POST") {
-      scripts.set(String(body.model), [...(body.steps as Step[])]);
-      pulled.add(tagged(String(body.model)));
-    } else if (url.pathname === "/__control/tags" && method === "POST") {
-      tagScripts.set(String(body.instance ?? ""), [...(body.steps as Step[])]);
-    } else if (url.pathname === "/__control/pull" && method === "POST") {
-      pulled.add(tagged(String(body.model)));
-    } else if (url.pathname === "/__control/requests") {
-      const model = url.searchParams.get("model");
-      const instance = url.searchParams.get("instance");
-      const requests = received.filter((r) => (model === null || r.model === model) && (instance === null || r.instance === instance));
-      return json(res, 200, { requests });
-    } else if (url.pathname === "/__control/reset" && method === "POST") {
-      scripts.clear();
-      tagScripts.clear();
-      pulled.clear();
-      received = [];
-    } else {
-      return json(res, 404, { error: `unknown control ${url.pathname}` });
-    }
-    return json(res, 200, { ok: true });
-  }
-
-  return listen(server);
 }
 
 /** Ollama's default tag: "llama3.2" is "llama3.2:latest". */
@@ -130,18 +98,9 @@ function tagged(model: string): string {
   return model.includes(":") ? model : `${model}:latest`;
 }
 
-/** Answer a scripted fault; returns false for steps that act later, inside a stream. */
+/** Answer an Ollama-only scripted fault; returns false for steps that act later, inside a stream. */
 function fault(step: Step, res: ServerResponse, headers: Record<string, string>): boolean {
   switch (step.kind) {
-    case "status":
-      json(res, step.status, step.body ?? { error: `scripted ${step.status}` }, step.retryAfter ? { "retry-after": step.retryAfter } : {});
-      return true;
-    case "hang":
-      return true; // never answer: the client's timeout must fire
-    case "malformed":
-      res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
-      res.end("{not json");
-      return true;
     case "access_page":
       res.writeHead(step.status ?? 200, { "content-type": "text/html; charset=utf-8" });
       res.end("<!DOCTYPE html><html><head><title>Sign in ・ Cloudflare Access</title></head><body>Sign in</body></html>");
@@ -165,11 +124,7 @@ async function stream(res: ServerResponse, model: string, pieces: object[], last
   const line = (payload: object) =>
     new Promise<void>((resolve) => res.write(`${JSON.stringify({ model, created_at: CREATED_AT, ...payload })}\n`, () => resolve()));
   for (const [i, piece] of pieces.entries()) {
-    if (step?.kind === "break_stream" && i === step.afterLines) {
-      await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
-      res.socket?.destroy(); // then the connection is lost mid-stream
-      return;
-    }
+    if (step?.kind === "break_stream" && i === step.afterLines) return dropConnection(res);
     if (step?.kind === "error_in_stream" && i === step.afterLines) {
       res.end(`${JSON.stringify({ error: step.message })}\n`); // how Ollama reports a failure after streaming started
       return;
@@ -201,11 +156,4 @@ function tagEntry(name: string) {
     digest: "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
     details: { format: "gguf", family: "llama", parameter_size: "3.2B", quantization_level: "Q4_K_M" },
   };
-}
-
-/** A small deterministic vector: the same text always gives the same embedding. */
-function embedding(input: string): number[] {
-  const v = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < input.length; i++) v[i % 8]! += input.charCodeAt(i) / 1000;
-  return v.map((x) => Math.round(x * 1e6) / 1e6);
 }

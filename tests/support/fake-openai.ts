@@ -6,20 +6,17 @@
  * Replies are deterministic: chat answers "echo: <last user message>", a
  * completion answers "<prompt> …continued", embeddings are derived from the text.
  *
- * Faults are scripted per upstream model name over HTTP, so tests running in
- * workerd can drive it too:
- *   POST /__control/script {model, steps: [Step, ...]}   steps are used once each, in order
- *                                                        (`down_for` serves every request until its time is up)
- *   GET  /__control/requests?model=NAME                   what the fake received (headers, bodies)
- *   POST /__control/reset
+ * Faults are scripted per upstream model name, and what it received is recorded
+ * per model name, through the control API of fake-control.ts. A `down_for` step
+ * serves every request of its model until its time is up.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { type FakeServer, json, listen, readBody, safeJson } from "./fake-http.ts";
+import type { ServerResponse } from "node:http";
+import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
+import { dropConnection, type FakeServer, json, serve } from "./fake-http.ts";
+import { fakeVector8 } from "./fake-vectors.js";
 
 export type Step =
-  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
-  | { kind: "hang" }
-  | { kind: "malformed" }
+  | CommonStep
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
   // `delayMs` before each text chunk, from chunk `afterChunks` on (0: all of them, the first token included).
@@ -40,19 +37,10 @@ export type Step =
   // The whole stream written at once, in one burst.
   | { kind: "burst" }
   // Answers far larger than any gateway should read: a JSON body, a stream, an error body of `bytes`
-  // (written as the client reads; `Received.delivered` says how much was taken and whether all of it).
+  // (written as the client reads; the request's record gets `delivered`: how much was taken, and whether all of it).
   | { kind: "huge_json"; bytes: number }
   | { kind: "huge_stream"; bytes: number }
   | { kind: "huge_error"; bytes: number; status?: number };
-
-export interface Received {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-  /** For the `huge_*` steps: bytes the client took, and whether it took the whole answer. */
-  delivered?: { bytes: number; complete: boolean };
-}
 
 /** OpenAI's answer to a prompt longer than the model's context (https://platform.openai.com/docs/guides/error-codes). */
 export const CONTEXT_LENGTH_BODY = {
@@ -80,65 +68,32 @@ export const CONTENT_FILTER_BODY = {
   },
 };
 
-export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
-  const scripts = new Map<string, Step[]>();
+export function startFakeOpenAI(port = 0): Promise<FakeServer> {
   /** When each model's current `down_for` outage ends. */
   const outages = new Map<string, number>();
-  const received = new Map<string, Received[]>();
+  const control = new FakeControl<Step>({}, () => outages.clear());
 
-  const server: Server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: String(error), type: "server_error" } }));
-    });
-  });
+  return serve(async (request, res) => {
+    if (control.handle(request, res)) return;
+    const { method, url, headers, fields } = request;
+    const model = typeof fields.model === "string" ? fields.model : "";
+    const entry = control.record(request, { model });
 
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const raw = await readBody(req);
-    const body: unknown = raw ? safeJson(raw) : undefined;
-
-    if (url.pathname === "/__control/script" && req.method === "POST") {
-      const { model, steps } = body as { model: string; steps: Step[] };
-      scripts.set(model, [...steps]);
-      return json(res, 200, { ok: true });
-    }
-    if (url.pathname === "/__control/requests") {
-      return json(res, 200, { requests: received.get(url.searchParams.get("model") ?? "") ?? [] });
-    }
-    if (url.pathname === "/__control/reset") {
-      scripts.clear();
-      received.clear();
-      outages.clear();
-      return json(res, 200, { ok: true });
-    }
-
-    const model = typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model : "";
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-    const log = received.get(model) ?? [];
-    const entry: Received = { method: req.method ?? "GET", path: url.pathname, headers, body };
-    log.push(entry);
-    received.set(model, log);
-
-    if (req.method === "GET" && url.pathname === "/v1/models") {
+    if (method === "GET" && url.pathname === "/v1/models") {
       return json(res, 200, {
         object: "list",
-        data: ["gpt-fake", "fake-embed", ...scripts.keys()].map((id) => ({ id, object: "model", created: 1700000000, owned_by: "fake" })),
+        data: ["gpt-fake", "fake-embed", ...control.scripted()].map((id) => ({ id, object: "model", created: 1700000000, owned_by: "fake" })),
       });
     }
 
-    const script = scripts.get(model);
-    const head = script?.[0];
-    if (head?.kind === "down_for") {
-      const until = outages.get(model) ?? Date.now() + head.ms;
-      if (Date.now() < until) {
-        outages.set(model, until);
-        return json(res, head.status ?? 503, { error: { message: "The server is temporarily down (scripted outage).", type: "server_error" } });
-      }
-      outages.delete(model);
-      script!.shift();
+    const outage = outages.get(model);
+    if (outage !== undefined && Date.now() >= outage) outages.delete(model);
+    if (outages.has(model)) return json(res, 503, { error: { message: "The server is temporarily down (scripted outage).", type: "server_error" } });
+    const step = control.next(model);
+    if (step?.kind === "down_for") {
+      outages.set(model, Date.now() + step.ms);
+      return json(res, step.status ?? 503, { error: { message: "The server is temporarily down (scripted outage).", type: "server_error" } });
     }
-    const step = scripts.get(model)?.shift();
     if (step?.kind === "context_length") return json(res, 400, CONTEXT_LENGTH_BODY);
     if (step?.kind === "content_filter") return json(res, 400, CONTENT_FILTER_BODY);
     if (step?.kind === "huge_error") {
@@ -157,15 +112,7 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
       entry.delivered = await pumpEvents(res, model, step.bytes);
       return;
     }
-    if (step?.kind === "status") {
-      const extra: Record<string, string> = step.retryAfter ? { "retry-after": step.retryAfter } : {};
-      return json(res, step.status, step.body ?? { error: { message: `scripted ${step.status}`, type: "fake" } }, extra);
-    }
-    if (step?.kind === "hang") return; // never answer; the client's timeout must fire
-    if (step?.kind === "malformed") {
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end("{not json");
-    }
+    if (answerCommonFault(res, step, (status) => ({ error: { message: `scripted ${status}`, type: "fake" } }))) return;
     if (step?.kind === "echo_auth") {
       return json(res, step.status, {
         error: { message: `Invalid API key provided: ${headers.authorization ?? ""}`, type: "invalid_request_error" },
@@ -173,12 +120,11 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
     }
 
     if (step?.kind === "delay") await new Promise((r) => setTimeout(r, step.ms)); // then answer normally
-    const request = (body ?? {}) as Record<string, unknown>;
-    if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
-      const messages = (request.messages ?? []) as { role: string; content: string }[];
+    if (method === "POST" && url.pathname === "/v1/chat/completions") {
+      const messages = (fields.messages ?? []) as { role: string; content: string }[];
       const last = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
-      const text = limit(`echo: ${last}`, request.max_tokens);
-      if (request.stream) return stream(res, model, text, "chat", step);
+      const text = limit(`echo: ${last}`, fields.max_tokens);
+      if (fields.stream) return stream(res, model, text, "chat", step);
       return json(res, 200, {
         id: "chatcmpl-fake",
         object: "chat.completion",
@@ -188,10 +134,10 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
         usage: usage(JSON.stringify(messages), text.value),
       });
     }
-    if (req.method === "POST" && url.pathname === "/v1/completions") {
-      const prompt = String(request.prompt ?? "");
-      const text = limit(`${prompt} …continued`, request.max_tokens);
-      if (request.stream) return stream(res, model, text, "completion", step);
+    if (method === "POST" && url.pathname === "/v1/completions") {
+      const prompt = String(fields.prompt ?? "");
+      const text = limit(`${prompt} …continued`, fields.max_tokens);
+      if (fields.stream) return stream(res, model, text, "completion", step);
       return json(res, 200, {
         id: "cmpl-fake",
         object: "text_completion",
@@ -201,19 +147,17 @@ export async function startFakeOpenAI(port = 0): Promise<FakeServer> {
         usage: usage(prompt, text.value),
       });
     }
-    if (req.method === "POST" && url.pathname === "/v1/embeddings") {
-      const inputs = Array.isArray(request.input) ? (request.input as string[]) : [String(request.input)];
+    if (method === "POST" && url.pathname === "/v1/embeddings") {
+      const inputs = Array.isArray(fields.input) ? (fields.input as string[]) : [String(fields.input)];
       return json(res, 200, {
         object: "list",
         model,
-        data: inputs.map((text, index) => ({ object: "embedding", index, embedding: embedding(text) })),
+        data: inputs.map((text, index) => ({ object: "embedding", index, embedding: fakeVector8(text) })),
         usage: { prompt_tokens: inputs.join(" ").split(/\s+/).length, total_tokens: inputs.join(" ").split(/\s+/).length },
       });
     }
     return json(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: "invalid_request_error" } });
-  }
-
-  return listen(server, port);
+  }, port);
 }
 
 /** Answer `max_tokens` words at most, saying "length" when cut. */
@@ -243,10 +187,10 @@ async function stream(
     );
   const event = (payload: Record<string, unknown>) =>
     `data: ${JSON.stringify({ id: "fake-stream", object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: 1700000000, model, ...payload })}\n\n`;
-  const textChoice = (piece: string) =>
-    kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null };
-  const finishChoice = kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish };
   if (step?.kind === "burst") {
+    const textChoice = (piece: string) =>
+      kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null };
+    const finishChoice = kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish };
     const all = [
       ...(kind === "chat" ? [event({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] })] : []),
       ...pieces.map((piece) => event({ choices: [textChoice(piece)] })),
@@ -258,16 +202,12 @@ async function stream(
     return;
   }
   if (kind === "chat") await chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
-  if (step?.kind === "no_first_token") return; // headers and the role chunk, then silence; the client's timer must fire
+  if (step?.kind === "no_first_token") return; // headers and the role chunk, then silence: the client's timer must fire
   if (step?.kind === "slow_first_token") await new Promise((r) => setTimeout(r, step.delayMs));
   for (const [i, piece] of pieces.entries()) {
+    if (step?.kind === "break_stream" && i === step.afterChunks) return dropConnection(res);
     if (step?.kind === "malformed_event" && i === step.afterChunks) {
       await new Promise<void>((resolve) => res.write('data: {"choices": [{"delta": {"content": "never shown"\n\n', () => resolve()));
-    }
-    if (step?.kind === "break_stream" && i === step.afterChunks) {
-      await new Promise((r) => setTimeout(r, 20)); // let the client receive what was sent
-      res.socket?.destroy(); // then the connection is lost mid-stream
-      return;
     }
     if (step?.kind === "slow_stream" && i >= (step.afterChunks ?? 0)) await new Promise((r) => setTimeout(r, step.delayMs));
     await chunk({
@@ -283,12 +223,12 @@ async function stream(
 }
 
 /** Write `prefix`, then `bytes` of filler as fast as the client reads, then `suffix`; stop when the client goes. */
-async function pump(res: ServerResponse, prefix: string, bytes: number, suffix: string): Promise<{ bytes: number; complete: boolean }> {
+function pump(res: ServerResponse, prefix: string, bytes: number, suffix: string): Promise<{ bytes: number; complete: boolean }> {
   return write(res, [prefix, ...filler(bytes, "a"), suffix]);
 }
 
 /** A stream of chat chunks carrying `bytes` of text in all, then a proper end. */
-async function pumpEvents(res: ServerResponse, model: string, bytes: number): Promise<{ bytes: number; complete: boolean }> {
+function pumpEvents(res: ServerResponse, model: string, bytes: number): Promise<{ bytes: number; complete: boolean }> {
   const event = (choice: Record<string, unknown>) =>
     `data: ${JSON.stringify({ id: "fake-huge", object: "chat.completion.chunk", created: 1700000000, model, choices: [choice] })}\n\n`;
   const parts = filler(bytes, "b").map((text) => event({ index: 0, delta: { content: text }, finish_reason: null }));
@@ -331,11 +271,4 @@ function usage(prompt: string, completion: string) {
   const p = prompt.split(/\s+/).filter(Boolean).length;
   const c = completion.split(/\s+/).filter(Boolean).length;
   return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
-}
-
-/** A small deterministic vector: the same text always gives the same embedding. */
-function embedding(text: string): number[] {
-  const v = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < text.length; i++) v[i % 8]! += text.charCodeAt(i) / 1000;
-  return v.map((x) => Math.round(x * 1e6) / 1e6);
 }

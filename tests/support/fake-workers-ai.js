@@ -13,6 +13,7 @@
  * Every call is recorded; `run("@fake/calls", {})` returns them (and clears the log).
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { fakeVector8 } from "./fake-vectors.js";
 
 const seen = new Set();
 let calls = [];
@@ -33,12 +34,6 @@ function limit(text, maxTokens) {
 function usage(inputs, text) {
   const prompt = JSON.stringify(inputs.messages ?? inputs.prompt ?? "").split(/\s+/).length;
   return { prompt_tokens: prompt, completion_tokens: text.split(" ").length, total_tokens: prompt + text.split(" ").length };
-}
-
-function vector(text) {
-  const v = new Array(8).fill(0);
-  for (let i = 0; i < text.length; i++) v[i % 8] += text.charCodeAt(i) / 1000;
-  return v;
 }
 
 function sse(events, breakAfter) {
@@ -90,7 +85,7 @@ export class FakeAi extends WorkerEntrypoint {
       }
       if (/bge-/.test(model)) {
         const texts = Array.isArray(inputs.text) ? inputs.text : [inputs.text];
-        return { shape: [texts.length, 8], data: texts.map(vector), pooling: "mean" };
+        return { shape: [texts.length, 8], data: texts.map(fakeVector8), pooling: "mean" };
       }
       if (/sst-2/.test(model)) {
         const positive = /good|great|love/i.test(inputs.text) ? 0.98 : 0.03;

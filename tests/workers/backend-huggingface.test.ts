@@ -6,14 +6,14 @@
 import { describe, expect, inject, it } from "vitest";
 import { huggingface } from "../../src/backends/huggingface";
 import { GatewayError } from "../../src/errors";
-import { api, callTool, CANARY, createTenant, registerModel, scriptUpstream, upstreamRequests } from "./helpers";
+import { api, callTool, CANARY, createTenant, fakes, registerModel } from "./helpers";
 
 let counter = 0;
 /** A fresh model name; digits only after the prefix, so the name heuristics see just the prefix. */
 const fresh = (prefix: string) => `${prefix}-${Date.now()}${++counter}`;
 
-const script = (model: string, steps: unknown[]) => scriptUpstream(model, steps, inject("hfUrl"));
-const requests = (model: string) => upstreamRequests<Record<string, unknown>>(model, inject("hfUrl"));
+const script = (model: string, steps: unknown[]) => fakes.hf.script(model, steps);
+const requests = (model: string) => fakes.hf.requests(model);
 
 function hfModel(id: string, modelName: string, config: Record<string, unknown> = {}) {
   return {
@@ -29,7 +29,7 @@ async function setup(modelName: string, config: Record<string, unknown> = {}) {
   const tenant = await createTenant({ grantCanary: true });
   await registerModel(tenant, hfModel("m", modelName, config));
   const tool = (name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
-    callTool(tenant.user, name, { model_id: "m", ...args }, meta);
+    callTool(tenant.userKey, name, { model_id: "m", ...args }, meta);
   return { tenant, tool };
 }
 
@@ -85,7 +85,7 @@ describe("huggingface backend: router chat", () => {
 });
 
 describe("huggingface backend: complete", () => {
-  it("uses hf-inference text-generation (JSON) when no provider is set, mapping finish reasons", async () => {
+  it("uses hf-inference OpenAI-style completions at <model>/v1/completions when no provider is set", async () => {
     const name = fresh("acme/gen");
     const { tool } = await setup(name);
     const cut = await tool("complete", { prompt: "once upon a time", max_tokens: 3, temperature: 0.5, top_p: 0.9 });
@@ -96,18 +96,14 @@ describe("huggingface backend: complete", () => {
     expect(stopped.tool.structuredContent).toMatchObject({ text: "and they lived happily", finish_reason: "stop" });
 
     const sent = await requests(name);
-    expect(sent.map((r) => r.path)).toEqual(Array(3).fill(`/hf-inference/models/${name}`));
+    expect(sent.map((r) => r.path)).toEqual(Array(3).fill(`/hf-inference/models/${name}/v1/completions`));
     expect(sent[0]!.headers.authorization).toBe(`Bearer ${CANARY}`);
-    expect(sent[0]!.body).toEqual({
-      inputs: "once upon a time",
-      parameters: { max_new_tokens: 3, temperature: 0.5, top_p: 0.9, return_full_text: false, details: true },
-    });
-    // TGI refuses temperature 0 and top_p 1: they are left out (greedy decoding).
-    expect(sent[1]!.body).toEqual({ inputs: "once", parameters: { return_full_text: false, details: true } });
-    expect(sent[2]!.body.parameters).toMatchObject({ stop: ["ever"] });
+    expect(sent[0]!.body).toEqual({ model: name, prompt: "once upon a time", max_tokens: 3, temperature: 0.5, top_p: 0.9 });
+    expect(sent[1]!.body).toEqual({ model: name, prompt: "once", temperature: 0, top_p: 1 });
+    expect(sent[2]!.body).toMatchObject({ stop: ["ever"] });
   });
 
-  it("streams TGI tokens, without special tokens, and maps eos_token and length", async () => {
+  it("streams completions as progress, and maps stop and length", async () => {
     const name = fresh("acme/tgi");
     const { tool } = await setup(name, { provider: "hf-inference" });
     const eos = await tool("complete", { prompt: "once" }, { progressToken: 1 });
@@ -120,12 +116,11 @@ describe("huggingface backend: complete", () => {
     const cut = await tool("complete", { prompt: "once", max_tokens: 2 }, { progressToken: 2 });
     expect(cut.tool.structuredContent).toMatchObject({ text: "and they", finish_reason: "length" });
     const sent = await requests(name);
-    expect(sent[0]!.path).toBe(`/hf-inference/models/${name}`);
-    expect(sent[0]!.body).toMatchObject({ inputs: "once", stream: true });
-    expect(sent[0]!.headers.accept).toBe("text/event-stream");
+    expect(sent[0]!.path).toBe(`/hf-inference/models/${name}/v1/completions`);
+    expect(sent[0]!.body).toMatchObject({ model: name, prompt: "once", stream: true });
   });
 
-  it("keeps the partial text when a TGI stream breaks, and does not retry it", async () => {
+  it("keeps the partial text when a completion stream breaks, and does not retry it", async () => {
     const name = fresh("acme/broken");
     const { tool } = await setup(name, { max_retries: 2 });
     await script(name, [{ kind: "break_stream", afterChunks: 2 }]);
@@ -150,7 +145,7 @@ describe("huggingface backend: complete", () => {
 });
 
 describe("huggingface backend: embed and classify", () => {
-  it("embeds a batch (one vector per input) and a single string", async () => {
+  it("embeds a batch (one vector per input) and a single string, through the feature-extraction pipeline", async () => {
     const name = fresh("sentence-transformers/MiniLM");
     const { tool } = await setup(name);
     const batch = await tool("embed", { input: ["ab cde", "x"] });
@@ -165,7 +160,10 @@ describe("huggingface backend: embed and classify", () => {
     expect(single.tool.structuredContent).toMatchObject({ embeddings: [[5, 1, 104]], dimensions: 3 });
     const sent = await requests(name);
     expect(sent.map((r) => r.body)).toEqual([{ inputs: ["ab cde", "x"] }, { inputs: ["hello"] }]);
-    expect(sent[0]!.path).toBe(`/hf-inference/models/${name}`);
+    // A sentence-transformers model's own pipeline is sentence-similarity, which refuses a list of strings.
+    expect(sent[0]!.path).toBe(`/hf-inference/models/${name}/pipeline/feature-extraction`);
+    const own = await fetch(`${inject("hfUrl")}/hf-inference/models/${name}`, { method: "POST", body: JSON.stringify({ inputs: ["a"] }) });
+    expect(own.status).toBe(422);
   });
 
   it("mean-pools token-level vectors into one per input", async () => {
@@ -223,7 +221,7 @@ describe("huggingface backend: embed and classify", () => {
 });
 
 describe("huggingface backend: dedicated Inference Endpoint", () => {
-  it("sends chat to {endpoint_url}/v1/chat/completions and tasks to {endpoint_url}, never to base_url", async () => {
+  it("sends chat and completions to {endpoint_url}/v1/…, tasks to {endpoint_url}, never to base_url", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const tgi = fresh("tgi");
     const embedder = fresh("embed");
@@ -234,17 +232,17 @@ describe("huggingface backend: dedicated Inference Endpoint", () => {
     await registerModel(tenant, endpoint(tgi, "acme/llama"));
     await registerModel(tenant, endpoint(embedder, "sentence-transformers/all-MiniLM-L6-v2"));
 
-    const chat = await callTool(tenant.user, "chat", { model_id: tgi, messages: [{ role: "user", content: "hi" }] });
+    const chat = await callTool(tenant.userKey, "chat", { model_id: tgi, messages: [{ role: "user", content: "hi" }] });
     expect(chat.tool.structuredContent).toMatchObject({ text: "echo: hi" });
-    const done = await callTool(tenant.user, "complete", { model_id: tgi, prompt: "once", max_tokens: 1 });
+    const done = await callTool(tenant.userKey, "complete", { model_id: tgi, prompt: "once", max_tokens: 1 });
     expect(done.tool.structuredContent).toMatchObject({ text: "and", finish_reason: "length" });
-    const vectors = await callTool(tenant.user, "embed", { model_id: embedder, input: "hi" });
+    const vectors = await callTool(tenant.userKey, "embed", { model_id: embedder, input: "hi" });
     expect(vectors.tool.structuredContent).toMatchObject({ embeddings: [[2, 1, 104]] });
 
     const sent = await requests(tgi);
-    expect(sent.map((r) => r.path)).toEqual([`/endpoint/${tgi}/v1/chat/completions`, `/endpoint/${tgi}`]);
+    expect(sent.map((r) => r.path)).toEqual([`/endpoint/${tgi}/v1/chat/completions`, `/endpoint/${tgi}/v1/completions`]);
     expect(sent[0]!.body.model).toBe("acme/llama");
-    expect(sent[1]!.body).toMatchObject({ inputs: "once", parameters: { max_new_tokens: 1 } });
+    expect(sent[1]!.body).toMatchObject({ model: "acme/llama", prompt: "once", max_tokens: 1 });
     expect(sent[1]!.headers.authorization).toBe(`Bearer ${CANARY}`);
     expect((await requests(embedder)).map((r) => r.path)).toEqual([`/endpoint/${embedder}`]);
   });
@@ -406,7 +404,7 @@ describe("huggingface backend: capabilities and health", () => {
   it("health with probe 'generation' makes the smallest real call", async () => {
     const name = fresh("sentence-transformers/MiniLM-probe");
     const { tenant } = await setup(name, { health_check: { probe: "generation" } });
-    const res = await api<{ checks: { ok: boolean; detail: string | null }[] }>("POST", "/api/v1/models/m/health-check", { token: tenant.admin });
+    const res = await api<{ checks: { ok: boolean; detail: string | null }[] }>("POST", "/api/v1/models/m/health-check", { token: tenant.adminKey });
     expect(res.body.checks[0]).toMatchObject({ ok: true, detail: null });
     expect((await requests(name)).map((r) => r.body)).toEqual([{ inputs: ["health check"] }]);
   });

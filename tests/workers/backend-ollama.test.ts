@@ -3,40 +3,19 @@
  * inference through MCP tools as a client sees it, and healthCheck by
  * calling the factory directly (no tool exposes them yet).
  */
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ollama } from "../../src/backends/ollama";
-import { callTool, CANARY, createTenant, registerModel, uniqueId } from "./helpers";
+import { callTool, CANARY, createTenant, fakes, registerModel, uniqueId } from "./helpers";
 
-const OLLAMA = inject("ollamaUrl");
+const fakeOllama = fakes.ollama;
+const OLLAMA = fakeOllama.url;
 const CLIENT_ID = "3f2a1b.access";
-
-interface Sent {
-  instance: string;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Record<string, unknown> | undefined;
-}
-
-async function control(path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${OLLAMA}/__control/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`fake ollama ${path}: ${res.status}`);
-}
-
-async function received(filter: { model?: string; instance?: string }): Promise<Sent[]> {
-  const res = await fetch(`${OLLAMA}/__control/requests?${new URLSearchParams(filter)}`);
-  return ((await res.json()) as { requests: Sent[] }).requests;
-}
 
 /** A tenant with one Ollama model whose Access secret is the granted canary. */
 async function setup(options: { upstream?: string; config?: Record<string, unknown>; capabilities?: string[] } = {}) {
   const tenant = await createTenant({ grantCanary: true });
   const upstream = options.upstream ?? uniqueId("llm");
-  if (!options.upstream) await control("pull", { model: upstream });
+  if (!options.upstream) await fakeOllama.control("pull", { model: upstream });
   await registerModel(tenant, {
     id: "local",
     name: "Ollama model",
@@ -52,7 +31,7 @@ async function setup(options: { upstream?: string; config?: Record<string, unkno
   });
   const transcripts: unknown[] = [];
   const tool = async (name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) => {
-    const res = await callTool(tenant.user, name, { model_id: "local", ...args }, meta);
+    const res = await callTool(tenant.userKey, name, { model_id: "local", ...args }, meta);
     transcripts.push(res.messages);
     return res;
   };
@@ -85,7 +64,7 @@ describe("ollama backend through MCP", () => {
       usage: { prompt_tokens: 2, completion_tokens: 3 },
       model_id: "local",
     });
-    const [sent] = await received({ model: upstream });
+    const [sent] = await fakeOllama.requests({ model: upstream });
     expect(sent).toMatchObject({ method: "POST", path: "/api/chat" });
     expect(sent!.body).toEqual({
       model: upstream,
@@ -104,7 +83,7 @@ describe("ollama backend through MCP", () => {
     expect(full.tool.structuredContent).toMatchObject({ text: "once upon a time …continued", finish_reason: "stop" });
     const cut = await tool("complete", { prompt: "once upon a time", max_tokens: 2 });
     expect(cut.tool.structuredContent).toMatchObject({ text: "once upon", finish_reason: "length", usage: { completion_tokens: 2 } });
-    const sent = await received({ model: upstream });
+    const sent = await fakeOllama.requests({ model: upstream });
     expect(sent.map((s) => s.path)).toEqual(["/api/generate", "/api/generate"]);
     expect(sent[0]!.body).toEqual({ model: upstream, prompt: "once upon a time", stream: false });
     expect(sent[1]!.body).toMatchObject({ stream: false, options: { num_predict: 2 } });
@@ -126,12 +105,12 @@ describe("ollama backend through MCP", () => {
     expect(vectors).toHaveLength(3);
     expect(vectors[0]).toEqual((single.tool.structuredContent as { embeddings: number[][] }).embeddings[0]);
     expect(vectors[1]).not.toEqual(vectors[2]);
-    const bodies = (await received({ model: upstream })).map((s) => s.body);
+    const bodies = (await fakeOllama.requests({ model: upstream })).map((s) => s.body);
     expect(bodies).toEqual([
       { model: upstream, input: ["alpha"] },
       { model: upstream, input: ["alpha", "beta", "gamma"] },
     ]);
-    await control("script", { model: upstream, steps: [{ kind: "status", status: 200, body: { model: upstream, embeddings: [] } }] });
+    await fakeOllama.script(upstream, [{ kind: "status", status: 200, body: { model: upstream, embeddings: [] } }]);
     const short = await tool("embed", { input: "alpha" });
     expect(short.tool.content[0]!.text).toMatch(/^Ollama at .* sent 0 embeddings for 1 inputs\. \[upstream_error\]$/);
   });
@@ -149,7 +128,7 @@ describe("ollama backend through MCP", () => {
     });
     const cut = await tool("complete", { prompt: "a b c d", max_tokens: 3 }, { progressToken: 2 });
     expect(cut.tool.structuredContent).toMatchObject({ text: "a b c", finish_reason: "length" });
-    const sent = await received({ model: upstream });
+    const sent = await fakeOllama.requests({ model: upstream });
     expect(sent.map((s) => s.body?.stream)).toEqual([true, true]);
     assertNoSecret();
   });
@@ -161,73 +140,73 @@ describe("ollama backend through MCP", () => {
     expect(res.tool.content[0]!.text).toMatch(/^Ollama at 127\.0\.0\.1:\d+: model ghost-[\w-]+ is not pulled on the Ollama server; /);
     expect(res.tool.content[0]!.text).toContain(`run \`ollama pull ${upstream}\``);
     expect(res.tool.content[0]!.text).toMatch(/\[model_unavailable\]$/);
-    expect(await received({ model: upstream })).toHaveLength(1); // a 404 is not retried
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(1); // a 404 is not retried
   });
 });
 
 describe("ollama upstream faults through MCP", () => {
   it("retries a 500, then succeeds", async () => {
     const { upstream, chat } = await setup({ config: { max_retries: 2 } });
-    await control("script", { model: upstream, steps: [{ kind: "status", status: 500, body: { error: "CUDA out of memory" } }] });
+    await fakeOllama.script(upstream, [{ kind: "status", status: 500, body: { error: "CUDA out of memory" } }]);
     const res = await chat();
     expect(res.tool.structuredContent).toMatchObject({ text: "ollama: ping" });
-    expect(await received({ model: upstream })).toHaveLength(2);
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(2);
   });
 
   it("gives up after max_retries with Ollama's own message", async () => {
     const { upstream, chat } = await setup({ config: { max_retries: 1 } });
     const failure = { kind: "status", status: 500, body: { error: "CUDA out of memory" } };
-    await control("script", { model: upstream, steps: [failure, failure] });
+    await fakeOllama.script(upstream, [failure, failure]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/^Ollama at 127\.0\.0\.1:\d+ failed \(500\): CUDA out of memory \[upstream_error\]$/);
-    expect(await received({ model: upstream })).toHaveLength(2);
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(2);
   });
 
   it("honours Retry-After on 429", async () => {
     const { upstream, chat } = await setup({ config: { max_retries: 1 } });
-    await control("script", { model: upstream, steps: [{ kind: "status", status: 429, retryAfter: "1" }] });
+    await fakeOllama.script(upstream, [{ kind: "status", status: 429, retryAfter: "1" }]);
     const started = Date.now();
     const res = await chat();
     expect(res.tool.structuredContent).toMatchObject({ text: "ollama: ping" });
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(await received({ model: upstream })).toHaveLength(2);
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(2);
   });
 
   it("does not retry a 400", async () => {
     const { upstream, chat } = await setup({ config: { max_retries: 3 } });
-    await control("script", { model: upstream, steps: [{ kind: "status", status: 400, body: { error: "invalid options" } }] });
+    await fakeOllama.script(upstream, [{ kind: "status", status: 400, body: { error: "invalid options" } }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/rejected the request \(400\): invalid options \[invalid_request\]$/);
-    expect(await received({ model: upstream })).toHaveLength(1);
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(1);
   });
 
   it("times out a hanging server per the model's timeout", async () => {
     const { chat, upstream } = await setup({ config: { max_retries: 0, timeout: 0.5 } });
-    await control("script", { model: upstream, steps: [{ kind: "hang" }] });
+    await fakeOllama.script(upstream, [{ kind: "hang" }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/^Ollama at 127\.0\.0\.1:\d+ did not answer within 0\.5 s .*\[upstream_timeout\]$/);
   });
 
   it("reports a malformed body as the server's fault", async () => {
     const { chat, upstream } = await setup({ config: { max_retries: 0 } });
-    await control("script", { model: upstream, steps: [{ kind: "malformed" }] });
+    await fakeOllama.script(upstream, [{ kind: "malformed" }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/^Ollama at .* sent a body that is not JSON: \{not json \[upstream_error\]$/);
   });
 
   it("keeps the partial text when the stream breaks, and never retries a started stream", async () => {
     const { chat, upstream } = await setup({ config: { max_retries: 3 } });
-    await control("script", { model: upstream, steps: [{ kind: "break_stream", afterLines: 2 }] });
+    await fakeOllama.script(upstream, [{ kind: "break_stream", afterLines: 2 }]);
     const res = await chat("alpha beta gamma delta", {}, { progressToken: 9 });
     const out = res.tool.structuredContent as { text: string; finish_reason: string; error?: string };
     expect(out).toMatchObject({ text: "ollama: alpha ", finish_reason: "error" });
     expect(out.error).toMatch(/^Ollama at .* (broke off the stream|ended the stream without saying why it stopped)\.$/);
-    expect(await received({ model: upstream })).toHaveLength(1);
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(1);
   });
 
   it("an error line inside the stream ends it with that message and the text so far", async () => {
     const { chat, upstream } = await setup();
-    await control("script", { model: upstream, steps: [{ kind: "error_in_stream", afterLines: 1, message: "model runner crashed" }] });
+    await fakeOllama.script(upstream, [{ kind: "error_in_stream", afterLines: 1, message: "model runner crashed" }]);
     const res = await chat("alpha beta", {}, { progressToken: 3 });
     expect(res.tool.structuredContent).toMatchObject({
       text: "ollama: ",
@@ -238,17 +217,17 @@ describe("ollama upstream faults through MCP", () => {
 
   it("an Access login page in place of Ollama is named as such and not retried", async () => {
     const { chat, upstream } = await setup({ config: { max_retries: 3 } });
-    await control("script", { model: upstream, steps: [{ kind: "access_page", status: 403 }] });
+    await fakeOllama.script(upstream, [{ kind: "access_page", status: 403 }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(
       /^Ollama at .* answered with an HTML page \(403\) instead of Ollama's JSON API\. .*CF-Access-Client-Secret/,
     );
-    expect(await received({ model: upstream })).toHaveLength(1);
+    expect(await fakeOllama.requests({ model: upstream })).toHaveLength(1);
   });
 
   it("never shows the Access secret, even when the upstream echoes it back", async () => {
     const { chat, upstream, assertNoSecret } = await setup({ config: { max_retries: 0 } });
-    await control("script", { model: upstream, steps: [{ kind: "echo_headers", status: 401 }] });
+    await fakeOllama.script(upstream, [{ kind: "echo_headers", status: 401 }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/rejected the credentials \(401\).*access denied for service token \[redacted\]/);
     assertNoSecret();
@@ -261,7 +240,7 @@ describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
     const model = backend({ base_url: inst.base_url, model_name: "llama3.2", headers: { "CF-Access-Client-Id": CLIENT_ID } });
     const health = await model.healthCheck();
     expect(health).toEqual({ ok: true, latency_ms: expect.any(Number), detail: null });
-    const sent = await received({ instance: inst.name });
+    const sent = await fakeOllama.requests({ instance: inst.name });
     expect(sent.map((s) => `${s.method} ${s.path}`)).toEqual(["GET /api/tags"]);
     expect(sent[0]!.headers["cf-access-client-id"]).toBe(CLIENT_ID);
   });
@@ -293,7 +272,7 @@ describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
     ];
     for (const [step, what] of cases) {
       const inst = instance();
-      await control("tags", { instance: inst.name, steps: [step, step] });
+      await fakeOllama.control("tags", { instance: inst.name, steps: [step, step] });
       const model = backend({ base_url: inst.base_url, model_name: "llama3.2", max_retries: 2 });
       const health = await model.healthCheck();
       expect(health.ok).toBe(false);
@@ -301,18 +280,18 @@ describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
       expect(health.detail).toMatch(what);
       expect(health.detail).toMatch(/CF-Access-Client-Id and CF-Access-Client-Secret/);
       expect(health.detail).not.toContain("redirect_url"); // only the host of the login URL is shown
-      expect(await received({ instance: inst.name })).toHaveLength(1); // a check looks once
+      expect(await fakeOllama.requests({ instance: inst.name })).toHaveLength(1); // a check looks once
     }
   });
 
   it("says the tunnel is unreachable when some other server or a hang answers", async () => {
     const other = instance();
-    await control("tags", { instance: other.name, steps: [{ kind: "status", status: 200, body: { hello: "world" } }] });
+    await fakeOllama.control("tags", { instance: other.name, steps: [{ kind: "status", status: 200, body: { hello: "world" } }] });
     const wrong = await backend({ base_url: other.base_url, model_name: "llama3.2" }).healthCheck();
     expect(wrong.detail).toMatch(/^Ollama tunnel unreachable: Ollama at .* sent an answer in an unexpected shape \(models: /);
 
     const hung = instance();
-    await control("tags", { instance: hung.name, steps: [{ kind: "hang" }] });
+    await fakeOllama.control("tags", { instance: hung.name, steps: [{ kind: "hang" }] });
     const slow = await backend({ base_url: hung.base_url, model_name: "llama3.2", timeout: 0.5 }).healthCheck();
     expect(slow).toMatchObject({ ok: false, detail: expect.stringMatching(/^Ollama tunnel unreachable: .* did not answer within 0\.5 s/) });
   });

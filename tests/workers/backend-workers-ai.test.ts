@@ -27,7 +27,7 @@ describe("workers_ai backend", () => {
     const emb = await registerModel(tenant, model("bge", "@cf/baai/bge-base-en-v1.5"));
     const cls = await registerModel(tenant, model("sst", "@cf/huggingface/distilbert-sst-2-int8"));
     expect([chat.capabilities, emb.capabilities, cls.capabilities]).toEqual([["chat", "completion"], ["embedding"], ["classification"]]);
-    const bad = await api("POST", "/api/v1/models", { token: tenant.admin, body: model("bad", "llama-3") });
+    const bad = await api("POST", "/api/v1/models", { token: tenant.adminKey, body: model("bad", "llama-3") });
     expect(bad.status).toBe(400);
     expect(bad.text).toMatch(/config\.model_name: must be a Workers AI model id/);
   });
@@ -36,7 +36,7 @@ describe("workers_ai backend", () => {
     const tenant = await createTenant();
     await registerModel(tenant, model("llama", "@cf/meta/llama-3.1-8b-instruct", { gateway: "my-gateway" }));
     await fakeCalls();
-    const res = await callTool(tenant.user, "chat", {
+    const res = await callTool(tenant.userKey, "chat", {
       model_id: "llama",
       messages: [{ role: "user", content: "hi there" }],
       max_tokens: 64,
@@ -54,7 +54,7 @@ describe("workers_ai backend", () => {
   it("completes a raw prompt and reports a cut by max_tokens as length", async () => {
     const tenant = await createTenant();
     await registerModel(tenant, model("llama", "@cf/meta/llama-3.1-8b-instruct"));
-    const res = await callTool(tenant.user, "complete", { model_id: "llama", prompt: "the quick brown fox", max_tokens: 3 });
+    const res = await callTool(tenant.userKey, "complete", { model_id: "llama", prompt: "the quick brown fox", max_tokens: 3 });
     expect(res.tool.structuredContent).toMatchObject({ text: "the quick brown", finish_reason: "length" });
     const calls = await fakeCalls();
     expect(calls.at(-1)?.inputs).toMatchObject({ prompt: "the quick brown fox", raw: true });
@@ -64,7 +64,7 @@ describe("workers_ai backend", () => {
     const tenant = await createTenant();
     await registerModel(tenant, model("llama", "@cf/meta/llama-3.1-8b-instruct"));
     const res = await callTool(
-      tenant.user,
+      tenant.userKey,
       "chat",
       { model_id: "llama", messages: [{ role: "user", content: "stream me please" }] },
       { progressToken: "p" },
@@ -83,7 +83,7 @@ describe("workers_ai backend", () => {
     const tenant = await createTenant();
     await registerModel(tenant, model("llama", "@cf/meta/llama-3.1-8b-instruct-broken-stream"));
     const res = await callTool(
-      tenant.user,
+      tenant.userKey,
       "chat",
       { model_id: "llama", messages: [{ role: "user", content: "one two three" }] },
       { progressToken: "p" },
@@ -95,23 +95,23 @@ describe("workers_ai backend", () => {
     const tenant = await createTenant();
     await registerModel(tenant, model("bge", "@cf/baai/bge-base-en-v1.5"));
     await registerModel(tenant, model("sst", "@cf/huggingface/distilbert-sst-2-int8"));
-    const emb = await callTool(tenant.user, "embed", { model_id: "bge", input: ["a", "bb"] });
+    const emb = await callTool(tenant.userKey, "embed", { model_id: "bge", input: ["a", "bb"] });
     expect(emb.tool.structuredContent).toMatchObject({ dimensions: 8 });
     expect((emb.tool.structuredContent as { embeddings: number[][] }).embeddings).toHaveLength(2);
 
-    const cls = await callTool(tenant.user, "classify", { model_id: "sst", text: "I love this" });
+    const cls = await callTool(tenant.userKey, "classify", { model_id: "sst", text: "I love this" });
     const labels = (cls.tool.structuredContent as { labels: { label: string; score: number }[] }).labels;
     expect(labels.map((l) => l.label)).toEqual(["POSITIVE", "NEGATIVE"]);
     expect(labels[0]!.score).toBeCloseTo(0.98);
 
-    const zeroShot = await callTool(tenant.user, "classify", { model_id: "sst", text: "x", labels: ["a", "b"] });
+    const zeroShot = await callTool(tenant.userKey, "classify", { model_id: "sst", text: "x", labels: ["a", "b"] });
     expect(zeroShot.tool.content[0]!.text).toMatch(/has fixed labels.*reranker/);
   });
 
   it("serves zero-shot labels with a reranker", async () => {
     const tenant = await createTenant();
     await registerModel(tenant, model("rank", "@cf/baai/bge-reranker-base"));
-    const res = await callTool(tenant.user, "classify", { model_id: "rank", text: "weather", labels: ["sun", "thunderstorm", "rain"] });
+    const res = await callTool(tenant.userKey, "classify", { model_id: "rank", text: "weather", labels: ["sun", "thunderstorm", "rain"] });
     const labels = (res.tool.structuredContent as { labels: { label: string }[] }).labels;
     expect(labels.map((l) => l.label)).toEqual(["thunderstorm", "rain", "sun"]);
   });
@@ -121,7 +121,7 @@ describe("workers_ai backend", () => {
     await registerModel(tenant, model("busy", "@cf/meta/llama-3.1-8b-instruct-capacity-once", { max_retries: 1 }));
     await registerModel(tenant, model("gone", "@cf/nope/model"));
     await registerModel(tenant, model("stuck", "@cf/meta/llama-3.1-8b-instruct-hang", { timeout: 0.3, max_retries: 0 }));
-    const ask = (id: string) => callTool(tenant.user, "chat", { model_id: id, messages: [{ role: "user", content: "hi" }] });
+    const ask = (id: string) => callTool(tenant.userKey, "chat", { model_id: id, messages: [{ role: "user", content: "hi" }] });
 
     expect((await ask("busy")).tool.structuredContent).toMatchObject({ text: "workers-ai: hi" });
     const gone = await ask("gone");

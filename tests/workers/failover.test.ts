@@ -5,7 +5,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, scriptUpstream, type TestTenant, uniqueId, upstreamRequests } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -28,8 +28,8 @@ async function pair(config: Record<string, unknown> = {}) {
 
 const chatArgs = (content: string) => ({ model_id: "primary", messages: [{ role: "user", content }] });
 
-async function chat(tenant: TestTenant, content: string, streamed = false) {
-  const res = await callTool(tenant.user, "chat", chatArgs(content), streamed ? { progressToken: "p" } : undefined);
+async function chat(tenant: Tenant, content: string, streamed = false) {
+  const res = await callTool(tenant.userKey, "chat", chatArgs(content), streamed ? { progressToken: "p" } : undefined);
   const progress = res.messages.filter((m) => m.method === "notifications/progress");
   return {
     tool: res.tool,
@@ -38,8 +38,8 @@ async function chat(tenant: TestTenant, content: string, streamed = false) {
   };
 }
 
-async function checks(tenant: TestTenant, id: string): Promise<Check[]> {
-  return (await api<{ checks: Check[] }>("GET", `/api/v1/models/${id}/checks`, { token: tenant.user })).body.checks;
+async function checks(tenant: Tenant, id: string): Promise<Check[]> {
+  return (await api<{ checks: Check[] }>("GET", `/api/v1/models/${id}/checks`, { token: tenant.userKey })).body.checks;
 }
 
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 8_000): Promise<T> {
@@ -72,11 +72,11 @@ async function readSse(response: Response, pauseMs = 0) {
   return { text, done: events.at(-1) === "[DONE]", error: chunks.find((c) => "error" in c)?.error as { message: string } | undefined, chunks };
 }
 
-function v1(tenant: TestTenant, body: Record<string, unknown>, signal?: AbortSignal) {
+function v1(tenant: Tenant, body: Record<string, unknown>, signal?: AbortSignal) {
   return exports.default.fetch(
     new Request("http://gateway.test/v1/chat/completions", {
       method: "POST",
-      headers: { authorization: `Bearer ${tenant.user}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
       body: JSON.stringify(body),
       signal,
     }),
@@ -86,28 +86,28 @@ function v1(tenant: TestTenant, body: Record<string, unknown>, signal?: AbortSig
 describe("until the first token, any failure goes to the fallback", () => {
   it("silence before the first token: the fallback answers, the silent model is not retried", async () => {
     const { tenant, primaryUp, backupUp } = await pair({ first_token_timeout: 0.3 });
-    await scriptUpstream(primaryUp, [{ kind: "no_first_token" }, { kind: "no_first_token" }, { kind: "no_first_token" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "no_first_token" }, { kind: "no_first_token" }, { kind: "no_first_token" }]);
     const { tool, out, progress } = await chat(tenant, "rescue me", true);
     expect(tool.isError).toBeFalsy();
     expect(out).toMatchObject({ text: "echo: rescue me", finish_reason: "stop", model_id: "backup" });
     expect(out.fallback?.attempts).toEqual([{ model_id: "primary", error: expect.stringMatching(/within 0\.3 s \(first_token_timeout/) }]);
     expect(progress.map((p) => (p.params as { message: string }).message).join("")).toBe("echo: rescue me");
-    expect(await upstreamRequests(primaryUp)).toHaveLength(1);
-    expect(await upstreamRequests(backupUp)).toHaveLength(1);
+    expect(await fakes.openai.requests(primaryUp)).toHaveLength(1);
+    expect(await fakes.openai.requests(backupUp)).toHaveLength(1);
   });
 
   it("silence before the first byte, not streamed: the fallback answers after one timeout, without retries", async () => {
     const { tenant, primaryUp } = await pair({ timeout: 0.5 });
-    await scriptUpstream(primaryUp, [{ kind: "hang" }, { kind: "hang" }, { kind: "hang" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "hang" }, { kind: "hang" }, { kind: "hang" }]);
     const { out } = await chat(tenant, "still there?");
     expect(out).toMatchObject({ text: "echo: still there?", model_id: "backup" });
     expect(out.fallback?.attempts[0]?.error).toMatch(/did not answer within 0\.5 s/);
-    expect(await upstreamRequests(primaryUp)).toHaveLength(1);
+    expect(await fakes.openai.requests(primaryUp)).toHaveLength(1);
   });
 
   it("a reset before the first token goes to the fallback too", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
-    await scriptUpstream(primaryUp, [{ kind: "break_stream", afterChunks: 0 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 0 }]);
     const { out } = await chat(tenant, "a b c", true);
     expect(out).toMatchObject({ text: "echo: a b c", finish_reason: "stop", model_id: "backup" });
     expect(out.fallback?.attempts[0]?.error).toMatch(/broke off the stream before its first token/);
@@ -117,23 +117,23 @@ describe("until the first token, any failure goes to the fallback", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("alone");
     await registerModel(tenant, openaiModel("primary", up, { max_retries: 1, first_token_timeout: 0.2 }));
-    await scriptUpstream(up, [{ kind: "no_first_token" }, { kind: "no_first_token" }]);
+    await fakes.openai.script(up, [{ kind: "no_first_token" }, { kind: "no_first_token" }]);
     const { tool } = await chat(tenant, "anyone?", true);
     expect(tool.isError).toBe(true);
     expect(tool.content[0]!.text).toMatch(/within 0\.2 s \(first_token_timeout.*\[upstream_timeout\]/);
-    expect(await upstreamRequests(up)).toHaveLength(2);
+    expect(await fakes.openai.requests(up)).toHaveLength(2);
   });
 
   it("a slow first token within first_token_timeout is simply waited for", async () => {
     const { tenant, primaryUp } = await pair({ first_token_timeout: 2 });
-    await scriptUpstream(primaryUp, [{ kind: "slow_first_token", delayMs: 300 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "slow_first_token", delayMs: 300 }]);
     const { out } = await chat(tenant, "take your time", true);
     expect(out).toMatchObject({ text: "echo: take your time", model_id: "primary" });
   });
 
   it("/v1 streamed: headers only once the fallback's first token is in hand; the final chunk says who answered", async () => {
     const { tenant, primaryUp } = await pair({ first_token_timeout: 0.3 });
-    await scriptUpstream(primaryUp, [{ kind: "no_first_token" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "no_first_token" }]);
     const response = await v1(tenant, { model: "primary", messages: [{ role: "user", content: "via v1" }], stream: true });
     expect(response.status).toBe(200);
     const { text, done, chunks } = await readSse(response);
@@ -148,33 +148,33 @@ describe("upstream 400s, classified", () => {
   it("context length exceeded goes to the fallback, streamed or not", async () => {
     for (const streamed of [false, true]) {
       const { tenant, primaryUp, backupUp } = await pair();
-      await scriptUpstream(primaryUp, [{ kind: "context_length" }]);
+      await fakes.openai.script(primaryUp, [{ kind: "context_length" }]);
       const { out } = await chat(tenant, "a long one", streamed);
       expect(out).toMatchObject({ text: "echo: a long one", model_id: "backup" });
       expect(out.fallback?.attempts[0]?.error).toMatch(/too long for the model \(400\): This model's maximum context length is 8192 tokens/);
-      expect(await upstreamRequests(primaryUp)).toHaveLength(1);
-      expect(await upstreamRequests(backupUp)).toHaveLength(1);
+      expect(await fakes.openai.requests(primaryUp)).toHaveLength(1);
+      expect(await fakes.openai.requests(backupUp)).toHaveLength(1);
     }
   });
 
   it("a content filter refusal is final: no fallback, no retry, HTTP 400 on /v1", async () => {
     const { tenant, primaryUp, backupUp } = await pair();
-    await scriptUpstream(primaryUp, [{ kind: "content_filter" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "content_filter" }]);
     const { tool } = await chat(tenant, "something bad", true);
     expect(tool.isError).toBe(true);
     expect(tool.content[0]!.text).toMatch(/refused the request under its content policy \(400\).*\[content_filtered\]/);
-    await scriptUpstream(primaryUp, [{ kind: "content_filter" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "content_filter" }]);
     const response = await v1(tenant, { model: "primary", messages: [{ role: "user", content: "again" }] });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { type: "content_filtered" } });
-    expect(await upstreamRequests(primaryUp)).toHaveLength(2);
-    expect(await upstreamRequests(backupUp)).toEqual([]);
+    expect(await fakes.openai.requests(primaryUp)).toHaveLength(2);
+    expect(await fakes.openai.requests(backupUp)).toEqual([]);
   });
 
   it("when every model is over its context, the caller gets 400 context_length_exceeded", async () => {
     const { tenant, primaryUp, backupUp } = await pair();
-    await scriptUpstream(primaryUp, [{ kind: "context_length" }]);
-    await scriptUpstream(backupUp, [{ kind: "context_length" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "context_length" }]);
+    await fakes.openai.script(backupUp, [{ kind: "context_length" }]);
     const response = await v1(tenant, { model: "primary", messages: [{ role: "user", content: "too long everywhere" }] });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { type: "context_length_exceeded" } });
@@ -184,12 +184,12 @@ describe("upstream 400s, classified", () => {
 describe("malformed stream events", () => {
   it("one event that is not JSON is skipped; the answer is whole and complete", async () => {
     const { tenant, primaryUp } = await pair();
-    await scriptUpstream(primaryUp, [{ kind: "malformed_event", afterChunks: 1 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "malformed_event", afterChunks: 1 }]);
     const { out } = await chat(tenant, "one two three", true);
     expect(out).toMatchObject({ text: "echo: one two three", finish_reason: "stop", model_id: "primary" });
     expect(out).not.toHaveProperty("error");
 
-    await scriptUpstream(primaryUp, [{ kind: "malformed_event", afterChunks: 2 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "malformed_event", afterChunks: 2 }]);
     const { text, done, error } = await readSse(
       await v1(tenant, { model: "primary", messages: [{ role: "user", content: "four five" }], stream: true }),
     );
@@ -201,7 +201,7 @@ describe("/v1 streaming under a bursty upstream and a slow client", () => {
   it("every byte arrives, in order, then [DONE]", async () => {
     const { tenant, primaryUp } = await pair();
     const words = Array.from({ length: 400 }, (_, i) => `w${i}`).join(" ");
-    await scriptUpstream(primaryUp, [{ kind: "burst" }]);
+    await fakes.openai.script(primaryUp, [{ kind: "burst" }]);
     const response = await v1(tenant, { model: "primary", messages: [{ role: "user", content: words }], stream: true });
     const { text, done, error } = await readSse(response, 2);
     expect(error).toBeUndefined();
@@ -213,7 +213,7 @@ describe("/v1 streaming under a bursty upstream and a slow client", () => {
 describe("the circuit breaker", () => {
   it("a flapping primary: skipped while open, then a trial call brings it back once it heals, without any check", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0, circuit_breaker: { cooldown_s: 0.3 } });
-    await scriptUpstream(primaryUp, [{ kind: "down_for", ms: 1500 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 1500 }]);
     for (let i = 0; i < 3; i++) expect((await chat(tenant, `try ${i}`)).out).toMatchObject({ model_id: "backup" });
     const down = await until(
       () => checks(tenant, "primary"),
@@ -222,11 +222,11 @@ describe("the circuit breaker", () => {
     expect(down[0]).toMatchObject({ source: "call", ok: false, status: "error" });
 
     // Open: the next call skips the primary without calling it.
-    const sent = (await upstreamRequests(primaryUp)).length;
+    const sent = (await fakes.openai.requests(primaryUp)).length;
     const skipped = await chat(tenant, "skip it");
     expect(skipped.out).toMatchObject({ model_id: "backup" });
     expect(skipped.out.fallback?.attempts[0]?.error).toMatch(/is down: 3 failures in a row.*circuit open/);
-    expect(await upstreamRequests(primaryUp)).toHaveLength(sent);
+    expect(await fakes.openai.requests(primaryUp)).toHaveLength(sent);
 
     // Calls keep coming; once the upstream heals, a trial call is answered by the primary and closes the breaker.
     const answered = await until(
@@ -244,29 +244,29 @@ describe("the circuit breaker", () => {
     // Trials while it was still down re-opened it: the primary was called only a few times, not on every call.
     const failedTrials = history.filter((c) => !c.ok).length - 3;
     expect(failedTrials).toBeGreaterThanOrEqual(0);
-    expect((await upstreamRequests(primaryUp)).length).toBe(3 + failedTrials + 1);
+    expect((await fakes.openai.requests(primaryUp)).length).toBe(3 + failedTrials + 1);
     expect((await chat(tenant, "steady")).out).toMatchObject({ model_id: "primary" });
   });
 
   it("a check after failed chat calls is a one-token chat, not the model list: a 200 from /models does not clear it", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0, circuit_breaker: { cooldown_s: 60 } });
-    await scriptUpstream(primaryUp, [{ kind: "down_for", ms: 60_000 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 60_000 }]);
     for (let i = 0; i < 3; i++) await chat(tenant, `fail ${i}`);
     await until(
       () => checks(tenant, "primary"),
       (c) => c[0]?.status === "error",
     );
-    const res = await api<{ checks: Check[] }>("POST", "/api/v1/models/primary/health-check", { token: tenant.admin });
+    const res = await api<{ checks: Check[] }>("POST", "/api/v1/models/primary/health-check", { token: tenant.adminKey });
     expect(res.body.checks[0]).toMatchObject({ source: "manual", ok: false, status: "error" });
-    const probe = (await upstreamRequests<{ max_tokens?: number }>(primaryUp)).at(-1)!;
+    const probe = (await fakes.openai.requests<{ max_tokens?: number }>(primaryUp)).at(-1)!;
     expect(probe).toMatchObject({ method: "POST", path: "/v1/chat/completions", body: { max_tokens: 1 } });
-    expect((await api<{ status: string }>("GET", "/api/v1/models/primary", { token: tenant.user })).body.status).toBe("error");
+    expect((await api<{ status: string }>("GET", "/api/v1/models/primary", { token: tenant.userKey })).body.status).toBe("error");
   });
 });
 
 describe("passive health counts only what the upstream caused", () => {
   /** Make one good call (recorded, since the model is not yet available) and return the model's history once it is in. */
-  async function historyAfterGoodCall(tenant: TestTenant) {
+  async function historyAfterGoodCall(tenant: Tenant) {
     expect((await chat(tenant, "fine")).out).toMatchObject({ model_id: "primary" });
     return until(
       () => checks(tenant, "primary"),
@@ -276,9 +276,9 @@ describe("passive health counts only what the upstream caused", () => {
 
   it("upstream 429s do not count against the model", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
-    await api("DELETE", "/api/v1/models/primary", { token: tenant.admin }); // no fallback: each 429 reaches the caller
+    await api("DELETE", "/api/v1/models/primary", { token: tenant.adminKey }); // no fallback: each 429 reaches the caller
     await registerModel(tenant, openaiModel("primary", primaryUp, { max_retries: 0 }));
-    await scriptUpstream(
+    await fakes.openai.script(
       primaryUp,
       [1, 2, 3].map(() => ({ kind: "status", status: 429 })),
     );
@@ -289,8 +289,8 @@ describe("passive health counts only what the upstream caused", () => {
 
   it("timeouts of a request the caller made huge do not count", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0, timeout: 0.3 });
-    await scriptUpstream(primaryUp, [{ kind: "hang" }]);
-    const huge = await callTool(tenant.user, "chat", { ...chatArgs("write a book"), max_tokens: 20_000 });
+    await fakes.openai.script(primaryUp, [{ kind: "hang" }]);
+    const huge = await callTool(tenant.userKey, "chat", { ...chatArgs("write a book"), max_tokens: 20_000 });
     expect(huge.tool.structuredContent).toMatchObject({ model_id: "backup" });
     const history = await historyAfterGoodCall(tenant);
     expect(history.map((c) => c.ok)).toEqual([true]);
@@ -301,7 +301,7 @@ describe("upstream answers are read under a cap", () => {
   /** How much of its `huge_*` answer the fake got rid of, once it knows. */
   async function delivered(upstream: string) {
     const requests = await until(
-      () => upstreamRequests<unknown>(upstream),
+      () => fakes.openai.requests<unknown>(upstream),
       (r) => (r[0] as { delivered?: unknown } | undefined)?.delivered !== undefined,
       25_000,
     );
@@ -310,8 +310,8 @@ describe("upstream answers are read under a cap", () => {
 
   it("a JSON answer past 32 MiB is a clear error, and the gateway stops reading it", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
-    await api("PATCH", "/api/v1/models/primary", { token: tenant.admin, body: { fallbacks: [] } });
-    await scriptUpstream(primaryUp, [{ kind: "huge_json", bytes: 96 * 1024 * 1024 }]);
+    await api("PATCH", "/api/v1/models/primary", { token: tenant.adminKey, body: { fallbacks: [] } });
+    await fakes.openai.script(primaryUp, [{ kind: "huge_json", bytes: 96 * 1024 * 1024 }]);
     const { tool } = await chat(tenant, "big");
     expect(tool.isError).toBe(true);
     expect(tool.content[0]!.text).toMatch(/an answer larger than 32 MiB.*\[upstream_error\]/);
@@ -320,8 +320,8 @@ describe("upstream answers are read under a cap", () => {
 
   it("an error body is read only as far as it is shown", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
-    await api("PATCH", "/api/v1/models/primary", { token: tenant.admin, body: { fallbacks: [] } });
-    await scriptUpstream(primaryUp, [{ kind: "huge_error", bytes: 16 * 1024 * 1024, status: 500 }]);
+    await api("PATCH", "/api/v1/models/primary", { token: tenant.adminKey, body: { fallbacks: [] } });
+    await fakes.openai.script(primaryUp, [{ kind: "huge_error", bytes: 16 * 1024 * 1024, status: 500 }]);
     const { tool } = await chat(tenant, "oops");
     expect(tool.content[0]!.text).toMatch(/failed \(500\): \{"error":\{"message":"aaaa.*\[upstream_error\]/);
     expect(await delivered(primaryUp)).toMatchObject({ complete: false });
@@ -329,7 +329,7 @@ describe("upstream answers are read under a cap", () => {
 
   it("a stream past 32 MiB is cut with an error, keeping the text received", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
-    await scriptUpstream(primaryUp, [{ kind: "huge_stream", bytes: 34 * 1024 * 1024 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "huge_stream", bytes: 34 * 1024 * 1024 }]);
     const response = await v1(tenant, { model: "primary", messages: [{ role: "user", content: "stream a lot" }], stream: true });
     const { text, done, error } = await readSse(response);
     expect(done).toBe(false);

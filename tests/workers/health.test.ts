@@ -7,34 +7,23 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sweep } from "../../src/health/sweep";
 import worker from "../../src/worker";
-import {
-  api,
-  callTool,
-  CANARY,
-  createTenant,
-  openaiModel,
-  registerModel,
-  scriptUpstream,
-  type TestTenant,
-  uniqueId,
-  upstreamRequests,
-} from "./helpers";
+import { api, callTool, CANARY, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
 
 /** A model probed with a one-token chat, so the fake's scripted faults apply to its checks. */
-async function probedModel(tenant: TestTenant, id: string, config: Record<string, unknown> = {}) {
+async function probedModel(tenant: Tenant, id: string, config: Record<string, unknown> = {}) {
   const up = uniqueId(id);
   await registerModel(tenant, openaiModel(id, up, { max_retries: 0, health_check: { probe: "generation" }, ...config }));
   return up;
 }
 
-async function status(tenant: TestTenant, id: string) {
-  const res = await api<{ status: string; status_detail: string | null }>("GET", `/api/v1/models/${id}`, { token: tenant.admin });
+async function status(tenant: Tenant, id: string) {
+  const res = await api<{ status: string; status_detail: string | null }>("GET", `/api/v1/models/${id}`, { token: tenant.adminKey });
   return res.body;
 }
 
-async function check(tenant: TestTenant, id: string) {
+async function check(tenant: Tenant, id: string) {
   const res = await api<{ checks: { ok: boolean; status: string; detail: string | null }[] }>("POST", `/api/v1/models/${id}/health-check`, {
-    token: tenant.admin,
+    token: tenant.adminKey,
   });
   return res.body.checks[0]!;
 }
@@ -49,7 +38,7 @@ describe("health checks on demand", () => {
     expect((await status(tenant, "m")).status).toBe("initializing");
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "available" });
 
-    await scriptUpstream(up, [{ kind: "status", status: 429 }, { kind: "status", status: 503 }, { kind: "hang" }]);
+    await fakes.openai.script(up, [{ kind: "status", status: 429 }, { kind: "status", status: 503 }, { kind: "hang" }]);
     expect(await check(tenant, "m")).toMatchObject({ ok: false, status: "degraded" });
     expect(await check(tenant, "m")).toMatchObject({ ok: false, status: "degraded" });
     const third = await check(tenant, "m");
@@ -58,12 +47,12 @@ describe("health checks on demand", () => {
     expect((await status(tenant, "m")).status_detail).toMatch(/^3 failures in a row/);
 
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "available" }); // the outage is over
-    await scriptUpstream(up, [{ kind: "status", status: 500 }]);
+    await fakes.openai.script(up, [{ kind: "status", status: 500 }]);
     expect(await check(tenant, "m")).toMatchObject({ ok: false, status: "degraded" });
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "degraded" }); // 4 of the last 6 failed: intermittent
     expect((await status(tenant, "m")).status_detail).toMatch(/^intermittent: 4 of the last 7 results failed/);
     const history = await api<{ checks: { ok: boolean; source: string; status: string }[] }>("GET", "/api/v1/models/m/checks", {
-      token: tenant.user,
+      token: tenant.userKey,
     });
     expect(history.body.checks.map((c) => [c.ok, c.status])).toEqual([
       [true, "degraded"],
@@ -80,8 +69,8 @@ describe("health checks on demand", () => {
   it("never overwrite maintenance", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await api("PUT", "/api/v1/models/m/status", { token: tenant.admin, body: { status: "maintenance" } });
-    await scriptUpstream(up, [{ kind: "status", status: 500 }]);
+    await api("PUT", "/api/v1/models/m/status", { token: tenant.adminKey, body: { status: "maintenance" } });
+    await fakes.openai.script(up, [{ kind: "status", status: 500 }]);
     expect(await check(tenant, "m")).toMatchObject({ ok: false, status: "maintenance" });
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "maintenance" });
     expect((await status(tenant, "m")).status).toBe("maintenance");
@@ -90,7 +79,7 @@ describe("health checks on demand", () => {
   it("mark a slow model degraded, and a fast one available", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m", { health_check: { probe: "generation", slow_ms: 200 } });
-    await scriptUpstream(up, [{ kind: "delay", ms: 300 }]);
+    await fakes.openai.script(up, [{ kind: "delay", ms: 300 }]);
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "degraded" });
     expect((await status(tenant, "m")).status_detail).toMatch(/^slow: 0\.\d s \(over 0\.2 s\)$/);
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "available" });
@@ -99,13 +88,13 @@ describe("health checks on demand", () => {
   it("store no secret, even when the upstream echoes it", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(up, [{ kind: "echo_auth", status: 401 }]);
+    await fakes.openai.script(up, [{ kind: "echo_auth", status: 401 }]);
     const result = await check(tenant, "m");
     expect(result.detail).toContain("[redacted]");
     const everything = JSON.stringify([
       result,
-      (await api("GET", "/api/v1/models/m/checks", { token: tenant.admin })).body,
-      (await callTool(tenant.user, "get_model", { model_id: "m" })).tool,
+      (await api("GET", "/api/v1/models/m/checks", { token: tenant.adminKey })).body,
+      (await callTool(tenant.userKey, "get_model", { model_id: "m" })).tool,
       await env.TENANTS.getByName(tenant.id).checks("m", 50),
     ]);
     expect(everything).not.toContain(CANARY);
@@ -114,15 +103,15 @@ describe("health checks on demand", () => {
   it("is offered over MCP, and get_model shows the recent checks newest first", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(up, [{ kind: "status", status: 500 }]);
-    const first = await callTool(tenant.user, "check_health", { model_id: "m" });
+    await fakes.openai.script(up, [{ kind: "status", status: 500 }]);
+    const first = await callTool(tenant.userKey, "check_health", { model_id: "m" });
     expect(first.tool.structuredContent).toMatchObject({ checks: [{ model_id: "m", ok: false, status: "degraded", source: "manual" }] });
-    await callTool(tenant.user, "check_health", {});
-    const got = await callTool(tenant.user, "get_model", { model_id: "m" });
+    await callTool(tenant.userKey, "check_health", {});
+    const got = await callTool(tenant.userKey, "get_model", { model_id: "m" });
     const checks = (got.tool.structuredContent as { recent_checks: { ok: boolean }[]; status: string }).recent_checks;
     expect(checks.map((c) => c.ok)).toEqual([true, false]);
     expect(got.tool.structuredContent).toMatchObject({ status: "available" });
-    const unknown = await callTool(tenant.user, "check_health", { model_id: "ghost" });
+    const unknown = await callTool(tenant.userKey, "check_health", { model_id: "ghost" });
     expect(unknown.tool.isError).toBe(true);
   });
 
@@ -131,7 +120,7 @@ describe("health checks on demand", () => {
     const up = uniqueId("emb");
     await registerModel(tenant, { ...openaiModel("e", up), capabilities: ["embedding"] });
     await check(tenant, "e");
-    expect((await upstreamRequests(up)).map((r) => r.path)).toEqual(["/v1/embeddings"]);
+    expect((await fakes.openai.requests(up)).map((r) => r.path)).toEqual(["/v1/embeddings"]);
   });
 });
 
@@ -139,21 +128,21 @@ describe("passive health and fail-fast", () => {
   it("failed real calls move a model to error; then calls fail fast without touching the upstream", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(up, [
+    await fakes.openai.script(up, [
       { kind: "status", status: 500 },
       { kind: "status", status: 500 },
       { kind: "status", status: 500 },
     ]);
-    const ask = () => callTool(tenant.user, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }] });
+    const ask = () => callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }] });
     for (let i = 0; i < 3; i++) {
       await ask();
       await settle();
     }
     expect(await status(tenant, "m")).toMatchObject({ status: "error" });
-    const before = (await upstreamRequests(up)).length;
+    const before = (await fakes.openai.requests(up)).length;
     const fast = await ask();
     expect(fast.tool.content[0]!.text).toMatch(/Model "m" is down: 3 failures in a row/);
-    expect((await upstreamRequests(up)).length).toBe(before);
+    expect((await fakes.openai.requests(up)).length).toBe(before);
 
     // A passing check brings it back, and calls flow again.
     expect(await check(tenant, "m")).toMatchObject({ ok: true, status: "available" });
@@ -165,13 +154,13 @@ describe("passive health and fail-fast", () => {
   it("a fixed config gives a model in error a fresh start", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(
+    await fakes.openai.script(
       up,
       [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
     );
     for (let i = 0; i < 3; i++) await check(tenant, "m");
     expect((await status(tenant, "m")).status).toBe("error");
-    await api("PATCH", "/api/v1/models/m", { token: tenant.admin, body: { config: { timeout: 4 } } });
+    await api("PATCH", "/api/v1/models/m", { token: tenant.adminKey, body: { config: { timeout: 4 } } });
     expect((await status(tenant, "m")).status).toBe("initializing");
   });
 });
@@ -180,7 +169,7 @@ describe("the cron sweep", () => {
   it("the scheduled handler arms each tenant's checks, which run in the tenant's alarm", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await scriptUpstream(up, [{ kind: "status", status: 500 }]);
+    await fakes.openai.script(up, [{ kind: "status", status: 500 }]);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
@@ -194,7 +183,7 @@ describe("the cron sweep", () => {
 
   it("visits every tenant across slices, and a hanging tenant holds up nobody", async () => {
     const before = (await env.DB.prepare("SELECT count(*) AS n FROM tenants").first<{ n: number }>())!.n;
-    const tenants: TestTenant[] = [];
+    const tenants: Tenant[] = [];
     for (let i = 0; i < 24; i++) {
       const t = await createTenant({ grantCanary: true });
       await registerModel(t, openaiModel("m", uniqueId("sw"), { max_retries: 0 }));
@@ -203,7 +192,7 @@ describe("the cron sweep", () => {
     // One tenant's upstream hangs for its whole timeout.
     const slowUp = uniqueId("hang");
     await registerModel(tenants[0]!, openaiModel("stuck", slowUp, { max_retries: 0, timeout: 3, health_check: { probe: "generation" } }));
-    await scriptUpstream(slowUp, [{ kind: "hang" }]);
+    await fakes.openai.script(slowUp, [{ kind: "hang" }]);
 
     const batch = Math.ceil((before + 24) / 3); // three slices
     const minute = 60_000 * 1_000_000;

@@ -4,109 +4,22 @@
  * MCP as JSON-RPC over Streamable HTTP (the 2025 stateless lane).
  */
 import { env, exports } from "cloudflare:workers";
-import { inject } from "vitest";
+import { type Gateway, gatewayClient } from "../support/gateway-client";
+
+export { fakes, type UpstreamRequest } from "../support/fake-control-client";
+export { type Tenant, uniqueId } from "../support/gateway-client";
+export { openaiModel, upstreamUrl } from "../support/models";
 
 export const OPERATOR = "test-operator-token";
 export const CANARY = "sk-canary-7d1f0c9e4b2a";
 
-export interface ApiResult<T = Record<string, unknown>> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
-
-export async function api<T = Record<string, unknown>>(
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<ApiResult<T>> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  let body: string | undefined;
-  if (options.raw !== undefined) body = options.raw;
-  else if (options.body !== undefined) body = JSON.stringify(options.body);
-  if (body !== undefined) headers["content-type"] ??= "application/json";
-  const response = await exports.default.fetch(new Request(`http://gateway.test${path}`, { method, headers, body, redirect: "manual" }));
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = null;
-  }
-  return { status: response.status, headers: response.headers, body: parsed as T, text };
-}
-
-let counter = 0;
-export function uniqueId(prefix: string): string {
-  counter += 1;
-  return `${prefix}-${Date.now().toString(36)}-${counter}`;
-}
-
-export interface TestTenant {
-  id: string;
-  admin: string;
-  user: string;
-  adminKeyId: string;
-  userKeyId: string;
-}
-
-export async function createTenant(options: { grantCanary?: boolean } = {}): Promise<TestTenant> {
-  const id = uniqueId("t");
-  const created = await api("POST", "/api/v1/tenants", { token: OPERATOR, body: { id, name: `Tenant ${id}` } });
-  if (created.status !== 201) throw new Error(`create tenant: ${created.status} ${created.text}`);
-  const admin = await api<{ id: string; key: string }>("POST", `/api/v1/tenants/${id}/keys`, { token: OPERATOR, body: { role: "admin" } });
-  const user = await api<{ id: string; key: string }>("POST", `/api/v1/tenants/${id}/keys`, { token: OPERATOR, body: { role: "user" } });
-  if (options.grantCanary) {
-    const grant = await api("PUT", `/api/v1/tenants/${id}/grants/UPSTREAM_KEY`, { token: OPERATOR, body: { hosts: ["127.0.0.1"] } });
-    if (grant.status !== 200) throw new Error(`grant: ${grant.status} ${grant.text}`);
-  }
-  return { id, admin: admin.body.key, user: user.body.key, adminKeyId: admin.body.id, userKeyId: user.body.id };
-}
-
-export function upstreamUrl(): string {
-  return `${inject("openaiUrl")}/v1`;
-}
-
-/** A registration body for a model on the fake upstream; `upstreamModel` selects its fault script. */
-export function openaiModel(id: string, upstreamModel = "gpt-fake", config: Record<string, unknown> = {}) {
-  return {
-    id,
-    name: `Model ${id}`,
-    backend_type: "openai_compatible",
-    config: { base_url: upstreamUrl(), model_name: upstreamModel, api_key: "${UPSTREAM_KEY}", timeout: 5, ...config },
-  };
-}
-
-export async function registerModel(tenant: TestTenant, body: unknown) {
-  const res = await api("POST", "/api/v1/models", { token: tenant.admin, body });
-  if (res.status !== 201) throw new Error(`register: ${res.status} ${res.text}`);
-  return res.body;
-}
-
-/** Script faults on a fake upstream (the OpenAI one unless `base` says otherwise) for one upstream model name. */
-export async function scriptUpstream(model: string, steps: unknown[], base: string = inject("openaiUrl")): Promise<void> {
-  const res = await fetch(`${base}/__control/script`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, steps }),
-  });
-  if (!res.ok) throw new Error(`script upstream: ${res.status}`);
-}
-
-export interface UpstreamRequest<Body = unknown> {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Body;
-}
-
-/** What a fake upstream received for one upstream model name. */
-export async function upstreamRequests<Body = unknown>(model: string, base: string = inject("openaiUrl")): Promise<UpstreamRequest<Body>[]> {
-  const res = await fetch(`${base}/__control/requests?model=${encodeURIComponent(model)}`);
-  return ((await res.json()) as { requests: UpstreamRequest<Body>[] }).requests;
-}
+/** The Worker under test, called through its own fetch handler. */
+const gateway: Gateway = {
+  url: "http://gateway.test",
+  operatorToken: OPERATOR,
+  fetch: (input, init) => exports.default.fetch(new Request(input, init)),
+};
+export const { api, createTenant, registerModel } = gatewayClient(gateway);
 
 export interface RpcResponse {
   status: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { api, callTool, CANARY, createTenant, openaiModel, registerModel, rpc, scriptUpstream, uniqueId, upstreamRequests } from "./helpers";
+import { api, callTool, CANARY, createTenant, fakes, openaiModel, registerModel, rpc, uniqueId } from "./helpers";
 
 const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "update_model"];
 
@@ -17,19 +17,19 @@ describe("MCP endpoint", () => {
 
   it("offers admin tools only to admin keys", async () => {
     const tenant = await createTenant();
-    const user = await toolNames(tenant.user);
-    const admin = await toolNames(tenant.admin);
+    const user = await toolNames(tenant.userKey);
+    const admin = await toolNames(tenant.adminKey);
     expect(user).toEqual(["chat", "check_health", "classify", "complete", "embed", "explain_route", "get_model", "list_models"]);
     expect(admin).toEqual([...user, ...ADMIN_TOOLS].sort());
-    const denied = await rpc(tenant.user, "tools/call", { name: "register_model", arguments: openaiModel("x") });
+    const denied = await rpc(tenant.userKey, "tools/call", { name: "register_model", arguments: openaiModel("x") });
     expect(JSON.stringify(denied.error ?? denied.result)).toMatch(/register_model/);
-    expect((await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.admin })).body.models).toEqual([]);
+    expect((await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.adminKey })).body.models).toEqual([]);
   });
 
   it("declares output schemas and lists models in tool descriptions with their status", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("desc-model"));
-    const res = await rpc(tenant.user, "tools/list");
+    const res = await rpc(tenant.userKey, "tools/list");
     const tools = res.result?.tools as { name: string; description: string; outputSchema?: object }[];
     const chat = tools.find((t) => t.name === "chat")!;
     expect(chat.description).toContain("desc-model (initializing)");
@@ -41,7 +41,7 @@ describe("MCP endpoint", () => {
     await registerModel(tenant, openaiModel("m-chat"));
     await registerModel(tenant, { ...openaiModel("m-embed", "fake-embed"), capabilities: ["embedding"] });
 
-    const list = await callTool(tenant.user, "list_models", { capability: "embedding" });
+    const list = await callTool(tenant.userKey, "list_models", { capability: "embedding" });
     expect(list.tool.structuredContent).toEqual({
       models: [
         {
@@ -57,11 +57,11 @@ describe("MCP endpoint", () => {
     });
     expect(list.tool.content[0]!.text).toContain("m-embed — Model m-embed");
 
-    const got = await callTool(tenant.user, "get_model", { model_id: "m-chat" });
+    const got = await callTool(tenant.userKey, "get_model", { model_id: "m-chat" });
     expect(got.tool.structuredContent).toMatchObject({ id: "m-chat", config: { api_key: "${UPSTREAM_KEY}" }, recent_checks: [] });
     expect(JSON.stringify(got.messages)).not.toContain(CANARY);
 
-    const resource = await rpc(tenant.user, "resources/read", { uri: "model://m-chat" });
+    const resource = await rpc(tenant.userKey, "resources/read", { uri: "model://m-chat" });
     const contents = resource.result?.contents as { text: string }[];
     expect(JSON.parse(contents[0]!.text)).toMatchObject({ id: "m-chat", status: "initializing" });
   });
@@ -70,7 +70,7 @@ describe("MCP endpoint", () => {
     const tenant = await createTenant({ grantCanary: true });
     const upstream = uniqueId("up-chat");
     await registerModel(tenant, openaiModel("chatter", upstream));
-    const res = await callTool(tenant.user, "chat", {
+    const res = await callTool(tenant.userKey, "chat", {
       model_id: "chatter",
       messages: [
         { role: "system", content: "be brief" },
@@ -90,7 +90,7 @@ describe("MCP endpoint", () => {
     });
     expect(res.tool.content[0]!.text).toBe("echo: hello there");
 
-    const [sent] = await upstreamRequests(upstream);
+    const [sent] = await fakes.openai.requests(upstream);
     expect(sent!.path).toBe("/v1/chat/completions");
     expect(sent!.headers.authorization).toBe(`Bearer ${CANARY}`);
     expect(sent!.body).toEqual({
@@ -109,14 +109,14 @@ describe("MCP endpoint", () => {
   it("complete returns the completion and says when it was cut by max_tokens", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("completer"));
-    const res = await callTool(tenant.user, "complete", { model_id: "completer", prompt: "once upon a time", max_tokens: 2 });
+    const res = await callTool(tenant.userKey, "complete", { model_id: "completer", prompt: "once upon a time", max_tokens: 2 });
     expect(res.tool.structuredContent).toMatchObject({ text: "once upon", finish_reason: "length", model_id: "completer" });
   });
 
   it("embed returns vectors and their dimensions", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, { ...openaiModel("vec", "fake-embed"), capabilities: ["embedding"] });
-    const res = await callTool(tenant.user, "embed", { model_id: "vec", input: ["a", "b"] });
+    const res = await callTool(tenant.userKey, "embed", { model_id: "vec", input: ["a", "b"] });
     const out = res.tool.structuredContent as { embeddings: number[][]; dimensions: number };
     expect(out.dimensions).toBe(8);
     expect(out.embeddings).toHaveLength(2);
@@ -127,7 +127,7 @@ describe("MCP endpoint", () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("streamer"));
     const res = await callTool(
-      tenant.user,
+      tenant.userKey,
       "chat",
       { model_id: "streamer", messages: [{ role: "user", content: "one two three four" }] },
       { progressToken: "tok-1" },
@@ -145,9 +145,9 @@ describe("MCP endpoint", () => {
     const tenant = await createTenant({ grantCanary: true });
     const upstream = uniqueId("up-break");
     await registerModel(tenant, openaiModel("breaker", upstream));
-    await scriptUpstream(upstream, [{ kind: "break_stream", afterChunks: 2 }]);
+    await fakes.openai.script(upstream, [{ kind: "break_stream", afterChunks: 2 }]);
     const res = await callTool(
-      tenant.user,
+      tenant.userKey,
       "chat",
       { model_id: "breaker", messages: [{ role: "user", content: "alpha beta gamma delta" }] },
       { progressToken: 7 },
@@ -156,21 +156,21 @@ describe("MCP endpoint", () => {
     expect(out.finish_reason).toBe("error");
     expect(out.text).toBe("echo: alpha ");
     expect(out.error).toMatch(/broke off|ended the stream/);
-    expect(await upstreamRequests(upstream)).toHaveLength(1); // a started stream is never retried
+    expect(await fakes.openai.requests(upstream)).toHaveLength(1); // a started stream is never retried
   });
 
   it("tool errors a person can act on: unknown model, missing capability, maintenance", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, { ...openaiModel("only-embed", "fake-embed"), capabilities: ["embedding"] });
-    const unknown = await callTool(tenant.user, "chat", { model_id: "ghost", messages: [{ role: "user", content: "hi" }] });
+    const unknown = await callTool(tenant.userKey, "chat", { model_id: "ghost", messages: [{ role: "user", content: "hi" }] });
     expect(unknown.tool).toMatchObject({ isError: true, content: [{ text: 'Model "ghost" not found. [not_found]' }] });
 
-    const lacking = await callTool(tenant.user, "chat", { model_id: "only-embed", messages: [{ role: "user", content: "hi" }] });
+    const lacking = await callTool(tenant.userKey, "chat", { model_id: "only-embed", messages: [{ role: "user", content: "hi" }] });
     expect(lacking.tool.isError).toBe(true);
     expect(lacking.tool.content[0]!.text).toMatch(/does not support chat; it supports embedding/);
 
-    await api("PUT", "/api/v1/models/only-embed/status", { token: tenant.admin, body: { status: "maintenance" } });
-    const maintenance = await callTool(tenant.user, "embed", { model_id: "only-embed", input: "x" });
+    await api("PUT", "/api/v1/models/only-embed/status", { token: tenant.adminKey, body: { status: "maintenance" } });
+    const maintenance = await callTool(tenant.userKey, "embed", { model_id: "only-embed", input: "x" });
     expect(maintenance.tool.content[0]!.text).toMatch(/in maintenance/);
   });
 
@@ -186,29 +186,29 @@ describe("MCP endpoint", () => {
       [{ messages: [{ role: "user", content: "hi" }] }, /model_id/],
     ];
     for (const [args, message] of cases) {
-      const res = await rpc(tenant.user, "tools/call", { name: "chat", arguments: args });
+      const res = await rpc(tenant.userKey, "tools/call", { name: "chat", arguments: args });
       const failure = res.error?.message ?? (res.result as { isError?: boolean; content: { text: string }[] }).content[0]!.text;
       expect(res.error ?? (res.result as { isError?: boolean }).isError, JSON.stringify(args)).toBeTruthy();
       expect(failure).toMatch(message);
     }
-    expect(await upstreamRequests(upstream)).toEqual([]);
+    expect(await fakes.openai.requests(upstream)).toEqual([]);
   });
 
   it("admin tools register, update and remove models with the admin API's rules", async () => {
     const tenant = await createTenant({ grantCanary: true });
-    const bad = await callTool(tenant.admin, "register_model", { ...openaiModel("mcp-made"), backend_type: "nope" });
+    const bad = await callTool(tenant.adminKey, "register_model", { ...openaiModel("mcp-made"), backend_type: "nope" });
     expect(bad.tool.isError).toBe(true);
     expect(bad.tool.content[0]!.text).toMatch(/unknown backend type "nope"/);
 
-    const made = await callTool(tenant.admin, "register_model", openaiModel("mcp-made"));
+    const made = await callTool(tenant.adminKey, "register_model", openaiModel("mcp-made"));
     expect(made.tool.structuredContent).toMatchObject({ id: "mcp-made", status: "initializing" });
-    const updated = await callTool(tenant.admin, "update_model", { model_id: "mcp-made", name: "Renamed over MCP" });
+    const updated = await callTool(tenant.adminKey, "update_model", { model_id: "mcp-made", name: "Renamed over MCP" });
     expect(updated.tool.structuredContent).toMatchObject({ name: "Renamed over MCP" });
-    const maint = await callTool(tenant.admin, "set_maintenance", { model_id: "mcp-made", maintenance: true });
+    const maint = await callTool(tenant.adminKey, "set_maintenance", { model_id: "mcp-made", maintenance: true });
     expect(maint.tool.structuredContent).toMatchObject({ status: "maintenance" });
-    const removed = await callTool(tenant.admin, "remove_model", { model_id: "mcp-made" });
+    const removed = await callTool(tenant.adminKey, "remove_model", { model_id: "mcp-made" });
     expect(removed.tool.structuredContent).toEqual({ id: "mcp-made", removed: true });
-    expect((await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.admin })).body.models).toEqual([]);
+    expect((await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.adminKey })).body.models).toEqual([]);
   });
 
   it("tenant isolation: another tenant's model is 'not found' over MCP too", async () => {
@@ -216,24 +216,24 @@ describe("MCP endpoint", () => {
     const b = await createTenant({ grantCanary: true });
     const upstream = uniqueId("up-iso");
     await registerModel(a, openaiModel("private", upstream));
-    const res = await callTool(b.user, "chat", { model_id: "private", messages: [{ role: "user", content: "hi" }] });
+    const res = await callTool(b.userKey, "chat", { model_id: "private", messages: [{ role: "user", content: "hi" }] });
     expect(res.tool.content[0]!.text).toBe('Model "private" not found. [not_found]');
-    const list = await callTool(b.user, "list_models", {});
+    const list = await callTool(b.userKey, "list_models", {});
     expect(list.tool.structuredContent).toEqual({ models: [] });
-    expect(await upstreamRequests(upstream)).toEqual([]);
+    expect(await fakes.openai.requests(upstream)).toEqual([]);
   });
 
   it("a warm call makes no storage round trip; a cold one makes exactly one", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("warm"));
     const args = { model_id: "warm", messages: [{ role: "user", content: "hi" }] };
-    const cold = await callTool(tenant.user, "chat", args);
-    const warm = await callTool(tenant.user, "chat", args);
+    const cold = await callTool(tenant.userKey, "chat", args);
+    const warm = await callTool(tenant.userKey, "chat", args);
     expect(cold.headers.get("server-timing")).toContain("dur=1");
     expect(warm.headers.get("server-timing")).toContain("dur=0");
     // A write through this isolate is visible at once.
-    await api("PATCH", "/api/v1/models/warm", { token: tenant.admin, body: { name: "Warm renamed" } });
-    const after = await callTool(tenant.user, "get_model", { model_id: "warm" });
+    await api("PATCH", "/api/v1/models/warm", { token: tenant.adminKey, body: { name: "Warm renamed" } });
+    const after = await callTool(tenant.userKey, "get_model", { model_id: "warm" });
     expect(after.tool.structuredContent).toMatchObject({ name: "Warm renamed" });
     expect(after.headers.get("server-timing")).toContain("dur=1");
   });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { api, CANARY, createTenant, openaiModel, registerModel, type TestTenant, upstreamUrl } from "./helpers";
+import { api, CANARY, createTenant, openaiModel, registerModel, type Tenant, upstreamUrl } from "./helpers";
 
-async function modelIds(tenant: TestTenant): Promise<string[]> {
-  const res = await api<{ models: { id: string }[] }>("GET", "/api/v1/models", { token: tenant.admin });
+async function modelIds(tenant: Tenant): Promise<string[]> {
+  const res = await api<{ models: { id: string }[] }>("GET", "/api/v1/models", { token: tenant.adminKey });
   return res.body.models.map((m) => m.id);
 }
 
@@ -10,7 +10,7 @@ describe("model registry over the admin API", () => {
   it("registers a model with defaults applied, a derived id, and secret references kept as references", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const res = await api("POST", "/api/v1/models", {
-      token: tenant.admin,
+      token: tenant.adminKey,
       body: {
         name: "Llama 3.2 on the office GPU",
         backend_type: "external_api",
@@ -28,7 +28,7 @@ describe("model registry over the admin API", () => {
     });
     expect(res.text).not.toContain(CANARY);
 
-    const got = await api("GET", "/api/v1/models/llama-3.2-on-the-office-gpu", { token: tenant.user });
+    const got = await api("GET", "/api/v1/models/llama-3.2-on-the-office-gpu", { token: tenant.userKey });
     expect(got.body).toEqual(res.body);
   });
 
@@ -42,11 +42,11 @@ describe("model registry over the admin API", () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("chatty"));
     await registerModel(tenant, { ...openaiModel("vectors", "fake-embed"), capabilities: ["embedding"] });
-    const chat = await api<{ models: { id: string }[] }>("GET", "/api/v1/models?capability=chat", { token: tenant.user });
+    const chat = await api<{ models: { id: string }[] }>("GET", "/api/v1/models?capability=chat", { token: tenant.userKey });
     expect(chat.body.models.map((m) => m.id)).toEqual(["chatty"]);
-    const none = await api<{ models: unknown[] }>("GET", "/api/v1/models?status=error", { token: tenant.user });
+    const none = await api<{ models: unknown[] }>("GET", "/api/v1/models?status=error", { token: tenant.userKey });
     expect(none.body.models).toEqual([]);
-    const bad = await api("GET", "/api/v1/models?capability=dance", { token: tenant.user });
+    const bad = await api("GET", "/api/v1/models?capability=dance", { token: tenant.userKey });
     expect(bad.status).toBe(400);
     expect(bad.text).toMatch(/capability/);
   });
@@ -106,8 +106,8 @@ describe("model registry over the admin API", () => {
     for (const [label, body, status, message] of cases) {
       const res =
         body === undefined
-          ? await api("POST", "/api/v1/models", { token: tenant.admin, raw: '{"id": "x",' })
-          : await api("POST", "/api/v1/models", { token: tenant.admin, body });
+          ? await api("POST", "/api/v1/models", { token: tenant.adminKey, raw: '{"id": "x",' })
+          : await api("POST", "/api/v1/models", { token: tenant.adminKey, body });
       expect(res.status, label).toBe(status);
       expect((res.body as { error: { message: string } }).error.message, label).toMatch(message);
     }
@@ -117,7 +117,7 @@ describe("model registry over the admin API", () => {
   it("binds a granted secret to its hosts: a model elsewhere cannot use it", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const res = await api("POST", "/api/v1/models", {
-      token: tenant.admin,
+      token: tenant.adminKey,
       body: openaiModel("exfil", "gpt-fake", { base_url: "https://attacker.example/v1" }),
     });
     expect(res.status).toBe(400);
@@ -128,62 +128,62 @@ describe("model registry over the admin API", () => {
   it("refuses a duplicate id with 409 and keeps the first model", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("dup"));
-    const again = await api("POST", "/api/v1/models", { token: tenant.admin, body: { ...openaiModel("dup"), name: "Second" } });
+    const again = await api("POST", "/api/v1/models", { token: tenant.adminKey, body: { ...openaiModel("dup"), name: "Second" } });
     expect(again.status).toBe(409);
-    const kept = await api("GET", "/api/v1/models/dup", { token: tenant.admin });
+    const kept = await api("GET", "/api/v1/models/dup", { token: tenant.adminKey });
     expect(kept.body).toMatchObject({ name: "Model dup" });
   });
 
   it("updates by merging config, validates the result, and refuses a bad update without changing anything", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const before = await registerModel(tenant, openaiModel("m1"));
-    const patched = await api("PATCH", "/api/v1/models/m1", { token: tenant.admin, body: { name: "Renamed", config: { timeout: 30 } } });
+    const patched = await api("PATCH", "/api/v1/models/m1", { token: tenant.adminKey, body: { name: "Renamed", config: { timeout: 30 } } });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ name: "Renamed", config: { timeout: 30, model_name: "gpt-fake", api_key: "${UPSTREAM_KEY}" } });
     expect(patched.body.updated_at).not.toBe(before.updated_at);
     expect(patched.body.created_at).toBe(before.created_at);
 
-    const bad = await api("PATCH", "/api/v1/models/m1", { token: tenant.admin, body: { config: { base_url: "not a url" } } });
+    const bad = await api("PATCH", "/api/v1/models/m1", { token: tenant.adminKey, body: { config: { base_url: "not a url" } } });
     expect(bad.status).toBe(400);
     expect(bad.text).toMatch(/config\.base_url/);
-    const removeField = await api("PATCH", "/api/v1/models/m1", { token: tenant.admin, body: { config: { model_name: null } } });
+    const removeField = await api("PATCH", "/api/v1/models/m1", { token: tenant.adminKey, body: { config: { model_name: null } } });
     expect(removeField.status).toBe(400);
     expect(removeField.text).toMatch(/config\.model_name/);
-    const after = await api("GET", "/api/v1/models/m1", { token: tenant.admin });
+    const after = await api("GET", "/api/v1/models/m1", { token: tenant.adminKey });
     expect(after.body).toEqual(patched.body);
 
-    expect((await api("PATCH", "/api/v1/models/ghost", { token: tenant.admin, body: { name: "x" } })).status).toBe(404);
+    expect((await api("PATCH", "/api/v1/models/ghost", { token: tenant.adminKey, body: { name: "x" } })).status).toBe(404);
   });
 
   it("removes a model, but not one that another model falls back to", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("backup"));
     await registerModel(tenant, { ...openaiModel("primary"), fallbacks: ["backup"] });
-    const blocked = await api("DELETE", "/api/v1/models/backup", { token: tenant.admin });
+    const blocked = await api("DELETE", "/api/v1/models/backup", { token: tenant.adminKey });
     expect(blocked.status).toBe(409);
     expect(blocked.text).toContain("fallback of primary");
-    expect((await api("DELETE", "/api/v1/models/primary", { token: tenant.admin })).body).toEqual({ id: "primary", removed: true });
-    expect((await api("DELETE", "/api/v1/models/backup", { token: tenant.admin })).status).toBe(200);
+    expect((await api("DELETE", "/api/v1/models/primary", { token: tenant.adminKey })).body).toEqual({ id: "primary", removed: true });
+    expect((await api("DELETE", "/api/v1/models/backup", { token: tenant.adminKey })).status).toBe(200);
     expect(await modelIds(tenant)).toEqual([]);
-    expect((await api("DELETE", "/api/v1/models/backup", { token: tenant.admin })).status).toBe(404);
+    expect((await api("DELETE", "/api/v1/models/backup", { token: tenant.adminKey })).status).toBe(404);
   });
 
   it("sets and clears maintenance (admin only)", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("mx"));
-    const denied = await api("PUT", "/api/v1/models/mx/status", { token: tenant.user, body: { status: "maintenance" } });
+    const denied = await api("PUT", "/api/v1/models/mx/status", { token: tenant.userKey, body: { status: "maintenance" } });
     expect(denied.status).toBe(403);
-    const set = await api("PUT", "/api/v1/models/mx/status", { token: tenant.admin, body: { status: "maintenance" } });
+    const set = await api("PUT", "/api/v1/models/mx/status", { token: tenant.adminKey, body: { status: "maintenance" } });
     expect(set.body).toMatchObject({ status: "maintenance" });
-    const bad = await api("PUT", "/api/v1/models/mx/status", { token: tenant.admin, body: { status: "error" } });
+    const bad = await api("PUT", "/api/v1/models/mx/status", { token: tenant.adminKey, body: { status: "error" } });
     expect(bad.status).toBe(400);
-    const cleared = await api("PUT", "/api/v1/models/mx/status", { token: tenant.admin, body: { status: "available" } });
+    const cleared = await api("PUT", "/api/v1/models/mx/status", { token: tenant.adminKey, body: { status: "available" } });
     expect(cleared.body).toMatchObject({ status: "available" });
   });
 
   it("refuses oversized bodies with 413", async () => {
     const tenant = await createTenant();
-    const res = await api("POST", "/api/v1/models", { token: tenant.admin, raw: JSON.stringify({ name: "x".repeat(1_100_000) }) });
+    const res = await api("POST", "/api/v1/models", { token: tenant.adminKey, raw: JSON.stringify({ name: "x".repeat(1_100_000) }) });
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({ error: { code: "payload_too_large" } });
   });
@@ -193,7 +193,7 @@ describe("roles and tenant isolation", () => {
   it("a user key can read but not write models or keys", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("ro"));
-    expect((await api("GET", "/api/v1/models/ro", { token: tenant.user })).status).toBe(200);
+    expect((await api("GET", "/api/v1/models/ro", { token: tenant.userKey })).status).toBe(200);
     for (const [method, path, body] of [
       ["POST", "/api/v1/models", openaiModel("nope")],
       ["PATCH", "/api/v1/models/ro", { name: "x" }],
@@ -201,7 +201,7 @@ describe("roles and tenant isolation", () => {
       ["POST", "/api/v1/keys", { role: "admin" }],
       ["GET", "/api/v1/keys", undefined],
     ] as const) {
-      const res = await api(method, path, { token: tenant.user, body });
+      const res = await api(method, path, { token: tenant.userKey, body });
       expect(res.status, `${method} ${path}`).toBe(403);
       expect(res.body).toMatchObject({ error: { code: "forbidden" } });
     }
@@ -211,16 +211,16 @@ describe("roles and tenant isolation", () => {
   it("a tenant admin manages its own keys", async () => {
     const tenant = await createTenant();
     const created = await api<{ id: string; key: string; role: string }>("POST", "/api/v1/keys", {
-      token: tenant.admin,
+      token: tenant.adminKey,
       body: { role: "user", name: "ci" },
     });
     expect(created.status).toBe(201);
     expect(created.body.key).toMatch(new RegExp(`^mgw_${tenant.id}_`));
     expect((await api("GET", "/api/v1/models", { token: created.body.key })).status).toBe(200);
-    const list = await api<{ keys: { id: string; name: string | null }[] }>("GET", "/api/v1/keys", { token: tenant.admin });
+    const list = await api<{ keys: { id: string; name: string | null }[] }>("GET", "/api/v1/keys", { token: tenant.adminKey });
     expect(list.body.keys.find((k) => k.id === created.body.id)?.name).toBe("ci");
     expect(list.text).not.toContain(created.body.key);
-    expect((await api("DELETE", `/api/v1/keys/${created.body.id}`, { token: tenant.admin })).status).toBe(200);
+    expect((await api("DELETE", `/api/v1/keys/${created.body.id}`, { token: tenant.adminKey })).status).toBe(200);
     expect((await api("GET", "/api/v1/models", { token: created.body.key })).status).toBe(401);
   });
 
@@ -228,23 +228,23 @@ describe("roles and tenant isolation", () => {
     const a = await createTenant({ grantCanary: true });
     const b = await createTenant({ grantCanary: true });
     await registerModel(a, openaiModel("secret-model"));
-    const theirs = await api("GET", "/api/v1/models/secret-model", { token: b.admin });
-    const nobody = await api("GET", "/api/v1/models/no-such-model", { token: b.admin });
+    const theirs = await api("GET", "/api/v1/models/secret-model", { token: b.adminKey });
+    const nobody = await api("GET", "/api/v1/models/no-such-model", { token: b.adminKey });
     expect(theirs.status).toBe(404);
     expect(theirs.body).toEqual({ error: { code: "not_found", message: 'Model "secret-model" not found.' } });
     expect(nobody.body).toEqual({ error: { code: "not_found", message: 'Model "no-such-model" not found.' } });
-    expect((await api("PATCH", "/api/v1/models/secret-model", { token: b.admin, body: { name: "pwned" } })).status).toBe(404);
-    expect((await api("DELETE", "/api/v1/models/secret-model", { token: b.admin })).status).toBe(404);
+    expect((await api("PATCH", "/api/v1/models/secret-model", { token: b.adminKey, body: { name: "pwned" } })).status).toBe(404);
+    expect((await api("DELETE", "/api/v1/models/secret-model", { token: b.adminKey })).status).toBe(404);
     expect(await modelIds(b)).toEqual([]);
     // B may even register its own model with the same id; A's is untouched.
     await registerModel(b, openaiModel("secret-model"));
-    expect((await api("GET", "/api/v1/models/secret-model", { token: a.admin })).body).toMatchObject({ name: "Model secret-model" });
+    expect((await api("GET", "/api/v1/models/secret-model", { token: a.adminKey })).body).toMatchObject({ name: "Model secret-model" });
   });
 
   it("a key forged for another tenant's id is rejected", async () => {
     const a = await createTenant();
     const b = await createTenant();
-    const forged = a.admin.replace(`mgw_${a.id}_`, `mgw_${b.id}_`);
+    const forged = a.adminKey.replace(`mgw_${a.id}_`, `mgw_${b.id}_`);
     expect((await api("GET", "/api/v1/models", { token: forged })).status).toBe(401);
     expect((await api("GET", "/api/v1/models", { token: "garbage" })).status).toBe(401);
     expect((await api("GET", "/api/v1/models")).status).toBe(401);

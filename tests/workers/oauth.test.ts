@@ -5,7 +5,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, type TestTenant } from "./helpers";
+import { api, callTool, createTenant, openaiModel, registerModel, type Tenant } from "./helpers";
 
 const BASE = "http://localhost";
 const REDIRECT = "http://127.0.0.1:33418/callback";
@@ -76,7 +76,7 @@ async function token(body: Record<string, string>) {
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
-async function fullFlow(tenant: TestTenant, key = tenant.user) {
+async function fullFlow(tenant: Tenant, key = tenant.userKey) {
   const clientId = await register();
   const { verifier, challenge } = await pkce();
   const { location } = await authorize(clientId, key, challenge);
@@ -133,7 +133,7 @@ describe("OAuth for MCP clients", () => {
   it("authorize with PKCE, exchange the code, call /mcp with the tenant and role of the consenting key, refresh", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("m"));
-    const { clientId, tokens } = await fullFlow(tenant, tenant.user);
+    const { clientId, tokens } = await fullFlow(tenant, tenant.userKey);
     expect(tokens.status).toBe(200);
     expect(tokens.body).toMatchObject({ token_type: "bearer", scope: expect.stringContaining("mcp") });
     const access = tokens.body.access_token!;
@@ -163,7 +163,7 @@ describe("OAuth for MCP clients", () => {
 
   it("an admin key's consent grants admin tools, and revoking the key ends the token and its grant", async () => {
     const tenant = await createTenant({ grantCanary: true });
-    const { tokens, clientId } = await fullFlow(tenant, tenant.admin);
+    const { tokens, clientId } = await fullFlow(tenant, tenant.adminKey);
     const access = tokens.body.access_token!;
     const made = await callTool(access, "register_model", openaiModel("via-oauth"));
     expect(made.tool.structuredContent).toMatchObject({ id: "via-oauth" });
@@ -188,7 +188,7 @@ describe("OAuth for MCP clients", () => {
     expect(replay.body.error).toBe("invalid_grant");
 
     const second = await pkce();
-    const { location } = await authorize(clientId, tenant.user, second.challenge);
+    const { location } = await authorize(clientId, tenant.userKey, second.challenge);
     const wrongVerifier = await token({
       grant_type: "authorization_code",
       code: new URL(location).searchParams.get("code")!,
@@ -208,7 +208,7 @@ describe("OAuth for MCP clients", () => {
     expect(badKey.approved.status).toBe(400);
     expect(await badKey.approved.text()).toContain("not valid");
 
-    const otherAudience = await authorize(clientId, tenant.user, (await pkce()).challenge, "http://localhost/other");
+    const otherAudience = await authorize(clientId, tenant.userKey, (await pkce()).challenge, "http://localhost/other");
     expect(otherAudience.page.status === 400 || /invalid_target/.test(otherAudience.page.headers.get("location") ?? "")).toBe(true);
 
     // A token presented somewhere that is not its audience is not accepted: /v1 takes API keys only.

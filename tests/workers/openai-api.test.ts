@@ -2,7 +2,7 @@
 import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { api, CANARY, createTenant, openaiModel, registerModel, scriptUpstream, uniqueId, upstreamRequests } from "./helpers";
+import { api, CANARY, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 
 function client(key: string) {
   return new OpenAI({
@@ -18,7 +18,7 @@ async function setup() {
   const up = uniqueId("v1");
   await registerModel(tenant, openaiModel("gpt", up));
   await registerModel(tenant, { ...openaiModel("vec", "fake-embed"), capabilities: ["embedding"] });
-  return { tenant, up, openai: client(tenant.user) };
+  return { tenant, up, openai: client(tenant.userKey) };
 }
 
 describe("/v1 with the openai client", () => {
@@ -51,7 +51,7 @@ describe("/v1 with the openai client", () => {
     expect(res.choices[0]?.message).toMatchObject({ role: "assistant", content: "echo: hello world" });
     expect(res.choices[0]?.finish_reason).toBe("stop");
     expect(res.usage?.completion_tokens).toBe(3);
-    const [sent] = await upstreamRequests(up);
+    const [sent] = await fakes.openai.requests(up);
     expect(sent?.body).toMatchObject({
       messages: [
         { role: "system", content: "be brief" },
@@ -88,7 +88,7 @@ describe("/v1 with the openai client", () => {
 
   it("a stream broken mid-way raises an error in the client after the text so far", async () => {
     const { openai, up } = await setup();
-    await scriptUpstream(up, [{ kind: "break_stream", afterChunks: 2 }]);
+    await fakes.openai.script(up, [{ kind: "break_stream", afterChunks: 2 }]);
     const stream = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "a b c d" }], stream: true });
     let text = "";
     await expect(
@@ -131,15 +131,15 @@ describe("/v1 with the openai client", () => {
       openai.chat.completions.create({ model: "gpt", messages: [{ role: "tool", content: "x", tool_call_id: "1" }] }),
     ).rejects.toMatchObject({ status: 400, error: { message: expect.stringMatching(/messages\.0\.role/) } });
     await expect(client("mgw_nope_bad").models.list()).rejects.toMatchObject({ status: 401 });
-    expect(await upstreamRequests(up)).toEqual([]);
-    const raw = await api("POST", "/v1/chat/completions", { token: tenant.user, raw: "{oops" });
+    expect(await fakes.openai.requests(up)).toEqual([]);
+    const raw = await api("POST", "/v1/chat/completions", { token: tenant.userKey, raw: "{oops" });
     expect(raw.status).toBe(400);
     expect(raw.body).toMatchObject({ error: { type: "invalid_request", message: expect.stringMatching(/not valid JSON/) } });
   });
 
   it("an upstream failure before the stream starts is an HTTP error, and never shows the secret", async () => {
     const { openai, up } = await setup();
-    await scriptUpstream(up, [{ kind: "echo_auth", status: 401 }]);
+    await fakes.openai.script(up, [{ kind: "echo_auth", status: 401 }]);
     const failure = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "x" }], stream: true }).then(
       () => null,
       (e: unknown) => e as { status: number; message: string },

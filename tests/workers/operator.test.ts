@@ -47,7 +47,7 @@ describe("operator API", () => {
 
   it("a tenant key is not an operator token", async () => {
     const tenant = await createTenant();
-    const res = await api("GET", "/api/v1/tenants", { token: tenant.admin });
+    const res = await api("GET", "/api/v1/tenants", { token: tenant.adminKey });
     expect(res.status).toBe(401);
   });
 
@@ -55,17 +55,17 @@ describe("operator API", () => {
     const tenant = await createTenant();
     const keys = await api<{ keys: { id: string; role: string }[] }>("GET", `/api/v1/tenants/${tenant.id}/keys`, { token: OPERATOR });
     expect(keys.body.keys.map((k) => k.role).sort()).toEqual(["admin", "user"]);
-    expect(keys.text).not.toContain(tenant.admin);
-    expect(keys.text).not.toContain(tenant.admin.slice(-43));
+    expect(keys.text).not.toContain(tenant.adminKey);
+    expect(keys.text).not.toContain(tenant.adminKey.slice(-43));
 
     // Nothing in the tenant's storage holds the key itself.
     const stored = await env.TENANTS.getByName(tenant.id).listKeys();
-    expect(JSON.stringify(stored)).not.toContain(tenant.user.slice(-43));
+    expect(JSON.stringify(stored)).not.toContain(tenant.userKey.slice(-43));
 
-    expect((await api("GET", "/api/v1/models", { token: tenant.user })).status).toBe(200);
+    expect((await api("GET", "/api/v1/models", { token: tenant.userKey })).status).toBe(200);
     const revoked = await api("DELETE", `/api/v1/tenants/${tenant.id}/keys/${tenant.userKeyId}`, { token: OPERATOR });
     expect(revoked.body).toEqual({ id: tenant.userKeyId, revoked: true });
-    const after = await api("GET", "/api/v1/models", { token: tenant.user });
+    const after = await api("GET", "/api/v1/models", { token: tenant.userKey });
     expect(after.status).toBe(401);
     expect(after.body).toMatchObject({ error: { message: expect.stringMatching(/unknown or revoked/) } });
 
@@ -85,7 +85,7 @@ describe("operator API", () => {
     const tenant = await createTenant();
     const deleted = await api("DELETE", `/api/v1/tenants/${tenant.id}`, { token: OPERATOR });
     expect(deleted.body).toEqual({ id: tenant.id, deleted: true });
-    expect((await api("GET", "/api/v1/models", { token: tenant.admin })).status).toBe(401);
+    expect((await api("GET", "/api/v1/models", { token: tenant.adminKey })).status).toBe(401);
     expect((await api("GET", `/api/v1/tenants/${tenant.id}`, { token: OPERATOR })).status).toBe(404);
   });
 
@@ -121,7 +121,7 @@ describe("operator API", () => {
       .all<{ actor: string; action: string; target: string }>();
     expect(results.map((r) => r.action)).toEqual(["tenant.create", "key.create", "key.create", "grant.put"]);
     expect(results.every((r) => r.actor === "operator")).toBe(true);
-    expect(JSON.stringify(results)).not.toContain(tenant.admin);
+    expect(JSON.stringify(results)).not.toContain(tenant.adminKey);
   });
 });
 

@@ -16,7 +16,7 @@ async function mcp(headers: Record<string, string>, method = "POST") {
 describe("/mcp from browsers", () => {
   it("refuses a foreign Origin and the opaque `null` origin with 403", async () => {
     const tenant = await createTenant();
-    const auth = { authorization: `Bearer ${tenant.user}` };
+    const auth = { authorization: `Bearer ${tenant.userKey}` };
     expect((await mcp({ ...auth, origin: "https://evil.example" })).status).toBe(403);
     expect((await mcp({ ...auth, origin: "null" })).status).toBe(403);
     expect((await mcp({ ...auth, origin: "https://localhost.evil.example" })).status).toBe(403);
@@ -25,7 +25,7 @@ describe("/mcp from browsers", () => {
 
   it("allows the gateway's own and loopback origins, echoing the origin, never `*`", async () => {
     const tenant = await createTenant();
-    const res = await mcp({ authorization: `Bearer ${tenant.user}`, origin: "http://localhost:6274" });
+    const res = await mcp({ authorization: `Bearer ${tenant.userKey}`, origin: "http://localhost:6274" });
     expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBe("http://localhost:6274");
     expect(res.headers.get("access-control-allow-credentials")).toBeNull();
@@ -45,7 +45,7 @@ describe("/mcp from browsers", () => {
 
   it("refuses a Host that is not the gateway's (DNS rebinding)", async () => {
     const tenant = await createTenant();
-    const res = await mcp({ authorization: `Bearer ${tenant.user}`, host: "evil.example" });
+    const res = await mcp({ authorization: `Bearer ${tenant.userKey}`, host: "evil.example" });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expect(res.status).not.toBe(200);

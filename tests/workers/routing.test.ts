@@ -1,6 +1,6 @@
 /** Fallbacks, per-model upstream rate limits, and explain_route. */
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, scriptUpstream, uniqueId, upstreamRequests } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 
 const hi = { messages: [{ role: "user", content: "hi" }] };
 
@@ -16,57 +16,62 @@ async function withFallback() {
 describe("fallbacks", () => {
   it("answer when the model fails before its first token, and the result says who answered", async () => {
     const { tenant, primaryUp, backupUp } = await withFallback();
-    await scriptUpstream(primaryUp, [{ kind: "status", status: 503 }]);
-    const res = await callTool(tenant.user, "chat", { model_id: "primary", ...hi });
+    await fakes.openai.script(primaryUp, [{ kind: "status", status: 503 }]);
+    const res = await callTool(tenant.userKey, "chat", { model_id: "primary", ...hi });
     expect(res.tool.structuredContent).toMatchObject({
       text: "echo: hi",
       model_id: "backup",
       fallback: { requested: "primary", attempts: [{ model_id: "primary", error: expect.stringMatching(/failed \(503\)/) }] },
     });
-    expect(await upstreamRequests(backupUp)).toHaveLength(1);
+    expect(await fakes.openai.requests(backupUp)).toHaveLength(1);
   });
 
   it("are skipped when the model answers", async () => {
     const { tenant, backupUp } = await withFallback();
-    const res = await callTool(tenant.user, "chat", { model_id: "primary", ...hi });
+    const res = await callTool(tenant.userKey, "chat", { model_id: "primary", ...hi });
     expect(res.tool.structuredContent).toMatchObject({ model_id: "primary" });
     expect(res.tool.structuredContent).not.toHaveProperty("fallback");
-    expect(await upstreamRequests(backupUp)).toEqual([]);
+    expect(await fakes.openai.requests(backupUp)).toEqual([]);
   });
 
   it("answer when the model is in maintenance, without calling it", async () => {
     const { tenant, primaryUp } = await withFallback();
-    await api("PUT", "/api/v1/models/primary/status", { token: tenant.admin, body: { status: "maintenance" } });
-    const res = await callTool(tenant.user, "chat", { model_id: "primary", ...hi });
+    await api("PUT", "/api/v1/models/primary/status", { token: tenant.adminKey, body: { status: "maintenance" } });
+    const res = await callTool(tenant.userKey, "chat", { model_id: "primary", ...hi });
     expect(res.tool.structuredContent).toMatchObject({ model_id: "backup" });
-    expect(await upstreamRequests(primaryUp)).toEqual([]);
+    expect(await fakes.openai.requests(primaryUp)).toEqual([]);
   });
 
   it("are never used once a stream has started", async () => {
     const { tenant, primaryUp, backupUp } = await withFallback();
-    await scriptUpstream(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
-    const res = await callTool(tenant.user, "chat", { model_id: "primary", messages: [{ role: "user", content: "a b c d" }] }, { progressToken: 1 });
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const res = await callTool(
+      tenant.userKey,
+      "chat",
+      { model_id: "primary", messages: [{ role: "user", content: "a b c d" }] },
+      { progressToken: 1 },
+    );
     expect(res.tool.structuredContent).toMatchObject({ model_id: "primary", finish_reason: "error", text: "echo: a " });
-    expect(await upstreamRequests(backupUp)).toEqual([]);
+    expect(await fakes.openai.requests(backupUp)).toEqual([]);
   });
 
   it("are not used for a request the upstream rejects as invalid", async () => {
     const { tenant, primaryUp, backupUp } = await withFallback();
-    await scriptUpstream(primaryUp, [{ kind: "status", status: 400 }]);
-    const res = await callTool(tenant.user, "chat", { model_id: "primary", ...hi });
+    await fakes.openai.script(primaryUp, [{ kind: "status", status: 400 }]);
+    const res = await callTool(tenant.userKey, "chat", { model_id: "primary", ...hi });
     expect(res.tool.isError).toBe(true);
-    expect(await upstreamRequests(backupUp)).toEqual([]);
+    expect(await fakes.openai.requests(backupUp)).toEqual([]);
   });
 
   it("when every model fails, the error names each one", async () => {
     const { tenant, primaryUp, backupUp } = await withFallback();
-    await scriptUpstream(primaryUp, [{ kind: "status", status: 500 }]);
-    await scriptUpstream(backupUp, [
+    await fakes.openai.script(primaryUp, [{ kind: "status", status: 500 }]);
+    await fakes.openai.script(backupUp, [
       { kind: "status", status: 502 },
       { kind: "status", status: 502 },
       { kind: "status", status: 502 },
     ]);
-    const res = await callTool(tenant.user, "chat", { model_id: "primary", ...hi });
+    const res = await callTool(tenant.userKey, "chat", { model_id: "primary", ...hi });
     expect(res.tool.content[0]!.text).toMatch(/Model "primary" and its fallbacks failed: primary: .*\(500\).* \| backup: .*\(502\)/);
   });
 });
@@ -76,14 +81,14 @@ describe("rate_limit", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("limited");
     await registerModel(tenant, openaiModel("limited", up, { rate_limit: 2 }));
-    const first = await callTool(tenant.user, "chat", { model_id: "limited", ...hi });
-    const second = await callTool(tenant.user, "chat", { model_id: "limited", ...hi });
-    const third = await callTool(tenant.user, "chat", { model_id: "limited", ...hi });
+    const first = await callTool(tenant.userKey, "chat", { model_id: "limited", ...hi });
+    const second = await callTool(tenant.userKey, "chat", { model_id: "limited", ...hi });
+    const third = await callTool(tenant.userKey, "chat", { model_id: "limited", ...hi });
     expect(first.tool.isError).toBeUndefined();
     expect(second.tool.isError).toBeUndefined();
     expect(third.tool.isError).toBe(true);
     expect(third.tool.content[0]!.text).toMatch(/rate limit of 2\/min is used up.*\[rate_limited\]/);
-    expect(await upstreamRequests(up)).toHaveLength(2);
+    expect(await fakes.openai.requests(up)).toHaveLength(2);
   });
 });
 
@@ -94,9 +99,9 @@ describe("explain_route", () => {
     await registerModel(tenant, { ...openaiModel("emb-only", up), capabilities: ["embedding"] });
     await registerModel(tenant, openaiModel("backup", up, { rate_limit: 30 }));
     await registerModel(tenant, { ...openaiModel("primary", up), fallbacks: ["emb-only", "backup"] });
-    await api("PUT", "/api/v1/models/primary/status", { token: tenant.admin, body: { status: "maintenance" } });
+    await api("PUT", "/api/v1/models/primary/status", { token: tenant.adminKey, body: { status: "maintenance" } });
 
-    const res = await callTool(tenant.user, "explain_route", { model_id: "primary", capability: "chat" });
+    const res = await callTool(tenant.userKey, "explain_route", { model_id: "primary", capability: "chat" });
     const host = new URL(`${(await import("vitest")).inject("openaiUrl")}`).host;
     expect(res.tool.structuredContent).toEqual({
       model_id: "primary",
@@ -135,11 +140,11 @@ describe("explain_route", () => {
         },
       ],
     });
-    expect(await upstreamRequests(up)).toEqual([]);
+    expect(await fakes.openai.requests(up)).toEqual([]);
 
-    const http = await api("GET", "/api/v1/models/primary/route?capability=chat", { token: tenant.user });
+    const http = await api("GET", "/api/v1/models/primary/route?capability=chat", { token: tenant.userKey });
     expect(http.body).toEqual(res.tool.structuredContent);
-    expect((await api("GET", "/api/v1/models/primary/route?capability=fly", { token: tenant.user })).status).toBe(400);
-    expect((await api("GET", "/api/v1/models/nope/route?capability=chat", { token: tenant.user })).status).toBe(404);
+    expect((await api("GET", "/api/v1/models/primary/route?capability=fly", { token: tenant.userKey })).status).toBe(400);
+    expect((await api("GET", "/api/v1/models/nope/route?capability=chat", { token: tenant.userKey })).status).toBe(404);
   });
 });

@@ -9,19 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { additionalData, HKDF_INFO, HKDF_SALT, importSecretsKey, open, seal } from "../../src/secrets/crypto";
 import { keyring } from "../../src/secrets/keyring";
-import {
-  api,
-  callTool,
-  CANARY,
-  createTenant,
-  OPERATOR,
-  openaiModel,
-  registerModel,
-  scriptUpstream,
-  type TestTenant,
-  uniqueId,
-  upstreamRequests,
-} from "./helpers";
+import { api, callTool, CANARY, createTenant, fakes, openaiModel, OPERATOR, registerModel, type Tenant, uniqueId } from "./helpers";
 
 const utf8 = new TextEncoder();
 
@@ -30,34 +18,34 @@ function secretValue(): string {
   return `sk-tenant-${crypto.randomUUID()}`;
 }
 
-function putSecret(tenant: TestTenant, name: string, value: string, hosts: string[] = ["127.0.0.1"]) {
+function putSecret(tenant: Tenant, name: string, value: string, hosts: string[] = ["127.0.0.1"]) {
   return api<{ name: string; hosts: string[]; updated_at: string }>("PUT", `/api/v1/secrets/${name}`, {
-    token: tenant.admin,
+    token: tenant.adminKey,
     body: { value, hosts },
   });
 }
 
 /** A model on the fake upstream whose api_key is `${name}`; returns the upstream model name (its request log key). */
-async function modelUsing(tenant: TestTenant, id: string, name: string, config: Record<string, unknown> = {}) {
+async function modelUsing(tenant: Tenant, id: string, name: string, config: Record<string, unknown> = {}) {
   const upstream = uniqueId(id);
   await registerModel(tenant, openaiModel(id, upstream, { api_key: `\${${name}}`, max_retries: 0, ...config }));
   return upstream;
 }
 
-function chat(tenant: TestTenant, model: string) {
-  return callTool(tenant.user, "chat", { model_id: model, messages: [{ role: "user", content: "hi" }] });
+function chat(tenant: Tenant, model: string) {
+  return callTool(tenant.userKey, "chat", { model_id: model, messages: [{ role: "user", content: "hi" }] });
 }
 
 async function authorizations(upstream: string): Promise<string[]> {
-  return (await upstreamRequests(upstream)).map((r) => r.headers.authorization ?? "");
+  return (await fakes.openai.requests(upstream)).map((r) => r.headers.authorization ?? "");
 }
 
-function stub(tenant: TestTenant) {
+function stub(tenant: Tenant) {
   return env.TENANTS.getByName(tenant.id);
 }
 
 /** Every value in every table of the tenant's Durable Object, as bytes. */
-async function storedBytes(tenant: TestTenant): Promise<Uint8Array[]> {
+async function storedBytes(tenant: Tenant): Promise<Uint8Array[]> {
   return runInDurableObject(stub(tenant), (_: TenantRegistry, state) => {
     const sql = state.storage.sql;
     const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").toArray();
@@ -79,7 +67,7 @@ function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
   return false;
 }
 
-async function auditRows(tenant: TestTenant) {
+async function auditRows(tenant: Tenant) {
   await new Promise((r) => setTimeout(r, 50)); // audit writes are waitUntil'd
   const { results } = await env.DB.prepare("SELECT actor, action, target, detail FROM audit_log WHERE tenant_id = ? ORDER BY id")
     .bind(tenant.id)
@@ -97,33 +85,33 @@ describe("PUT/GET/DELETE /api/v1/secrets", () => {
     expect(put.body).toMatchObject({ name: "MY_KEY", hosts: ["api.example.com", "127.0.0.1"] });
     expect(put.text).not.toContain(value);
 
-    const list = await api<{ secrets: unknown[] }>("GET", "/api/v1/secrets", { token: tenant.admin });
+    const list = await api<{ secrets: unknown[] }>("GET", "/api/v1/secrets", { token: tenant.adminKey });
     expect(list.body).toEqual({ secrets: [{ name: "MY_KEY", hosts: ["api.example.com", "127.0.0.1"], updated_at: put.body.updated_at }] });
     expect(list.text).not.toContain(value);
 
     // A new PUT replaces value and hosts.
     const again = await putSecret(tenant, "MY_KEY", secretValue(), ["api.example.com"]);
     expect(again.body.hosts).toEqual(["api.example.com"]);
-    expect((await api<{ secrets: { hosts: string[] }[] }>("GET", "/api/v1/secrets", { token: tenant.admin })).body.secrets).toEqual([
+    expect((await api<{ secrets: { hosts: string[] }[] }>("GET", "/api/v1/secrets", { token: tenant.adminKey })).body.secrets).toEqual([
       { name: "MY_KEY", hosts: ["api.example.com"], updated_at: again.body.updated_at },
     ]);
 
-    const deleted = await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.admin });
+    const deleted = await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.adminKey });
     expect(deleted.status).toBe(200);
     expect(deleted.body).toEqual({ name: "MY_KEY", deleted: true });
-    expect((await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.admin })).status).toBe(404);
-    expect((await api("GET", "/api/v1/secrets", { token: tenant.admin })).body).toEqual({ secrets: [] });
+    expect((await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.adminKey })).status).toBe(404);
+    expect((await api("GET", "/api/v1/secrets", { token: tenant.adminKey })).body).toEqual({ secrets: [] });
   });
 
   it("needs an admin key for every secret route", async () => {
     const tenant = await createTenant();
     expect((await putSecret(tenant, "MY_KEY", secretValue())).status).toBe(200);
-    const asUser = { token: tenant.user };
+    const asUser = { token: tenant.userKey };
     expect((await api("PUT", "/api/v1/secrets/MY_KEY", { ...asUser, body: { value: "x".repeat(10), hosts: ["a.com"] } })).status).toBe(403);
     expect((await api("GET", "/api/v1/secrets", asUser)).status).toBe(403);
     expect((await api("DELETE", "/api/v1/secrets/MY_KEY", asUser)).status).toBe(403);
     expect((await api("GET", "/api/v1/secrets", { token: OPERATOR })).status).toBe(401);
-    expect((await api<{ secrets: unknown[] }>("GET", "/api/v1/secrets", { token: tenant.admin })).body.secrets).toHaveLength(1);
+    expect((await api<{ secrets: unknown[] }>("GET", "/api/v1/secrets", { token: tenant.adminKey })).body.secrets).toHaveLength(1);
   });
 
   it("refuses bad names, values and hosts, naming the field and never echoing the value", async () => {
@@ -144,18 +132,18 @@ describe("PUT/GET/DELETE /api/v1/secrets", () => {
       ["MY_KEY", { value, hosts: ["a.com"], extra: value }, /unknown field\(s\) "extra"/],
     ];
     for (const [name, body, message] of cases) {
-      const res = await api<{ error: { message: string } }>("PUT", `/api/v1/secrets/${name}`, { token: tenant.admin, body });
+      const res = await api<{ error: { message: string } }>("PUT", `/api/v1/secrets/${name}`, { token: tenant.adminKey, body });
       expect(res.status, `${name} ${JSON.stringify(body).slice(0, 80)}`).toBe(400);
       expect(res.body.error.message).toMatch(message);
       expect(res.text).not.toContain(value);
     }
     // Broken JSON: the parser's message quotes the input, so it is not passed on.
-    const broken = await api("PUT", "/api/v1/secrets/MY_KEY", { token: tenant.admin, raw: `{"value": "${value}", hosts: ["a.com"]}` });
+    const broken = await api("PUT", "/api/v1/secrets/MY_KEY", { token: tenant.adminKey, raw: `{"value": "${value}", hosts: ["a.com"]}` });
     expect(broken.status).toBe(400);
     expect(broken.text).toMatch(/not valid JSON/);
     expect(broken.text).not.toContain(value);
     expect(broken.text).not.toContain(value.slice(0, 12));
-    expect((await api("GET", "/api/v1/secrets", { token: tenant.admin })).body).toEqual({ secrets: [] });
+    expect((await api("GET", "/api/v1/secrets", { token: tenant.adminKey })).body).toEqual({ secrets: [] });
   });
 
   it("refuses to delete a secret a model uses, naming the models", async () => {
@@ -163,17 +151,20 @@ describe("PUT/GET/DELETE /api/v1/secrets", () => {
     await putSecret(tenant, "MY_KEY", secretValue());
     await modelUsing(tenant, "uses-a", "MY_KEY");
     await modelUsing(tenant, "uses-b", "MY_KEY", { api_key: undefined, headers: { "x-api-key": "pre ${MY_KEY}" } });
-    const refused = await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.admin });
+    const refused = await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.adminKey });
     expect(refused.status).toBe(409);
     expect(refused.text).toMatch(/used by model\(s\) uses-a, uses-b/);
-    await api("DELETE", "/api/v1/models/uses-a", { token: tenant.admin });
-    await api("DELETE", "/api/v1/models/uses-b", { token: tenant.admin });
-    expect((await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.admin })).status).toBe(200);
+    await api("DELETE", "/api/v1/models/uses-a", { token: tenant.adminKey });
+    await api("DELETE", "/api/v1/models/uses-b", { token: tenant.adminKey });
+    expect((await api("DELETE", "/api/v1/secrets/MY_KEY", { token: tenant.adminKey })).status).toBe(200);
   });
 
   it("tells a tenant with a literal key how to store it", async () => {
     const tenant = await createTenant();
-    const res = await api("POST", "/api/v1/models", { token: tenant.admin, body: openaiModel("lit", "gpt-fake", { api_key: "sk-literal-123456" }) });
+    const res = await api("POST", "/api/v1/models", {
+      token: tenant.adminKey,
+      body: openaiModel("lit", "gpt-fake", { api_key: "sk-literal-123456" }),
+    });
     expect(res.status).toBe(400);
     expect(res.text).toContain("config.api_key holds a literal secret");
     expect(res.text).toContain('PUT /api/v1/secrets/NAME {\\"value\\": \\"...\\", \\"hosts\\": [\\"<host>\\"]}');
@@ -246,7 +237,7 @@ describe("tenant secrets at rest", () => {
       const shown = JSON.stringify(res.messages);
       expect(shown).not.toContain(valueA);
       expect(shown).not.toContain(valueB);
-      expect(await upstreamRequests(upstream)).toEqual([]);
+      expect(await fakes.openai.requests(upstream)).toEqual([]);
     }
   });
 });
@@ -261,12 +252,12 @@ describe("resolving tenant secrets at call time", () => {
     const res = await chat(tenant, "own-key");
     expect(res.tool.isError).toBeUndefined();
     expect(res.tool.structuredContent).toMatchObject({ text: "echo: hi", model_id: "own-key" });
-    const [request] = await upstreamRequests(upstream);
+    const [request] = await fakes.openai.requests(upstream);
     expect(request?.headers.authorization).toBe(`Bearer ${value}`);
     expect(request?.headers["x-extra"]).toBe(`id=${value};`);
     expect(JSON.stringify(res.messages)).not.toContain(value);
 
-    const got = await api("GET", "/api/v1/models/own-key", { token: tenant.admin });
+    const got = await api("GET", "/api/v1/models/own-key", { token: tenant.adminKey });
     expect(got.body).toMatchObject({ config: { api_key: "${MY_KEY}" } });
     expect(got.text).not.toContain(value);
   });
@@ -289,7 +280,7 @@ describe("resolving tenant secrets at call time", () => {
     const value = secretValue();
     await putSecret(tenant, "MY_KEY", value);
     const upstream = await modelUsing(tenant, "probed", "MY_KEY", { health_check: { probe: "generation" } });
-    const res = await api<{ checks: { ok: boolean }[] }>("POST", "/api/v1/models/probed/health-check", { token: tenant.admin });
+    const res = await api<{ checks: { ok: boolean }[] }>("POST", "/api/v1/models/probed/health-check", { token: tenant.adminKey });
     expect(res.body.checks[0]).toMatchObject({ ok: true });
     expect(await authorizations(upstream)).toEqual([`Bearer ${value}`]);
   });
@@ -302,8 +293,8 @@ describe("resolving tenant secrets at call time", () => {
     expect((await chat(tenant, "shadow")).tool.isError).toBeUndefined();
     expect(await authorizations(upstream)).toEqual([`Bearer ${value}`]);
     // Once it is deleted, the operator's grant applies again.
-    await api("DELETE", "/api/v1/models/shadow", { token: tenant.admin });
-    expect((await api("DELETE", "/api/v1/secrets/UPSTREAM_KEY", { token: tenant.admin })).status).toBe(200);
+    await api("DELETE", "/api/v1/models/shadow", { token: tenant.adminKey });
+    expect((await api("DELETE", "/api/v1/secrets/UPSTREAM_KEY", { token: tenant.adminKey })).status).toBe(200);
     const granted = await modelUsing(tenant, "granted", "UPSTREAM_KEY");
     expect((await chat(tenant, "granted")).tool.isError).toBeUndefined();
     expect(await authorizations(granted)).toEqual([`Bearer ${CANARY}`]);
@@ -313,12 +304,12 @@ describe("resolving tenant secrets at call time", () => {
     const tenant = await createTenant();
     const value = secretValue();
     await putSecret(tenant, "MY_KEY", value, ["api.example.com"]);
-    const refused = await api("POST", "/api/v1/models", { token: tenant.admin, body: openaiModel("bound", "gpt-fake", { api_key: "${MY_KEY}" }) });
+    const refused = await api("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("bound", "gpt-fake", { api_key: "${MY_KEY}" }) });
     expect(refused.status).toBe(400);
     expect(refused.text).toContain(
       "config.api_key: secret MY_KEY may not be sent to 127.0.0.1; it is bound to api.example.com. config.base_url points at 127.0.0.1; to allow that, add the host with PUT /api/v1/secrets/MY_KEY.",
     );
-    expect((await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.admin })).body.models).toEqual([]);
+    expect((await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.adminKey })).body.models).toEqual([]);
 
     await putSecret(tenant, "MY_KEY", value, ["127.0.0.1"]);
     const upstream = await modelUsing(tenant, "bound", "MY_KEY");
@@ -338,7 +329,7 @@ describe("resolving tenant secrets at call time", () => {
     const value = secretValue();
     await putSecret(tenant, "MY_KEY", value);
     const upstream = await modelUsing(tenant, "echo", "MY_KEY");
-    await scriptUpstream(upstream, [{ kind: "echo_auth", status: 401 }]);
+    await fakes.openai.script(upstream, [{ kind: "echo_auth", status: 401 }]);
     const res = await chat(tenant, "echo");
     expect(res.tool.isError).toBe(true);
     expect(res.tool.content[0]!.text).toContain("Bearer [redacted]");
@@ -351,9 +342,9 @@ describe("resolving tenant secrets at call time", () => {
     const b = await createTenant();
     const valueA = secretValue();
     await putSecret(a, "SHARED_NAME", valueA);
-    expect((await api("GET", "/api/v1/secrets", { token: b.admin })).body).toEqual({ secrets: [] });
-    expect((await api("DELETE", "/api/v1/secrets/SHARED_NAME", { token: b.admin })).status).toBe(404);
-    const refused = await api("POST", "/api/v1/models", { token: b.admin, body: openaiModel("steal", "gpt-fake", { api_key: "${SHARED_NAME}" }) });
+    expect((await api("GET", "/api/v1/secrets", { token: b.adminKey })).body).toEqual({ secrets: [] });
+    expect((await api("DELETE", "/api/v1/secrets/SHARED_NAME", { token: b.adminKey })).status).toBe(404);
+    const refused = await api("POST", "/api/v1/models", { token: b.adminKey, body: openaiModel("steal", "gpt-fake", { api_key: "${SHARED_NAME}" }) });
     expect(refused.status).toBe(400);
     expect(refused.text).toContain("secret SHARED_NAME is unknown or not granted to this tenant. Store it with PUT /api/v1/secrets/SHARED_NAME");
 
@@ -366,7 +357,7 @@ describe("resolving tenant secrets at call time", () => {
     await chat(b, "mine");
     expect(await authorizations(upA)).toEqual([`Bearer ${valueA}`]);
     expect(await authorizations(upB)).toEqual([`Bearer ${valueB}`]);
-    expect((await api<{ secrets: { name: string }[] }>("GET", "/api/v1/secrets", { token: a.admin })).body.secrets.map((s) => s.name)).toEqual([
+    expect((await api<{ secrets: { name: string }[] }>("GET", "/api/v1/secrets", { token: a.adminKey })).body.secrets.map((s) => s.name)).toEqual([
       "SHARED_NAME",
     ]);
   });
@@ -455,14 +446,14 @@ describe("the encryption key", () => {
 
 describe("key rotation", () => {
   /** Store a secret as it was stored before the rotation: sealed under SECRETS_KEY_PREVIOUS (or `material`). */
-  async function storeUnder(tenant: TestTenant, name: string, value: string, material = env.SECRETS_KEY_PREVIOUS!) {
+  async function storeUnder(tenant: Tenant, name: string, value: string, material = env.SECRETS_KEY_PREVIOUS!) {
     const sealed = await seal(await importSecretsKey(material), tenant.id, name, value);
     await runInDurableObject(stub(tenant), (instance: TenantRegistry) => {
       instance.putSecret(null, { name, hosts: ["127.0.0.1"], sealed }, new Date().toISOString());
     });
   }
 
-  async function keyIds(tenant: TestTenant): Promise<Record<string, string>> {
+  async function keyIds(tenant: Tenant): Promise<Record<string, string>> {
     const rows = await runInDurableObject(stub(tenant), (_: TenantRegistry, state) =>
       state.storage.sql.exec<{ name: string; key_id: string }>("SELECT name, key_id FROM secrets").toArray(),
     );
@@ -487,7 +478,7 @@ describe("key rotation", () => {
     expect(lost.tool.content[0]!.text).toMatch(/Secret LOST_KEY was encrypted with key [0-9a-f]{12}, which this gateway no longer has/);
     expect(await keyIds(tenant)).toMatchObject({ OLD_KEY: previous.id, NEW_KEY: current.id });
 
-    expect((await api("POST", `/api/v1/tenants/${tenant.id}/secrets/rotate`, { token: tenant.admin })).status).toBe(401);
+    expect((await api("POST", `/api/v1/tenants/${tenant.id}/secrets/rotate`, { token: tenant.adminKey })).status).toBe(401);
     expect((await api("POST", "/api/v1/tenants/no-such-tenant/secrets/rotate", { token: OPERATOR })).status).toBe(404);
     const rotated = await api("POST", `/api/v1/tenants/${tenant.id}/secrets/rotate`, { token: OPERATOR });
     expect(rotated.status).toBe(200);

@@ -10,7 +10,7 @@ import { upstreamJson } from "../../src/backends/http";
 import { assertUpstreamUrl } from "../../src/config/urls";
 import { GatewayError } from "../../src/errors";
 import worker from "../../src/worker";
-import { api, createTenant, env, openaiModel, registerModel, type TestTenant, upstreamRequests, upstreamUrl } from "./helpers";
+import { api, createTenant, env, fakes, openaiModel, registerModel, type Tenant, upstreamUrl } from "./helpers";
 
 const FIELD = "config.base_url";
 const PRODUCTION: ReadonlySet<string> = new Set();
@@ -222,8 +222,8 @@ describe("assertUpstreamUrl: the ALLOWED_PRIVATE_HOSTS exemption", () => {
 describe("SSRF guard end to end, through the admin API", () => {
   const ATTACKS = ["http://0x7f000001:11434", "https://[::ffff:127.0.0.1]/v1", "https://169.254.169.254/latest", "https://localhost./v1"];
 
-  async function modelIds(tenant: TestTenant): Promise<string[]> {
-    const res = await api<{ models: { id: string }[] }>("GET", "/api/v1/models", { token: tenant.admin });
+  async function modelIds(tenant: Tenant): Promise<string[]> {
+    const res = await api<{ models: { id: string }[] }>("GET", "/api/v1/models", { token: tenant.adminKey });
     return res.body.models.map((m) => m.id);
   }
 
@@ -243,7 +243,7 @@ describe("SSRF guard end to end, through the admin API", () => {
   it("refuses each attack URL in production with 400 naming config.base_url, and stores nothing", async () => {
     const tenant = await createTenant({ grantCanary: true });
     for (const [n, base_url] of [...ATTACKS, upstreamUrl()].entries()) {
-      const res = await production("POST", "/api/v1/models", tenant.admin, openaiModel(`prod-${n}`, "gpt-fake", { base_url }));
+      const res = await production("POST", "/api/v1/models", tenant.adminKey, openaiModel(`prod-${n}`, "gpt-fake", { base_url }));
       expect(res.status, base_url).toBe(400);
       expect(res.body.error?.message, base_url).toMatch(/^config\.base_url: .*the gateway never calls private networks\.$/);
     }
@@ -255,7 +255,7 @@ describe("SSRF guard end to end, through the admin API", () => {
     const refused = ATTACKS.filter((u) => !u.includes("0x7f000001")).concat(["http://127.0.0.2:11434/v1", "http://[::1]:11434/v1"]);
     for (const [n, base_url] of refused.entries()) {
       const res = await api<{ error: { message: string } }>("POST", "/api/v1/models", {
-        token: tenant.admin,
+        token: tenant.adminKey,
         body: openaiModel(`dev-${n}`, "gpt-fake", { base_url }),
       });
       expect(res.status, base_url).toBe(400);
@@ -273,13 +273,13 @@ describe("SSRF guard end to end, through the admin API", () => {
   it("re-checks at call time: a model stored while its host was exempt is refused once it is not, before any upstream call", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("was-exempt", "ssrf-call-time"));
-    const res = await production("POST", "/v1/chat/completions", tenant.user, {
+    const res = await production("POST", "/v1/chat/completions", tenant.userKey, {
       model: "was-exempt",
       messages: [{ role: "user", content: "hi" }],
     });
     expect(res.status).toBe(400);
     expect(res.body.error?.message).toMatch(/config\.base_url: 127\.0\.0\.1 is a loopback address/);
-    expect(await upstreamRequests("ssrf-call-time")).toEqual([]);
+    expect(await fakes.openai.requests("ssrf-call-time")).toEqual([]);
   });
 });
 

@@ -17,9 +17,9 @@ describe("status page", () => {
   it("signs in with a key into an HttpOnly cookie and lists the models, escaping what tenants typed", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, { ...openaiModel("m1"), name: '<script>alert("x")</script>' });
-    await api("POST", "/api/v1/models/m1/health-check", { token: tenant.admin });
+    await api("POST", "/api/v1/models/m1/health-check", { token: tenant.adminKey });
     const login = await api("POST", "/status/login", {
-      raw: `key=${encodeURIComponent(tenant.user)}`,
+      raw: `key=${encodeURIComponent(tenant.userKey)}`,
       headers: { "content-type": "application/x-www-form-urlencoded" },
     });
     expect(login.status).toBe(303);
@@ -34,14 +34,14 @@ describe("status page", () => {
     expect(page.text).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
     expect(page.text).not.toContain('<script>alert("x")</script>');
     expect(page.text).toMatch(/<svg class="chart"[^>]*>.*<rect /s);
-    expect(page.text).not.toContain(tenant.user);
+    expect(page.text).not.toContain(tenant.userKey);
   });
 
   it("accepts a bearer key, and shows only the caller's tenant", async () => {
     const a = await createTenant({ grantCanary: true });
     const b = await createTenant({ grantCanary: true });
     await registerModel(a, openaiModel("only-a"));
-    const page = await api("GET", "/status", { token: b.user });
+    const page = await api("GET", "/status", { token: b.userKey });
     expect(page.status).toBe(200);
     expect(page.text).not.toContain("only-a");
     expect(page.text).toContain("No models registered yet.");

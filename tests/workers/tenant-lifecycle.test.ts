@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { tenantStub } from "../../src/tenants/stub";
-import { api, createTenant, OPERATOR, openaiModel, registerModel, uniqueId } from "./helpers";
+import { api, createTenant, openaiModel, OPERATOR, registerModel, uniqueId } from "./helpers";
 
 const bogusKey = (tenantId: string) => `mgw_${tenantId}_${"x".repeat(43)}`;
 
@@ -61,13 +61,13 @@ describe("deleting a tenant", () => {
     expect(await stub.createKey(generation, key)).toMatchObject({ ok: false, code: "not_found" });
     expect(await stub.insertModel(generation, { ...modelRecord("planted") })).toMatchObject({ ok: false, code: "not_found" });
     expect((await api("GET", `/api/v1/tenants/${tenant.id}/keys`, { token: OPERATOR })).body).toEqual({ keys: [] });
-    expect((await api("GET", "/api/v1/models", { token: tenant.admin })).status).toBe(401);
+    expect((await api("GET", "/api/v1/models", { token: tenant.adminKey })).status).toBe(401);
   });
 
   it("a delete that wiped the object but not the directory row can be finished, and the keys are dead meanwhile", async () => {
     const tenant = await createTenant();
     await tenantStub(env, tenant.id).destroy(); // as if the D1 delete had failed after the wipe
-    expect((await api("GET", "/api/v1/models", { token: tenant.admin })).status).toBe(401);
+    expect((await api("GET", "/api/v1/models", { token: tenant.adminKey })).status).toBe(401);
     const listed = await api<{ tenants: { id: string }[] }>("GET", "/api/v1/tenants", { token: OPERATOR });
     expect(listed.body.tenants.map((t) => t.id)).toContain(tenant.id);
     expect((await api("DELETE", `/api/v1/tenants/${tenant.id}`, { token: OPERATOR })).status).toBe(200);

@@ -3,43 +3,43 @@
  * the fake upstream's fault scripts.
  */
 import { describe, expect, it } from "vitest";
-import { callTool, CANARY, createTenant, openaiModel, registerModel, scriptUpstream, uniqueId, upstreamRequests } from "./helpers";
+import { callTool, CANARY, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 
 async function setup(config: Record<string, unknown> = {}) {
   const tenant = await createTenant({ grantCanary: true });
   const upstream = uniqueId("up");
   await registerModel(tenant, openaiModel("m", upstream, config));
-  const chat = () => callTool(tenant.user, "chat", { model_id: "m", messages: [{ role: "user", content: "ping" }] });
+  const chat = () => callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "ping" }] });
   return { tenant, upstream, chat };
 }
 
 describe("upstream faults", () => {
   it("retries 5xx and network-level failures, then succeeds", async () => {
     const { upstream, chat } = await setup({ max_retries: 2 });
-    await scriptUpstream(upstream, [
+    await fakes.openai.script(upstream, [
       { kind: "status", status: 502 },
       { kind: "status", status: 503 },
     ]);
     const res = await chat();
     expect(res.tool.structuredContent).toMatchObject({ text: "echo: ping" });
-    expect(await upstreamRequests(upstream)).toHaveLength(3);
+    expect(await fakes.openai.requests(upstream)).toHaveLength(3);
   });
 
   it("gives up after max_retries with the upstream's status and message", async () => {
     const { upstream, chat } = await setup({ max_retries: 1 });
-    await scriptUpstream(upstream, [
+    await fakes.openai.script(upstream, [
       { kind: "status", status: 500, body: { error: { message: "GPU on fire" } } },
       { kind: "status", status: 500, body: { error: { message: "GPU on fire" } } },
     ]);
     const res = await chat();
     expect(res.tool.isError).toBe(true);
     expect(res.tool.content[0]!.text).toMatch(/OpenAI-compatible upstream 127\.0\.0\.1:\d+ failed \(500\): GPU on fire \[upstream_error\]/);
-    expect(await upstreamRequests(upstream)).toHaveLength(2);
+    expect(await fakes.openai.requests(upstream)).toHaveLength(2);
   });
 
   it("honours Retry-After on 429", async () => {
     const { upstream, chat } = await setup({ max_retries: 1 });
-    await scriptUpstream(upstream, [{ kind: "status", status: 429, retryAfter: "1" }]);
+    await fakes.openai.script(upstream, [{ kind: "status", status: 429, retryAfter: "1" }]);
     const started = Date.now();
     const res = await chat();
     expect(res.tool.structuredContent).toMatchObject({ text: "echo: ping" });
@@ -48,38 +48,38 @@ describe("upstream faults", () => {
 
   it("says when and why it stops: a long Retry-After is passed on instead of waited out", async () => {
     const { upstream, chat } = await setup({ max_retries: 3 });
-    await scriptUpstream(upstream, [{ kind: "status", status: 429, retryAfter: "120" }]);
+    await fakes.openai.script(upstream, [{ kind: "status", status: 429, retryAfter: "120" }]);
     const res = await chat();
     expect(res.tool.isError).toBe(true);
     expect(res.tool.content[0]!.text).toMatch(/Rate limited by OpenAI-compatible upstream .*, retry after 120 s.*\[rate_limited\]/);
-    expect(await upstreamRequests(upstream)).toHaveLength(1);
+    expect(await fakes.openai.requests(upstream)).toHaveLength(1);
   });
 
   it("does not retry other 4xx", async () => {
     const { upstream, chat } = await setup({ max_retries: 3 });
-    await scriptUpstream(upstream, [{ kind: "status", status: 400, body: { error: { message: "context too long" } } }]);
+    await fakes.openai.script(upstream, [{ kind: "status", status: 400, body: { error: { message: "context too long" } } }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/rejected the request \(400\): context too long \[invalid_request\]/);
-    expect(await upstreamRequests(upstream)).toHaveLength(1);
+    expect(await fakes.openai.requests(upstream)).toHaveLength(1);
   });
 
   it("times out a hanging upstream per the model's timeout", async () => {
     const { upstream, chat } = await setup({ max_retries: 0, timeout: 0.5 });
-    await scriptUpstream(upstream, [{ kind: "hang" }]);
+    await fakes.openai.script(upstream, [{ kind: "hang" }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/did not answer within 0\.5 s .*\[upstream_timeout\]/);
   });
 
   it("reports a malformed body as the upstream's fault", async () => {
     const { upstream, chat } = await setup({ max_retries: 0 });
-    await scriptUpstream(upstream, [{ kind: "malformed" }]);
+    await fakes.openai.script(upstream, [{ kind: "malformed" }]);
     const res = await chat();
     expect(res.tool.content[0]!.text).toMatch(/sent a body that is not JSON.*\[upstream_error\]/);
   });
 
   it("never shows the secret, even when the upstream echoes it back", async () => {
     const { upstream, chat } = await setup({ max_retries: 0 });
-    await scriptUpstream(upstream, [{ kind: "echo_auth", status: 401 }]);
+    await fakes.openai.script(upstream, [{ kind: "echo_auth", status: 401 }]);
     const res = await chat();
     const text = res.tool.content[0]!.text;
     expect(text).toMatch(/rejected the credentials \(401\)/);
@@ -91,9 +91,9 @@ describe("upstream faults", () => {
 describe("stream timeouts", () => {
   it("a stream that keeps trickling is cut at ten times the timeout, keeping its text", async () => {
     const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.05 });
-    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 40, afterChunks: 1 }]);
+    await fakes.openai.script(upstream, [{ kind: "slow_stream", delayMs: 40, afterChunks: 1 }]);
     const res = await callTool(
-      tenant.user,
+      tenant.userKey,
       "chat",
       { model_id: "m", messages: [{ role: "user", content: "a b c d e f g h i j k l m n o p q r s t" }] },
       { progressToken: "t" },
@@ -107,8 +107,8 @@ describe("stream timeouts", () => {
 
   it("a stream that goes quiet is cut after the timeout", async () => {
     const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.2 });
-    await scriptUpstream(upstream, [{ kind: "slow_stream", delayMs: 400, afterChunks: 1 }]);
-    const res = await callTool(tenant.user, "chat", { model_id: "m", messages: [{ role: "user", content: "a b" }] }, { progressToken: "t" });
+    await fakes.openai.script(upstream, [{ kind: "slow_stream", delayMs: 400, afterChunks: 1 }]);
+    const res = await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "a b" }] }, { progressToken: "t" });
     expect(res.tool.structuredContent).toMatchObject({ finish_reason: "error", error: expect.stringMatching(/stopped sending for 0\.2 s/) });
   });
 });
