@@ -9,7 +9,7 @@ export const CommonConfig = z.object({
   timeout: z.number().positive().max(600).default(60),
   /**
    * Seconds a streamed call may wait for its first token (response headers
-   * included); `DEFAULT_FIRST_TOKEN_S` when unset, never more than `timeout`.
+   * included); when unset, `DEFAULT_FIRST_TOKEN_S` or `timeout` if shorter.
    * Past it the attempt goes to the next fallback (see src/inference/run.ts).
    */
   first_token_timeout: z.number().positive().max(600).optional(),
@@ -56,12 +56,12 @@ export const ModelName = z.string().trim().min(1, "must not be empty").max(256);
 
 export type CommonConfig = z.output<typeof CommonConfig>;
 
-/** `first_token_timeout` when a model does not set it (capped by its `timeout`). */
+/** `first_token_timeout` when a model does not set it (or its `timeout`, if shorter). */
 export const DEFAULT_FIRST_TOKEN_S = 15;
 
-/** Seconds to the first token of a streamed answer: the model's own, else the default, never over `timeout`. */
+/** Seconds to the first token of a streamed answer: the model's own, else the default or `timeout`, whichever is shorter. */
 export function firstTokenSeconds(config: Pick<CommonConfig, "timeout" | "first_token_timeout">): number {
-  return Math.min(config.timeout, config.first_token_timeout ?? DEFAULT_FIRST_TOKEN_S);
+  return config.first_token_timeout ?? Math.min(config.timeout, DEFAULT_FIRST_TOKEN_S);
 }
 
 const common = new WeakMap<object, CommonConfig>();

@@ -321,7 +321,7 @@ describe("upstream answers are read under a cap", () => {
   it("an error body is read only as far as it is shown", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
     await api("PATCH", "/api/v1/models/primary", { token: tenant.adminKey, body: { fallbacks: [] } });
-    await fakes.openai.script(primaryUp, [{ kind: "huge_error", bytes: 16 * 1024 * 1024, status: 500 }]);
+    await fakes.openai.script(primaryUp, [{ kind: "huge_error", bytes: 64 * 1024 * 1024, status: 500 }]);
     const { tool } = await chat(tenant, "oops");
     expect(tool.content[0]!.text).toMatch(/failed \(500\): \{"error":\{"message":"aaaa.*\[upstream_error\]/);
     expect(await delivered(primaryUp)).toMatchObject({ complete: false });
