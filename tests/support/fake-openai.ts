@@ -98,18 +98,18 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
     if (step?.kind === "content_filter") return json(res, 400, CONTENT_FILTER_BODY);
     if (step?.kind === "huge_error") {
       res.writeHead(step.status ?? 500, { "content-type": "application/json" });
-      entry.delivered = await pump(res, '{"error":{"message":"', step.bytes, '"}}');
+      await pump(res, (entry.delivered = progress()), '{"error":{"message":"', step.bytes, '"}}');
       return;
     }
     if (step?.kind === "huge_json") {
       res.writeHead(200, { "content-type": "application/json" });
       const prefix = `{"id":"chatcmpl-huge","object":"chat.completion","created":1700000000,"model":${JSON.stringify(model)},"choices":[{"index":0,"message":{"role":"assistant","content":"`;
-      entry.delivered = await pump(res, prefix, step.bytes, '"},"finish_reason":"stop"}]}');
+      await pump(res, (entry.delivered = progress()), prefix, step.bytes, '"},"finish_reason":"stop"}]}');
       return;
     }
     if (step?.kind === "huge_stream") {
       res.writeHead(200, { "content-type": "text/event-stream" });
-      entry.delivered = await pumpEvents(res, model, step.bytes);
+      await pumpEvents(res, (entry.delivered = progress()), model, step.bytes);
       return;
     }
     if (answerCommonFault(res, step, (status) => ({ error: { message: `scripted ${status}`, type: "fake" } }))) return;
@@ -222,17 +222,24 @@ async function stream(
   res.end();
 }
 
+/** How much of a huge answer the client has taken so far, and whether all of it; updated as it is written. */
+interface Progress {
+  bytes: number;
+  complete: boolean;
+}
+const progress = (): Progress => ({ bytes: 0, complete: false });
+
 /** Write `prefix`, then `bytes` of filler as fast as the client reads, then `suffix`; stop when the client goes. */
-function pump(res: ServerResponse, prefix: string, bytes: number, suffix: string): Promise<{ bytes: number; complete: boolean }> {
-  return write(res, [prefix, ...filler(bytes, "a"), suffix]);
+function pump(res: ServerResponse, into: Progress, prefix: string, bytes: number, suffix: string): Promise<void> {
+  return write(res, into, [prefix, ...filler(bytes, "a"), suffix]);
 }
 
 /** A stream of chat chunks carrying `bytes` of text in all, then a proper end. */
-function pumpEvents(res: ServerResponse, model: string, bytes: number): Promise<{ bytes: number; complete: boolean }> {
+function pumpEvents(res: ServerResponse, into: Progress, model: string, bytes: number): Promise<void> {
   const event = (choice: Record<string, unknown>) =>
     `data: ${JSON.stringify({ id: "fake-huge", object: "chat.completion.chunk", created: 1700000000, model, choices: [choice] })}\n\n`;
   const parts = filler(bytes, "b").map((text) => event({ index: 0, delta: { content: text }, finish_reason: null }));
-  return write(res, [...parts, event({ index: 0, delta: {}, finish_reason: "stop" }), "data: [DONE]\n\n"]);
+  return write(res, into, [...parts, event({ index: 0, delta: {}, finish_reason: "stop" }), "data: [DONE]\n\n"]);
 }
 
 function filler(bytes: number, letter: string): string[] {
@@ -242,14 +249,13 @@ function filler(bytes: number, letter: string): string[] {
   return parts;
 }
 
-async function write(res: ServerResponse, parts: string[]): Promise<{ bytes: number; complete: boolean }> {
-  let sent = 0;
+async function write(res: ServerResponse, into: Progress, parts: string[]): Promise<void> {
   let closed = false;
   res.on("close", () => (closed = true));
   for (const part of parts) {
-    if (closed || res.destroyed) return { bytes: sent, complete: false };
+    if (closed || res.destroyed) return;
     const room = res.write(part);
-    sent += Buffer.byteLength(part);
+    into.bytes += Buffer.byteLength(part);
     if (!room) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -262,9 +268,9 @@ async function write(res: ServerResponse, parts: string[]): Promise<{ bytes: num
       });
     }
   }
-  if (closed || res.destroyed) return { bytes: sent, complete: false };
+  if (closed || res.destroyed) return;
   await new Promise<void>((resolve) => res.end(resolve));
-  return { bytes: sent, complete: !closed };
+  into.complete = !closed;
 }
 
 function usage(prompt: string, completion: string) {
