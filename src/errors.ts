@@ -19,10 +19,13 @@ export const ERROR_STATUS = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_capability: 422,
+  /** The request needs something the model cannot do (a feature such as tools, or a parameter its upstream lacks). */
+  unsupported_feature: 400,
   rate_limited: 429,
   internal: 500,
   upstream_error: 502,
   model_unavailable: 503,
+  audit_unavailable: 503,
   upstream_timeout: 504,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

@@ -16,7 +16,7 @@ import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { rotateSecrets } from "../secrets/service";
 import { invalidateTenant } from "../tenants/cache";
-import { deleteTenant, getTenant, insertTenant, listTenants, writeAudit, type AuditEntry } from "../tenants/directory";
+import { audited, deleteTenant, getTenant, insertTenant, listTenants, type AuditEntry } from "../tenants/directory";
 
 const CreateTenant = z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) });
 const Grant = z.strictObject({ hosts: SecretHosts });
@@ -29,15 +29,17 @@ export const operatorRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const body = await readJson(c, CreateTenant);
     const stub = tenantStub(c.env, body.id);
-    const tenant = (await insertTenant(c.env.DB, body.id, body.name)) ?? (await unfinished(c.env, body.id, stub));
-    try {
-      await stub.open(tenant.id);
-    } catch (error) {
-      await deleteTenant(c.env.DB, tenant.id).catch(() => undefined);
-      throw error;
-    }
-    invalidateTenant(tenant.id);
-    audit(c, { tenantId: tenant.id, action: "tenant.create", target: tenant.id });
+    const tenant = await audit(c, { tenantId: body.id, action: "tenant.create", target: body.id }, async () => {
+      const created = (await insertTenant(c.env.DB, body.id, body.name)) ?? (await unfinished(c.env, body.id, stub));
+      try {
+        await stub.open(created.id);
+      } catch (error) {
+        await deleteTenant(c.env.DB, created.id).catch(() => undefined);
+        throw error;
+      }
+      invalidateTenant(created.id);
+      return created;
+    });
     return c.json(tenant, 201);
   })
   .get("/", async (c) => c.json({ tenants: await listTenants(c.env.DB) }))
@@ -48,16 +50,22 @@ export const operatorRoutes = new Hono<AppEnv>()
   .delete("/:id", async (c) => {
     const id = c.req.param("id");
     await existing(c.env, id);
-    await tenantStub(c.env, id).destroy();
-    invalidateTenant(id);
-    await deleteTenant(c.env.DB, id);
-    audit(c, { tenantId: id, action: "tenant.delete", target: id });
+    await audit(c, { tenantId: id, action: "tenant.delete", target: id }, async () => {
+      await tenantStub(c.env, id).destroy();
+      invalidateTenant(id);
+      await deleteTenant(c.env.DB, id);
+    });
     return c.json({ id, deleted: true });
   })
   .post("/:id/keys", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    const issued = await issueKey(c.env, tenant.id, null, await readJson(c, CreateKey));
-    audit(c, { tenantId: tenant.id, action: "key.create", target: issued.id, detail: { role: issued.role } });
+    const request = await readJson(c, CreateKey);
+    const issued = await audit(
+      c,
+      { tenantId: tenant.id, action: "key.create", detail: { role: request.role } },
+      () => issueKey(c.env, tenant.id, null, request),
+      (key) => ({ target: key.id }),
+    );
     return c.json(issued, 201);
   })
   .get("/:id/keys", async (c) => {
@@ -67,8 +75,7 @@ export const operatorRoutes = new Hono<AppEnv>()
   .delete("/:id/keys/:keyId", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const keyId = c.req.param("keyId");
-    await revokeKey(c.env, tenant.id, null, keyId);
-    audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId });
+    await audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId }, () => revokeKey(c.env, tenant.id, null, keyId));
     return c.json({ id: keyId, revoked: true });
   })
   .get("/:id/grants", async (c) => {
@@ -80,27 +87,33 @@ export const operatorRoutes = new Hono<AppEnv>()
     const name = parseOrThrow(SecretName, c.req.param("name"), "secret_name");
     if (RESERVED_SECRETS.has(name)) throw new GatewayError("invalid_request", `${name} is the gateway's own secret and cannot be granted.`);
     const body = await readJson(c, Grant);
-    const grant = written(await tenantStub(c.env, tenant.id).putGrant(null, { name, hosts: [...new Set(body.hosts)] }, new Date().toISOString()));
+    const hosts = [...new Set(body.hosts)];
+    const grant = await audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts } }, async () =>
+      written(await tenantStub(c.env, tenant.id).putGrant(null, { name, hosts }, new Date().toISOString())),
+    );
     invalidateTenant(tenant.id);
-    audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts: grant.hosts } });
     return c.json(grant);
   })
   .delete("/:id/grants/:name", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const name = c.req.param("name");
-    written(await tenantStub(c.env, tenant.id).deleteGrant(null, name));
+    await audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name }, async () =>
+      written(await tenantStub(c.env, tenant.id).deleteGrant(null, name)),
+    );
     invalidateTenant(tenant.id);
-    audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name });
     return c.json({ name, revoked: true });
   })
 
   // After SECRETS_KEY changed (the old one kept as SECRETS_KEY_PREVIOUS): re-encrypt this tenant's secrets under the new key.
   .post("/:id/secrets/rotate", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    const report = await rotateSecrets(c.env, tenant.id);
+    const report = await audit(
+      c,
+      { tenantId: tenant.id, action: "secret.rotate", target: tenant.id },
+      () => rotateSecrets(c.env, tenant.id),
+      ({ key_id, reencrypted, failed }) => ({ detail: { key_id, reencrypted, failed } }),
+    );
     invalidateTenant(tenant.id);
-    const { key_id, reencrypted, failed } = report;
-    audit(c, { tenantId: tenant.id, action: "secret.rotate", target: tenant.id, detail: { key_id, reencrypted, failed } });
     return c.json(report);
   });
 
@@ -125,10 +138,12 @@ function notFound(id: string) {
   return new GatewayError("not_found", `Tenant "${id}" not found.`);
 }
 
-function audit(c: Context<AppEnv>, entry: Omit<AuditEntry, "actor">) {
-  c.executionCtx.waitUntil(
-    writeAudit(c.env.DB, { ...entry, actor: "operator" }).catch((error: unknown) =>
-      console.error("audit write failed", error instanceof Error ? error.message : error),
-    ),
-  );
+/** An operator change, made only once its audit row is written (directory.ts `audited`). */
+function audit<T>(
+  c: Context<AppEnv>,
+  entry: Omit<AuditEntry, "actor">,
+  change: () => Promise<T>,
+  settle?: (value: T) => Pick<AuditEntry, "target" | "detail">,
+): Promise<T> {
+  return audited(c.env.DB, { ...entry, actor: "operator" }, change, settle);
 }

@@ -11,7 +11,7 @@ import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { explainRoute } from "../inference/route";
-import { Capability, ModelStatus } from "../models/schema";
+import { Capability, Feature, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
 import { deleteSecret, putSecret, readSecretBody, secretName } from "../secrets/service";
 
@@ -28,8 +28,17 @@ export const tenantRoutes = new Hono<AppEnv>()
   .get("/models/:id/checks", async (c) => c.json({ checks: (await c.var.scope.modelWithChecks(c.req.param("id"))).recent_checks }))
   .post("/models/:id/health-check", requireRole("admin"), async (c) => c.json({ checks: await c.var.scope.checkHealth(c.req.param("id")) }))
   .get("/models/:id/route", (c) => {
-    const { capability } = parseOrThrow(z.strictObject({ capability: Capability }), c.req.query());
-    return c.json(explainRoute(c.var.scope, c.req.param("id"), capability));
+    const RouteQuery = z.strictObject({
+      capability: Capability,
+      // Comma-separated: ?features=tools,vision
+      features: z
+        .string()
+        .transform((list) => list.split(",").filter(Boolean))
+        .pipe(z.array(Feature))
+        .optional(),
+    });
+    const { capability, features } = parseOrThrow(RouteQuery, c.req.query());
+    return c.json(explainRoute(c.var.scope, c.req.param("id"), capability, features));
   })
   .post("/models", requireRole("admin"), async (c) => {
     const body = await readJson(c, z.unknown());
@@ -46,8 +55,14 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
-    const issued = await issueKey(c.env, scope.tenantId, scope.generation, await readJson(c, CreateKey));
-    scope.audit("key.create", issued.id, { role: issued.role });
+    const request = await readJson(c, CreateKey);
+    const issued = await scope.audited(
+      "key.create",
+      undefined,
+      { role: request.role },
+      () => issueKey(c.env, scope.tenantId, scope.generation, request),
+      (key) => ({ target: key.id }),
+    );
     return c.json(issued, 201);
   })
   // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
@@ -61,7 +76,7 @@ export const tenantRoutes = new Hono<AppEnv>()
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    await revokeKey(c.env, scope.tenantId, scope.generation, id);
-    scope.changed("key.revoke", id);
+    await scope.audited("key.revoke", id, undefined, () => revokeKey(c.env, scope.tenantId, scope.generation, id));
+    scope.forget();
     return c.json({ id, revoked: true });
   });

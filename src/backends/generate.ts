@@ -20,6 +20,8 @@ export interface GenerationWays {
   /** How the stream's bytes become events (`sseEvents`, `ndjsonEvents`), and what one event says. */
   events(body: ReadableStream<Uint8Array>): EventStream;
   piece(event: unknown): StreamPiece;
+  /** False when the upstream cannot stream this request (Workers AI with tools or JSON mode): a streaming caller gets the whole answer at once. */
+  streams?: boolean;
 }
 
 /**
@@ -29,13 +31,23 @@ export interface GenerationWays {
 export async function streamOrWhole(ways: GenerationWays, options: CallOptions | undefined, policy: RetryPolicy): Promise<Generation> {
   const onText = options?.onText;
   if (!onText) return ways.whole();
+  if (ways.streams === false) return handOver(await ways.whole(), options);
   const firstToken = { ...policy, timeoutMs: policy.firstTokenMs ?? policy.timeoutMs, timeoutName: "first_token_timeout in the model config" };
   const started = await retrying(firstToken, async (signal, disarm) => {
     const first = await untilFirstToken(ways.events(await ways.open(signal)), ways.piece, signal, policy.label);
     disarm();
     return first;
   });
-  return collectStream(started, onText, { idleMs: policy.timeoutMs, label: policy.label });
+  return collectStream(started, onText, { idleMs: policy.timeoutMs, label: policy.label, onToolCall: options.onToolCall });
+}
+
+/** A whole answer given to a streaming caller as one piece of text and whole tool calls. */
+async function handOver(result: Generation, options: CallOptions): Promise<Generation> {
+  if (result.text) await options.onText?.(result.text);
+  for (const [index, call] of (result.tool_calls ?? []).entries()) {
+    await options.onToolCall?.({ index, id: call.id, name: call.name, arguments: call.arguments });
+  }
+  return result;
 }
 
 /** A generation POSTed as JSON to one URL, the body differing only in whether it asks for a stream. */

@@ -25,6 +25,7 @@ import { timedCheck } from "./health";
 import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
 import { embeddingVectors, modelLoading, textClassification, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
+import { VISION_MODELS } from "./openai-compatible";
 import type { BackendFactory, CallOptions, CompletionRequest, Generation, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
@@ -89,6 +90,8 @@ export const huggingface = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding", "classification"],
   defaultCapabilities,
+  // The router's chat is OpenAI-compatible: tools and structured output pass to the provider; images by model.
+  defaultFeatures: ({ model_name }) => ["tools", "json_schema", ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : [])],
   upstreamUrls: (config) =>
     config.endpoint_url ? [{ field: "config.endpoint_url", url: config.endpoint_url }] : [{ field: "config.base_url", url: config.base_url }],
 

@@ -7,10 +7,11 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { snippet, upstreamMessage } from "./http";
-import { type ParamMap, wireParams } from "./params";
+import { type ParamMap, refuseExtras, unsupportedParam, wireParams } from "./params";
+import { argumentsObject, argumentsText, callNames, newCallId } from "./tool-calls";
 import { finishReason, parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
-import type { ChatRequest, CompletionRequest, FinishReason, Generation, SamplingParams } from "./types";
+import type { ChatMessage, ChatRequest, CompletionRequest, FinishReason, Generation, ImageLoader, SamplingParams, ToolCall } from "./types";
 
 /** What the answer of /api/chat and /api/generate (and a stream's last line) says about how it ended. */
 const Ending = {
@@ -21,34 +22,109 @@ const Ending = {
   eval_count: z.number().nullish(),
 };
 
-const ChatAnswer = z.object({ message: z.object({ content: z.string() }), ...Ending });
+/** Ollama's tool calls: whole calls, arguments as an object, an id only in newer versions. */
+const OllamaToolCalls = z.array(z.object({ id: z.string().nullish(), function: z.object({ name: z.string(), arguments: z.unknown() }) })).nullish();
+
+const ChatAnswer = z.object({ message: z.object({ content: z.string().nullish(), tool_calls: OllamaToolCalls }), ...Ending });
 const GenerateAnswer = z.object({ response: z.string(), ...Ending });
 export const EmbedAnswer = z.object({ embeddings: z.array(z.array(z.number())) });
 export const Tags = z.object({ models: z.array(z.object({ name: z.string(), model: z.string().optional() })) });
 
 /** One NDJSON line: a chat delta, a generate delta, the closing line, or an error. */
 const StreamLine = z.object({
-  message: z.object({ content: z.string().optional() }).optional(),
+  message: z.object({ content: z.string().nullish(), tool_calls: OllamaToolCalls }).optional(),
   response: z.string().optional(),
   error: z.string().optional(),
   ...Ending,
 });
 
 /** Ollama's names for the sampling parameters (its Modelfile names), sent under `options`. */
-const OPTIONS: ParamMap = { max_tokens: "num_predict", temperature: "temperature", top_p: "top_p", stop: "stop" };
+const OPTIONS: ParamMap = {
+  max_tokens: "num_predict",
+  temperature: "temperature",
+  top_p: "top_p",
+  stop: "stop",
+  seed: "seed",
+  presence_penalty: "presence_penalty",
+  frequency_penalty: "frequency_penalty",
+  logit_bias: null,
+  user: null,
+};
 
-function options(params: SamplingParams) {
-  const mapped = wireParams(params, OPTIONS);
+function options(params: SamplingParams, label: string) {
+  const mapped = wireParams(params, OPTIONS, label);
   return Object.keys(mapped).length > 0 ? { options: mapped } : {};
 }
 
-// `stream` is always sent: Ollama streams when it is left out.
-export function chatBody(model: string, request: ChatRequest, stream: boolean) {
-  return { model, messages: request.messages, stream, ...options(request) };
+/**
+ * /api/chat's body, less `stream`: tools as they are (Ollama takes OpenAI's
+ * tool shape), `format` for JSON mode ("json") or a JSON schema, images as
+ * base64 in `images`, assistant tool calls with arguments as objects, tool
+ * results with `tool_name`. Async because images given by URL are fetched.
+ */
+export async function chatBody(model: string, request: ChatRequest, label: string, loadImage: ImageLoader, signal?: AbortSignal) {
+  refuseExtras(request.extra, label);
+  const { tools, tool_choice, parallel_tool_calls, response_format } = request;
+  if (tool_choice === "required" || typeof tool_choice === "object") {
+    throw unsupportedParam("tool_choice", label, `cannot be made to call a tool ("auto" and "none" work)`);
+  }
+  if (parallel_tool_calls === false) throw unsupportedParam("parallel_tool_calls", label, "cannot be limited to one tool call");
+  const format =
+    response_format?.type === "json_object"
+      ? "json"
+      : response_format?.type === "json_schema"
+        ? (response_format.json_schema.schema ?? "json")
+        : undefined;
+  const names = callNames(request.messages);
+  const messages = await Promise.all(request.messages.map((m, i) => ollamaMessage(m, i, names, label, loadImage, signal)));
+  return {
+    model,
+    messages,
+    // tool_choice "none": the model is not offered the tools.
+    ...(tools && tools.length > 0 && tool_choice !== "none" && { tools }),
+    ...(format !== undefined && { format }),
+    ...options(request, label),
+  };
 }
 
-export function generateBody(model: string, request: CompletionRequest, stream: boolean) {
-  return { model, prompt: request.prompt, stream, ...options(request) };
+async function ollamaMessage(m: ChatMessage, i: number, names: Map<string, string>, label: string, loadImage: ImageLoader, signal?: AbortSignal) {
+  if ("name" in m && m.name !== undefined) throw unsupportedParam(`messages.${i}.name`, label, "has no message names");
+  switch (m.role) {
+    case "system":
+      return { role: m.role, content: m.content };
+    case "user": {
+      if (typeof m.content === "string") return { role: m.role, content: m.content };
+      const text = m.content.flatMap((p) => (p.type === "text" ? [p.text] : [])).join("");
+      const urls = m.content.flatMap((p) => (p.type === "image_url" ? [p.image_url.url] : []));
+      const images = await Promise.all(urls.map(async (url) => (await loadImage(url, signal)).base64));
+      return { role: m.role, content: text, ...(images.length > 0 && { images }) };
+    }
+    case "assistant":
+      if (!m.tool_calls) return { role: m.role, content: m.content };
+      return {
+        role: m.role,
+        content: m.content,
+        tool_calls: m.tool_calls.map((call, j) => {
+          const args = argumentsObject(call.arguments);
+          if (!args)
+            throw new GatewayError("invalid_request", `messages.${i}.tool_calls.${j}.function.arguments: must be a JSON object for ${label}.`);
+          return { function: { name: call.name, arguments: args } };
+        }),
+      };
+    case "tool": {
+      const name = names.get(m.tool_call_id);
+      return { role: m.role, content: m.content, ...(name && { tool_name: name }) };
+    }
+  }
+}
+
+export function generateBody(model: string, request: CompletionRequest, stream: boolean, label: string) {
+  refuseExtras(request.extra, label);
+  return { model, prompt: request.prompt, stream, ...options(request, label) };
+}
+
+function toolCalls(calls: z.infer<typeof OllamaToolCalls>): ToolCall[] {
+  return (calls ?? []).map((c) => ({ id: c.id || newCallId(), name: c.function.name, arguments: argumentsText(c.function.arguments) }));
 }
 
 function ending(answer: { done?: boolean; done_reason?: string | null }): FinishReason | undefined {
@@ -62,7 +138,15 @@ function usage(answer: { prompt_eval_count?: number | null; eval_count?: number 
 
 export function chatGeneration(json: unknown, label: string): Generation {
   const answer = parseAnswer(ChatAnswer, json, label);
-  return { text: answer.message.content, finish_reason: ending(answer) ?? "unknown", usage: usage(answer) };
+  const calls = toolCalls(answer.message.tool_calls);
+  const finish = ending(answer) ?? "unknown";
+  return {
+    text: answer.message.content ?? "",
+    // Ollama says "stop" after a tool call; OpenAI's word for it is tool_calls.
+    finish_reason: calls.length > 0 && finish === "stop" ? "tool_calls" : finish,
+    usage: usage(answer),
+    ...(calls.length > 0 && { tool_calls: calls }),
+  };
 }
 
 export function generateGeneration(json: unknown, label: string): Generation {
@@ -75,8 +159,11 @@ export function ollamaStreamPiece(event: unknown): StreamPiece {
   if (!parsed.success) return { error: "a stream line in an unexpected shape" };
   const line = parsed.data;
   if (line.error) return { error: snippet(line.error) };
+  const calls = line.message?.tool_calls;
   return {
     text: line.message?.content ?? line.response,
+    // Whole calls, one piece each (collectStream gives them their indexes).
+    ...(calls && calls.length > 0 && { toolCalls: toolCalls(calls) }),
     done: line.done,
     finish: line.done ? ending(line) : undefined,
     usage: line.done ? usage(line) : undefined,

@@ -9,6 +9,7 @@ import { GatewayError, toGatewayError } from "../errors";
 import { httpGeneration, type HttpGeneration } from "./generate";
 import { timedCheck } from "./health";
 import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
+import { imageLoader } from "./images";
 import {
   chatBody,
   chatGeneration,
@@ -32,11 +33,23 @@ const Config = CommonConfig.extend({
   headers: Headers.optional(),
 }).strict();
 
+/** Model families Ollama's library lists with tool support (ollama.com/search?c=tools). */
+const TOOL_MODELS =
+  /llama3\.[123]|llama4|qwen2\.5|qwen3|qwq|mistral|mixtral|command-r|hermes3|granite3|firefunction|smollm2|nemotron|gpt-oss|deepseek-r1|phi4-mini/i;
+/** ...and with image input (ollama.com/search?c=vision). */
+const VISION_MODELS = /llava|vision|gemma3|qwen2\.5vl|qwen-vl|minicpm-v|moondream|llama4|mistral-small3\.[12]|bakllava/i;
+
 export const ollama = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding"],
   // Ollama's embedding models by family name (nomic-embed-text, mxbai-embed-large, all-minilm, bge-m3, snowflake-arctic-embed).
   defaultCapabilities: (config) => (/embed|minilm|bge|e5|gte/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
+  // `format` (JSON mode, schemas) works with every model; tools and images only with the families trained for them.
+  defaultFeatures: ({ model_name }) => [
+    ...(TOOL_MODELS.test(model_name) ? (["tools"] as const) : []),
+    ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : []),
+    "json_schema" as const,
+  ],
   upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
 
   create(config, deps): ModelBackend {
@@ -45,6 +58,7 @@ export const ollama = {
     const label = `Ollama at ${new URL(config.base_url).host}`;
     // Config headers (e.g. the Access service token) go on every request, tags included.
     const headers = { ...config.headers };
+    const loadImage = deps.loadImage ?? imageLoader(deps.fetch, new Set());
     const policy: UpstreamPolicy = {
       label,
       ...timing(config),
@@ -80,15 +94,22 @@ export const ollama = {
 
     return {
       healthCheck: () => timedCheck(checkPulled),
-      chat: (request, options) =>
-        httpGeneration(
-          { ...generation, url: `${base}/api/chat`, body: (stream) => chatBody(model, request, stream), parse: chatGeneration },
+      async chat(request, options) {
+        const body = await chatBody(model, request, label, loadImage, options?.signal);
+        return httpGeneration(
+          { ...generation, url: `${base}/api/chat`, body: (stream) => ({ ...body, stream }), parse: chatGeneration },
           policy,
           options,
-        ),
+        );
+      },
       complete: (request, options) =>
         httpGeneration(
-          { ...generation, url: `${base}/api/generate`, body: (stream) => generateBody(model, request, stream), parse: generateGeneration },
+          {
+            ...generation,
+            url: `${base}/api/generate`,
+            body: (stream) => generateBody(model, request, stream, label),
+            parse: generateGeneration,
+          },
           policy,
           options,
         ),

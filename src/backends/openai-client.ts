@@ -27,12 +27,12 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
 
   return {
     chat(request: ChatRequest, options?: CallOptions): Promise<Generation> {
-      const body = (stream: boolean) => chatBody(model, request, stream);
+      const body = (stream: boolean) => chatBody(model, request, stream, label);
       return httpGeneration({ ...generation, url: `${base}/chat/completions`, body, parse: chatGeneration }, policy, options);
     },
 
     complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
-      const body = (stream: boolean) => completionBody(model, request, stream);
+      const body = (stream: boolean) => completionBody(model, request, stream, label);
       return httpGeneration({ ...generation, url: `${base}/completions`, body, parse: completionGeneration }, policy, options);
     },
 

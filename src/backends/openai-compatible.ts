@@ -17,10 +17,16 @@ const Config = CommonConfig.extend({
   headers: Headers.optional(),
 }).strict();
 
+/** Models that take image input, by name: OpenAI's (gpt-4o, gpt-4.1, gpt-5, o1, o3, o4) and common open ones. */
+export const VISION_MODELS =
+  /gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-5|(^|\/)o[134]($|-)|vision|-vl|vl-|llava|pixtral|gemma-?3|llama-?4|claude|gemini|idefics|smolvlm|minicpm-v|moondream|mistral-small-3\.[12]/i;
+
 export const openaiCompatible = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding"],
   defaultCapabilities: (config) => (/embed/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
+  // Function calling and JSON mode are near universal among OpenAI-compatible servers; image input is by model.
+  defaultFeatures: ({ model_name }) => ["tools", "json_schema", ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : [])],
   upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
 
   create(config, deps): ModelBackend {

@@ -2,15 +2,77 @@
  * What a backend is given and gives back, as zod schemas with their types
  * inferred. The MCP tools and the /v1 API build their shapes on these
  * (`src/inference/schemas.ts`), so each shape is written once, here, in the
- * lower layer.
+ * lower layer. The request shapes follow OpenAI's chat completions (the
+ * lingua franca of the upstreams); each backend translates them into its own
+ * wire format or refuses what it cannot carry, by name.
  */
 import { z } from "zod";
 
-export const ChatMessage = z.strictObject({
-  role: z.enum(["system", "user", "assistant"]),
-  content: z.string(),
+/** A JSON object (a tool's parameters, a JSON schema): checked to be an object, otherwise passed on as given. */
+export const JsonObject = z.record(z.string(), z.unknown());
+
+export const TextPart = z.strictObject({ type: z.literal("text"), text: z.string() });
+
+/** An image as an https URL (the upstream, or the gateway for upstreams that take bytes, fetches it) or a `data:` URL. */
+export const ImagePart = z.strictObject({
+  type: z.literal("image_url"),
+  image_url: z.strictObject({ url: z.string(), detail: z.enum(["auto", "low", "high"]).optional() }),
 });
+
+export const ContentPart = z.discriminatedUnion("type", [TextPart, ImagePart]);
+export type ContentPart = z.infer<typeof ContentPart>;
+
+/** A tool call as the model made it; `arguments` is the JSON text the model wrote (OpenAI's form, lossless). */
+export const ToolCall = z.object({ id: z.string(), name: z.string(), arguments: z.string() });
+export type ToolCall = z.infer<typeof ToolCall>;
+
+export const ChatMessage = z.discriminatedUnion("role", [
+  z.strictObject({ role: z.literal("system"), content: z.string(), name: z.string().optional() }),
+  z.strictObject({ role: z.literal("user"), content: z.union([z.string(), z.array(ContentPart)]), name: z.string().optional() }),
+  z.strictObject({
+    role: z.literal("assistant"),
+    content: z.string(),
+    tool_calls: z.array(ToolCall).optional(),
+    name: z.string().optional(),
+  }),
+  z.strictObject({ role: z.literal("tool"), tool_call_id: z.string(), content: z.string() }),
+]);
 export type ChatMessage = z.infer<typeof ChatMessage>;
+
+export const ToolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'");
+
+/** A function the model may call: OpenAI's `{type: "function", function: {...}}`. */
+export const ToolDefinition = z.strictObject({
+  type: z.literal("function"),
+  function: z.strictObject({
+    name: ToolName,
+    description: z.string().max(8192).optional(),
+    parameters: JsonObject.optional().describe("JSON schema of the arguments"),
+    strict: z.boolean().nullish(),
+  }),
+});
+export type ToolDefinition = z.infer<typeof ToolDefinition>;
+
+export const ToolChoice = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.strictObject({ type: z.literal("function"), function: z.strictObject({ name: ToolName }) }),
+]);
+export type ToolChoice = z.infer<typeof ToolChoice>;
+
+export const ResponseFormat = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("text") }),
+  z.strictObject({ type: z.literal("json_object") }),
+  z.strictObject({
+    type: z.literal("json_schema"),
+    json_schema: z.strictObject({
+      name: ToolName,
+      description: z.string().optional(),
+      schema: JsonObject.optional(),
+      strict: z.boolean().nullish(),
+    }),
+  }),
+]);
+export type ResponseFormat = z.infer<typeof ResponseFormat>;
 
 export const FinishReason = z.enum(["stop", "length", "content_filter", "tool_calls", "error", "unknown"]);
 export type FinishReason = z.infer<typeof FinishReason>;
@@ -21,6 +83,7 @@ export const Generation = z.object({
   // null when the upstream did not say.
   usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() }),
   error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
+  tool_calls: z.array(ToolCall).optional().describe("The calls the model made, when it called tools"),
 });
 export type Generation = z.infer<typeof Generation>;
 

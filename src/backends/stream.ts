@@ -14,7 +14,8 @@
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { GatewayError } from "../errors";
-import type { FinishReason, Generation } from "./types";
+import { newCallId } from "./tool-calls";
+import type { FinishReason, Generation, ToolCall, ToolCallDelta } from "./types";
 
 /** What one stream event contributes. */
 export interface StreamPiece {
@@ -25,6 +26,16 @@ export interface StreamPiece {
   error?: string;
   /** The event marks the end of the stream (`[DONE]`, Ollama's `done: true`). */
   done?: boolean;
+  /**
+   * Tool call pieces: OpenAI-style deltas with an `index`, or whole calls
+   * without one (Ollama), each then a new call after those seen so far.
+   */
+  toolCalls?: (Omit<ToolCallDelta, "index"> & { index?: number })[];
+}
+
+/** Whether a piece brings the caller something: text or a piece of a tool call (the "first token"). */
+function isToken(piece: StreamPiece): boolean {
+  return Boolean(piece.text) || (piece.toolCalls?.length ?? 0) > 0;
 }
 
 const DONE = Symbol("done");
@@ -144,7 +155,7 @@ export async function untilFirstToken(
       if (piece.error)
         throw new GatewayError("upstream_error", `${label} reported an error before its first token: ${piece.error}`, { retryable: true });
       pieces.push(piece);
-      if (piece.text) return { reader, read, pieces, ended: false, skipped };
+      if (isToken(piece)) return { reader, read, pieces, ended: false, skipped };
       if (piece.done) {
         ended = true;
         break;
@@ -163,20 +174,34 @@ export async function untilFirstToken(
   throw new GatewayError("upstream_error", `${label} ${why}.`, { retryable: true });
 }
 
-/** From the first token on: hand each piece of text to `onText` and say how the stream ended. */
+/** From the first token on: hand each piece of text to `onText` (and of tool calls to `onToolCall`) and say how the stream ended. */
 export async function collectStream(
   started: StartedStream,
   onText: (delta: string) => void | Promise<void>,
-  options: { idleMs: number; label: string },
+  options: { idleMs: number; label: string; onToolCall?: (delta: ToolCallDelta) => void | Promise<void> },
 ): Promise<Generation> {
   const { reader } = started;
   const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
+  const calls: ToolCall[] = [];
+  /** Assemble a call from its pieces, and pass each piece on in OpenAI's delta form. */
+  const takeToolCall = async (piece: NonNullable<StreamPiece["toolCalls"]>[number]) => {
+    const index = piece.index ?? calls.length;
+    const known = calls[index];
+    const call = known ?? (calls[index] = { id: piece.id || newCallId(), name: piece.name ?? "", arguments: "" });
+    if (known && piece.name && !known.name) known.name = piece.name;
+    call.arguments += piece.arguments ?? "";
+    await options.onToolCall?.({ index, ...(!known && { id: call.id, name: call.name }), arguments: piece.arguments ?? "" });
+  };
   let text = "";
   let finish: FinishReason | undefined;
   let done = started.ended;
   let skipped = started.skipped;
   const usage: Generation["usage"] = { prompt_tokens: null, completion_tokens: null };
-  const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error });
+  const toolCalls = () => {
+    const made = calls.filter(Boolean);
+    return made.length > 0 ? { tool_calls: made } : {};
+  };
+  const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error, ...toolCalls() });
   /** Take one piece; true when it ends the stream. */
   const take = async (piece: StreamPiece): Promise<boolean> => {
     if (piece.usage?.prompt_tokens != null) usage.prompt_tokens = piece.usage.prompt_tokens;
@@ -185,6 +210,7 @@ export async function collectStream(
       text += piece.text;
       await onText(piece.text);
     }
+    for (const call of piece.toolCalls ?? []) await takeToolCall(call);
     if (piece.finish) finish = piece.finish;
     return piece.done === true;
   };
@@ -221,7 +247,9 @@ export async function collectStream(
   }
   if (!finish && done) finish = "stop";
   if (!finish) return broken(`${options.label} ended the stream without saying why it stopped.`);
-  return { text, finish_reason: finish, usage };
+  // Some upstreams (Ollama) say "stop" after a tool call; OpenAI's word for it is tool_calls.
+  if (finish === "stop" && calls.length > 0) finish = "tool_calls";
+  return { text, finish_reason: finish, usage, ...toolCalls() };
 }
 
 function tooLarge(label: string): GatewayError {

@@ -4,23 +4,57 @@
  * goes in and comes out are zod schemas in `./shapes.ts`.
  */
 import type { z } from "zod";
-import type { Capability } from "../models/schema";
-import type { ChatMessage, Classification, Embeddings, Generation } from "./shapes";
+import type { Capability, Feature } from "../models/schema";
+import type { ChatMessage, Classification, Embeddings, Generation, ResponseFormat, ToolChoice, ToolDefinition } from "./shapes";
 
-export type { ChatMessage, Classification, Embeddings, FinishReason, Generation } from "./shapes";
+export type {
+  ChatMessage,
+  Classification,
+  ContentPart,
+  Embeddings,
+  FinishReason,
+  Generation,
+  ResponseFormat,
+  ToolCall,
+  ToolChoice,
+  ToolDefinition,
+} from "./shapes";
 
+/**
+ * Generation parameters by OpenAI's names. Each backend maps every one of them
+ * in its table (`./params.ts`): sent under its upstream's name, or refused by
+ * name. None is ever dropped.
+ */
 export interface SamplingParams {
   max_tokens?: number;
   temperature?: number;
   top_p?: number;
   stop?: string[];
+  seed?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  logit_bias?: Record<string, number>;
+  user?: string;
 }
 
-export interface ChatRequest extends SamplingParams {
+/**
+ * Top-level request parameters the gateway does not know, exactly as the
+ * caller sent them: OpenAI-style upstreams get them as they are, every other
+ * backend refuses the request naming the first one.
+ */
+export interface Passthrough {
+  extra?: Record<string, unknown>;
+}
+
+export interface ChatRequest extends SamplingParams, Passthrough {
   messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  response_format?: ResponseFormat;
 }
 
-export interface CompletionRequest extends SamplingParams {
+export interface CompletionRequest extends SamplingParams, Passthrough {
   prompt: string;
 }
 
@@ -38,11 +72,21 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** When given, the backend streams and calls this with each new piece of text. */
   onText?: (delta: string) => void | Promise<void>;
+  /** While streaming, each piece of a tool call, in OpenAI's delta form (index; id and name first; arguments in fragments). */
+  onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
   /**
    * Another model can take the call if this one fails: a timed-out attempt
    * is then not retried here (a silent upstream is left at once).
    */
   fallbackAvailable?: boolean;
+}
+
+/** One piece of a streamed tool call: the first piece of a call carries its id and name. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments?: string;
 }
 
 export interface HealthResult {
@@ -69,7 +113,16 @@ export interface BackendDeps {
   fetch: typeof fetch;
   /** The Workers AI binding (`env.AI`); only `workers_ai` uses it. */
   ai?: Ai;
+  /**
+   * Fetches an image a caller gave by URL, for upstreams that take image
+   * bytes rather than URLs: under the SSRF rules and a size cap (`./images.ts`).
+   * Without it, such backends use `imageLoader` with no private-host exemptions.
+   */
+  loadImage?: ImageLoader;
 }
+
+/** An image's bytes as base64, with its media type. */
+export type ImageLoader = (url: string, signal?: AbortSignal) => Promise<{ mediaType: string; base64: string }>;
 
 export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>> = z.ZodType<Record<string, unknown>>> {
   /** zod schema of this backend's config (common fields included). */
@@ -78,6 +131,8 @@ export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>
   readonly supports: readonly Capability[];
   /** Capabilities a model gets when its registration names none. */
   defaultCapabilities(config: z.output<Schema>): Capability[];
+  /** Features (tools, vision, json_schema) a chat model gets when its registration names none: by model name. */
+  defaultFeatures(config: z.output<Schema>): Feature[];
   /** The URLs requests go to, for the URL policy and the secret-host binding. */
   upstreamUrls(config: z.output<Schema>): { field: string; url: string }[];
   /**

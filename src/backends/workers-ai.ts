@@ -16,12 +16,13 @@ import { CommonConfig } from "../config/common";
 import { GatewayError } from "../errors";
 import { streamOrWhole } from "./generate";
 import { timedCheck } from "./health";
-import { type ParamMap, wireParams } from "./params";
+import { imageLoader } from "./images";
 import { forCall, retrying, timing, type RetryPolicy } from "./retry";
 import { ScoredLabel } from "./shapes";
 import { sseEvents, type StreamPiece } from "./stream";
 import { parseAnswer } from "./wire";
-import type { BackendFactory, CallOptions, Generation, ModelBackend, SamplingParams } from "./types";
+import { chatInputs, completionInputs, type Inputs, outputGeneration, TextOutput, usage } from "./workers-ai-wire";
+import type { BackendFactory, CallOptions, Generation, ModelBackend } from "./types";
 
 const Config = CommonConfig.extend({
   model_name: z.string().regex(/^@(cf|hf)\/[\w.-]+\/[\w.:-]+$/, "must be a Workers AI model id such as @cf/meta/llama-3.1-8b-instruct"),
@@ -38,10 +39,6 @@ interface AiBinding {
   run(model: string, inputs: Record<string, unknown>, options?: { gateway?: { id: string }; signal?: AbortSignal }): Promise<unknown>;
 }
 
-const TextOutput = z.object({
-  response: z.string().nullish(),
-  usage: z.object({ prompt_tokens: z.number().optional(), completion_tokens: z.number().optional() }).nullish(),
-});
 const EmbeddingOutput = z.object({ data: z.array(z.array(z.number())).min(1) });
 const ClassificationOutput = z.array(ScoredLabel);
 const RerankOutput = z.object({ response: z.array(z.object({ id: z.number(), score: z.number() })) });
@@ -50,14 +47,24 @@ const isEmbedding = (model: string) => /\/bge-(?!reranker)|embed/i.test(model);
 const isReranker = (model: string) => /reranker/i.test(model);
 const isClassifier = (model: string) => /sst-2|classif|sentiment/i.test(model) || isReranker(model);
 
-/** Workers AI text generation's names; it has no stop sequences, so `stop` is not sent. */
-const PARAMS: ParamMap = { max_tokens: "max_tokens", temperature: "temperature", top_p: "top_p", stop: null };
+/** Function calling (developers.cloudflare.com/workers-ai/features/function-calling): the models documented with `tools`. */
+const TOOL_MODELS = /hermes-2-pro|llama-3\.[123]|llama-3-8b|llama-4|qwen2\.5|qwq|qwen3|mistral-small|gemma-3|gpt-oss|kimi|glm/i;
+/** Image input: the models whose messages take image parts. */
+const VISION_MODELS = /vision|llama-4-scout|gemma-3|mistral-small-3\.1|kimi/i;
+/** JSON mode's list of models (developers.cloudflare.com/workers-ai/features/json-mode), and later models with response_format. */
+const JSON_MODELS =
+  /llama-3\.[123]|llama-3-8b|llama-4|hermes-2-pro|deepseek-coder-6\.7b|deepseek-r1-distill|qwen2\.5-coder|qwen3|gemma-sea-lion|gemma-3|gpt-oss/i;
 
 export const workersAi = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding", "classification"],
   defaultCapabilities: ({ model_name }) =>
     isEmbedding(model_name) ? ["embedding"] : isClassifier(model_name) ? ["classification"] : ["chat", "completion"],
+  defaultFeatures: ({ model_name }) => [
+    ...(TOOL_MODELS.test(model_name) ? (["tools"] as const) : []),
+    ...(VISION_MODELS.test(model_name) ? (["vision"] as const) : []),
+    ...(JSON_MODELS.test(model_name) ? (["json_schema"] as const) : []),
+  ],
   upstreamUrls: () => [],
   binding: "Workers AI binding (AI)",
 
@@ -65,6 +72,7 @@ export const workersAi = {
     const label = `Workers AI model ${config.model_name}`;
     const binding = deps.ai as unknown as AiBinding | undefined;
     const policy: RetryPolicy = { label, ...timing(config) };
+    const loadImage = deps.loadImage ?? imageLoader(fetch, new Set());
 
     /** One binding call, given up when `signal` aborts; the binding's errors read into GatewayErrors. */
     const once = async (inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> => {
@@ -83,22 +91,19 @@ export const workersAi = {
     /** One binding call through the shared retry loop. */
     const run = (inputs: Record<string, unknown>, options?: CallOptions) => retrying(forCall(policy, options), (signal) => once(inputs, signal));
 
-    const generate = async (inputs: Record<string, unknown>, params: SamplingParams, options?: CallOptions): Promise<Generation> => {
-      const body = { ...inputs, ...wireParams(params, PARAMS) };
+    const generate = async ({ inputs: body, streams }: Inputs, maxTokens: number | undefined, options?: CallOptions): Promise<Generation> => {
       const ways = {
         async open(signal: AbortSignal) {
           const stream = await once({ ...body, stream: true }, signal);
           if (!(stream instanceof ReadableStream)) throw new GatewayError("upstream_error", `${label} did not return a stream.`);
           return stream;
         },
-        whole: async (): Promise<Generation> => {
-          const answer = parseAnswer(TextOutput, await run(body, options), label);
-          return { text: answer.response ?? "", finish_reason: "stop", usage: usage(answer.usage) };
-        },
+        whole: async (): Promise<Generation> => outputGeneration(parseAnswer(TextOutput, await run(body, options), label)),
         events: sseEvents,
         piece: textPiece,
+        streams,
       };
-      return withLength(await streamOrWhole(ways, options, forCall(policy, options)), params);
+      return withLength(await streamOrWhole(ways, options, forCall(policy, options)), maxTokens);
     };
 
     return {
@@ -108,9 +113,8 @@ export const workersAi = {
           if (typeof binding?.run !== "function") throw new GatewayError("model_unavailable", "The Workers AI binding (AI) is not configured.");
           return null;
         }),
-      chat: (request, options) => generate({ messages: request.messages }, request, options),
-      // `raw` skips the chat template: the model continues the prompt as written.
-      complete: (request, options) => generate({ prompt: request.prompt, raw: true }, request, options),
+      chat: async (request, options) => generate(await chatInputs(request, label, loadImage, options?.signal), request.max_tokens, options),
+      complete: async (request, options) => generate(completionInputs(request, label), request.max_tokens, options),
       async embed(request, options) {
         const answer = parseAnswer(EmbeddingOutput, await run({ text: request.input }, options), label);
         return { embeddings: answer.data };
@@ -141,21 +145,19 @@ function runOptions(config: Config, signal: AbortSignal) {
 
 function textPiece(event: unknown): StreamPiece {
   const parsed = TextOutput.safeParse(event);
-  if (!parsed.success) return { error: "a stream event in an unexpected shape" };
+  if (!parsed.success || (parsed.data.response != null && typeof parsed.data.response !== "string")) {
+    return { error: "a stream event in an unexpected shape" };
+  }
   return { text: parsed.data.response ?? undefined, usage: parsed.data.usage ? usage(parsed.data.usage) : undefined };
 }
 
-function usage(value: z.infer<typeof TextOutput>["usage"]): Generation["usage"] {
-  return { prompt_tokens: value?.prompt_tokens ?? null, completion_tokens: value?.completion_tokens ?? null };
-}
-
 /** Workers AI reports no finish reason: a generation that used all of max_tokens was cut. */
-function withLength(result: Generation, params: SamplingParams): Generation {
+function withLength(result: Generation, maxTokens: number | undefined): Generation {
   const cut =
     result.finish_reason === "stop" &&
-    params.max_tokens !== undefined &&
+    maxTokens !== undefined &&
     result.usage.completion_tokens !== null &&
-    result.usage.completion_tokens >= params.max_tokens;
+    result.usage.completion_tokens >= maxTokens;
   return cut ? { ...result, finish_reason: "length" } : result;
 }
 

@@ -46,7 +46,23 @@ function canonicalHost(host: string): string | null {
 
 /** Config keys, and header names, whose values are credentials. */
 const SECRET_FIELDS = new Set(["api_key", "token", "password", "secret"]);
-const SECRET_HEADER = /^(authorization|proxy-authorization|x-api-key|api-key|cf-access-client-secret)$|token|secret/i;
+/**
+ * Credential-bearing header names: the standard ones, and any name that says
+ * key, token, secret, auth, password, credential, session or signature
+ * (`X-Goog-Api-Key`, `Api-Key`, `X-Auth-Token`, `CF-Access-Client-Secret`, ...).
+ * Wide on purpose: a reference costs a tenant nothing, a stored literal is shown to user keys.
+ */
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$|key|token|secret|auth|passw|credential|session|signature/i;
+/**
+ * What a credential value may be: references, glued only by an auth scheme
+ * (`Bearer ${NAME}`, `${NAME}`) or, for cookies, `name=${NAME}` pairs. Any other
+ * text around a reference (`sk-123${X}`), or a reference left open
+ * (`Bearer ${HF_TOKEN`), would be stored as a literal, so it is refused.
+ */
+const WHOLE_REFERENCE = "\\$\\{[A-Za-z0-9_]+\\}";
+const CREDENTIAL_TEMPLATE = new RegExp(
+  `^(?:(?:[A-Za-z]{1,20} )?${WHOLE_REFERENCE}|[A-Za-z0-9_.-]{1,64}=${WHOLE_REFERENCE}(?:; ?[A-Za-z0-9_.-]{1,64}=${WHOLE_REFERENCE})*)$`,
+);
 
 /**
  * A name a tenant may reference, and the hosts its value may go to. For the
@@ -79,10 +95,10 @@ export function findReferences(value: unknown, path = "config"): { name: string;
 export function assertNoLiteralSecrets(config: Record<string, unknown>): void {
   const check = (path: string, value: unknown) => {
     if (typeof value !== "string" || value.length === 0) return;
-    if (/\$\{[^}]+\}/.test(value)) return;
+    if (CREDENTIAL_TEMPLATE.test(value.trim())) return;
     throw new GatewayError(
       "invalid_request",
-      `${path} holds a literal secret; secrets are never stored in model config. ` +
+      `${path} holds a literal secret (only "\${NAME}", "Bearer \${NAME}" or, for a cookie, "name=\${NAME}" may be written here); secrets are never stored in model config. ` +
         `Store it with PUT /api/v1/secrets/NAME {"value": "...", "hosts": ["<host>"]} (an admin key; <host> is the upstream's host), ` +
         `then write "\${NAME}" here (for a header: "Bearer \${NAME}").`,
     );
@@ -161,9 +177,9 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
-/** Every spelling of the secrets that redaction removes (as is, URL-encoded, base64). */
+/** Every spelling of the secrets that redaction removes (as is, URL-encoded, base64, inside a JSON string). */
 export function secretForms(secrets: readonly string[]): string[] {
-  return [...new Set(secrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s), base64(s)]))];
+  return [...new Set(secrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s), base64(s), JSON.stringify(s).slice(1, -1)]))];
 }
 
 function base64(text: string): string {

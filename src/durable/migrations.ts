@@ -62,7 +62,12 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
-  // 4: each model's circuit breaker (src/inference/breaker.ts); no row means closed
+  // 4: what each chat model can do beyond text (tools, vision, json_schema). Models stored before
+  // features existed keep passing every request on, as they did: all three, until an admin says otherwise.
+  `
+  ALTER TABLE models ADD COLUMN features TEXT NOT NULL DEFAULT '["tools","vision","json_schema"]';
+  `,
+  // 5: each model's circuit breaker (src/inference/breaker.ts); no row means closed
   `
   CREATE TABLE breakers (
     model_id          TEXT PRIMARY KEY,

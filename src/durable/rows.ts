@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { ApiKeyInfo } from "../tenants/keys";
 import { HealthCheck } from "../health/status";
-import { Capability, ModelId, ModelRecord, ModelStatus } from "../models/schema";
+import { Capability, Feature, ModelId, ModelRecord, ModelStatus } from "../models/schema";
 
 /** A TEXT column holding JSON, checked against `schema` once decoded. */
 function json<T extends z.ZodType>(schema: T) {
@@ -28,6 +28,7 @@ const Hosts = json(z.array(z.string()));
 export const ModelRow = ModelRecord.extend({
   config: json(z.record(z.string(), z.unknown())),
   capabilities: json(z.array(Capability)),
+  features: json(z.array(Feature)),
   fallbacks: json(z.array(ModelId)),
 });
 

@@ -129,8 +129,8 @@ export class TenantRegistry extends DurableObject<Env> {
     if (problem) return problem;
     this.sql.exec(
       `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
-         status_detail, last_checked_at, latency_ms, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ...toRow(record),
     );
     return { ok: true, value: record };
@@ -160,7 +160,7 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     this.sql.exec(
       `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
-         updated_at = ? WHERE id = ?`,
+         updated_at = ?, features = ? WHERE id = ?`,
       next.name,
       next.description,
       next.backend_type,
@@ -168,6 +168,7 @@ export class TenantRegistry extends DurableObject<Env> {
       JSON.stringify(next.capabilities),
       JSON.stringify(next.fallbacks),
       next.updated_at,
+      JSON.stringify(next.features),
       next.id,
     );
     return { ok: true, value: next };
@@ -417,5 +418,6 @@ function toRow(r: ModelRecord): SqlStorageValue[] {
     r.latency_ms,
     r.created_at,
     r.updated_at,
+    JSON.stringify(r.features),
   ];
 }

@@ -10,6 +10,7 @@
  * inference calls, and in the tenant's Durable Object for its health probes.
  */
 import type { ModelBackend } from "../backends/types";
+import { imageLoader } from "../backends/images";
 import { checkModelConfig } from "../backends/model-config";
 import { findReferences, resolveReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
@@ -42,5 +43,6 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   }
   const lookup = (name: string) => opened.get(name) ?? fromBinding(name);
   const redact = redactor(names.flatMap((name) => lookup(name) ?? []));
-  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI }), redact };
+  const loadImage = imageLoader(redact.fetch, settings(env).allowedPrivateHosts);
+  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI, loadImage }), redact };
 }

@@ -4,19 +4,26 @@
  * it without doing anything:
  * - error bodies are redacted as they arrive, before anything parses or
  *   shortens them (shortening first could cut a secret and show half of it);
- *   at most MAX_ERROR_BODY bytes of one are read, while reading;
+ *   at most MAX_ERROR_BODY bytes of one are read, while reading. JSON escapes
+ *   are undone first (`\u0073k-…`, `\/`), since whoever parses the
+ *   body later would undo them and see the secret: a JSON body is parsed and
+ *   written back plainly, anything else has its `\uXXXX` escapes decoded;
  * - generated text, whole or streamed, is redacted too. When streamed text ends
  *   with what could be the start of a secret, only that tail waits for the next
- *   piece (a secret split across pieces is still caught); the rest goes at once.
+ *   piece (a secret split across pieces is still caught); the rest goes at once;
+ * - `result()` redacts every string of a finished result, keys included: text,
+ *   classification labels, tool calls and their arguments, parsed JSON.
  */
 import { readCapped } from "../backends/http";
-import type { CallOptions } from "../backends/types";
+import type { CallOptions, ToolCallDelta } from "../backends/types";
 import { redact, secretForms } from "../config/secrets";
 
 export interface Redactor {
   (text: string): string;
   /** A fetch whose error answers (non-2xx) carry redacted bodies. */
   fetch: typeof fetch;
+  /** A copy of a result with every string in it (object keys too) redacted; numbers and the rest untouched. */
+  result<T>(value: T): T;
   /** Call options whose streamed text is redacted; `flush` emits what was held back. */
   stream(options: CallOptions | undefined): { options: CallOptions | undefined; flush(): Promise<void> };
 }
@@ -41,16 +48,22 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
     const response = await upstreamFetch(input, init);
     if (response.ok || forms.length === 0 || !response.body) return response;
     const { text: body } = await readCapped(response.body, MAX_ERROR_BODY);
-    return new Response(clean(body), { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(clean(unescapeJson(body)), { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 
   const stream = (options: CallOptions | undefined) => {
     const onText = options?.onText;
     if (!onText || forms.length === 0) return { options, flush: async () => {} };
+    const onToolCall = options?.onToolCall;
     let pending = "";
     return {
       options: {
         ...options,
+        // Tool call pieces are redacted one by one (a secret split across two argument pieces is not caught here; the whole call is, after).
+        ...(onToolCall && {
+          onToolCall: (delta: ToolCallDelta) =>
+            onToolCall({ ...delta, ...(delta.name && { name: clean(delta.name) }), ...(delta.arguments && { arguments: clean(delta.arguments) }) }),
+        }),
         onText: async (delta: string) => {
           pending = clean(pending + delta);
           const ready = pending.length - unsafeTail(pending);
@@ -68,5 +81,34 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
     };
   };
 
-  return Object.assign(clean, { fetch: guardedFetch, stream });
+  const result = <T>(value: T): T => (forms.length === 0 ? value : deepRedact(value, clean));
+
+  return Object.assign(clean, { fetch: guardedFetch, stream, result });
+}
+
+function deepRedact<T>(value: T, clean: (text: string) => string): T {
+  if (typeof value === "string") return clean(value) as T;
+  if (Array.isArray(value)) {
+    // Embeddings are long arrays of numbers: nothing to redact in them.
+    if (value.every((v) => typeof v === "number")) return value;
+    return value.map((v: unknown) => deepRedact(v, clean)) as T;
+  }
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [clean(k), deepRedact(v, clean)])) as T;
+  }
+  return value;
+}
+
+/**
+ * The text as a JSON parser would read it: a JSON document written back without
+ * escapes beyond `"`, `\` and control characters (which secretForms covers);
+ * any other text with its `\uXXXX` and `\/` escapes decoded.
+ */
+function unescapeJson(text: string): string {
+  if (!text.includes("\\")) return text;
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    return text.replace(/\\u([0-9a-fA-F]{4})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))).replace(/\\\//g, "/");
+  }
 }

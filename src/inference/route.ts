@@ -7,13 +7,15 @@ import { backends, canonicalBackendType } from "../backends/registry";
 import type { BackendFactory } from "../backends/types";
 import { z } from "zod";
 import { commonConfig } from "../config/common";
-import { Capability, type ModelRecord } from "../models/schema";
+import { Capability, Feature, type ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import type { Need } from "./features";
 import { tokensLeft } from "./rate-limit";
 
 /** Why a model cannot take a call now: a fact the caller can branch on, and its words for people. */
 export type Blocked =
   | { reason: "capability"; capability: Capability }
+  | { reason: "feature"; feature: Feature; param: string }
   | { reason: "maintenance" }
   | { reason: "down"; detail: string }
   | { reason: "rate_limited"; limit: number };
@@ -37,6 +39,8 @@ export function describeBlocked(blocked: Blocked): string {
   switch (blocked.reason) {
     case "capability":
       return `does not support ${blocked.capability}`;
+    case "feature":
+      return `lacks the ${blocked.feature} feature, which ${blocked.param} needs`;
     case "maintenance":
       return "in maintenance (set by an admin)";
     case "down":
@@ -46,13 +50,16 @@ export function describeBlocked(blocked: Blocked): string {
   }
 }
 
-export function planRoute(scope: TenantScope, primary: ModelRecord, capability: Capability): RouteStep[] {
+/** `needs`: the features the request needs (see features.ts); a model lacking one is skipped before any call. */
+export function planRoute(scope: TenantScope, primary: ModelRecord, capability: Capability, needs: readonly Need[] = []): RouteStep[] {
   const fallbacks = primary.fallbacks.map((id) => scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary));
-  return [primary, ...fallbacks].map((model) => ({ model, blocked: blockedReason(scope, model, capability) }));
+  return [primary, ...fallbacks].map((model) => ({ model, blocked: blockedReason(scope, model, capability, needs) }));
 }
 
-function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability): Blocked | undefined {
+function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability, needs: readonly Need[]): Blocked | undefined {
   if (!model.capabilities.includes(capability)) return { reason: "capability", capability };
+  const lacking = needs.find((n) => !model.features.includes(n.feature));
+  if (lacking) return { reason: "feature", ...lacking };
   if (model.status === "maintenance") return { reason: "maintenance" };
   if (model.status === "error") return { reason: "down", detail: model.status_detail ?? "its last checks failed" };
   const limit = rateLimit(model);
@@ -79,6 +86,7 @@ export function upstreamOf(model: ModelRecord): string {
 export const RouteExplanation = z.object({
   model_id: z.string(),
   capability: Capability,
+  features: z.array(Feature).describe("The features the call needs; models lacking one are skipped"),
   would_answer: z.string().nullable().describe("The first model on the route that can take the call now"),
   steps: z.array(
     z.object({
@@ -95,9 +103,10 @@ export const RouteExplanation = z.object({
 });
 export type RouteExplanation = z.infer<typeof RouteExplanation>;
 
-/** Explain a route without calling any model. */
-export function explainRoute(scope: TenantScope, modelId: string, capability: Capability): RouteExplanation {
-  const steps = planRoute(scope, scope.model(modelId), capability).map(({ model, blocked }) => {
+/** Explain a route without calling any model; `features`: those the call would need (tools, vision, json_schema). */
+export function explainRoute(scope: TenantScope, modelId: string, capability: Capability, features: readonly Feature[] = []): RouteExplanation {
+  const needs = features.map((feature) => ({ feature, param: feature }));
+  const steps = planRoute(scope, scope.model(modelId), capability, needs).map(({ model, blocked }) => {
     const limit = rateLimit(model);
     return {
       model_id: model.id,
@@ -110,5 +119,5 @@ export function explainRoute(scope: TenantScope, modelId: string, capability: Ca
       rate_budget_left: limit === undefined ? null : tokensLeft(rateKey(scope, model), limit),
     };
   });
-  return { model_id: modelId, capability, would_answer: steps.find((s) => s.usable)?.model_id ?? null, steps };
+  return { model_id: modelId, capability, features: [...features], would_answer: steps.find((s) => s.usable)?.model_id ?? null, steps };
 }

@@ -17,11 +17,20 @@
  * away, not an upstream 429 (a quota), not the timeouts or cut streams of a
  * request the caller made huge (`isHuge`).
  */
-import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest, EmbeddingRequest, ModelBackend } from "../backends/types";
+import type {
+  CallOptions,
+  ChatRequest,
+  ClassificationRequest,
+  CompletionRequest,
+  EmbeddingRequest,
+  ModelBackend,
+  ToolCallDelta,
+} from "../backends/types";
 import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { admitCall } from "./breaker";
+import { type Need, requiredFeatures } from "./features";
 import { instantiate } from "./instantiate";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
@@ -53,7 +62,7 @@ export function isHuge(inputChars: number, maxTokens: number | undefined): boole
 
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
   const kind = { capability: "chat" as const, huge: isHuge(JSON.stringify(request.messages).length, request.max_tokens) };
-  return call(scope, modelId, kind, options, (b, o) => need(b.chat, "chat").call(b, request, o));
+  return call(scope, modelId, kind, options, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request));
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
@@ -87,6 +96,7 @@ async function call<T extends object>(
   kind: CallKind,
   options: CallOptions | undefined,
   invoke: Invoke<T>,
+  needs: readonly Need[] = [],
 ): Promise<T & Answered> {
   const { capability } = kind;
   const requested = scope.model(modelId);
@@ -98,7 +108,7 @@ async function call<T extends object>(
   }
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
-  const route = planRoute(scope, requested, capability);
+  const route = planRoute(scope, requested, capability, needs);
   for (const [index, step] of route.entries()) {
     const { model } = step;
     const blocked = step.blocked?.reason === "down" ? await throughBreaker(scope, model, step.blocked) : step.blocked;
@@ -115,6 +125,10 @@ async function call<T extends object>(
         onText: (delta: string) => {
           streamed = true;
           return options.onText?.(delta);
+        },
+        onToolCall: (delta: ToolCallDelta) => {
+          streamed = true;
+          return options.onToolCall?.(delta);
         },
       }),
     };
@@ -155,6 +169,11 @@ function blockedError(modelId: string, blocked: Blocked): GatewayError {
       return new GatewayError("rate_limited", `Model "${modelId}": ${reason}.`, { retryAfter: 1 });
     case "capability":
       return new GatewayError("model_unavailable", `Model "${modelId}" ${reason}; try another model.`);
+    case "feature":
+      return new GatewayError(
+        "unsupported_feature",
+        `Model "${modelId}" ${reason}; use a model whose features include ${blocked.feature} (list_models shows them), or leave that out.`,
+      );
     default:
       return new GatewayError("model_unavailable", `Model "${modelId}" is ${reason}; try another model.`);
   }
@@ -216,11 +235,7 @@ async function attempt<T extends object>(
     const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
     if (broken === null) report(scope, model, kind, true, Date.now() - started, null);
     else if (!options.signal?.aborted && !kind.huge) report(scope, model, kind, false, Date.now() - started, broken);
-    return {
-      ...result,
-      ...("text" in result && typeof result.text === "string" && { text: redact(result.text) }),
-      ...(broken !== null && { error: broken }),
-    };
+    return { ...redact.result(result), ...(broken !== null && { error: broken }) };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));

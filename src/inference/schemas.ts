@@ -6,6 +6,8 @@
 import { z } from "zod";
 import * as BackendShapes from "../backends/shapes";
 import { ModelId } from "../models/schema";
+import { argumentsObject } from "../backends/tool-calls";
+import type { ChatMessage as BackendMessage, ToolCall } from "../backends/types";
 
 export const LIMITS = {
   messages: 256,
@@ -15,10 +17,59 @@ export const LIMITS = {
   inputs: 256,
   inputChars: 50_000,
   labels: 64,
+  tools: 128,
+  parts: 64,
+  /** A data: URL fits in a request body (1 MiB); https URLs are passed on, or fetched under IMAGE_LIMITS. */
+  imageUrlChars: 1_400_000,
 } as const;
 
-/** The backends' message, with its content capped. */
-export const ChatMessage = BackendShapes.ChatMessage.extend({ content: z.string().max(LIMITS.messageChars) });
+const Text = z.string().max(LIMITS.messageChars);
+
+/** An image by URL: https (or http for allowed private hosts), or a data: URL with the image itself. */
+export const ImageUrl = z
+  .string()
+  .max(LIMITS.imageUrlChars)
+  .refine((url) => /^(https?:\/\/|data:image\/)/i.test(url), "must be an https URL or a data:image/... URL");
+
+export const ContentPart = z.discriminatedUnion("type", [
+  BackendShapes.TextPart.extend({ text: Text }),
+  BackendShapes.ImagePart.extend({
+    image_url: BackendShapes.ImagePart.shape.image_url.extend({ url: ImageUrl }),
+  }),
+]);
+
+/** A tool call in a conversation, as MCP carries it: arguments as an object. */
+export const McpToolCall = z.strictObject({
+  id: z.string().min(1).max(256),
+  name: BackendShapes.ToolName,
+  arguments: z.record(z.string(), z.unknown()),
+});
+
+/** The messages of the `chat` tool: the backends' messages, capped, with tool call arguments as objects. */
+export const ChatMessage = z.discriminatedUnion("role", [
+  z.strictObject({ role: z.literal("system"), content: Text }),
+  z.strictObject({ role: z.literal("user"), content: z.union([Text, z.array(ContentPart).min(1).max(LIMITS.parts)]) }),
+  z.strictObject({ role: z.literal("assistant"), content: Text.default(""), tool_calls: z.array(McpToolCall).max(LIMITS.tools).optional() }),
+  z.strictObject({ role: z.literal("tool"), tool_call_id: z.string().min(1).max(256), content: Text }),
+]);
+
+/** MCP's messages in the backends' form: tool call arguments become the JSON text OpenAI-style upstreams expect. */
+export function backendMessages(messages: z.infer<typeof ChatMessage>[]): BackendMessage[] {
+  return messages.map((m): BackendMessage => {
+    if (m.role !== "assistant") return m;
+    const { tool_calls, ...rest } = m;
+    if (!tool_calls) return rest;
+    return { ...rest, tool_calls: tool_calls.map((c) => ({ id: c.id, name: c.name, arguments: JSON.stringify(c.arguments) })) };
+  });
+}
+
+/** What a chat request may ask beyond text: tools, how to use them, and the shape of the answer. */
+export const ChatExtras = {
+  tools: z.array(BackendShapes.ToolDefinition).max(LIMITS.tools).optional().describe("Functions the model may call (OpenAI's tool shape)"),
+  tool_choice: BackendShapes.ToolChoice.optional().describe('"auto", "none", "required", or {type: "function", function: {name}}'),
+  parallel_tool_calls: z.boolean().optional(),
+  response_format: BackendShapes.ResponseFormat.optional().describe("json_object, or json_schema {name, schema, strict}: the answer is JSON"),
+};
 
 export const Sampling = {
   max_tokens: z.number().int().positive().max(LIMITS.maxTokens).optional().describe("Most tokens to generate"),
@@ -34,6 +85,7 @@ export const ChatInput = z.strictObject({
   model_id: ModelId.describe("Id of a model with the chat capability (see list_models)"),
   messages: z.array(ChatMessage).min(1).max(LIMITS.messages),
   ...Sampling,
+  ...ChatExtras,
 });
 
 export const CompleteInput = z.strictObject({
@@ -72,6 +124,31 @@ export const GenerationResult = BackendShapes.Generation.extend({
   latency_ms: z.number(),
   fallback: Fallback,
 });
+
+/** A chat result over MCP: tool call arguments as objects, and the JSON answer parsed when a response_format asked for one. */
+export const ChatResult = GenerationResult.extend({
+  tool_calls: z
+    .array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        arguments: z.record(z.string(), z.unknown()),
+        invalid_arguments: z.string().optional().describe("Set when the model wrote arguments that are not a JSON object: its text"),
+      }),
+    )
+    .optional()
+    .describe("The calls the model made; answer each with a tool message (tool_call_id = id)"),
+  json: z.unknown().optional().describe("The answer parsed, when response_format asked for JSON"),
+  json_error: z.string().optional().describe("Set when response_format asked for JSON and the answer is not JSON"),
+});
+
+/** Tool calls with their arguments parsed, as MCP results carry them. */
+export function mcpToolCalls(calls: ToolCall[] | undefined) {
+  return calls?.map((c) => {
+    const args = argumentsObject(c.arguments);
+    return { id: c.id, name: c.name, arguments: args ?? {}, ...(args === undefined && { invalid_arguments: c.arguments }) };
+  });
+}
 
 export const EmbeddingResult = BackendShapes.Embeddings.extend({
   dimensions: z.number(),

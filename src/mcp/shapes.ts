@@ -1,13 +1,14 @@
 /** Output shapes of the registry tools, declared as each tool's outputSchema. */
 import { z } from "zod";
 import { HealthCheck } from "../health/status";
-import { Capability, ModelRecord, ModelStatus } from "../models/schema";
+import { Capability, Feature, ModelRecord, ModelStatus } from "../models/schema";
 
 export const ModelSummary = z.object({
   id: z.string(),
   name: z.string(),
   backend_type: z.string(),
   capabilities: z.array(Capability),
+  features: z.array(Feature),
   status: ModelStatus,
   last_checked_at: z.string().nullable(),
   latency_ms: z.number().nullable(),
@@ -23,6 +24,7 @@ export function summary(m: ModelRecord): z.infer<typeof ModelSummary> {
     name: m.name,
     backend_type: m.backend_type,
     capabilities: m.capabilities,
+    features: m.features,
     status: m.status,
     last_checked_at: m.last_checked_at,
     latency_ms: m.latency_ms,

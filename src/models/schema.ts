@@ -8,6 +8,10 @@ import { z } from "zod";
 export const Capability = z.enum(["completion", "chat", "embedding", "classification"]);
 export type Capability = z.infer<typeof Capability>;
 
+/** What a chat model can do beyond plain text: function calling, image input, structured (JSON) output. */
+export const Feature = z.enum(["tools", "vision", "json_schema"]);
+export type Feature = z.infer<typeof Feature>;
+
 export const ModelStatus = z.enum(["initializing", "available", "degraded", "error", "maintenance"]);
 export type ModelStatus = z.infer<typeof ModelStatus>;
 
@@ -21,6 +25,7 @@ export const ModelRegistrationRequest = z.strictObject({
   backend_type: z.string().min(1),
   config: z.record(z.string(), z.unknown()),
   capabilities: z.array(Capability).min(1, "must list at least one capability").optional(),
+  features: z.array(Feature).optional(),
   fallbacks: z.array(ModelId).max(8).optional(),
   description: z.string().max(2000).optional(),
 });
@@ -35,6 +40,7 @@ export const ModelUpdateRequest = z.strictObject({
   backend_type: z.string().min(1).optional(),
   config: z.record(z.string(), z.unknown()).optional(),
   capabilities: z.array(Capability).min(1, "must list at least one capability").optional(),
+  features: z.array(Feature).optional(),
   fallbacks: z.array(ModelId).max(8).optional(),
   description: z.string().max(2000).nullable().optional(),
 });
@@ -48,6 +54,7 @@ export const ModelRecord = z.object({
   backend_type: z.string(),
   config: z.record(z.string(), z.unknown()),
   capabilities: z.array(Capability),
+  features: z.array(Feature).describe("What the model can do beyond plain text (chat models)"),
   fallbacks: z.array(ModelId),
   status: ModelStatus,
   status_detail: z.string().nullable(),

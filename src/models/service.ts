@@ -9,7 +9,7 @@ import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
 import type { TenantScope } from "../tenants/scope";
-import { type Capability, ModelRecord, ModelRegistrationRequest, type ModelStatus, ModelUpdateRequest, slugify } from "./schema";
+import { type Capability, type Feature, ModelRecord, ModelRegistrationRequest, type ModelStatus, ModelUpdateRequest, slugify } from "./schema";
 
 export interface ModelFilter {
   capability?: Capability;
@@ -35,12 +35,14 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     backend_type: request.backend_type,
     config: request.config,
     capabilities: request.capabilities,
+    features: request.features,
     fallbacks: request.fallbacks ?? [],
     created_at: now,
     updated_at: now,
   });
-  const result = await scope.stub.insertModel(scope.generation, record);
-  return scope.committed(result, "model.register", record.id, { backend_type: record.backend_type });
+  return scope.audited("model.register", record.id, { backend_type: record.backend_type }, async () =>
+    scope.committed(await scope.stub.insertModel(scope.generation, record)),
+  );
 }
 
 export async function updateModel(scope: TenantScope, id: string, input: unknown): Promise<ModelRecord> {
@@ -51,6 +53,8 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
   if (!current) throw new GatewayError("not_found", `Model "${id}" not found.`);
   const backendChanged = patch.backend_type !== undefined && patch.backend_type !== current.backend_type;
   const config = patch.config ? mergeConfig(backendChanged ? {} : current.config, patch.config) : current.config;
+  // Features not given follow the model: kept, unless another backend or model now answers (then its defaults).
+  const otherModel = backendChanged || config.model_name !== current.config.model_name;
   const record = buildRecord(scope, {
     ...current,
     name: patch.name ?? current.name,
@@ -58,25 +62,27 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     backend_type: patch.backend_type ?? current.backend_type,
     config,
     capabilities: patch.capabilities ?? (backendChanged ? undefined : current.capabilities),
+    features: patch.features ?? (otherModel ? undefined : current.features),
     fallbacks: patch.fallbacks ?? current.fallbacks,
     updated_at: laterThan(current.updated_at),
   });
-  const result = await scope.stub.replaceModel(scope.generation, record, current.updated_at);
-  return scope.committed(result, "model.update", id, { fields: Object.keys(patch) });
+  return scope.audited("model.update", id, { fields: Object.keys(patch) }, async () =>
+    scope.committed(await scope.stub.replaceModel(scope.generation, record, current.updated_at)),
+  );
 }
 
 export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {
   scope.requireAdmin();
-  const result = await scope.stub.deleteModel(scope.generation, id);
-  scope.committed(result, "model.remove", id);
+  await scope.audited("model.remove", id, undefined, async () => scope.committed(await scope.stub.deleteModel(scope.generation, id)));
   return { id, removed: true };
 }
 
 /** Only an admin sets or clears maintenance; health checks never overwrite it. */
 export async function setMaintenance(scope: TenantScope, id: string, status: "maintenance" | "available"): Promise<ModelRecord> {
   scope.requireAdmin();
-  const result = await scope.stub.setStatus(scope.generation, id, status, new Date().toISOString());
-  return scope.committed(result, "model.status", id, { status });
+  return scope.audited("model.status", id, { status }, async () =>
+    scope.committed(await scope.stub.setStatus(scope.generation, id, status, new Date().toISOString())),
+  );
 }
 
 interface Draft {
@@ -86,6 +92,7 @@ interface Draft {
   backend_type: string;
   config: Record<string, unknown>;
   capabilities: Capability[] | undefined;
+  features: Feature[] | undefined;
   fallbacks: string[];
   created_at: string;
   updated_at: string;
@@ -111,6 +118,7 @@ function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
     backend_type: type,
     config,
     capabilities: [...new Set(capabilities)],
+    features: [...new Set(draft.features ?? (capabilities.includes("chat") ? factory.defaultFeatures(config) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
     status: "initializing",
     status_detail: null,

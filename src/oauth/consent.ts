@@ -5,13 +5,26 @@
  * the tokens go to; the library's consent helpers make it unframeable and bind
  * the form to this browser with a single-use handle (CSRF-safe). Everything the
  * client chose is escaped (hono/html).
+ *
+ * Where the browser goes next:
+ * - The answer to the form is a redirect to the client's redirect URI. Chrome,
+ *   Edge and Safari apply the page's CSP `form-action` to that redirect too, so
+ *   the page allows `'self'` plus exactly the origin of the redirect URI the
+ *   library validated for this request (nothing else is loosened). A redirect
+ *   URI that CSP cannot name (an IPv6 literal) gets a page with a link instead.
+ * - A request that fails before the person acts is explained on this page. It is
+ *   sent back to the client only when the redirect URI is verified: a Client ID
+ *   Metadata Document client's redirect on its own domain. A self-registered
+ *   client could otherwise make this origin redirect anyone anywhere (RFC 9700
+ *   §4.11.2, open redirector).
  */
 import { AuthorizationError, CimdFetchError, type ConsentDescription } from "@cloudflare/workers-oauth-provider";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { authenticate } from "../tenants/authenticate";
+import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
-import { PAGE_SECURITY_HEADERS } from "../http/pages";
+import { pageSecurityHeaders } from "../http/pages";
 import { grantUserId } from "./grants";
 import { type GrantProps, MCP_SCOPE, oauth } from "./server";
 
@@ -22,9 +35,10 @@ export const consentRoutes = new Hono<AppEnv>()
       const request = await api.parseAuthRequest(c.req.raw);
       const details = await api.describeConsent(request);
       const consent = await api.beginConsent(request);
-      return render(c, consentPage(details, consent.handle), 200, consent.headers);
+      const target = redirectSource(details.redirectUri);
+      return render(c, consentPage(details, consent.handle), 200, consent.headers, target ? [target] : []);
     } catch (error) {
-      return authorizationFailure(c, error);
+      return requestFailure(c, error);
     }
   })
   .post("/", async (c) => {
@@ -34,7 +48,7 @@ export const consentRoutes = new Hono<AppEnv>()
       const handle = String(form.get("handle") ?? "");
       if (form.get("decision") !== "approve") {
         const denied = await api.denyConsent(c.req.raw, handle);
-        return new Response(null, { status: 302, headers: denied.headers });
+        return sendBack(c, denied.redirectTo, denied.request.redirectUri, denied.headers);
       }
       // Check the key before the single-use handle is spent, so a typo can be corrected with Back.
       const key = String(form.get("key") ?? "").trim();
@@ -42,20 +56,79 @@ export const consentRoutes = new Hono<AppEnv>()
       if (!scope) return render(c, message("That API key is not valid (unknown or revoked). Go back and try again."), 400);
       const approved = await api.approveConsent(c.req.raw, handle, { scope: [MCP_SCOPE, ...granted(form.getAll("scope"))] });
       const props: GrantProps = { tenantId: scope.tenantId, keyId: scope.key.id };
-      const { redirectTo } = await api.completeAuthorization({
-        request: approved.request,
-        userId: await grantUserId(scope.tenantId, scope.key.id),
-        metadata: { tenant: scope.tenantId, role: scope.role },
-        scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
-        props,
-      });
-      scope.audit("oauth.authorize", approved.request.clientId, { role: scope.role });
-      approved.headers.set("Location", redirectTo);
-      return new Response(null, { status: 302, headers: approved.headers });
+      const userId = await grantUserId(scope.tenantId, scope.key.id);
+      const { redirectTo } = await scope.audited("oauth.authorize", approved.request.clientId, { role: scope.role }, () =>
+        api.completeAuthorization({
+          request: approved.request,
+          userId,
+          metadata: { tenant: scope.tenantId, role: scope.role },
+          scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
+          props,
+        }),
+      );
+      return sendBack(c, redirectTo, approved.request.redirectUri, approved.headers);
     } catch (error) {
-      return authorizationFailure(c, error);
+      // After the person acted (an expired or reused handle, another browser): explain here, never redirect.
+      if (error instanceof AuthorizationError) return render(c, message(error.description ?? "This authorization request is not valid."), 400);
+      if (error instanceof GatewayError && error.code === "audit_unavailable") return render(c, message(error.message), 503);
+      throw error;
     }
   });
+
+/**
+ * The CSP source for a redirect URI: its origin (`http://127.0.0.1:33418`), or
+ * its scheme for a native app's private-use URI (`com.example.app:`). Null when
+ * CSP's grammar cannot name it exactly (IPv6 literals, odd characters).
+ */
+export function redirectSource(uri: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return null;
+  }
+  if (url.protocol === "http:" || url.protocol === "https:") {
+    return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(url.hostname) && /^\d*$/.test(url.port) ? url.origin : null;
+  }
+  return /^[a-z][a-z0-9+.-]*:$/.test(url.protocol) ? url.protocol : null;
+}
+
+/** Send the browser back to the client: a redirect the page's form-action allows, or a link where CSP cannot say so. */
+async function sendBack(c: Context<AppEnv>, location: string, redirectUri: string, headers: Headers) {
+  if (redirectSource(redirectUri)) {
+    headers.set("Location", location);
+    return new Response(null, { status: 302, headers });
+  }
+  headers.delete("Location");
+  const page = html`<h1>Authorization</h1>
+    <p><a href="${location}">Return to the app</a> to finish signing in.</p>`;
+  return render(c, page, 200, headers);
+}
+
+/** A request refused before the person acted: back to the client only when its redirect URI is verified. */
+function requestFailure(c: Context<AppEnv>, error: unknown) {
+  if (error instanceof AuthorizationError && error.redirectTo && error.redirectUri && verifiedRedirect(c.req.query("client_id"), error.redirectUri)) {
+    return c.redirect(error.redirectTo, 302);
+  }
+  if (error instanceof AuthorizationError) return render(c, message(error.description ?? "This authorization request is not valid."), 400);
+  if (error instanceof CimdFetchError) return render(c, message("This app could not be verified (its metadata document could not be read)."), 400);
+  throw error;
+}
+
+/**
+ * A redirect URI is verified when a domain vouches for it: the client is a Client
+ * ID Metadata Document (an https URL) and the redirect URI is on that same host.
+ * A self-registered client's redirect URIs are whatever it typed.
+ */
+function verifiedRedirect(clientId: string | undefined, redirectUri: string): boolean {
+  try {
+    const client = new URL(clientId ?? "");
+    const redirect = new URL(redirectUri);
+    return client.protocol === "https:" && redirect.protocol === "https:" && redirect.hostname === client.hostname;
+  } catch {
+    return false;
+  }
+}
 
 /** Only scopes this server knows are passed on; `mcp` is always granted (the role comes from the key). */
 function granted(values: (string | File)[]): string[] {
@@ -95,15 +168,13 @@ function message(text: string) {
     <p class="warn">${text}</p>`;
 }
 
-/** Redirect to the client only once the library has validated it; otherwise explain here. */
-function authorizationFailure(c: Context<AppEnv>, error: unknown) {
-  if (error instanceof AuthorizationError && error.redirectTo) return c.redirect(error.redirectTo, 302);
-  if (error instanceof AuthorizationError) return render(c, message(error.description ?? "This authorization request is not valid."), 400);
-  if (error instanceof CimdFetchError) return render(c, message("This app could not be verified (its metadata document could not be read)."), 400);
-  throw error;
-}
-
-async function render(c: Context<AppEnv>, body: ReturnType<typeof html>, status: 200 | 400, headers?: Headers) {
+async function render(
+  c: Context<AppEnv>,
+  body: ReturnType<typeof html>,
+  status: 200 | 400 | 413 | 503,
+  headers?: Headers,
+  formActions: string[] = [],
+) {
   const r = await c.html(
     html`<!doctype html>
       <html lang="en">
@@ -124,6 +195,6 @@ async function render(c: Context<AppEnv>, body: ReturnType<typeof html>, status:
   );
   const out = new Headers(r.headers);
   headers?.forEach((value, name) => out.append(name, value));
-  for (const [name, value] of Object.entries(PAGE_SECURITY_HEADERS)) out.set(name, value);
+  for (const [name, value] of Object.entries(pageSecurityHeaders({ formActions }))) out.set(name, value);
   return new Response(r.body, { status: r.status, headers: out });
 }

@@ -6,13 +6,17 @@
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { tenantAuth } from "../auth/middleware";
-import type { Generation } from "../backends/types";
+import { z } from "zod";
+import type { CallOptions, Generation, ToolCallDelta } from "../backends/types";
 import { GatewayError, openAIErrorBody, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { chat, complete, embed, type Answered } from "../inference/run";
-import { stopList } from "../inference/schemas";
-import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas";
+import { chatRequest, completionRequest } from "./request";
+import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, withoutNulls } from "./schemas";
+
+const ChatBody = z.preprocess(withoutNulls, ChatCompletionRequest);
+const CompletionBody = z.preprocess(withoutNulls, CompletionRequest);
 
 const CREATED = Math.floor(Date.parse("2026-01-01T00:00:00Z") / 1000);
 
@@ -26,35 +30,35 @@ export const openAIRoutes = new Hono<AppEnv>()
         object: "model",
         created: Math.floor(Date.parse(m.created_at) / 1000) || CREATED,
         owned_by: m.backend_type,
+        capabilities: m.capabilities,
+        features: m.features,
       })),
     }),
   )
   .post("/chat/completions", async (c) => {
-    const body = await readJson(c, ChatCompletionRequest);
-    const messages = body.messages.map((m) => ({ role: m.role === "developer" ? ("system" as const) : m.role, content: m.content }));
-    const params = sampling(body);
+    const body = await readJson(c, ChatBody);
+    const request = chatRequest(body);
     if (!body.stream) {
-      const result = await chat(c.var.scope, body.model, { messages, ...params }, { signal: c.req.raw.signal });
+      const result = await chat(c.var.scope, body.model, request, { signal: c.req.raw.signal });
       return c.json({
         id: `chatcmpl-${crypto.randomUUID()}`,
         object: "chat.completion",
         created: now(),
         model: result.model_id,
-        choices: [{ index: 0, message: { role: "assistant", content: result.text }, finish_reason: finish(result), logprobs: null }],
+        choices: [{ index: 0, message: assistantMessage(result), finish_reason: finish(result), logprobs: null }],
         usage: usage(result),
         ...answeredBy(result),
       });
     }
-    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (onText) =>
-      chat(c.var.scope, body.model, { messages, ...params }, { onText, signal: c.req.raw.signal }),
+    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (callbacks) =>
+      chat(c.var.scope, body.model, request, { ...callbacks, signal: c.req.raw.signal }),
     );
   })
   .post("/completions", async (c) => {
-    const body = await readJson(c, CompletionRequest);
-    const prompt = Array.isArray(body.prompt) ? body.prompt[0]! : body.prompt;
-    const params = sampling(body);
+    const body = await readJson(c, CompletionBody);
+    const request = completionRequest(body);
     if (!body.stream) {
-      const result = await complete(c.var.scope, body.model, { prompt, ...params }, { signal: c.req.raw.signal });
+      const result = await complete(c.var.scope, body.model, request, { signal: c.req.raw.signal });
       return c.json({
         id: `cmpl-${crypto.randomUUID()}`,
         object: "text_completion",
@@ -65,8 +69,8 @@ export const openAIRoutes = new Hono<AppEnv>()
         ...answeredBy(result),
       });
     }
-    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, (onText) =>
-      complete(c.var.scope, body.model, { prompt, ...params }, { onText, signal: c.req.raw.signal }),
+    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, ({ onText }) =>
+      complete(c.var.scope, body.model, request, { onText, signal: c.req.raw.signal }),
     );
   })
   .post("/embeddings", async (c) => {
@@ -88,13 +92,28 @@ export const openAIRoutes = new Hono<AppEnv>()
   })
   .onError((error) => openAIErrorResponse(toGatewayError(error)));
 
-function sampling(body: { max_tokens?: number; max_completion_tokens?: number; temperature?: number; top_p?: number; stop?: string | string[] }) {
+/** The answer's message in OpenAI's shape: content null when the model only called tools. */
+function assistantMessage(result: Generation) {
+  const calls = result.tool_calls;
+  if (!calls) return { role: "assistant", content: result.text, refusal: null };
   return {
-    max_tokens: body.max_completion_tokens ?? body.max_tokens,
-    temperature: body.temperature,
-    top_p: body.top_p,
-    stop: stopList(body.stop),
+    role: "assistant",
+    content: result.text === "" ? null : result.text,
+    refusal: null,
+    tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } })),
   };
+}
+
+/**
+ * A streamed tool call piece as OpenAI streams it: the first piece of a call
+ * carries index, id, type and name with empty arguments, then the arguments
+ * follow in pieces. A piece with all of them at once (a whole call) is split so.
+ */
+function toolCallDeltas(delta: ToolCallDelta): Record<string, unknown>[] {
+  const args = { index: delta.index, function: { arguments: delta.arguments ?? "" } };
+  if (delta.id === undefined) return [args];
+  const head = { index: delta.index, id: delta.id, type: "function", function: { name: delta.name ?? "", arguments: "" } };
+  return delta.arguments ? [head, args] : [head];
 }
 
 /** OpenAI's finish reasons; a broken stream or an unknown reason reads as "stop" with the error said separately. */
@@ -135,22 +154,29 @@ async function stream(
   requested: string,
   object: "chat.completion.chunk" | "text_completion",
   includeUsage: boolean,
-  run: (onText: (delta: string) => Promise<void>) => Promise<Generation & Answered>,
+  run: (callbacks: Required<Pick<CallOptions, "onText" | "onToolCall">>) => Promise<Generation & Answered>,
 ): Promise<Response> {
   const id = `${object === "text_completion" ? "cmpl" : "chatcmpl"}-${crypto.randomUUID()}`;
   const isChat = object === "chat.completion.chunk";
   const chunk = (model: string, choices: Record<string, unknown>[], extra: Record<string, unknown> = {}) =>
     JSON.stringify({ id, object, created: now(), model, choices: choices.map((choice) => ({ index: 0, ...choice })), ...extra });
-  const piece = (delta: string) => (isChat ? { delta: { content: delta }, finish_reason: null } : { text: delta, finish_reason: null });
+  /** A text piece, or a tool call piece (chat only). */
+  type Piece = string | ToolCallDelta;
+  /** The chunks' choices for one piece: a tool call piece may become two chunks (see toolCallDeltas). */
+  const choices = (delta: Piece) =>
+    typeof delta !== "string"
+      ? toolCallDeltas(delta).map((call) => ({ delta: { tool_calls: [call] }, finish_reason: null }))
+      : [isChat ? { delta: { content: delta }, finish_reason: null } : { text: delta, finish_reason: null }];
 
-  const queue = new TransformStream<string, string>();
+  const queue = new TransformStream<Piece, Piece>();
   const writer = queue.writable.getWriter();
   let firstText!: () => void;
   const started = new Promise<void>((resolve) => (firstText = resolve));
-  const call = run(async (delta) => {
+  const take = async (delta: Piece) => {
     firstText();
     await writer.write(delta);
-  });
+  };
+  const call = run({ onText: take, onToolCall: take });
   await Promise.race([started, call]); // rejects when the call fails before any text
   // The queue ends when the call does, after the deltas already in it.
   void call.then(
@@ -165,7 +191,7 @@ async function stream(
       for (;;) {
         const next = await reader.read();
         if (next.done) break;
-        await sse.writeSSE({ data: chunk(requested, [piece(next.value)]) });
+        for (const one of choices(next.value)) await sse.writeSSE({ data: chunk(requested, [one]) });
       }
     } finally {
       // A no-op after the last delta; if writing failed (the client left), the call stops waiting on the queue.

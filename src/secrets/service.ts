@@ -54,13 +54,14 @@ export async function putSecret(scope: TenantScope, name: string, body: z.output
   scope.requireAdmin();
   const { current } = await keyring(scope.env);
   const sealed = await seal(current, scope.tenantId, name, body.value);
-  const result = await scope.stub.putSecret(scope.generation, { name, hosts: body.hosts, sealed }, new Date().toISOString());
-  return scope.committed(result, "secret.put", name, { hosts: body.hosts });
+  return scope.audited("secret.put", name, { hosts: body.hosts }, async () =>
+    scope.committed(await scope.stub.putSecret(scope.generation, { name, hosts: body.hosts, sealed }, new Date().toISOString())),
+  );
 }
 
 export async function deleteSecret(scope: TenantScope, name: string): Promise<{ name: string; deleted: true }> {
   scope.requireAdmin();
-  scope.committed(await scope.stub.deleteSecret(scope.generation, name), "secret.delete", name);
+  await scope.audited("secret.delete", name, undefined, async () => scope.committed(await scope.stub.deleteSecret(scope.generation, name)));
   return { name, deleted: true };
 }
 

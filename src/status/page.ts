@@ -1,28 +1,34 @@
 /**
  * The status page: an HTML view of one tenant's models — status, backend,
  * latency, and a small chart of recent checks. A browser signs in with a
- * tenant API key (kept in an HttpOnly, SameSite=Strict cookie scoped to
- * /status); tools may send `Authorization: Bearer <key>` instead. The page has
- * no scripts, and its CSP allows nothing but its own inline styles and forms.
+ * tenant API key and gets a short, signed, read-only session cookie (never the
+ * key; see session.ts); tools may send `Authorization: Bearer <key>` instead.
+ * The page has no scripts, and its CSP allows nothing but its own inline
+ * styles and forms.
  */
 import { type Context, Hono } from "hono";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import { authenticate } from "../tenants/authenticate";
+import { authenticate, authenticateKeyId } from "../tenants/authenticate";
 import type { HealthCheck } from "../health/status";
 import type { AppEnv } from "../http/app-env";
 import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import type { ModelRecord } from "../models/schema";
+import type { TenantScope } from "../tenants/scope";
+import { csrfToken, endSession, openSession, readSessionCookie, sameSiteForm, startSession } from "./session";
 
-const COOKIE = "mgw_status";
 const CHECKS_SHOWN = 30;
 
 export const statusRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
-    const token = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? getCookie(c, COOKIE);
-    const scope = token ? await authenticate(c, token) : null;
-    if (!scope) return page(c, "Sign in", loginForm(token ? "That key is not valid (unknown or revoked)." : null), 401);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    const cookie = bearer ? undefined : readSessionCookie(c);
+    const scope = bearer ? await authenticate(c, bearer) : cookie ? await fromSession(c, cookie) : null;
+    if (!scope) {
+      if (cookie) endSession(c);
+      const error = bearer || cookie ? "That key is not valid (unknown or revoked), or the session has ended." : null;
+      return page(c, "Sign in", loginForm(csrfToken(c), error), 401);
+    }
     const checks = await scope.stub.checksByModel(CHECKS_SHOWN);
     const body = html`
       <header>
@@ -43,24 +49,34 @@ export const statusRoutes = new Hono<AppEnv>()
   })
   .post("/login", async (c) => {
     const form = await c.req.parseBody();
+    // Login CSRF: only this site's own sign-in form may start a session.
+    if (!sameSiteForm(c, typeof form.csrf === "string" ? form.csrf : "")) {
+      return page(c, "Sign in", loginForm(csrfToken(c), "This sign-in did not come from this page. Sign in here."), 403);
+    }
     const key = typeof form.key === "string" ? form.key.trim() : "";
     const scope = key ? await authenticate(c, key) : null;
-    if (!scope) return page(c, "Sign in", loginForm("That key is not valid (unknown or revoked)."), 401);
-    setCookie(c, COOKIE, key, {
-      path: "/status",
-      httpOnly: true,
-      sameSite: "Strict",
-      secure: new URL(c.req.url).protocol === "https:",
-      maxAge: 8 * 3600,
-    });
+    if (!scope) return page(c, "Sign in", loginForm(csrfToken(c), "That key is not valid (unknown or revoked)."), 401);
+    await startSession(c, scope.tenantId, scope.key.id);
     return c.redirect("/status", 303);
   })
   .post("/logout", (c) => {
-    deleteCookie(c, COOKIE, { path: "/status" });
+    if (sameSiteForm(c)) endSession(c);
     return c.redirect("/status", 303);
   });
 
-function page(c: Context<AppEnv>, title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>, status: 200 | 401, refresh = false) {
+/** The scope of a signed session: valid signature, not expired, and its key still exists. */
+async function fromSession(c: Context<AppEnv>, cookie: string): Promise<TenantScope | null> {
+  const session = await openSession(c.env, cookie);
+  return session && authenticateKeyId(c, session.tenantId, session.keyId);
+}
+
+function page(
+  c: Context<AppEnv>,
+  title: string,
+  body: HtmlEscapedString | Promise<HtmlEscapedString>,
+  status: 200 | 401 | 403 | 413,
+  refresh = false,
+) {
   for (const [name, value] of Object.entries(PAGE_SECURITY_HEADERS)) c.header(name, value);
   return c.html(
     html`<!doctype html>
@@ -82,9 +98,10 @@ function page(c: Context<AppEnv>, title: string, body: HtmlEscapedString | Promi
   );
 }
 
-function loginForm(error: string | null) {
+function loginForm(csrf: string, error: string | null) {
   return html`<h1>MCP model gateway — status</h1>
     <form method="post" action="/status/login" class="login">
+      <input type="hidden" name="csrf" value="${csrf}" />
       <label for="key">Tenant API key</label>
       <input id="key" name="key" type="password" autocomplete="off" required placeholder="mgw_…" />
       <button type="submit">Show status</button>

@@ -38,3 +38,8 @@ async function enforceTenantRate(env: Env, tenantId: string): Promise<void> {
     throw new GatewayError("rate_limited", "This tenant is over its request rate limit; retry in a minute.", { retryAfter: 60 });
   }
 }
+
+/** The tenant scope for a key of a tenant named by id (a signed status page session), or null when that key is gone. */
+export function authenticateKeyId(c: Context<AppEnv>, tenantId: string, keyId: string): Promise<TenantScope | null> {
+  return scopeFor(c, tenantId, { keyId });
+}

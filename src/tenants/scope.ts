@@ -9,7 +9,7 @@ import { tenantStub, type TenantSnapshot, type WriteResult } from "./stub";
 import { GatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
 import { invalidateTenant } from "./cache";
-import { writeAudit } from "./directory";
+import { type AuditEntry, audited } from "./directory";
 
 export class TenantScope {
   constructor(
@@ -41,16 +41,22 @@ export class TenantScope {
     return model;
   }
 
-  /** Unwrap a Durable Object write, drop cached copies of this tenant, and audit it. */
-  committed<T>(result: WriteResult<T>, action: string, target: string, detail?: Record<string, unknown>): T {
+  /** Unwrap a Durable Object write and drop cached copies of this tenant (inside `audited`, which records it). */
+  committed<T>(result: WriteResult<T>): T {
     if (!result.ok) throw new GatewayError(result.code, result.message);
-    this.changed(action, target, detail);
+    invalidateTenant(this.tenantId);
     return result.value;
   }
 
-  changed(action: string, target: string, detail?: Record<string, unknown>): void {
-    invalidateTenant(this.tenantId);
-    this.audit(action, target, detail);
+  /** Make a change only once its audit row (actor: this key) is written; see directory.ts `audited`. */
+  audited<T>(
+    action: string,
+    target: string | undefined,
+    detail: Record<string, unknown> | undefined,
+    change: () => Promise<T>,
+    settle?: (value: T) => Pick<AuditEntry, "target" | "detail">,
+  ): Promise<T> {
+    return audited(this.env.DB, { tenantId: this.tenantId, actor: `key:${this.key.id}`, action, target, detail }, change, settle);
   }
 
   /** Drop this isolate's cached copy of the tenant, so the next request reads it afresh. */
@@ -72,12 +78,8 @@ export class TenantScope {
     return { ...model, recent_checks: await this.stub.checks(id, 20) };
   }
 
-  /** Work that may finish after the response (audit writes, passive health reports). */
+  /** Work that may finish after the response (passive health reports). */
   background(promise: Promise<unknown>): void {
     this.waitUntil(promise.catch((error: unknown) => console.error("background work failed", error instanceof Error ? error.message : error)));
-  }
-
-  audit(action: string, target: string, detail?: Record<string, unknown>): void {
-    this.background(writeAudit(this.env.DB, { tenantId: this.tenantId, actor: `key:${this.key.id}`, action, target, detail }));
   }
 }

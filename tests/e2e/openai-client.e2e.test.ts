@@ -10,10 +10,11 @@
  * reached the client or wrangler dev's logs.
  */
 import OpenAI from "openai";
+import type { RunnableToolFunctionWithParse } from "openai/lib/RunnableFunction";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import { fakeVector8 } from "../support/fake-vectors.js";
-import { expectNotInLogs, fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
+import { connectModern, expectNotInLogs, fakes, gatewayFor, ResponseRecorder, structured, type Tenant } from "./helpers";
 
 const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 const openaiUrl = inject("openaiUrl");
@@ -24,10 +25,11 @@ const RUN = String(Date.now() % 1e8);
 const UP_CHAT = `gpt-e2e-v1-${RUN}`;
 const UP_EMBED = `e2e-v1-embed-${RUN}`;
 const UP_OLLAMA = `e2e-v1-llm-${RUN}`;
+const UP_TOOLS = `gpt-e2e-v1-tools-${RUN}`;
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
-const { createTenant, registerModel } = gatewayFor(recorder, () => dev);
+const { api, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 let tenant: Tenant;
 /** Bodies of the requests the SDK sent to the gateway, by path. */
 const sent: { path: string; body: Record<string, unknown> | undefined }[] = [];
@@ -67,6 +69,13 @@ beforeAll(async () => {
       config: { base_url: `${openaiUrl}/v1`, model_name: UP_EMBED, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
     },
     {
+      id: "v1-agent",
+      name: "An agent's model on the fake OpenAI",
+      backend_type: "openai_compatible",
+      config: { base_url: `${openaiUrl}/v1`, model_name: UP_TOOLS, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
+      features: ["tools", "json_schema"],
+    },
+    {
       id: "v1-ollama",
       name: "Chat on the fake Ollama",
       backend_type: "ollama",
@@ -87,6 +96,7 @@ describe("the official openai client against /v1", () => {
     const models: OpenAI.Model[] = [];
     for await (const m of openai.models.list()) models.push(m);
     expect(models.map((m) => [m.id, m.object, m.owned_by]).sort()).toEqual([
+      ["v1-agent", "model", "openai_compatible"],
       ["v1-chat", "model", "openai_compatible"],
       ["v1-embed", "model", "openai_compatible"],
       ["v1-ollama", "model", "ollama"],
@@ -218,6 +228,101 @@ describe("the official openai client against /v1", () => {
         (e: unknown) => e,
       );
     expect(denied).toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it("an agent loop with runTools: tool call, tool result, final answer; non-streaming and streaming", async () => {
+    const asked: string[] = [];
+    const tools: RunnableToolFunctionWithParse<{ city: string }>[] = [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "The weather in a city",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+          parse: (input: string) => JSON.parse(input) as { city: string },
+          function: ({ city }) => {
+            asked.push(city);
+            return `foggy in ${city}`;
+          },
+        },
+      },
+    ];
+    const runner = openai.chat.completions.runTools({ model: "v1-agent", messages: [{ role: "user", content: "London" }], tools });
+    expect(await runner.finalContent()).toBe("tool said: foggy in London");
+    const streamed = openai.chat.completions.runTools({ model: "v1-agent", messages: [{ role: "user", content: "Dublin" }], tools, stream: true });
+    const calls: string[] = [];
+    streamed.on("functionToolCall", (call) => calls.push(`${call.name} ${call.arguments}`));
+    expect(await streamed.finalContent()).toBe("tool said: foggy in Dublin");
+    expect(calls).toEqual(['get_weather {"city":"Dublin"}']);
+    expect(asked).toEqual(["London", "Dublin"]);
+
+    const bodies = (await fakes.openai.requests(UP_TOOLS)).map((r) => r.body);
+    expect(bodies).toHaveLength(4);
+    expect(bodies[1]!.messages).toEqual([
+      { role: "user", content: "London" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_fake_0", type: "function", function: { name: "get_weather", arguments: '{"city":"London"}' } }],
+      },
+      { role: "tool", tool_call_id: "call_fake_0", content: "foggy in London" },
+    ]);
+    expect(bodies[2]).toMatchObject({ stream: true, tools: [{ type: "function", function: { name: "get_weather" } }] });
+  });
+
+  it("the same loop through the MCP chat tool with a real MCP client: arguments as objects, the result as a tool message", async () => {
+    const session = await connectModern(dev.url, tenant.userKey, recorder);
+    try {
+      const weather = {
+        type: "function",
+        function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+      };
+      const first = await session.callTool("chat", { model_id: "v1-agent", messages: [{ role: "user", content: "Cairo" }], tools: [weather] });
+      const made = structured<{ finish_reason: string; tool_calls: { id: string; name: string; arguments: { city: string } }[] }>(first);
+      expect(made.finish_reason).toBe("tool_calls");
+      expect(made.tool_calls).toEqual([{ id: "call_fake_0", name: "get_weather", arguments: { city: "Cairo" } }]);
+      const progress: string[] = [];
+      const second = await session.callTool(
+        "chat",
+        {
+          model_id: "v1-agent",
+          messages: [
+            { role: "user", content: "Cairo" },
+            { role: "assistant", content: "", tool_calls: made.tool_calls },
+            { role: "tool", tool_call_id: made.tool_calls[0]!.id, content: "hot and dry" },
+          ],
+          tools: [weather],
+        },
+        (p) => progress.push(p.message ?? ""),
+      );
+      expect(structured<{ text: string; finish_reason: string }>(second)).toMatchObject({ text: "tool said: hot and dry", finish_reason: "stop" });
+      expect(progress.join("")).toBe("tool said: hot and dry");
+      const json = await session.callTool("chat", {
+        model_id: "v1-agent",
+        messages: [{ role: "user", content: "Cairo" }],
+        response_format: { type: "json_object" },
+      });
+      expect(structured<{ json: unknown }>(json).json).toEqual({ echo: "Cairo" });
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("a model without the tools feature is a 400 unsupported_feature through the SDK, and nothing reaches the upstream", async () => {
+    const before = (await fakes.ollama.requests(UP_OLLAMA)).length;
+    await api("PATCH", "/api/v1/models/v1-ollama", { token: tenant.adminKey, body: { features: [] } });
+    const error = await openai.chat.completions
+      .create({ model: "v1-ollama", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error).toMatchObject({
+      status: 400,
+      error: { type: "unsupported_feature", message: expect.stringContaining('Model "v1-ollama" lacks the tools feature') },
+    });
+    expect((await fakes.ollama.requests(UP_OLLAMA)).length).toBe(before);
   });
 
   it("the canary secret never appears in a response or in wrangler dev's logs", async () => {

@@ -463,14 +463,20 @@ describe("(a) the canary sweep", () => {
     expect(page.status).toBe(200);
     expect(page.body).toContain("oa-t");
     expect(page.body).toContain("scheduled failed"); // the echoed checks are on the page
+    // Sign in as the page does: its form carries the anti-CSRF token it also set as a cookie.
+    const form = await rawCall("/status", {});
+    const csrf = /name="csrf" value="([^"]+)"/.exec(form.text)?.[1] ?? "";
+    const csrfCookie = (form.headers.get("set-cookie") ?? "").split(";")[0]!;
     const login = await rawCall("/status/login", {
       method: "POST",
       redirect: "manual",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ key: vault.adminKey }).toString(),
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie },
+      body: new URLSearchParams({ key: vault.adminKey, csrf }).toString(),
     });
     expect(login.status).toBe(303);
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect(cookie).toMatch(/^mgw_status=/);
+    expect(cookie).not.toContain(vault.adminKey);
     const viaCookie = await rawCall("/status", { headers: { cookie } });
     expect(viaCookie.status).toBe(200);
     expect(viaCookie.text).toContain("hf-w");

@@ -9,10 +9,13 @@
  * under the page's CSP), and the chart of recent checks, signs out, and takes a
  * full-page screenshot, which is decoded and must show the badge and bar colours
  * (a blank or unstyled page fails). The screenshot is left in the OS temp dir.
+ * The session cookie is a short-lived signed session, not the key: an edited one
+ * is refused, and a sign-in form posted from another site is refused (login CSRF).
  *
  * Chromium missing: skipped with a hint on a dev machine, a failure in CI.
  */
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -139,6 +142,11 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     expect(others).toEqual([]);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/status" });
     expect(await page.evaluate(() => document.cookie)).toBe("");
+    // A session, not the key: the value holds no part of the key, and it expires within the hour.
+    expect(cookie!.value).not.toContain(tenant.userKey);
+    expect(cookie!.value).not.toContain(tenant.userKey.slice(-20));
+    expect(cookie!.expires * 1000).toBeGreaterThan(Date.now());
+    expect(cookie!.expires * 1000).toBeLessThanOrEqual(Date.now() + 3600_000 + 60_000);
 
     const rows = await page
       .locator("tbody tr[data-model]")
@@ -217,6 +225,22 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     expect(counts.barOk).toBeGreaterThan(4 * 6 * 3 * 0.9);
   });
 
+  it("refuses an edited session cookie, and takes the genuine one back", async () => {
+    const [genuine] = (await context.cookies()).filter((c) => c.name === "mgw_status");
+    const [payload, mac] = genuine!.value.split(".") as [string, string];
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString()) as Record<string, unknown>;
+    const longer = Buffer.from(JSON.stringify({ ...claims, e: Number(claims.e) + 30 * 86400 })).toString("base64url");
+    for (const value of [`${longer}.${mac}`, `${payload}.${mac.slice(0, -1)}${mac.endsWith("A") ? "B" : "A"}`, tenant.userKey]) {
+      await context.addCookies([{ ...genuine!, value }]);
+      const response = await page.goto(`${dev.url}/status`);
+      expect(response?.status(), value).toBe(401);
+      expect(await page.locator("table").count()).toBe(0);
+      expect(await page.locator("form.login").count()).toBe(1);
+    }
+    await context.addCookies([genuine!]);
+    expect((await page.goto(`${dev.url}/status`))?.status()).toBe(200);
+  });
+
   it("signs out back to the form", async () => {
     const [back] = await Promise.all([
       page.waitForResponse((r) => new URL(r.url()).pathname === "/status" && r.request().method() === "GET"),
@@ -234,5 +258,38 @@ describe.runIf(availability.run)("the status page in Chromium", () => {
     const html = await bearer.text();
     expect(html).toContain('data-model="gamma" data-status="error"');
     expect(html).not.toContain(tenant.userKey);
+  });
+
+  it("refuses a sign-in form posted from another site (login CSRF): no session is set", async () => {
+    const attacker = await call<{ key: string }>("POST", "/api/v1/tenants/storefront/keys", {
+      token: dev.adminToken,
+      body: { role: "user", name: "attacker" },
+    });
+    expect(attacker.status).toBe(201);
+    // A page on another site (localhost is another site than 127.0.0.1) with a form that signs the visitor in as the attacker.
+    const evil = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(
+        `<!doctype html><form method="post" action="${dev.url}/status/login">` +
+          `<input name="key" value="${attacker.body.key}"><input name="csrf" value="guessed-token"><button id="go">Win a prize</button></form>`,
+      );
+    });
+    await new Promise<void>((resolve) => evil.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (evil.address() as { port: number }).port;
+      const victim = await browser.newContext();
+      const tab = await victim.newPage();
+      await tab.goto(`http://localhost:${port}/`);
+      const [answer] = await Promise.all([tab.waitForResponse((r) => r.url().endsWith("/status/login")), tab.click("#go")]);
+      expect(answer.status()).toBe(403);
+      await tab.waitForLoadState();
+      await expect(tab.locator("p.error[role=alert]").textContent()).resolves.toMatch(/did not come from this page/);
+      expect((await victim.cookies(dev.url)).filter((c) => c.name === "mgw_status")).toEqual([]);
+      const after = await tab.goto(`${dev.url}/status`);
+      expect(after?.status()).toBe(401);
+      await victim.close();
+    } finally {
+      await new Promise<void>((resolve) => evil.close(() => resolve()));
+    }
   });
 });

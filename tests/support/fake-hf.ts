@@ -30,6 +30,7 @@
 import type { ServerResponse } from "node:http";
 import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
 import { dropConnection, type FakeServer, json, serve } from "./fake-http.ts";
+import { chatReply, type FakeToolCall } from "./fake-replies.ts";
 import { fakeVector3 } from "./fake-vectors.js";
 
 export type Step =
@@ -100,8 +101,10 @@ function route(method: string, path: string, body: Body): Route | undefined {
 
 async function chat(res: ServerResponse, body: Body, breakAfter: number | undefined) {
   const messages = (body.messages ?? []) as { role: string; content: string }[];
-  const last = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
-  let words = `echo: ${last}`.split(/(?<= )/);
+  // The router is OpenAI-compatible: tools and JSON mode as the fake OpenAI answers them.
+  const reply = chatReply(body);
+  if (reply.toolCalls) return chatToolCalls(res, body, reply.toolCalls);
+  let words = reply.text.split(/(?<= )/);
   const cut = typeof body.max_tokens === "number" && words.length > body.max_tokens;
   if (cut) words = words.slice(0, body.max_tokens as number);
   const text = words.join("");
@@ -128,6 +131,33 @@ async function chat(res: ServerResponse, body: Body, breakAfter: number | undefi
     chunk({ index: 0, delta: {}, finish_reason: finish }, { usage }),
   ];
   await sse(res, events, breakAfter, true);
+}
+
+async function chatToolCalls(res: ServerResponse, body: Body, toolCalls: FakeToolCall[]) {
+  const calls = toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
+  if (!body.stream) {
+    const message = { role: "assistant", content: null, tool_calls: calls };
+    return json(res, 200, {
+      id: "chatcmpl-hf",
+      object: "chat.completion",
+      model: body.model,
+      choices: [{ index: 0, message, finish_reason: "tool_calls" }],
+    });
+  }
+  const chunk = (delta: Body, finish: string | null = null) => ({
+    id: "chatcmpl-hf",
+    object: "chat.completion.chunk",
+    model: body.model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  });
+  const events = [
+    ...calls.flatMap((c, index) => [
+      chunk({ tool_calls: [{ index, id: c.id, type: "function", function: { name: c.function.name, arguments: "" } }] }),
+      chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }),
+    ]),
+    chunk({}, "tool_calls"),
+  ];
+  await sse(res, events, undefined, true);
 }
 
 type Pipeline = "sentence-similarity" | "feature-extraction" | "zero-shot-classification" | "text-classification" | "text-generation";

@@ -5,6 +5,10 @@
  * /api/embed, /api/tags. A model that is not pulled gets Ollama's 404
  * `model "x" not found, try pulling it first`.
  *
+ * Chat takes Ollama's tools, `format` ("json" or a JSON schema) and `images`
+ * (base64), and answers tool calls as Ollama does: whole calls in
+ * `message.tool_calls`, arguments as objects, done_reason "stop" (see ./fake-replies.ts).
+ *
  * Replies are deterministic: chat answers "ollama: <last user message>", generate
  * answers "<prompt> …continued", both cut to `options.num_predict` words with
  * done_reason "length"; embeddings are 8 numbers derived from the text.
@@ -20,6 +24,7 @@
 import type { ServerResponse } from "node:http";
 import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
 import { dropConnection, type FakeServer, json, serve, text } from "./fake-http.ts";
+import { reply as fakeReply } from "./fake-replies.ts";
 import { fakeVector8 } from "./fake-vectors.js";
 
 export type Step =
@@ -78,9 +83,30 @@ export function startFakeOllama(): Promise<FakeServer> {
       });
     }
     const chat = path === "/api/chat";
-    const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string }[];
+    const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string; images?: string[] }[];
     const prompt = chat ? ([...messages].reverse().find((m) => m.role === "user")?.content ?? "") : String(body.prompt ?? "");
-    const reply = limit(chat ? `ollama: ${prompt}` : `${prompt} …continued`, (body.options as { num_predict?: unknown } | undefined)?.num_predict);
+    const answer = chat
+      ? fakeReply(
+          {
+            messages,
+            tools: ((body.tools ?? []) as { function: { name: string; parameters?: object } }[]).map((t) => t.function),
+            json: body.format === "json" ? "json" : body.format && typeof body.format === "object" ? body.format : undefined,
+            images: [...messages].reverse().find((m) => m.role === "user")?.images?.length,
+          },
+          "ollama: ",
+        )
+      : { text: `${prompt} …continued` };
+    if (answer.toolCalls) {
+      const message = {
+        role: "assistant",
+        content: "",
+        tool_calls: answer.toolCalls.map((c) => ({ function: { name: c.name, arguments: c.arguments } })),
+      };
+      const done = { message: { role: "assistant", content: "" }, done: true, done_reason: "stop", ...counts(prompt, "call") };
+      if (body.stream === false) return json(res, 200, { model, created_at: CREATED_AT, ...done, message });
+      return stream(res, model, [{ message }], done, step);
+    }
+    const reply = limit(answer.text, (body.options as { num_predict?: unknown } | undefined)?.num_predict);
     const piece = (delta: string) => (chat ? { message: { role: "assistant", content: delta } } : { response: delta });
     const last = { ...piece(""), done: true, done_reason: reply.reason, ...counts(prompt, reply.text) };
     // Ollama streams unless the request says `stream: false`.

@@ -11,6 +11,14 @@
  *   ...-broken-stream   the stream errors after two events
  *   @cf/nope/...        "5007: No such model"
  * Every call is recorded; `run("@fake/calls", {})` returns them (and clears the log).
+ *
+ * Function calling and JSON mode in the documented shapes: `tools: [{name, description,
+ * parameters}]` makes the model call the first tool (every tool when the user says
+ * "parallel") with each string parameter set to the user's text, answered as
+ * `{tool_calls: [{name, arguments}]}`; after a `tool` message it answers
+ * "tool said: <result>". `response_format: {type: "json_schema", json_schema}` answers
+ * `response` as an object; both refuse `stream: true` (JSON mode does not stream).
+ * Image parts must be data: URLs ("HTTP URL will not be accepted"); they are counted.
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { fakeVector8 } from "./fake-vectors.js";
@@ -20,10 +28,47 @@ let calls = [];
 
 const encoder = new TextEncoder();
 
+function textOf(content) {
+  if (typeof content === "string") return content;
+  return (content ?? []).map((p) => (p.type === "text" ? p.text : "")).join("");
+}
+
 function replyFor(inputs) {
   if (inputs.prompt !== undefined) return `${inputs.prompt} (continued by workers ai)`;
   const last = [...(inputs.messages ?? [])].reverse().find((m) => m.role === "user");
-  return `workers-ai: ${last?.content ?? ""}`;
+  const images = Array.isArray(last?.content) ? last.content.filter((p) => p.type === "image_url").length : 0;
+  return `workers-ai: ${textOf(last?.content)}${images ? ` [${images} image(s)]` : ""}`;
+}
+
+function fill(schema, text) {
+  const out = {};
+  for (const [key, prop] of Object.entries(schema?.properties ?? {})) {
+    out[key] = prop.type === "number" || prop.type === "integer" ? 42 : prop.type === "boolean" ? true : text;
+  }
+  return out;
+}
+
+/** Function calling and JSON mode; undefined for a plain generation. */
+function structured(inputs) {
+  const messages = inputs.messages ?? [];
+  for (const m of messages) {
+    for (const part of Array.isArray(m.content) ? m.content : []) {
+      if (part.type === "image_url" && !String(part.image_url?.url).startsWith("data:")) {
+        throw new Error("5006: image uri must be a data URL; HTTP URL will not be accepted");
+      }
+    }
+  }
+  if (!inputs.tools && !inputs.response_format) return undefined;
+  if (inputs.stream) throw new Error("5006: JSON Mode and function calling do not support streaming");
+  const user = textOf([...messages].reverse().find((m) => m.role === "user")?.content);
+  const last = messages.at(-1);
+  if (last?.role === "tool") return { response: `tool said: ${textOf(last.content)}`, usage: usage(inputs, "tool said") };
+  if (inputs.tools?.length) {
+    const tools = /parallel/.test(user) ? inputs.tools : inputs.tools.slice(0, 1);
+    return { tool_calls: tools.map((t) => ({ name: t.name, arguments: fill(t.parameters, user) })), usage: usage(inputs, "call") };
+  }
+  const format = inputs.response_format;
+  return { response: format.type === "json_schema" ? fill(format.json_schema, user) : { echo: user }, usage: usage(inputs, "json") };
 }
 
 function limit(text, maxTokens) {
@@ -94,6 +139,8 @@ export class FakeAi extends WorkerEntrypoint {
           { label: "POSITIVE", score: positive },
         ];
       }
+      const answer = structured(inputs);
+      if (answer) return answer;
       const text = limit(replyFor(inputs), inputs.max_tokens);
       if (inputs.stream) {
         const pieces = text.split(/(?<= )/).map((response) => ({ response, p: "abc" }));

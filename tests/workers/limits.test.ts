@@ -119,6 +119,7 @@ describe("how much one tenant may hold", () => {
         const record = { id: `m${i}`, name: `m${i}`, description: null, backend_type: "openai_compatible", config, capabilities: ["chat" as const] };
         const written = instance.insertModel(null, {
           ...record,
+          features: [],
           fallbacks: [],
           status: "initializing",
           status_detail: null,

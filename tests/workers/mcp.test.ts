@@ -49,6 +49,7 @@ describe("MCP endpoint", () => {
           name: "Model m-embed",
           backend_type: "openai_compatible",
           capabilities: ["embedding"],
+          features: [],
           status: "initializing",
           last_checked_at: null,
           latency_ms: null,

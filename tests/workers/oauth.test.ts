@@ -27,13 +27,13 @@ async function pkce() {
   return { verifier, challenge };
 }
 
-async function register(name = "Test MCP client") {
+async function register(name = "Test MCP client", redirectUris = [REDIRECT]) {
   const res = await raw("/oauth/register", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
       client_name: name,
-      redirect_uris: [REDIRECT],
+      redirect_uris: redirectUris,
       token_endpoint_auth_method: "none",
       grant_types: ["authorization_code", "refresh_token"],
     }),
@@ -241,6 +241,66 @@ describe("OAuth for MCP clients", () => {
     expect(location.origin + location.pathname).toBe(REDIRECT);
     expect(location.searchParams.get("error")).toBe("access_denied");
     expect(location.searchParams.get("state")).toBe("s1");
+  });
+});
+
+describe("where the consent page sends the browser", () => {
+  const authorizeParams = (clientId: string, redirectUri: string, extra: Record<string, string> = {}) =>
+    new URLSearchParams({
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+      code_challenge_method: "S256",
+      state: "st",
+      resource: `${BASE}/mcp`,
+      ...extra,
+    });
+
+  it("a self-registered client's bad request is explained on the page, never redirected to the client's URL (no open redirect)", async () => {
+    const evil = "https://evil.example/landing";
+    const clientId = await register("Redirector", [evil]);
+    for (const extra of <Record<string, string>[]>[
+      { code_challenge_method: "plain" },
+      { response_type: "token" },
+      { resource: "https://evil.example/mcp" },
+    ]) {
+      const res = await raw(`/authorize?${authorizeParams(clientId, evil, extra)}`);
+      const text = await res.text();
+      expect(res.status, JSON.stringify(extra)).toBe(400);
+      expect(res.headers.get("location"), JSON.stringify(extra)).toBeNull();
+      expect(res.headers.get("content-type")).toMatch(/text\/html/);
+      expect(text).not.toContain("evil.example/landing");
+      expect(res.headers.get("content-security-policy")).toContain("form-action 'self';");
+    }
+  });
+
+  it("the page's form-action allows exactly the validated redirect origin; one CSP cannot name gets a link instead", async () => {
+    const clientId = await register("CSP client", [REDIRECT]);
+    const page = await raw(`/authorize?${authorizeParams(clientId, REDIRECT)}`);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(/form-action ([^;]*);/.exec(csp)?.[1]).toBe("'self' http://127.0.0.1:33418");
+    expect(csp).toContain("default-src 'none'");
+
+    // An IPv6 loopback redirect cannot be written as a CSP source: only 'self', and the answer is a page with a link.
+    const v6 = "http://[::1]:33418/callback";
+    const v6Client = await register("IPv6 client", [v6]);
+    const v6Page = await raw(`/authorize?${authorizeParams(v6Client, v6)}`);
+    expect(/form-action ([^;]*);/.exec(v6Page.headers.get("content-security-policy") ?? "")?.[1]).toBe("'self'");
+    const handle = /name="handle" value="([^"]+)"/.exec(await v6Page.text())?.[1] ?? "";
+    const cookie = (v6Page.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const denied = await raw("/authorize", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie },
+      body: new URLSearchParams({ handle, decision: "deny" }).toString(),
+    });
+    expect(denied.status).toBe(200);
+    expect(denied.headers.get("location")).toBeNull();
+    const link = /<a href="([^"]+)">Return to the app<\/a>/.exec(await denied.text())?.[1] ?? "";
+    const back = new URL(link.replace(/&amp;/g, "&"));
+    expect(`${back.origin}${back.pathname}`).toBe(v6);
+    expect(back.searchParams.get("error")).toBe("access_denied");
   });
 });
 

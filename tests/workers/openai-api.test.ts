@@ -127,9 +127,10 @@ describe("/v1 with the openai client", () => {
       error: { type: "not_found", message: 'Model "nope" not found.' },
     });
     await expect(openai.embeddings.create({ model: "gpt", input: "x" })).rejects.toMatchObject({ status: 422 });
-    await expect(
-      openai.chat.completions.create({ model: "gpt", messages: [{ role: "tool", content: "x", tool_call_id: "1" }] }),
-    ).rejects.toMatchObject({ status: 400, error: { message: expect.stringMatching(/messages\.0\.role/) } });
+    await expect(openai.chat.completions.create({ model: "gpt", messages: [{ role: "function", content: "x", name: "f" }] })).rejects.toMatchObject({
+      status: 400,
+      error: { message: expect.stringMatching(/messages\.0\.role: role must be system, developer, user, assistant or tool/) },
+    });
     await expect(client("mgw_nope_bad").models.list()).rejects.toMatchObject({ status: 401 });
     expect(await fakes.openai.requests(up)).toEqual([]);
     const raw = await api("POST", "/v1/chat/completions", { token: tenant.userKey, raw: "{oops" });

@@ -114,8 +114,7 @@ describe("operator API", () => {
 
   it("writes admin actions to the audit log without secret values", async () => {
     const tenant = await createTenant({ grantCanary: true });
-    // Audit writes are waitUntil'd; give them a moment.
-    await new Promise((r) => setTimeout(r, 50));
+    // Rows are written before each response (tests/workers/audit.test.ts): no waiting.
     const { results } = await env.DB.prepare("SELECT actor, action, target, detail FROM audit_log WHERE tenant_id = ? ORDER BY id")
       .bind(tenant.id)
       .all<{ actor: string; action: string; target: string }>();

@@ -1,6 +1,7 @@
-/** The redactor every backend gets: streamed text, encodings, error bodies. */
-import { describe, expect, it } from "vitest";
+/** The redactor every backend gets: streamed text, encodings, error bodies, and every field of a result. */
+import { describe, expect, inject, it } from "vitest";
 import { redactor } from "../../src/inference/redaction";
+import { callTool, CANARY, createTenant, fakes, registerModel } from "./helpers";
 
 const SECRET = "sk-live-0123456789abcdef";
 
@@ -42,5 +43,72 @@ describe("redactor", () => {
     expect(await failed.text()).toBe('{"error":"Invalid API key [redacted]"}');
     const ok = await redactor([SECRET], upstream(200, `ok ${SECRET}`)).fetch("https://upstream.example/");
     expect(await ok.text()).toBe(`ok ${SECRET}`);
+  });
+
+  it("redacts a secret an error body spells with JSON escapes (\\u, \\/), whoever parses it", async () => {
+    const escaped = [...SECRET].map((ch, i) => (i % 2 ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}` : ch)).join("");
+    const upstream = (body: string) => async () => new Response(body, { status: 401, headers: { "content-type": "application/json" } });
+    const failed = await redactor([SECRET], upstream(`{"error":{"message":"Invalid API key ${escaped}"}}`)).fetch("https://upstream.example/v1");
+    const body = await failed.text();
+    expect(JSON.parse(body)).toEqual({ error: { message: "Invalid API key [redacted]" } });
+    // Not JSON (cut short, or plain text that quotes JSON): still decoded before redaction.
+    const cut = await redactor([SECRET], upstream(`upstream said: {"key":"${escaped}`)).fetch("https://upstream.example/v1");
+    expect(await cut.text()).not.toMatch(/sk-live|\\u0/);
+    const slash = "sk/live/0123456789";
+    const withSlash = await redactor([slash], upstream(`{"error":"${slash.replace(/\//g, "\\/")}"}`)).fetch("https://upstream.example/");
+    expect(JSON.parse(await withSlash.text())).toEqual({ error: "[redacted]" });
+  });
+
+  it("redacts every string of a result: text, labels, tool calls, parsed JSON, keys included", () => {
+    const r = redactor([SECRET]);
+    const result = {
+      text: `a ${SECRET}`,
+      labels: [{ label: SECRET, score: 0.9 }],
+      tool_calls: [{ id: "c1", name: "f", arguments: { [SECRET]: `x${SECRET}`, n: 1 } }],
+      json: { nested: [SECRET, 2, null, true] },
+      embeddings: [[0.1, 0.2]],
+    };
+    expect(r.result(result)).toEqual({
+      text: "a [redacted]",
+      labels: [{ label: "[redacted]", score: 0.9 }],
+      tool_calls: [{ id: "c1", name: "f", arguments: { "[redacted]": "x[redacted]", n: 1 } }],
+      json: { nested: ["[redacted]", 2, null, true] },
+      embeddings: [[0.1, 0.2]],
+    });
+  });
+});
+
+describe("results of a real call", () => {
+  it("a classification label that echoes the model's secret is redacted (canary upstream)", async () => {
+    const hf = inject("hfUrl");
+    const name = `distilbert/sst-canary-${Date.now()}`;
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, {
+      id: "clf",
+      name: "Classifier",
+      backend_type: "huggingface",
+      config: { model_name: name, api_key: "${UPSTREAM_KEY}", base_url: hf, timeout: 5 },
+    });
+    await fakes.hf.script(name, [
+      {
+        kind: "status",
+        status: 200,
+        body: [
+          [
+            { label: CANARY, score: 0.7 },
+            { label: `key=${CANARY}`, score: 0.3 },
+          ],
+        ],
+      },
+    ]);
+    const res = await callTool(tenant.userKey, "classify", { model_id: "clf", text: "anything" });
+    expect(res.tool.isError).toBeFalsy();
+    expect(res.tool.structuredContent).toMatchObject({
+      labels: [
+        { label: "[redacted]", score: 0.7 },
+        { label: "key=[redacted]", score: 0.3 },
+      ],
+    });
+    expect(JSON.stringify(res.messages)).not.toContain(CANARY);
   });
 });

@@ -106,6 +106,7 @@ describe("explain_route", () => {
     expect(res.tool.structuredContent).toEqual({
       model_id: "primary",
       capability: "chat",
+      features: [],
       would_answer: "backup",
       steps: [
         {

@@ -173,6 +173,44 @@ describe("PUT/GET/DELETE /api/v1/secrets", () => {
   });
 });
 
+describe("literal credentials in model config", () => {
+  const LITERALS: [string, Record<string, unknown>][] = [
+    ["X-Goog-Api-Key header", { headers: { "X-Goog-Api-Key": "AIzaSyLiteralGoogleKey0123456789" } }],
+    ["Api-Key header", { headers: { "Api-Key": "literal-azure-key-0123456789" } }],
+    ["Cookie header", { headers: { Cookie: "session=literal-session-0123456789" } }],
+    ["X-Auth header", { headers: { "X-Auth": "literal-auth-0123456789" } }],
+    ["unclosed reference", { headers: { Authorization: "Bearer ${UPSTREAM_KEY" } }],
+    ["literal before a reference", { api_key: "sk-123literal${UPSTREAM_KEY}" }],
+    ["literal after the scheme", { headers: { Authorization: "Bearer sk-live-literal${UPSTREAM_KEY}" } }],
+    ["literal after a reference", { headers: { Authorization: "Bearer ${UPSTREAM_KEY}sk-literal" } }],
+  ];
+
+  it.each(LITERALS)("refuses a literal in a %s, stores nothing, and does not echo it", async (_what, config) => {
+    const tenant = await createTenant({ grantCanary: true });
+    const res = await api("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("lit", "gpt-fake", config) });
+    expect(res.status, res.text).toBe(400);
+    expect(res.text).toContain("literal secret");
+    for (const literal of JSON.stringify(config).match(/[A-Za-z0-9-]*iteral[A-Za-z0-9-]*/g) ?? []) expect(res.text).not.toContain(literal);
+    const listed = await api<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenant.userKey });
+    expect(listed.body.models).toEqual([]);
+  });
+
+  it("accepts references, alone or after an auth scheme, in any credential header", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const config = {
+      api_key: "${UPSTREAM_KEY}",
+      headers: {
+        Authorization: "Bearer ${UPSTREAM_KEY}",
+        "X-Goog-Api-Key": "${UPSTREAM_KEY}",
+        Cookie: "session=${UPSTREAM_KEY}",
+        "X-Trace": "plain",
+      },
+    };
+    const res = await api("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("refs", "gpt-fake", config) });
+    expect(res.status, res.text).toBe(201);
+  });
+});
+
 describe("tenant secrets at rest", () => {
   it("are stored only as AES-GCM ciphertext under the current key, and audited by name and hosts", async () => {
     const tenant = await createTenant();

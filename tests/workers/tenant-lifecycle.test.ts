@@ -102,6 +102,7 @@ function modelRecord(id: string) {
     backend_type: "openai_compatible",
     config: { base_url: "https://api.example.com/v1", model_name: "m" },
     capabilities: ["chat" as const],
+    features: [],
     fallbacks: [],
     status: "initializing" as const,
     last_checked_at: null,

@@ -15,6 +15,7 @@ function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
     backend_type: "openai_compatible",
     config: { base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2 },
     capabilities: ["chat"],
+    features: [],
     fallbacks: [],
     status: "initializing",
     status_detail: null,

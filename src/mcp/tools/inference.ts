@@ -7,18 +7,22 @@ import type { McpServer, ServerContext } from "@modelcontextprotocol/server";
 import type { CallOptions } from "../../backends/types";
 import { chat, classify, complete, embed } from "../../inference/run";
 import {
+  backendMessages,
   ChatInput,
+  ChatResult,
   ClassificationResult,
   ClassifyInput,
   CompleteInput,
   EmbedInput,
   EmbeddingResult,
   GenerationResult,
+  mcpToolCalls,
   stopList,
 } from "../../inference/schemas";
 import type { ModelRecord } from "../../models/schema";
 import type { TenantScope } from "../../tenants/scope";
 import { guarded, ok } from "../result";
+import { cachedJsonSchema } from "../schema-cache";
 
 export function registerInferenceTools(server: McpServer, scope: TenantScope): void {
   const menu = (capability: ModelRecord["capabilities"][number]) => {
@@ -32,14 +36,25 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     "chat",
     {
       title: "Chat",
-      description: `Send a conversation to a chat model and get its reply. Streams with a progressToken.${menu("chat")}`,
-      inputSchema: ChatInput,
-      outputSchema: GenerationResult,
+      description:
+        "Send a conversation to a chat model and get its reply. Streams text with a progressToken. " +
+        "With tools, the model may answer with tool_calls (arguments as objects): run them and send the results back as " +
+        "tool messages. With response_format, json holds the parsed answer. Images go in user content parts " +
+        `(image_url: https or data: URL).${menu("chat")}`,
+      inputSchema: cachedJsonSchema(ChatInput),
+      outputSchema: cachedJsonSchema(ChatResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, messages, stop, ...sampling }, ctx: ServerContext) => {
-      const result = await chat(scope, model_id, { messages, stop: stopList(stop), ...sampling }, streaming(ctx));
-      return ok(result, result.error ? `${result.text}\n\n[stream ended early: ${result.error}]` : result.text);
+    guarded(async ({ model_id, messages, stop, ...rest }, ctx: ServerContext) => {
+      const request = { messages: backendMessages(messages), stop: stopList(stop), ...rest };
+      const result = await chat(scope, model_id, request, streaming(ctx));
+      const calls = mcpToolCalls(result.tool_calls);
+      const wantsJson = rest.response_format !== undefined && rest.response_format.type !== "text";
+      const structured = { ...result, ...(calls && { tool_calls: calls }), ...(wantsJson && parsedJson(result.text)) };
+      const said = calls
+        ? [result.text, ...calls.map((c) => `[tool call ${c.id}: ${c.name}(${JSON.stringify(c.arguments)})]`)].filter(Boolean).join("\n")
+        : result.text;
+      return ok(structured, result.error ? `${said}\n\n[stream ended early: ${result.error}]` : said);
     }),
   );
 
@@ -48,8 +63,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     {
       title: "Complete",
       description: `Continue a prompt with a completion model. Streams with a progressToken.${menu("completion")}`,
-      inputSchema: CompleteInput,
-      outputSchema: GenerationResult,
+      inputSchema: cachedJsonSchema(CompleteInput),
+      outputSchema: cachedJsonSchema(GenerationResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, prompt, stop, ...sampling }, ctx: ServerContext) => {
@@ -63,8 +78,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     {
       title: "Embed",
       description: `Turn text into embedding vectors.${menu("embedding")}`,
-      inputSchema: EmbedInput,
-      outputSchema: EmbeddingResult,
+      inputSchema: cachedJsonSchema(EmbedInput),
+      outputSchema: cachedJsonSchema(EmbeddingResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, input }, ctx: ServerContext) => {
@@ -80,8 +95,8 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
     {
       title: "Classify",
       description: `Score text against a classifier's labels, or against the labels you give (zero-shot). Highest score first.${menu("classification")}`,
-      inputSchema: ClassifyInput,
-      outputSchema: ClassificationResult,
+      inputSchema: cachedJsonSchema(ClassifyInput),
+      outputSchema: cachedJsonSchema(ClassificationResult),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, text, labels }, ctx: ServerContext) => {
@@ -90,6 +105,15 @@ export function registerInferenceTools(server: McpServer, scope: TenantScope): v
       return ok(result, lines || "No labels returned.");
     }),
   );
+}
+
+/** The answer of a JSON response_format, parsed; or why it could not be. */
+function parsedJson(text: string): { json: unknown } | { json_error: string } {
+  try {
+    return { json: JSON.parse(text) as unknown };
+  } catch {
+    return { json_error: "The model's answer is not valid JSON; text holds it as written." };
+  }
 }
 
 /** Call options for a tool call: cancellation always, streaming when the client sent a progressToken. */

@@ -1,7 +1,7 @@
 /** Read-only registry tools and the `model://<id>` resources, for any tenant key. */
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { Capability, ModelId, ModelStatus } from "../../models/schema";
+import { Capability, Feature, ModelId, ModelStatus } from "../../models/schema";
 import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
 import type { TenantScope } from "../../tenants/scope";
@@ -25,7 +25,7 @@ export function registerRegistryTools(server: McpServer, scope: TenantScope): vo
       const text =
         models.length === 0
           ? "No models match."
-          : models.map((m) => `${m.id} — ${m.name} [${m.backend_type}; ${m.capabilities.join(", ")}; ${m.status}]`).join("\n");
+          : models.map((m) => `${m.id} — ${m.name} [${m.backend_type}; ${[...m.capabilities, ...m.features].join(", ")}; ${m.status}]`).join("\n");
       return ok({ models }, text);
     }),
   );
@@ -75,13 +75,14 @@ export function registerRegistryTools(server: McpServer, scope: TenantScope): vo
       title: "Explain a route",
       description:
         "Without calling any model: which backend and host a call for this model and capability would go to, " +
-        "the fallbacks in order, each one's status, and the rate budget left.",
-      inputSchema: z.strictObject({ model_id: ModelId, capability: Capability }),
+        "the fallbacks in order, each one's status, and the rate budget left. With features (what the call " +
+        "would use: tools, vision, json_schema), models lacking one are shown as skipped.",
+      inputSchema: z.strictObject({ model_id: ModelId, capability: Capability, features: z.array(Feature).optional() }),
       outputSchema: RouteExplanation,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    guarded(async ({ model_id, capability }) => {
-      const route = explainRoute(scope, model_id, capability);
+    guarded(async ({ model_id, capability, features }) => {
+      const route = explainRoute(scope, model_id, capability, features);
       const lines = route.steps.map(
         (s, i) => `${i === 0 ? "model" : `fallback ${i}`}: ${s.model_id} → ${s.upstream} [${s.status}]${s.usable ? "" : ` skipped: ${s.reason}`}`,
       );
