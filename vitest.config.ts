@@ -27,6 +27,8 @@ export default defineConfig(async () => {
                   SECRETS_KEY_PREVIOUS: "previous secrets key: a passphrase, not base64",
                   ALLOWED_PRIVATE_HOSTS: "localhost,127.0.0.1",
                   PUBLIC_URL: "http://localhost",
+                  // Every fired cron checks every model, and no alarm fires by itself: tests drive the schedule.
+                  HEALTH_CHECK_INTERVAL_S: "0",
                   // A canary Worker secret: tests grant it and check it never leaks.
                   UPSTREAM_KEY: "sk-canary-7d1f0c9e4b2a",
                   TEST_MIGRATIONS: migrations,

@@ -7,11 +7,16 @@
  * 4. Creates a development tenant `dev` with an admin and a user key (kept in
  *    `.dev-tenant.json`, git-ignored, reused while they still work) and prints
  *    what a person needs to connect an MCP client.
+ * 5. Fires the cron trigger every minute, as Cloudflare does in production
+ *    (`wrangler dev` fires none by itself): the health watchdog, which re-arms
+ *    tenants whose alarm went missing. The checks themselves run from each
+ *    tenant's Durable Object alarm, which `wrangler dev` runs on its own.
  * Extra arguments go to `wrangler dev` (e.g. `npm start -- --port 8788`).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { setInterval } from "node:timers";
 
 const VARS = ".dev.vars";
 const TENANT_FILE = ".dev-tenant.json";
@@ -50,11 +55,14 @@ if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 const portArgs = portArg >= 0 ? [] : ["--port", String(port)];
 // --local: no remote bindings, so no Cloudflare account is needed (Workers AI is then unavailable).
 // PUBLIC_URL (OAuth issuer and token audience) must be the URL clients use: this port.
-const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...portArgs, ...args], { stdio: "inherit" });
+// --test-scheduled: exposes /__scheduled, through which this script fires the cron (below).
+const scheduledArgs = args.includes("--test-scheduled") ? [] : ["--test-scheduled"];
+const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...scheduledArgs, ...portArgs, ...args], { stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 
 await waitForHealth();
+fireCronEveryMinute();
 try {
   const keys = await devTenant();
   console.log(`
@@ -69,6 +77,7 @@ try {
 
  Connect an MCP client (MCP Inspector, Claude, Cursor) to ${base}/mcp
  with the header  Authorization: Bearer <admin or user key>.
+ Health checks run on their own (${vars.HEALTH_CHECK_INTERVAL_S === "0" ? "at every fired cron" : `every ${vars.HEALTH_CHECK_INTERVAL_S ?? 60} s per model`}; docs/health.md).
  Register a model:  curl -X POST ${base}/api/v1/models \\
    -H "Authorization: Bearer ${keys.admin}" -H "content-type: application/json" \\
    -d '{"name":"My model","backend_type":"openai_compatible","config":{"base_url":"http://localhost:11434/v1","model_name":"llama3.2"}}'
@@ -76,6 +85,18 @@ try {
 `);
 } catch (error) {
   console.error(`Could not set up the dev tenant: ${error instanceof Error ? error.message : error}`);
+}
+
+/** The cron trigger of wrangler.toml (`* * * * *`), fired now and then every minute while `wrangler dev` runs. */
+function fireCronEveryMinute() {
+  const fire = () =>
+    fetch(`${base}/__scheduled?cron=${encodeURIComponent("* * * * *")}`)
+      .then((response) => response.text())
+      .catch(() => {
+        // wrangler dev is restarting or gone; the next minute tries again.
+      });
+  void fire();
+  setInterval(fire, 60_000).unref();
 }
 
 async function waitForHealth() {

@@ -35,6 +35,13 @@ const Vars = z.object({
   SECRETS_KEY: Optional,
   /** Set only while rotating the secrets key. */
   SECRETS_KEY_PREVIOUS: Optional,
+  /** Seconds between scheduled checks of a model (a model's `health_check.interval_s` overrides it); 0: every fired cron checks every model. */
+  HEALTH_CHECK_INTERVAL_S: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? "60" : v.trim()))
+    .pipe(z.string().regex(/^\d+$/, "must be a whole number of seconds").transform(Number))
+    .pipe(z.number().max(86_400, "must be at most 86400 (a day)")),
 });
 
 export interface Settings {
@@ -44,6 +51,8 @@ export interface Settings {
   adminToken: string | undefined;
   secretsKey: string | undefined;
   secretsKeyPrevious: string | undefined;
+  /** Seconds between a model's scheduled checks (default 60); 0 means every fired cron checks every model. */
+  healthCheckIntervalS: number;
   /** A Worker secret by name (for the names the operator granted to a tenant), or undefined. */
   workerSecret(name: string): string | undefined;
 }
@@ -66,6 +75,7 @@ export function settings(env: Env): Settings {
       adminToken: vars.ADMIN_TOKEN,
       secretsKey: vars.SECRETS_KEY,
       secretsKeyPrevious: vars.SECRETS_KEY_PREVIOUS,
+      healthCheckIntervalS: vars.HEALTH_CHECK_INTERVAL_S,
       workerSecret(name) {
         // Worker secrets a tenant may reference are named by grants at run time, not known to this schema.
         const value: unknown = Reflect.get(env, name);

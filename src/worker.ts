@@ -16,7 +16,7 @@ import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
 import { mcpAuth, RESOURCE_METADATA_PATH } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
-import { sweep } from "./health/sweep";
+import { watchdog } from "./health/watchdog";
 import type { AppEnv } from "./http/app-env";
 import { capBodies } from "./http/body";
 import { corsOrigin } from "./mcp/origins";
@@ -96,7 +96,8 @@ app.onError((error) => {
 export default {
   fetch: app.fetch,
   async scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext) {
-    const summary = await sweep(env, controller.scheduledTime);
+    // Checks run from each tenant's own alarm; the cron only re-arms tenants whose alarm is overdue.
+    const summary = await watchdog(env, Math.max(controller.scheduledTime, Date.now()));
     console.log("health sweep", JSON.stringify(summary));
   },
 } satisfies ExportedHandler<Env>;

@@ -32,11 +32,13 @@ export const CommonConfig = z.object({
    * How the model is probed. `auto` spends no tokens (model list, tags, presence;
    * an embedding-only model embeds one short string); `generation` runs a
    * one-token call. A successful probe slower than `slow_ms` marks it degraded.
+   * `interval_s` replaces the operator's HEALTH_CHECK_INTERVAL_S for this model.
    */
   health_check: z
     .strictObject({
       probe: z.enum(["auto", "generation"]).default("auto"),
       slow_ms: z.number().int().positive().max(600_000).optional(),
+      interval_s: z.number().int().min(10).max(86_400).optional(),
     })
     .optional(),
 });

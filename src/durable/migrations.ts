@@ -1,7 +1,8 @@
 /**
  * The tenant Durable Object's SQLite schema, as numbered migrations. Each runs
- * once, in order, inside one transaction with the bump of `schema_version`, so a
- * crash leaves either the old schema or the new one. See docs/storage.md.
+ * once, in order; the pending ones run inside one transaction with the bump of
+ * `schema_version`, so a crash leaves either the old schema or the new one.
+ * See docs/storage.md.
  */
 export const MIGRATIONS: readonly string[] = [
   // 1: registry, keys and grants
@@ -67,7 +68,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE models ADD COLUMN features TEXT NOT NULL DEFAULT '["tools","vision","json_schema"]';
   `,
-  // 5: each model's circuit breaker (src/inference/breaker.ts); no row means closed
+  // 5: when each model's next scheduled check is due (ms since the epoch; NULL: due now)
+  `
+  ALTER TABLE models ADD COLUMN next_check_at INTEGER;
+  `,
+  // 6: each model's circuit breaker (src/inference/breaker.ts); no row means closed
   `
   CREATE TABLE breakers (
     model_id          TEXT PRIMARY KEY,
@@ -79,19 +84,19 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+/**
+ * Apply the pending migrations, all in one transaction with the version bump (one
+ * commit: a new tenant's object is created with one write, not one per migration).
+ */
 export function migrate(storage: DurableObjectStorage): number {
   const sql = storage.sql;
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-  let version = row?.version ?? 0;
-  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (0)");
-  while (version < MIGRATIONS.length) {
-    const next = version + 1;
-    storage.transactionSync(() => {
-      sql.exec(MIGRATIONS[next - 1]!);
-      sql.exec("UPDATE schema_version SET version = ?", next);
-    });
-    version = next;
-  }
-  return version;
+  return storage.transactionSync(() => {
+    sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+    if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (0)");
+    const from = row?.version ?? 0;
+    for (let version = from + 1; version <= MIGRATIONS.length; version++) sql.exec(MIGRATIONS[version - 1]!);
+    if (from < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+    return Math.max(from, MIGRATIONS.length);
+  });
 }

@@ -56,6 +56,14 @@ export const StatusRow = z.object({
   config: json(z.looseObject({ health_check: z.object({ slow_ms: z.number().optional() }).optional() })),
 });
 
+/** A model as its schedule sees it (src/health/schedule.ts). */
+export const ScheduleRow = z.object({
+  id: ModelId,
+  status: ModelStatus,
+  config: json(z.record(z.string(), z.unknown())),
+  next_check_at: z.number().nullable(),
+});
+
 /** Every row of a query, parsed. */
 export function all<T extends z.ZodType>(cursor: SqlStorageCursor<Record<string, SqlStorageValue>>, schema: T): z.output<T>[] {
   return cursor.toArray().map((row) => schema.parse(row));

@@ -3,9 +3,15 @@
  * grants and its own secrets (ciphertexts only), in SQLite. Kept thin: each
  * public method is one tenant operation; the synchronous ones are atomic.
  *
- * Two methods reach outside: `runChecks` (and the alarm that calls it) probes
- * the tenant's models from here, opening the secrets a probe needs in memory
- * for that probe only. Requests never wait on it: I/O does not block the object.
+ * It schedules its own health checks: an alarm is armed for the next model
+ * due (src/health/schedule.ts), runs the checks that are due and arms the next
+ * one, and each time it tells the D1 directory when it counts as overdue, so
+ * the cron watchdog (src/health/watchdog.ts) can find an object whose alarm
+ * went missing without calling every tenant.
+ *
+ * Probes reach outside: the alarm, `runChecks` and `probeModel` call the
+ * tenant's upstreams from here, opening the secrets a probe needs in memory for
+ * that probe only. Requests never wait on them: I/O does not block the object.
  * Inference calls are never made here; the Worker makes them.
  */
 import { DurableObject } from "cloudflare:workers";
@@ -14,13 +20,17 @@ import type { SecretGrant } from "../config/secrets";
 import type { SealedSecret } from "../secrets/crypto";
 import type { Capability, ModelRecord, ModelStatus } from "../models/schema";
 import type { Admission } from "../inference/breaker";
-import { probeModels } from "../health/probe";
+import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
+import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import type { HealthCheck, HealthOutcome } from "../health/status";
+import { type Nudge, reportSchedule } from "../health/watchdog";
+import { settings } from "../settings";
 import type { TenantSnapshot, WriteResult } from "../tenants/stub";
 import { failedCapabilities, grantTrial, resetBreaker } from "./breaker-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
 import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
+import { awaitFirstCheck, markStarted, scheduleRows } from "./schedule-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 
 /**
@@ -45,6 +55,10 @@ const UNKNOWN: WriteResult<never> = { ok: false, code: "not_found", message: "Th
 
 export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** An alarm run is in progress in this instance. */
+  private running = false;
+  /** What this instance last wrote to the directory (undefined: nothing yet). */
+  private reported: number | null | undefined;
   private opened: Opened | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -61,6 +75,8 @@ export class TenantRegistry extends DurableObject<Env> {
       let generation = this.meta("generation");
       if (!generation) this.setMeta("generation", (generation = crypto.randomUUID()));
       this.opened = { tenantId, generation };
+      // Whoever wakes an object with models (after a deploy, an eviction, a lost alarm) finds its alarm armed.
+      await this.rearm(false);
     });
   }
 
@@ -91,6 +107,7 @@ export class TenantRegistry extends DurableObject<Env> {
   /** Forget everything this tenant owns: the object is unopened again, with no tables, and refuses every write. */
   async destroy(): Promise<void> {
     this.opened = null;
+    this.reported = undefined;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
   }
@@ -133,6 +150,8 @@ export class TenantRegistry extends DurableObject<Env> {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ...toRow(record),
     );
+    awaitFirstCheck(this.sql, record.id, Date.now());
+    this.rescheduled();
     return { ok: true, value: record };
   }
 
@@ -157,6 +176,7 @@ export class TenantRegistry extends DurableObject<Env> {
     if (reset) {
       this.sql.exec("UPDATE models SET status = 'initializing', status_detail = NULL, consecutive_failures = 0 WHERE id = ?", record.id);
       resetBreaker(this.sql, record.id);
+      awaitFirstCheck(this.sql, record.id, Date.now());
     }
     this.sql.exec(
       `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
@@ -171,6 +191,7 @@ export class TenantRegistry extends DurableObject<Env> {
       JSON.stringify(next.features),
       next.id,
     );
+    if (reset) this.rescheduled();
     return { ok: true, value: next };
   }
 
@@ -190,6 +211,7 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     this.sql.exec("DELETE FROM models WHERE id = ?", id);
     resetBreaker(this.sql, id);
+    this.rescheduled();
     return { ok: true, value: { id } };
   }
 
@@ -206,6 +228,7 @@ export class TenantRegistry extends DurableObject<Env> {
     if (status === "available" && current.status !== "maintenance") return { ok: true, value: current };
     this.sql.exec("UPDATE models SET status = ?, status_detail = ?, consecutive_failures = 0, updated_at = ? WHERE id = ?", next, detail, at, id);
     resetBreaker(this.sql, id);
+    this.rescheduled();
     return { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } };
   }
 
@@ -240,31 +263,115 @@ export class TenantRegistry extends DurableObject<Env> {
    */
   async runChecks(modelIds: string[] | null, source: "manual" | "scheduled"): Promise<(HealthCheck & { model_id: string })[]> {
     const models = this.models().filter((m) => (modelIds ? modelIds.includes(m.id) : m.status !== "maintenance"));
-    // A model whose real calls failed is checked with one tiny call of the capability that failed.
-    const results = await probeModels(this.env, this.references(), models, failedCapabilities(this.sql));
-    return results.flatMap(({ model, outcome }) => {
-      const check = recordOutcome(this.ctx.storage, model.id, outcome, source, new Date().toISOString());
-      return check ? [{ model_id: model.id, ...check }] : [];
-    });
+    return this.check(models, source);
   }
 
   /**
-   * The cron sweep's call: arm an alarm that runs this tenant's checks in its
-   * own invocation, so the sweep never waits on this tenant's upstreams.
-   * Skipped when the tenant was checked less than `minIntervalMs` ago.
+   * The check a registration or a config change runs before it answers: one
+   * probe within the model's timeout and at most 10 s; the model as it stands after it.
    */
-  async sweep(minIntervalMs: number): Promise<"armed" | "recent" | "idle"> {
-    if (!this.opened || this.models().length === 0) return "idle";
-    const last = Number(this.meta("last_sweep_at") ?? 0);
-    if (Date.now() - last < minIntervalMs) return "recent";
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
-    return "armed";
+  async probeModel(id: string): Promise<ModelRecord | null> {
+    const model = this.getModel(id);
+    if (!model) return null;
+    await this.check([model], "manual", FIRST_PROBE_MS);
+    return this.getModel(id);
   }
 
+  /** The alarm: run the checks that are due, then arm the next one. */
   override async alarm(): Promise<void> {
     if (!this.opened) return;
-    this.setMeta("last_sweep_at", String(Date.now()));
-    await this.runChecks(null, "scheduled");
+    if (this.running) return;
+    this.running = true;
+    try {
+      // This run is the alarm (a nudge during it arms a new one, left alone by the re-arm below).
+      await this.ctx.storage.deleteAlarm();
+      const due = new Set(dueModels(scheduleRows(this.sql), Date.now()).map((m) => m.id));
+      await this.check(
+        this.models().filter((m) => due.has(m.id)),
+        "scheduled",
+      );
+    } finally {
+      this.running = false;
+    }
+    await this.rearm();
+  }
+
+  /**
+   * The cron watchdog's nudge, for a tenant the directory says is overdue:
+   * checks due now run in an alarm at once; otherwise the alarm is armed for the
+   * next one (it may only have missed a report). Answers when the watchdog
+   * should look again; the watchdog writes that to the directory for all the
+   * tenants it nudged at once.
+   */
+  async watchdog(): Promise<{ nudge: Nudge; overdueAt: number | null }> {
+    const now = Date.now();
+    if (this.running) return { nudge: "running", overdueAt: now + WATCHDOG_GRACE_MS };
+    if (this.opened && dueModels(scheduleRows(this.sql), now).length > 0) {
+      await this.ctx.storage.setAlarm(now);
+      // The alarm reports when it has run; until then the watchdog waits out the grace period.
+      return { nudge: "armed", overdueAt: now + WATCHDOG_GRACE_MS };
+    }
+    const next = await this.rearm(false);
+    return { nudge: next.overdueAt === null ? "idle" : "scheduled", overdueAt: next.overdueAt };
+  }
+
+  private async check(models: ModelRecord[], source: "manual" | "scheduled", maxMs = MAX_PROBE_MS) {
+    markStarted(
+      this.sql,
+      scheduleRows(this.sql).filter((m) => models.some((x) => x.id === m.id)),
+      this.intervalS(),
+      Date.now(),
+    );
+    // A model whose real calls failed is checked with one tiny call of the capability that failed.
+    const results = await probeModels(this.env, this.references(), models, maxMs, failedCapabilities(this.sql));
+    const checks = results.flatMap(({ model, outcome }) => {
+      const check = recordOutcome(this.ctx.storage, model.id, outcome, source, new Date().toISOString());
+      return check ? [{ model_id: model.id, ...check }] : [];
+    });
+    if (!this.running) await this.rearm();
+    return checks;
+  }
+
+  /**
+   * Arm the alarm for the next check due (or none), and tell the directory when
+   * this tenant counts as overdue. An alarm already due is left alone: it is
+   * about to run (the watchdog may have just set it).
+   */
+  private async rearm(report = true): Promise<Plan> {
+    const tenantId = this.opened?.tenantId ?? null;
+    const now = Date.now();
+    const next = tenantId ? plan(scheduleRows(this.sql), this.intervalS(), now) : { alarmAt: null, overdueAt: null };
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > now) {
+      if (next.alarmAt === null) {
+        if (current !== null) await this.ctx.storage.deleteAlarm();
+      } else if (current !== next.alarmAt) {
+        await this.ctx.storage.setAlarm(next.alarmAt);
+      }
+    }
+    if (report && tenantId) await this.report(tenantId, next.overdueAt);
+    return next;
+  }
+
+  /** Tell the directory when the watchdog should look at this tenant (null: never). */
+  private async report(tenantId: string, overdueAt: number | null): Promise<void> {
+    if (overdueAt === this.reported) return;
+    try {
+      await reportSchedule(this.env.DB, tenantId, overdueAt);
+      this.reported = overdueAt;
+    } catch (error) {
+      // The watchdog finds this tenant overdue and asks again.
+      console.error("health schedule: directory not updated", error instanceof Error ? error.message : error);
+    }
+  }
+
+  /** After a write that changes what is due: re-arm without making the write wait. */
+  private rescheduled(): void {
+    void this.rearm().catch((error: unknown) => console.error("health schedule: re-arm failed", error instanceof Error ? error.message : error));
+  }
+
+  private intervalS(): number {
+    return settings(this.env).healthCheckIntervalS;
   }
 
   // --- API keys -----------------------------------------------------------

@@ -17,24 +17,34 @@ import type { HealthOutcome } from "./status";
 export const PROBE_CONCURRENCY = 4;
 /** No check waits longer than this, whatever the model's own timeout. */
 export const MAX_PROBE_MS = 15_000;
+/** The probe a registration or a config change waits for, before it answers. */
+export const FIRST_PROBE_MS = 10_000;
 
 /** `failed`: models whose real calls failed, with the capability they used (each is checked with one tiny call of it). */
-export async function probeModels(
+export async function probeModels<M extends ModelRecord>(
   env: Env,
   grants: readonly SecretGrant[],
-  models: readonly ModelRecord[],
+  models: readonly M[],
+  maxMs = MAX_PROBE_MS,
   failed?: ReadonlyMap<string, Capability>,
 ) {
-  return pool(models, PROBE_CONCURRENCY, async (model) => ({ model, outcome: await probe(env, grants, model, failed?.get(model.id)) }));
+  return pool(models, PROBE_CONCURRENCY, async (model) => ({ model, outcome: await probe(env, grants, model, maxMs, failed?.get(model.id)) }));
 }
 
-export async function probe(env: Env, grants: readonly SecretGrant[], model: ModelRecord, failedCapability?: Capability): Promise<HealthOutcome> {
+/** One check of one model, within its `timeout` and at most `maxMs`; never throws. After failed real calls, a tiny call of `failedCapability`. */
+export async function probe(
+  env: Env,
+  grants: readonly SecretGrant[],
+  model: ModelRecord,
+  maxMs = MAX_PROBE_MS,
+  failedCapability?: Capability,
+): Promise<HealthOutcome> {
   const started = Date.now();
   let redact = (text: string) => text;
   try {
     const instance = await instantiate(env, grants, model);
     redact = instance.redact;
-    const timeoutMs = Math.min(MAX_PROBE_MS, commonConfig(model.config).timeout * 1000);
+    const timeoutMs = Math.min(maxMs, commonConfig(model.config).timeout * 1000);
     const result = await withTimeout(probeOnce(instance.backend, model, failedCapability), timeoutMs);
     return {
       ok: result.ok,

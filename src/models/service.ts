@@ -40,9 +40,10 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     created_at: now,
     updated_at: now,
   });
-  return scope.audited("model.register", record.id, { backend_type: record.backend_type }, async () =>
+  const registered = await scope.audited("model.register", record.id, { backend_type: record.backend_type }, async () =>
     scope.committed(await scope.stub.insertModel(scope.generation, record)),
   );
+  return firstCheck(scope, registered);
 }
 
 export async function updateModel(scope: TenantScope, id: string, input: unknown): Promise<ModelRecord> {
@@ -66,9 +67,26 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     fallbacks: patch.fallbacks ?? current.fallbacks,
     updated_at: laterThan(current.updated_at),
   });
-  return scope.audited("model.update", id, { fields: Object.keys(patch) }, async () =>
+  const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, async () =>
     scope.committed(await scope.stub.replaceModel(scope.generation, record, current.updated_at)),
   );
+  return updated.status === "initializing" ? firstCheck(scope, updated) : updated;
+}
+
+/**
+ * A new model, or one whose config or backend changed, is probed once before the
+ * answer (within its timeout, at most 10 s), which then carries its first real
+ * status. It is stored whatever the probe says: a failed probe is not a failed write.
+ */
+async function firstCheck(scope: TenantScope, model: ModelRecord): Promise<ModelRecord> {
+  try {
+    const checked = await scope.stub.probeModel(model.id);
+    scope.forget();
+    return checked ?? model;
+  } catch (error) {
+    console.error("first check failed to run", error instanceof Error ? error.message : error);
+    return model;
+  }
 }
 
 export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {

@@ -65,7 +65,8 @@ export type TenantStub = Remote<
     | "checks"
     | "checksByModel"
     | "runChecks"
-    | "sweep"
+    | "probeModel"
+    | "watchdog"
   >
 >;
 

@@ -11,11 +11,15 @@
  * maintenance only ever set and cleared by an admin, and failed real calls
  * counting like failed checks.
  *
+ * The gateway runs with HEALTH_CHECK_INTERVAL_S=0, as a harness would set it in
+ * `.dev.vars`: no alarm fires by itself, and every fired cron checks every model
+ * (not in maintenance) at once. Registering a model probes it once before answering.
+ *
  * One gateway for the file, one tenant per concern. Tests run in order: the cron
- * sweep comes first (a tenant is swept at most every 5 minutes, and a sweep checks
- * every tenant that has models, so later tenants are created after it), and the
- * last test reads back what the sweep set. Upstream model names carry this file's
- * name and a run number: the fake is shared by all e2e files.
+ * tests come first (a fired cron checks every tenant that has models, so later
+ * tenants are created after them), and the last test reads back what the sweep set.
+ * Upstream model names carry this file's name and a run number: the fake is shared
+ * by all e2e files.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
@@ -28,7 +32,6 @@ import {
   type McpSession,
   type ModelBody,
   ResponseRecorder,
-  sleep,
   structured,
   type Tenant,
   textOf,
@@ -112,7 +115,7 @@ async function session(tenant: Tenant): Promise<McpSession> {
 
 const chat = (s: McpSession, modelId: string, content: string) => s.callTool("chat", { model_id: modelId, messages: [{ role: "user", content }] });
 
-/** Fire the cron trigger (wrangler dev --test-scheduled); returns the sweep summary the handler logged. */
+/** Fire the cron trigger (wrangler dev --test-scheduled); returns the watchdog summary the handler logged. */
 async function fireCron(): Promise<Record<string, number>> {
   const before = sweepSummaries().length;
   const res = await fetch(`${dev.url}/__scheduled?cron=*+*+*+*+*`);
@@ -134,7 +137,7 @@ function sweepSummaries(): Record<string, number>[] {
 const pairs = (list: Check[]) => list.map((c) => [c.ok, c.status]);
 
 beforeAll(async () => {
-  dev = await startWranglerDev();
+  dev = await startWranglerDev({ vars: { HEALTH_CHECK_INTERVAL_S: "0" } });
 });
 
 afterAll(async () => {
@@ -143,14 +146,57 @@ afterAll(async () => {
   await dev?.dispose();
 });
 
-describe("the cron sweep", () => {
+describe("the cron, with HEALTH_CHECK_INTERVAL_S=0", () => {
   let sweep: Tenant;
 
-  it("checks every model not in maintenance: initializing → available, one failure → degraded (not error)", async () => {
+  it("a model whose upstream starts failing is error after 3 fired crons, and available after one when it recovers; maintenance sticks", async () => {
+    const loop = await newTenant("loop");
+    expect((await register(loop, "flaky")).status).toBe("available");
+    expect((await register(loop, "held")).status).toBe("available");
+    await call("PUT", "/api/v1/models/held/status", { token: loop.adminKey, body: { status: "maintenance" } });
+    await script(
+      loop,
+      "flaky",
+      [1, 2, 3].map(() => ({ kind: "status", status: 503 })),
+    );
+    await script(
+      loop,
+      "held",
+      [1, 2, 3, 4].map(() => ({ kind: "status", status: 500 })),
+    );
+    const heldBefore = await received(loop, "held");
+
+    /** Fire the cron, then wait for the nudged alarm's scheduled check of `flaky`. */
+    const cronCheck = async (n: number) => {
+      const summary = await fireCron();
+      expect(summary).toMatchObject({ failed: 0 });
+      const [latest] = await until(
+        `scheduled check ${n}`,
+        () => checks(loop, "flaky"),
+        (c) => c.filter((x) => x.source === "scheduled").length === n,
+      );
+      return latest!;
+    };
+    expect(await cronCheck(1)).toMatchObject({ ok: false, status: "degraded" });
+    expect(await cronCheck(2)).toMatchObject({ ok: false, status: "degraded" });
+    const third = await cronCheck(3);
+    expect(third).toMatchObject({ ok: false, status: "error" });
+    expect(third.detail).toMatch(/\(503\)/);
+    // The upstream answers again: one fired cron brings it back.
+    expect(await cronCheck(4)).toMatchObject({ ok: true, status: "available", detail: null });
+
+    // The model in maintenance was never probed by a cron, and is still in maintenance.
+    expect((await checks(loop, "held")).filter((c) => c.source === "scheduled")).toEqual([]);
+    expect(await received(loop, "held")).toBe(heldBefore);
+    expect(await model(loop, "held")).toMatchObject({ status: "maintenance", status_detail: "set by an admin" });
+  });
+
+  it("checks every model not in maintenance: one failure → degraded (not error)", async () => {
     sweep = await newTenant("sweep");
     for (const id of ["fresh", "wobbly", "leaky", "maint"]) {
+      // Registration probes once and answers with the first real status.
       const created = await register(sweep, id);
-      expect(created).toMatchObject({ status: "initializing", last_checked_at: null });
+      expect(created).toMatchObject({ status: "available", last_checked_at: expect.any(String) });
     }
     const maintenance = await call<Model>("PUT", "/api/v1/models/maint/status", { token: sweep.adminKey, body: { status: "maintenance" } });
     expect(maintenance.body).toMatchObject({ status: "maintenance", status_detail: "set by an admin" });
@@ -161,42 +207,53 @@ describe("the cron sweep", () => {
       "maint",
       [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
     );
+    const maintBefore = await received(sweep, "maint");
 
-    // The only tenant so far: the sweep arms its alarm and returns; the checks run in the alarm.
-    expect(await fireCron()).toMatchObject({ slices: 1, tenants: 1, armed: 1, recent: 0, idle: 0, failed: 0 });
+    // Two tenants have models (loop and sweep): the watchdog nudges both, and the checks run in their alarms.
+    expect(await fireCron()).toMatchObject({ overdue: 2, armed: 2, failed: 0 });
     const scheduled = async (id: string) =>
       until(
         `a scheduled check of ${id}`,
         () => checks(sweep, id),
-        (c) => c.length > 0,
+        (c) => c.some((x) => x.source === "scheduled"),
       );
     const [fresh, wobbly, leaky] = await Promise.all([scheduled("fresh"), scheduled("wobbly"), scheduled("leaky")]);
 
     expect(fresh).toEqual([
       { at: expect.any(String), source: "scheduled", ok: true, status: "available", latency_ms: expect.any(Number), detail: null },
+      { at: expect.any(String), source: "manual", ok: true, status: "available", latency_ms: expect.any(Number), detail: null },
     ]);
-    expect(wobbly).toMatchObject([{ source: "scheduled", ok: false, status: "degraded" }]);
+    expect(wobbly[0]).toMatchObject({ source: "scheduled", ok: false, status: "degraded" });
     expect(wobbly[0]!.detail).toMatch(/\(503\)/);
-    expect(leaky).toMatchObject([{ source: "scheduled", ok: false, status: "degraded" }]);
-    // The probes were real one-token chats.
-    const [probe] = await fakes.openai.requests(upOf(sweep, "fresh"));
-    expect(probe).toMatchObject({ method: "POST", path: "/v1/chat/completions", body: { max_tokens: 1 } });
+    expect(leaky[0]).toMatchObject({ source: "scheduled", ok: false, status: "degraded" });
+    // The probes were real one-token chats (at registration, then the scheduled one).
+    const probes = await fakes.openai.requests(upOf(sweep, "fresh"));
+    expect(probes).toHaveLength(2);
+    expect(probes[1]).toMatchObject({ method: "POST", path: "/v1/chat/completions", body: { max_tokens: 1 } });
 
-    // The model in maintenance was not probed at all, whatever its upstream would have said.
-    expect(await checks(sweep, "maint")).toEqual([]);
-    expect(await received(sweep, "maint")).toBe(0);
-  });
-
-  it("skips a tenant checked less than 5 minutes ago", async () => {
-    expect(await fireCron()).toMatchObject({ tenants: 1, armed: 0, recent: 1, failed: 0 });
-    // "recent" armed no alarm: no check comes later either.
-    await sleep(300);
-    expect(await checks(sweep, "fresh")).toHaveLength(1);
-    expect(await received(sweep, "fresh")).toBe(1);
+    // The model in maintenance was not probed by the cron at all, whatever its upstream would have said.
+    expect((await checks(sweep, "maint")).map((c) => c.source)).toEqual(["manual"]);
+    expect(await received(sweep, "maint")).toBe(maintBefore);
   });
 
   // The registry's view of these statuses is read back in the last test of the file:
-  // the Worker caches a tenant's registry for up to 10 s, and a sweep's alarm cannot drop that cache.
+  // the Worker caches a tenant's registry for up to 10 s, and a cron's alarm cannot drop that cache.
+});
+
+describe("registration", () => {
+  it("of a healthy model answers available; of one whose upstream is down, within its timeout, degraded and why", async () => {
+    const tenant = await newTenant("signup");
+    expect(await register(tenant, "good")).toMatchObject({ status: "available", status_detail: null });
+
+    await script(tenant, "down", [{ kind: "hang" }]);
+    const started = Date.now();
+    const down = await register(tenant, "down", { timeout: 2 });
+    expect(Date.now() - started).toBeLessThan(2_000 + 3_000);
+    expect(down.status).toBe("degraded");
+    expect(down.status_detail).toMatch(/^failure 1 of 3 before error: .*(did not answer within|timed out)/);
+    // Stored all the same.
+    expect(await model(tenant, "down")).toMatchObject({ status: "degraded" });
+  });
 });
 
 describe("on-demand checks", () => {
@@ -211,8 +268,8 @@ describe("on-demand checks", () => {
     await register(tenant, "solo");
   });
 
-  it("move a model initializing → available, one failure → degraded (not error), three in a row → error", async () => {
-    expect((await model(tenant, "primary")).status).toBe("initializing");
+  it("move a model available → degraded on one failure (not error), three in a row → error", async () => {
+    expect((await model(tenant, "primary")).status).toBe("available"); // probed at registration
     expect(await checkNow(tenant, "primary")).toMatchObject({ model_id: "primary", source: "manual", ok: true, status: "available", detail: null });
     expect(await checkNow(tenant, "solo")).toMatchObject({ ok: true, status: "available" });
     expect(await model(tenant, "primary")).toMatchObject({ status: "available", status_detail: null, last_checked_at: expect.any(String) });
@@ -288,6 +345,7 @@ describe("on-demand checks", () => {
       [false, "degraded"],
       [false, "degraded"],
       [true, "available"],
+      [true, "available"], // the probe at registration
     ];
     const history = await checks(tenant, "primary");
     expect(pairs(history)).toEqual(expected);
@@ -378,20 +436,22 @@ describe("passive health (failed real calls)", () => {
       expect(failed.isError).toBe(true);
       expect(textOf(failed)).toMatch(/\(500\)/);
     }
-    expect(await received(tenant, "p")).toBe(3);
+    expect(await received(tenant, "p")).toBe(1 + 3); // the probe at registration, then the calls
     // Reported after each response (waitUntil), so poll for them.
     const history = await until(
       "three call results",
       () => checks(tenant, "p"),
-      (c) => c.length >= 3,
+      (c) => c.length >= 4,
       5_000,
     );
     expect(pairs(history)).toEqual([
       [false, "error"],
       [false, "degraded"],
       [false, "degraded"],
+      [true, "available"],
     ]);
-    expect(history.every((c) => c.source === "call" && c.latency_ms === null && /\(500\)/.test(c.detail ?? ""))).toBe(true);
+    const calls = history.slice(0, 3);
+    expect(calls.every((c) => c.source === "call" && c.latency_ms === null && /\(500\)/.test(c.detail ?? ""))).toBe(true);
   });
 
   // The 10 s tenant cache of the Worker isolate is not dropped when a call's report moves the
@@ -427,14 +487,14 @@ describe("secrets in health results", () => {
     const history = await until(
       "the failed call's result",
       () => checks(tenant, "c"),
-      (c) => c.length >= 2,
+      (c) => c.length >= 3,
       5_000,
     );
-    expect(history.map((c) => c.source)).toEqual(["call", "manual"]);
+    expect(history.map((c) => c.source)).toEqual(["call", "manual", "manual"]); // the last: the probe at registration
 
     // The upstream really was sent the secret (and echoed it back), so redaction had something to do.
     const sent = await fakes.openai.requests(upOf(tenant, "c"));
-    expect(sent).toHaveLength(2);
+    expect(sent).toHaveLength(3);
     expect(sent.every((r) => r.headers.authorization === `Bearer ${dev.upstreamKey}`)).toBe(true);
 
     const sweep = await call<{ models: unknown[] }>("GET", "/api/v1/models", { token: tenantKeys("sweep").userKey });
@@ -449,7 +509,7 @@ describe("secrets in health results", () => {
       JSON.stringify(await user.readResource("model://c")),
       JSON.stringify((await call("GET", "/status", { token: tenant.userKey })).body),
     ].join("\n");
-    for (const c of history) expect(c.detail).toContain("[redacted]");
+    for (const c of history.slice(0, 2)) expect(c.detail).toContain("[redacted]");
     expect(everything).toContain("[redacted]");
     expect(everything).not.toContain(dev.upstreamKey);
     // Nor anything else the gateway answered in this file, nor its logs.

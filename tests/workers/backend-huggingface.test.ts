@@ -158,7 +158,7 @@ describe("huggingface backend: embed and classify", () => {
     });
     const single = await tool("embed", { input: "hello" });
     expect(single.tool.structuredContent).toMatchObject({ embeddings: [[5, 1, 104]], dimensions: 3 });
-    const sent = await requests(name);
+    const sent = (await requests(name)).slice(1); // (the first request was the probe at registration)
     expect(sent.map((r) => r.body)).toEqual([{ inputs: ["ab cde", "x"] }, { inputs: ["hello"] }]);
     // A sentence-transformers model's own pipeline is sentence-similarity, which refuses a list of strings.
     expect(sent[0]!.path).toBe(`/hf-inference/models/${name}/pipeline/feature-extraction`);
@@ -239,12 +239,12 @@ describe("huggingface backend: dedicated Inference Endpoint", () => {
     const vectors = await callTool(tenant.userKey, "embed", { model_id: embedder, input: "hi" });
     expect(vectors.tool.structuredContent).toMatchObject({ embeddings: [[2, 1, 104]] });
 
-    const sent = await requests(tgi);
+    const sent = (await requests(tgi)).slice(1); // (the first request was the probe at registration, GET …/info)
     expect(sent.map((r) => r.path)).toEqual([`/endpoint/${tgi}/v1/chat/completions`, `/endpoint/${tgi}/v1/completions`]);
     expect(sent[0]!.body.model).toBe("acme/llama");
     expect(sent[1]!.body).toMatchObject({ model: "acme/llama", prompt: "once", max_tokens: 1 });
     expect(sent[1]!.headers.authorization).toBe(`Bearer ${CANARY}`);
-    expect((await requests(embedder)).map((r) => r.path)).toEqual([`/endpoint/${embedder}`]);
+    expect((await requests(embedder)).map((r) => r.path)).toEqual([`/endpoint/${embedder}`, `/endpoint/${embedder}`]); // the first: the probe at registration
   });
 
   it("reports only the URL it calls, and names the endpoint in errors", async () => {
@@ -271,7 +271,7 @@ describe("huggingface backend: faults", () => {
     await script(name, [{ kind: "loading", estimatedTime: 119.2 }]);
     const res = await tool("embed", { input: "x" });
     expect(res.tool.content[0]!.text).toBe(`Hugging Face model ${name} is loading (about 120 s); retry after 120 s [model_unavailable]`);
-    expect(await requests(name)).toHaveLength(1); // 120 s does not fit the wait cap: passed on, not waited out
+    expect(await requests(name)).toHaveLength(1 + 1); // the probe at registration, then one: 120 s does not fit the wait cap: passed on, not waited out
 
     await script(name, [{ kind: "loading", estimatedTime: 45 }]);
     const error = await direct({ model_name: name, max_retries: 0 }).embed!({ input: ["x"] }).catch((e: unknown) => e);
@@ -288,7 +288,7 @@ describe("huggingface backend: faults", () => {
     const res = await tool("embed", { input: "abc" });
     expect(res.tool.structuredContent).toMatchObject({ embeddings: [[3, 1, 97]] });
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(await requests(name)).toHaveLength(2);
+    expect(await requests(name)).toHaveLength(1 + 2); // the probe at registration, then two
   });
 
   it("says Hugging Face rejected the token, redacting it when the body echoes it", async () => {

@@ -32,7 +32,7 @@ describe("MCP endpoint", () => {
     const res = await rpc(tenant.userKey, "tools/list");
     const tools = res.result?.tools as { name: string; description: string; outputSchema?: object }[];
     const chat = tools.find((t) => t.name === "chat")!;
-    expect(chat.description).toContain("desc-model (initializing)");
+    expect(chat.description).toContain("desc-model (available)"); // probed at registration
     expect(tools.every((t) => t.outputSchema)).toBe(true);
   });
 
@@ -50,21 +50,25 @@ describe("MCP endpoint", () => {
           backend_type: "openai_compatible",
           capabilities: ["embedding"],
           features: [],
-          status: "initializing",
-          last_checked_at: null,
-          latency_ms: null,
+          status: "available", // probed at registration
+          last_checked_at: expect.any(String),
+          latency_ms: expect.any(Number),
         },
       ],
     });
     expect(list.tool.content[0]!.text).toContain("m-embed — Model m-embed");
 
     const got = await callTool(tenant.userKey, "get_model", { model_id: "m-chat" });
-    expect(got.tool.structuredContent).toMatchObject({ id: "m-chat", config: { api_key: "${UPSTREAM_KEY}" }, recent_checks: [] });
+    expect(got.tool.structuredContent).toMatchObject({
+      id: "m-chat",
+      config: { api_key: "${UPSTREAM_KEY}" },
+      recent_checks: [{ source: "manual", ok: true }], // the probe at registration
+    });
     expect(JSON.stringify(got.messages)).not.toContain(CANARY);
 
     const resource = await rpc(tenant.userKey, "resources/read", { uri: "model://m-chat" });
     const contents = resource.result?.contents as { text: string }[];
-    expect(JSON.parse(contents[0]!.text)).toMatchObject({ id: "m-chat", status: "initializing" });
+    expect(JSON.parse(contents[0]!.text)).toMatchObject({ id: "m-chat", status: "available" }); // probed at registration
   });
 
   it("chat calls the upstream with the granted secret and returns text, finish_reason, usage, model_id, latency", async () => {
@@ -202,7 +206,7 @@ describe("MCP endpoint", () => {
     expect(bad.tool.content[0]!.text).toMatch(/unknown backend type "nope"/);
 
     const made = await callTool(tenant.adminKey, "register_model", openaiModel("mcp-made"));
-    expect(made.tool.structuredContent).toMatchObject({ id: "mcp-made", status: "initializing" });
+    expect(made.tool.structuredContent).toMatchObject({ id: "mcp-made", status: "available" }); // probed at registration
     const updated = await callTool(tenant.adminKey, "update_model", { model_id: "mcp-made", name: "Renamed over MCP" });
     expect(updated.tool.structuredContent).toMatchObject({ name: "Renamed over MCP" });
     const maint = await callTool(tenant.adminKey, "set_maintenance", { model_id: "mcp-made", maintenance: true });

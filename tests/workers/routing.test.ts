@@ -100,6 +100,7 @@ describe("explain_route", () => {
     await registerModel(tenant, openaiModel("backup", up, { rate_limit: 30 }));
     await registerModel(tenant, { ...openaiModel("primary", up), fallbacks: ["emb-only", "backup"] });
     await api("PUT", "/api/v1/models/primary/status", { token: tenant.adminKey, body: { status: "maintenance" } });
+    const probed = await fakes.openai.requests(up); // the probes at registration
 
     const res = await callTool(tenant.userKey, "explain_route", { model_id: "primary", capability: "chat" });
     const host = new URL(`${(await import("vitest")).inject("openaiUrl")}`).host;
@@ -123,7 +124,7 @@ describe("explain_route", () => {
           model_id: "emb-only",
           backend_type: "openai_compatible",
           upstream: host,
-          status: "initializing",
+          status: "available", // probed at registration
           usable: false,
           reason: "does not support chat",
           rate_limit_per_minute: null,
@@ -133,7 +134,7 @@ describe("explain_route", () => {
           model_id: "backup",
           backend_type: "openai_compatible",
           upstream: host,
-          status: "initializing",
+          status: "available", // probed at registration
           usable: true,
           reason: null,
           rate_limit_per_minute: 30,
@@ -141,7 +142,7 @@ describe("explain_route", () => {
         },
       ],
     });
-    expect(await fakes.openai.requests(up)).toEqual([]);
+    expect(await fakes.openai.requests(up)).toEqual(probed);
 
     const http = await api("GET", "/api/v1/models/primary/route?capability=chat", { token: tenant.userKey });
     expect(http.body).toEqual(res.tool.structuredContent);

@@ -320,7 +320,8 @@ describe("resolving tenant secrets at call time", () => {
     const upstream = await modelUsing(tenant, "probed", "MY_KEY", { health_check: { probe: "generation" } });
     const res = await api<{ checks: { ok: boolean }[] }>("POST", "/api/v1/models/probed/health-check", { token: tenant.adminKey });
     expect(res.body.checks[0]).toMatchObject({ ok: true });
-    expect(await authorizations(upstream)).toEqual([`Bearer ${value}`]);
+    // Probed at registration, then on demand.
+    expect(await authorizations(upstream)).toEqual([`Bearer ${value}`, `Bearer ${value}`]);
   });
 
   it("a tenant secret wins over a granted Worker secret of the same name", async () => {
