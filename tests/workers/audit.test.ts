@@ -79,7 +79,8 @@ describe("audit log", () => {
     await env.DB.prepare("DROP TRIGGER audit_down").run();
     const models = await api<{ models: { id: string; status: string }[] }>("GET", "/api/v1/models", { token: tenant.userKey });
     expect(models.status).toBe(200); // the user key still works: it was not revoked
-    expect(models.body.models.map((m) => [m.id, m.status])).toEqual([["kept", "initializing"]]);
+    // As registration left it (probed: available): the refused changes changed nothing.
+    expect(models.body.models.map((m) => [m.id, m.status])).toEqual([["kept", "available"]]);
     expect((await api<{ secrets: unknown[] }>("GET", "/api/v1/secrets", { token: tenant.adminKey })).body.secrets).toEqual([]);
     expect((await api<{ keys: unknown[] }>("GET", "/api/v1/keys", { token: tenant.adminKey })).body.keys).toHaveLength(2);
   });

@@ -406,6 +406,7 @@ describe("huggingface backend: capabilities and health", () => {
     const { tenant } = await setup(name, { health_check: { probe: "generation" } });
     const res = await api<{ checks: { ok: boolean; detail: string | null }[] }>("POST", "/api/v1/models/m/health-check", { token: tenant.adminKey });
     expect(res.body.checks[0]).toMatchObject({ ok: true, detail: null });
-    expect((await requests(name)).map((r) => r.body)).toEqual([{ inputs: ["health check"] }]);
+    // Once at registration, once on demand: each one short embedding.
+    expect((await requests(name)).map((r) => r.body)).toEqual([{ inputs: ["health check"] }, { inputs: ["health check"] }]);
   });
 });
