@@ -240,7 +240,8 @@ describe("the circuit breaker", () => {
       (c) => c[0]?.ok === true,
     );
     expect(history[0]).toMatchObject({ source: "call", ok: true, status: "available" });
-    expect(history.every((c) => c.source === "call")).toBe(true);
+    // Besides the probe at registration, only calls: no check brought it back.
+    expect(history.filter((c) => c.source !== "call")).toHaveLength(1);
     // Trials while it was still down re-opened it: the primary was called only a few times, not on every call.
     const failedTrials = history.filter((c) => !c.ok).length - 3;
     expect(failedTrials).toBeGreaterThanOrEqual(0);
@@ -265,13 +266,19 @@ describe("the circuit breaker", () => {
 });
 
 describe("passive health counts only what the upstream caused", () => {
-  /** Make one good call (recorded, since the model is not yet available) and return the model's history once it is in. */
-  async function historyAfterGoodCall(tenant: Tenant) {
-    expect((await chat(tenant, "fine")).out).toMatchObject({ model_id: "primary" });
-    return until(
+  /**
+   * Make one call that fails with an upstream 500 (which counts), and return the
+   * model's recorded call results once that one is in: it is recorded after any
+   * the earlier calls made.
+   */
+  async function callResultsAfterA500(tenant: Tenant, upstream: string) {
+    await fakes.openai.script(upstream, [{ kind: "status", status: 500 }]);
+    await chat(tenant, "sentinel");
+    const history = await until(
       () => checks(tenant, "primary"),
-      (c) => c.some((x) => x.ok),
+      (c) => c.some((x) => x.source === "call" && /\(500\)/.test(x.detail ?? "")),
     );
+    return history.filter((c) => c.source === "call");
   }
 
   it("upstream 429s do not count against the model", async () => {
@@ -283,8 +290,8 @@ describe("passive health counts only what the upstream caused", () => {
       [1, 2, 3].map(() => ({ kind: "status", status: 429 })),
     );
     for (let i = 0; i < 3; i++) expect((await chat(tenant, `busy ${i}`)).tool.content[0]!.text).toMatch(/\[rate_limited\]/);
-    const history = await historyAfterGoodCall(tenant);
-    expect(history.map((c) => c.ok)).toEqual([true]);
+    const calls = await callResultsAfterA500(tenant, primaryUp);
+    expect(calls.map((c) => [c.ok, c.detail?.match(/\((\d+)\)/)?.[1]])).toEqual([[false, "500"]]);
   });
 
   it("timeouts of a request the caller made huge do not count", async () => {
@@ -292,8 +299,8 @@ describe("passive health counts only what the upstream caused", () => {
     await fakes.openai.script(primaryUp, [{ kind: "hang" }]);
     const huge = await callTool(tenant.userKey, "chat", { ...chatArgs("write a book"), max_tokens: 20_000 });
     expect(huge.tool.structuredContent).toMatchObject({ model_id: "backup" });
-    const history = await historyAfterGoodCall(tenant);
-    expect(history.map((c) => c.ok)).toEqual([true]);
+    const calls = await callResultsAfterA500(tenant, primaryUp);
+    expect(calls.map((c) => [c.ok, c.detail?.match(/\((\d+)\)/)?.[1]])).toEqual([[false, "500"]]);
   });
 });
 
