@@ -22,6 +22,7 @@ export const ERROR_STATUS = {
   /** The request needs something the model cannot do (a feature such as tools, or a parameter its upstream lacks). */
   unsupported_feature: 400,
   rate_limited: 429,
+  budget_exceeded: 429,
   internal: 500,
   upstream_error: 502,
   model_unavailable: 503,

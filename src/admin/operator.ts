@@ -17,6 +17,9 @@ import { parseOrThrow } from "../http/validation";
 import { rotateSecrets } from "../secrets/service";
 import { invalidateTenant } from "../tenants/cache";
 import { audited, deleteTenant, getTenant, insertTenant, listTenants, type AuditEntry } from "../tenants/directory";
+import { Budget } from "../usage/budget";
+import { UsageQuery } from "../usage/record";
+import { readUsage } from "../usage/service";
 
 const CreateTenant = z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) });
 const Grant = z.strictObject({ hosts: SecretHosts });
@@ -102,6 +105,29 @@ export const operatorRoutes = new Hono<AppEnv>()
     );
     invalidateTenant(tenant.id);
     return c.json({ name, revoked: true });
+  })
+
+  // Usage and the tenant's budget: the same numbers the tenant's admin sees.
+  .get("/:id/usage", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    return c.json(await readUsage(c.env, tenant.id, parseOrThrow(UsageQuery, c.req.query()), null));
+  })
+  .put("/:id/budget", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    const budget = await readJson(c, Budget);
+    const set = await audit(c, { tenantId: tenant.id, action: "tenant.budget", target: tenant.id, detail: { budget } }, async () =>
+      written(await tenantStub(c.env, tenant.id).setBudget(null, null, budget, new Date().toISOString())),
+    );
+    invalidateTenant(tenant.id);
+    return c.json({ tenant_id: tenant.id, budget: set.budget });
+  })
+  .delete("/:id/budget", async (c) => {
+    const tenant = await existing(c.env, c.req.param("id"));
+    await audit(c, { tenantId: tenant.id, action: "tenant.budget", target: tenant.id, detail: { budget: null } }, async () =>
+      written(await tenantStub(c.env, tenant.id).setBudget(null, null, null, new Date().toISOString())),
+    );
+    invalidateTenant(tenant.id);
+    return c.json({ tenant_id: tenant.id, budget: null });
   })
 
   // After SECRETS_KEY changed (the old one kept as SECRETS_KEY_PREVIOUS): re-encrypt this tenant's secrets under the new key.

@@ -14,9 +14,14 @@ import { explainRoute } from "../inference/route";
 import { Capability, Feature, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
 import { deleteSecret, putSecret, readSecretBody, secretName } from "../secrets/service";
+import { Budget } from "../usage/budget";
+import { UsageQuery } from "../usage/record";
+import { readUsage } from "../usage/service";
 
 const ListQuery = z.strictObject({ capability: Capability.optional(), status: ModelStatus.optional() });
 const StatusBody = z.strictObject({ status: z.enum(["maintenance", "available"]) });
+const NewKey = CreateKey.extend({ budget: Budget.optional() });
+const KeyPatch = z.strictObject({ budget: Budget.nullable() });
 
 export const tenantRoutes = new Hono<AppEnv>()
   .use(tenantAuth())
@@ -55,15 +60,34 @@ export const tenantRoutes = new Hono<AppEnv>()
   })
   .post("/keys", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
-    const request = await readJson(c, CreateKey);
+    const { budget, ...request } = await readJson(c, NewKey);
     const issued = await scope.audited(
       "key.create",
       undefined,
-      { role: request.role },
-      () => issueKey(c.env, scope.tenantId, scope.generation, request),
+      { role: request.role, ...(budget && { budget }) },
+      async () => {
+        const key = await issueKey(c.env, scope.tenantId, scope.generation, request);
+        if (budget) scope.committed(await scope.stub.setBudget(scope.generation, key.id, budget, new Date().toISOString()));
+        return key;
+      },
       (key) => ({ target: key.id }),
     );
-    return c.json(issued, 201);
+    return c.json({ ...issued, ...(budget && { budget }) }, 201);
+  })
+  // A key's budget (null removes it); only an admin key sets budgets.
+  .patch("/keys/:id", requireRole("admin"), async (c) => {
+    const scope = c.var.scope;
+    const id = c.req.param("id");
+    const { budget } = await readJson(c, KeyPatch);
+    return c.json(
+      await scope.audited("key.budget", id, { budget }, async () =>
+        scope.committed(await scope.stub.setBudget(scope.generation, id, budget, new Date().toISOString())),
+      ),
+    );
+  })
+  .get("/usage", requireRole("admin"), async (c) => {
+    const query = parseOrThrow(UsageQuery, c.req.query());
+    return c.json(await readUsage(c.env, c.var.scope.tenantId, query, null));
   })
   // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
   .put("/secrets/:name", requireRole("admin"), async (c) => {

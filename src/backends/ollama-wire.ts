@@ -27,7 +27,7 @@ const OllamaToolCalls = z.array(z.object({ id: z.string().nullish(), function: z
 
 const ChatAnswer = z.object({ message: z.object({ content: z.string().nullish(), tool_calls: OllamaToolCalls }), ...Ending });
 const GenerateAnswer = z.object({ response: z.string(), ...Ending });
-export const EmbedAnswer = z.object({ embeddings: z.array(z.array(z.number())) });
+export const EmbedAnswer = z.object({ embeddings: z.array(z.array(z.number())), prompt_eval_count: z.number().nullish() });
 export const Tags = z.object({ models: z.array(z.object({ name: z.string(), model: z.string().optional() })) });
 
 /** One NDJSON line: a chat delta, a generate delta, the closing line, or an error. */

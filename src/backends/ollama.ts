@@ -115,11 +115,11 @@ export const ollama = {
         ),
       async embed(request, options) {
         const json = await upstreamJson(`${base}/api/embed`, jsonPost({ model, input: request.input }, headers), forCall(policy, options));
-        const { embeddings } = parseAnswer(EmbedAnswer, json, label);
+        const { embeddings, prompt_eval_count } = parseAnswer(EmbedAnswer, json, label);
         if (embeddings.length !== request.input.length) {
           throw new GatewayError("upstream_error", `${label} sent ${embeddings.length} embeddings for ${request.input.length} inputs.`);
         }
-        return { embeddings };
+        return { embeddings, usage: { prompt_tokens: prompt_eval_count ?? null } };
       },
     };
   },

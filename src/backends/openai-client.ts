@@ -40,7 +40,7 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
       const json = await upstreamJson(`${base}/embeddings`, jsonPost({ model, input: request.input }, headers), withSignal(options));
       const answer = parseAnswer(EmbeddingList, json, label);
       const ordered = [...answer.data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
-      return { embeddings: ordered.map((d) => d.embedding) };
+      return { embeddings: ordered.map((d) => d.embedding), usage: { prompt_tokens: answer.usage?.prompt_tokens ?? null } };
     },
 
     /** GET /models: costs no tokens; used by health checks. */

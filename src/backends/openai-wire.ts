@@ -35,6 +35,7 @@ export const TextCompletion = z.object({
 
 export const EmbeddingList = z.object({
   data: z.array(z.object({ embedding: z.array(z.number()), index: z.number().optional() })).min(1),
+  usage: z.object({ prompt_tokens: z.number().nullish() }).nullish(),
 });
 
 const StreamChunk = z.object({

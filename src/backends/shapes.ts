@@ -87,10 +87,13 @@ export const Generation = z.object({
 });
 export type Generation = z.infer<typeof Generation>;
 
-export const Embeddings = z.object({ embeddings: z.array(z.array(z.number())) });
+/** Tokens an embedding or classification call used, when the upstream says (null or absent: it did not). */
+const InputUsage = z.object({ prompt_tokens: z.number().nullable() }).optional();
+
+export const Embeddings = z.object({ embeddings: z.array(z.array(z.number())), usage: InputUsage });
 export type Embeddings = z.infer<typeof Embeddings>;
 
 export const ScoredLabel = z.object({ label: z.string(), score: z.number() });
 
-export const Classification = z.object({ labels: z.array(ScoredLabel).describe("Highest score first") });
+export const Classification = z.object({ labels: z.array(ScoredLabel).describe("Highest score first"), usage: InputUsage });
 export type Classification = z.infer<typeof Classification>;

@@ -4,6 +4,13 @@
  */
 import { z } from "zod";
 
+/** `pricing`: USD per million tokens, for cost accounting and cost budgets (src/usage/). */
+export const Pricing = z.strictObject({
+  input_per_mtok: z.number().min(0).max(10_000),
+  output_per_mtok: z.number().min(0).max(10_000),
+});
+export type Pricing = z.infer<typeof Pricing>;
+
 export const CommonConfig = z.object({
   /** Seconds allowed for one upstream call (first byte, and idle gaps while streaming). */
   timeout: z.number().positive().max(600).default(60),
@@ -41,6 +48,7 @@ export const CommonConfig = z.object({
       interval_s: z.number().int().min(10).max(86_400).optional(),
     })
     .optional(),
+  pricing: Pricing.optional(),
 });
 
 /** An http(s) URL; whether its host is allowed is decided by `assertUpstreamUrl`. */

@@ -72,7 +72,60 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE models ADD COLUMN next_check_at INTEGER;
   `,
-  // 6: each model's circuit breaker (src/inference/breaker.ts); no row means closed
+  // 6: usage (hourly buckets, rolled up daily), spend per budget period, budgets, reservations of calls in flight
+  `
+  CREATE TABLE usage_hourly (
+    hour              TEXT NOT NULL,
+    key_id            TEXT NOT NULL,
+    model_id          TEXT NOT NULL,
+    requests          INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    estimated         INTEGER NOT NULL,
+    cost_nano         INTEGER NOT NULL,
+    PRIMARY KEY (hour, key_id, model_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE usage_daily (
+    day               TEXT NOT NULL,
+    key_id            TEXT NOT NULL,
+    model_id          TEXT NOT NULL,
+    requests          INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    estimated         INTEGER NOT NULL,
+    cost_nano         INTEGER NOT NULL,
+    PRIMARY KEY (day, key_id, model_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE usage_periods (
+    scope     TEXT NOT NULL,
+    period    TEXT NOT NULL CHECK (period IN ('day', 'month')),
+    start     INTEGER NOT NULL,
+    tokens    INTEGER NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    PRIMARY KEY (scope, period, start)
+  ) WITHOUT ROWID;
+  CREATE TABLE budgets (
+    scope      TEXT PRIMARY KEY,
+    period     TEXT NOT NULL CHECK (period IN ('day', 'month')),
+    tokens     INTEGER,
+    cost_usd   REAL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE reservations (
+    id         TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL,
+    model_id   TEXT NOT NULL,
+    tokens     INTEGER NOT NULL,
+    cost_nano  INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX reservations_key ON reservations (key_id);
+  CREATE TABLE usage_batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+  `,
+  // 7: each model's circuit breaker (src/inference/breaker.ts); no row means closed
   `
   CREATE TABLE breakers (
     model_id          TEXT PRIMARY KEY,

@@ -32,6 +32,9 @@ import { migrate } from "./migrations";
 import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
 import { awaitFirstCheck, markStarted, scheduleRows } from "./schedule-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
+import type { Budget } from "../usage/budget";
+import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
+import { admitCall, budgetSet, budgetStatuses, recordBatch, setBudget, usageReport, usageSeries } from "./usage-store";
 
 /**
  * The object's tenant, once the operator opened it: its id and the generation
@@ -123,7 +126,14 @@ export class TenantRegistry extends DurableObject<Env> {
     const column = by === "id" ? "id" : "hash";
     const key = first(this.sql.exec(`SELECT id, role, name, created_at FROM api_keys WHERE ${column} = ?`, keyHash), KeyRow);
     if (!key) return none;
-    return { tenantId: this.opened.tenantId, generation: this.opened.generation, key, models: this.models(), grants: this.references() };
+    return {
+      tenantId: this.opened.tenantId,
+      generation: this.opened.generation,
+      key,
+      models: this.models(),
+      grants: this.references(),
+      budgets: budgetSet(this.sql),
+    };
   }
 
   // --- models -------------------------------------------------------------
@@ -404,7 +414,48 @@ export class TenantRegistry extends DurableObject<Env> {
     if (this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten === 0) {
       return { ok: false, code: "not_found", message: `Key "${id}" not found.` };
     }
+    setBudget(this.sql, id, null, new Date().toISOString());
     return { ok: true, value: { id } };
+  }
+
+  // --- usage and budgets (see usage-store.ts; times in ms, passed in) ---------
+
+  /** A batch of finished calls from one isolate; a batch id is applied once (a retried write counts nothing twice). */
+  recordUsage(generation: Generation, batchId: string, records: UsageRecord[], now: number): boolean {
+    if (this.refuse(generation)) return false;
+    return recordBatch(this.ctx.storage, batchId, records, now);
+  }
+
+  /** Admit a call's worst case against the budgets that apply, holding it until the call is recorded. */
+  admitUsage(generation: Generation, ask: Reservation, now: number) {
+    if (this.refuse(generation)) return { ok: true as const, left: { tokens: null, cost_nano: null }, held: false };
+    return admitCall(this.ctx.storage, ask, now);
+  }
+
+  usage(query: { from: number; to: number; group_by: "model" | "key" | "day"; key_id: string | null }, now: number): UsageReport | null {
+    if (!this.opened) return null;
+    return { ...usageReport(this.sql, query, now), budgets: budgetStatuses(this.sql, query.key_id, now) };
+  }
+
+  /** The status page's view: requests and tokens per model over 24 hours and 30 days, and the budgets with their use. */
+  usageOverview(keyId: string | null, now: number): (UsageSeries & { budgets: BudgetStatus[] }) | null {
+    return this.opened ? { ...usageSeries(this.sql, keyId, now), budgets: budgetStatuses(this.sql, keyId, now) } : null;
+  }
+
+  /** The tenant's budget (`keyId` null) or a key's; `null` removes it. */
+  setBudget(
+    generation: Generation,
+    keyId: string | null,
+    budget: Budget | null,
+    at: string,
+  ): WriteResult<{ key_id: string | null; budget: Budget | null }> {
+    const refused = this.refuse(generation);
+    if (refused) return refused;
+    if (keyId !== null && this.sql.exec("SELECT 1 FROM api_keys WHERE id = ?", keyId).toArray().length === 0) {
+      return { ok: false, code: "not_found", message: `Key "${keyId}" not found.` };
+    }
+    setBudget(this.sql, keyId, budget, at);
+    return { ok: true, value: { key_id: keyId, budget } };
   }
 
   // --- grants of Worker secrets -----------------------------------------------

@@ -34,6 +34,8 @@ import { type Need, requiredFeatures } from "./features";
 import { instantiate } from "./instantiate";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
+import { type Demand, generationDemand, inputDemand } from "../usage/cost";
+import { openMeter } from "../usage/meter";
 
 export interface Answered {
   /** The model that answered: the one asked for, or one of its fallbacks. */
@@ -61,13 +63,18 @@ export function isHuge(inputChars: number, maxTokens: number | undefined): boole
 }
 
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
+  // The prompt estimate covers what is sent: messages, tool definitions and the response format.
+  const demand = generationDemand([request.messages, request.tools ?? null, request.response_format ?? null], request.max_tokens);
   const kind = { capability: "chat" as const, huge: isHuge(JSON.stringify(request.messages).length, request.max_tokens) };
-  return call(scope, modelId, kind, options, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request));
+  return metered(scope, modelId, demand, options, (o) =>
+    call(scope, modelId, kind, o, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request)),
+  );
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
+  const demand = generationDemand(request.prompt, request.max_tokens);
   const kind = { capability: "completion" as const, huge: isHuge(request.prompt.length, request.max_tokens) };
-  return call(scope, modelId, kind, options, (b, o) => need(b.complete, "completion").call(b, request, o));
+  return metered(scope, modelId, demand, options, (o) => call(scope, modelId, kind, o, (b, o) => need(b.complete, "completion").call(b, request, o)));
 }
 
 export function embed(scope: TenantScope, modelId: string, request: EmbeddingRequest, options?: CallOptions) {
@@ -78,17 +85,45 @@ export function embed(scope: TenantScope, modelId: string, request: EmbeddingReq
       undefined,
     ),
   };
-  return call(scope, modelId, kind, options, (b, o) => need(b.embed, "embedding").call(b, request, o));
+  return metered(scope, modelId, inputDemand(request.input), options, (o) =>
+    call(scope, modelId, kind, o, (b, o) => need(b.embed, "embedding").call(b, request, o)),
+  );
 }
 
 export async function classify(scope: TenantScope, modelId: string, request: ClassificationRequest, options?: CallOptions) {
   const kind = { capability: "classification" as const, huge: isHuge(request.text.length, undefined) };
-  const result = await call(scope, modelId, kind, options, (b, o) => need(b.classify, "classification").call(b, request, o));
+  const result = await metered(scope, modelId, inputDemand([request.text, ...(request.labels ?? [])]), options, (o) =>
+    call(scope, modelId, kind, o, (b, o) => need(b.classify, "classification").call(b, request, o)),
+  );
   return { ...result, labels: [...result.labels].sort((a, b) => b.score - a.score) };
 }
 
 /** Failures no other model would answer differently: the call ends with them. */
 const FINAL = new Set<ErrorCode>(["invalid_request", "content_filtered", "internal"]);
+
+/**
+ * Usage and budgets (src/usage/meter.ts), around the whole call, fallbacks included:
+ * before routing, admit the worst case when a budget applies (one round trip to the
+ * tenant's object; none without a budget); after, count the call once against the
+ * model that answered (or the one asked for, when it failed), off the response path.
+ */
+async function metered<T extends object>(
+  scope: TenantScope,
+  modelId: string,
+  demand: Demand,
+  options: CallOptions | undefined,
+  run: (options: CallOptions | undefined) => Promise<T & Answered>,
+): Promise<T & Answered> {
+  const meter = await openMeter(scope, modelId, demand);
+  try {
+    const result = await run(meter.options(options));
+    meter.answered(result);
+    return result;
+  } catch (error) {
+    meter.failed();
+    throw error;
+  }
+}
 
 async function call<T extends object>(
   scope: TenantScope,

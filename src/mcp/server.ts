@@ -12,6 +12,7 @@ import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
 import { registerRegistryTools } from "./tools/registry";
+import { registerUsageTools } from "./tools/usage";
 
 export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
 
@@ -23,6 +24,7 @@ export function createServer(scope: TenantScope): McpServer {
   });
   registerRegistryTools(server, scope);
   registerInferenceTools(server, scope);
+  registerUsageTools(server, scope);
   if (scope.role === "admin") registerAdminTools(server, scope);
   return server;
 }

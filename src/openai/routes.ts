@@ -12,6 +12,8 @@ import { GatewayError, openAIErrorBody, openAIErrorResponse, toGatewayError } fr
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { chat, complete, embed, type Answered } from "../inference/run";
+import { inputDemand } from "../usage/cost";
+import { budgetRemainingHeader } from "../usage/meter";
 import { chatRequest, completionRequest } from "./request";
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, withoutNulls } from "./schemas";
 
@@ -40,6 +42,7 @@ export const openAIRoutes = new Hono<AppEnv>()
     const request = chatRequest(body);
     if (!body.stream) {
       const result = await chat(c.var.scope, body.model, request, { signal: c.req.raw.signal });
+      budgetHeader(c);
       return c.json({
         id: `chatcmpl-${crypto.randomUUID()}`,
         object: "chat.completion",
@@ -50,8 +53,8 @@ export const openAIRoutes = new Hono<AppEnv>()
         ...answeredBy(result),
       });
     }
-    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (callbacks) =>
-      chat(c.var.scope, body.model, request, { ...callbacks, signal: c.req.raw.signal }),
+    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (callbacks, signal) =>
+      chat(c.var.scope, body.model, request, { ...callbacks, signal }),
     );
   })
   .post("/completions", async (c) => {
@@ -59,6 +62,7 @@ export const openAIRoutes = new Hono<AppEnv>()
     const request = completionRequest(body);
     if (!body.stream) {
       const result = await complete(c.var.scope, body.model, request, { signal: c.req.raw.signal });
+      budgetHeader(c);
       return c.json({
         id: `cmpl-${crypto.randomUUID()}`,
         object: "text_completion",
@@ -69,15 +73,17 @@ export const openAIRoutes = new Hono<AppEnv>()
         ...answeredBy(result),
       });
     }
-    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, ({ onText }) =>
-      complete(c.var.scope, body.model, request, { onText, signal: c.req.raw.signal }),
+    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, ({ onText }, signal) =>
+      complete(c.var.scope, body.model, request, { onText, signal }),
     );
   })
   .post("/embeddings", async (c) => {
     const body = await readJson(c, EmbeddingRequest);
     const input = Array.isArray(body.input) ? body.input : [body.input];
     const result = await embed(c.var.scope, body.model, { input }, { signal: c.req.raw.signal });
-    const tokens = input.join(" ").split(/\s+/).filter(Boolean).length;
+    budgetHeader(c);
+    // The upstream's own count; the gateway's estimate (the one it records) when it gave none.
+    const tokens = result.usage?.prompt_tokens ?? inputDemand(input).prompt_tokens;
     return c.json({
       object: "list",
       model: result.model_id,
@@ -134,6 +140,12 @@ function answeredBy(result: Answered): { fallback?: Answered["fallback"] } {
   return result.fallback ? { fallback: result.fallback } : {};
 }
 
+/** `x-gateway-budget-remaining` when a budget applies to the call (see docs/openai-api.md). */
+function budgetHeader(c: Context<AppEnv>) {
+  const remaining = budgetRemainingHeader(c.var.scope);
+  if (remaining) c.header("x-gateway-budget-remaining", remaining);
+}
+
 function now() {
   return Math.floor(Date.now() / 1000);
 }
@@ -154,7 +166,7 @@ async function stream(
   requested: string,
   object: "chat.completion.chunk" | "text_completion",
   includeUsage: boolean,
-  run: (callbacks: Required<Pick<CallOptions, "onText" | "onToolCall">>) => Promise<Generation & Answered>,
+  run: (callbacks: Required<Pick<CallOptions, "onText" | "onToolCall">>, signal: AbortSignal) => Promise<Generation & Answered>,
 ): Promise<Response> {
   const id = `${object === "text_completion" ? "cmpl" : "chatcmpl"}-${crypto.randomUUID()}`;
   const isChat = object === "chat.completion.chunk";
@@ -172,19 +184,24 @@ async function stream(
   const writer = queue.writable.getWriter();
   let firstText!: () => void;
   const started = new Promise<void>((resolve) => (firstText = resolve));
+  // A client that goes away mid-stream stops the upstream too: the call ends (and is counted) with what was generated.
+  const gone = new AbortController();
   const take = async (delta: Piece) => {
+    gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
     firstText();
     await writer.write(delta);
   };
-  const call = run({ onText: take, onToolCall: take });
+  const call = run({ onText: take, onToolCall: take }, AbortSignal.any([c.req.raw.signal, gone.signal]));
   await Promise.race([started, call]); // rejects when the call fails before any text
   // The queue ends when the call does, after the deltas already in it.
   void call.then(
     () => writer.close().catch(() => {}),
     () => writer.close().catch(() => {}),
   );
+  budgetHeader(c);
 
   return streamSSE(c, async (sse) => {
+    sse.onAbort(() => gone.abort());
     const reader = queue.readable.getReader();
     try {
       if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });

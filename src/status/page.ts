@@ -16,6 +16,7 @@ import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import type { ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { csrfToken, endSession, openSession, readSessionCookie, sameSiteForm, startSession } from "./session";
+import { loadUsageOverview, usageSection } from "./usage-section";
 
 const CHECKS_SHOWN = 30;
 
@@ -29,7 +30,7 @@ export const statusRoutes = new Hono<AppEnv>()
       const error = bearer || cookie ? "That key is not valid (unknown or revoked), or the session has ended." : null;
       return page(c, "Sign in", loginForm(csrfToken(c), error), 401);
     }
-    const checks = await scope.stub.checksByModel(CHECKS_SHOWN);
+    const [checks, usage] = await Promise.all([scope.stub.checksByModel(CHECKS_SHOWN), loadUsageOverview(scope)]);
     const body = html`
       <header>
         <h1>Models of tenant <code>${scope.tenantId}</code></h1>
@@ -44,7 +45,11 @@ export const statusRoutes = new Hono<AppEnv>()
             <tbody>${scope.snapshot.models.map((m) => row(m, checks[m.id] ?? []))}</tbody>
           </table>`
       }
-      <p class="note">Refreshes every 30 s. Bars: latency of each check, oldest to newest; red failed, grey a real call.</p>`;
+      <p class="note">Refreshes every 30 s. Bars: latency of each check, oldest to newest; red failed, grey a real call.</p>
+      ${usageSection(
+        usage,
+        scope.snapshot.models.map((m) => m.id),
+      )}`;
     return page(c, `Status — ${scope.tenantId}`, body, 200, true);
   })
   .post("/login", async (c) => {

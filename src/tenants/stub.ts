@@ -8,6 +8,7 @@ import type { TenantRegistry } from "../durable/tenant-registry";
 import type { ErrorCode } from "../errors";
 import type { SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
+import type { BudgetSet } from "../usage/budget";
 import type { ApiKeyInfo } from "./keys";
 
 /** What the Worker needs to serve a request: the caller's key and the tenant's registry. */
@@ -23,6 +24,8 @@ export interface TenantSnapshot {
    * secrets the operator granted. One entry per name.
    */
   grants: SecretGrant[];
+  /** The tenant's budgets (its own and its keys'): whether a call needs admission at all. Absent for an unknown key. */
+  budgets?: BudgetSet;
 }
 
 /** A registry write: the value written, or why nothing was (the object changes nothing then). */
@@ -67,6 +70,11 @@ export type TenantStub = Remote<
     | "runChecks"
     | "probeModel"
     | "watchdog"
+    | "recordUsage"
+    | "admitUsage"
+    | "usage"
+    | "usageOverview"
+    | "setBudget"
   >
 >;
 

@@ -424,13 +424,14 @@ describe("one fault per wire format, end to end", () => {
   });
 
   it("huggingface: a 503 'model loading' is a clear retryable message with the estimate, passed on at once", async () => {
+    const probed = (await fakes.hf.requests(UP.hfLoading)).length; // the embedding probe at registration
     await fakes.hf.script(UP.hfLoading, [{ kind: "loading", estimatedTime: 119.2 }]);
     const started = performance.now();
     const result = await session.callTool("embed", { model_id: "hf-loading", input: "warm up" });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toBe(`Hugging Face model ${UP.hfLoading} is loading (about 120 s); retry after 120 s [model_unavailable]`);
     // 120 s is beyond the gateway's wait cap: not waited out (max_retries is 3), the caller decides.
-    expect(await fakes.hf.requests(UP.hfLoading)).toHaveLength(1);
+    expect(await fakes.hf.requests(UP.hfLoading)).toHaveLength(probed + 1);
     expect(performance.now() - started).toBeLessThan(5_000);
 
     // Once loaded, the same model answers.

@@ -282,7 +282,8 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     const id = `via-mcp-${user.label}`;
     const result = await admin.callTool("register_model", chatModel(id));
     expect(result.isError, textOf(result)).toBeFalsy();
-    expect(result.structuredContent).toMatchObject({ id, status: "initializing", config: { api_key: "${UPSTREAM_KEY}" } });
+    // Probed at registration: the answer carries its first real status.
+    expect(result.structuredContent).toMatchObject({ id, status: "available", config: { api_key: "${UPSTREAM_KEY}" } });
 
     const listed = await user.callTool("list_models", {});
     expect(structured<{ models: ModelSummary[] }>(listed).models.map((m) => m.id)).toContain(id);

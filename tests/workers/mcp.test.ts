@@ -19,7 +19,7 @@ describe("MCP endpoint", () => {
     const tenant = await createTenant();
     const user = await toolNames(tenant.userKey);
     const admin = await toolNames(tenant.adminKey);
-    expect(user).toEqual(["chat", "check_health", "classify", "complete", "embed", "explain_route", "get_model", "list_models"]);
+    expect(user).toEqual(["chat", "check_health", "classify", "complete", "embed", "explain_route", "get_model", "get_usage", "list_models"]);
     expect(admin).toEqual([...user, ...ADMIN_TOOLS].sort());
     const denied = await rpc(tenant.userKey, "tools/call", { name: "register_model", arguments: openaiModel("x") });
     expect(JSON.stringify(denied.error ?? denied.result)).toMatch(/register_model/);

@@ -1,0 +1,297 @@
+/**
+ * The usage part of a tenant's object: recording batches of calls, admitting
+ * calls against budgets (and holding their worst case until they settle),
+ * budgets themselves, and the aggregates read back. Plain functions over the
+ * object's SQL storage, like health-store.ts; the rules are the pure ones of
+ * src/usage/. Times are passed in (ms), so tests can move the clock.
+ *
+ * Retention: hourly rows for 8 days, daily rows for 400 days, per-period spend
+ * for 62 days, applied batch ids for a day; pruned as batches are recorded.
+ */
+import { z } from "zod";
+import { admit, type Amount, Budget, type BudgetSet, type BudgetState, left, periodEnd, periodStart, type Verdict, ZERO } from "../usage/budget";
+import { toUsd } from "../usage/cost";
+import type { GroupBy, Reservation, UsageGroup, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
+import { all, first } from "./rows";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+/** A report whose `from` is this recent reads hourly rows; older ones read daily rows. */
+export const HOURLY_REPORT_MS = 7 * DAY_MS;
+const HOURLY_KEPT_MS = 8 * DAY_MS;
+const DAILY_KEPT_MS = 400 * DAY_MS;
+const PERIODS_KEPT_MS = 62 * DAY_MS;
+const BATCHES_KEPT_MS = DAY_MS;
+/** A reservation never settled (its isolate died mid-call) is released after this long; longer than any call may run. */
+export const RESERVATION_TTL_MS = 3 * HOUR_MS;
+
+export const isoHour = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+export const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+const TENANT = "tenant";
+const keyScope = (keyId: string) => `key:${keyId}`;
+
+/** Apply one batch of records, once per batch id; false when the batch was applied before (a retried write). */
+export function recordBatch(storage: DurableObjectStorage, batchId: string, records: readonly UsageRecord[], now: number): boolean {
+  const sql = storage.sql;
+  return storage.transactionSync(() => {
+    if (sql.exec("SELECT 1 FROM usage_batches WHERE id = ?", batchId).toArray().length > 0) return false;
+    sql.exec("INSERT INTO usage_batches (id, at) VALUES (?, ?)", batchId, now);
+    for (const r of records) {
+      const counts = [r.ok ? 0 : 1, r.prompt_tokens, r.completion_tokens, r.estimated ? 1 : 0, r.cost_nano] as const;
+      for (const [table, column, bucket] of [
+        ["usage_hourly", "hour", isoHour(r.at)],
+        ["usage_daily", "day", isoDay(r.at)],
+      ] as const) {
+        sql.exec(
+          `INSERT INTO ${table} (${column}, key_id, model_id, requests, errors, prompt_tokens, completion_tokens, estimated, cost_nano)
+           VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
+           ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
+             estimated = estimated + excluded.estimated, cost_nano = cost_nano + excluded.cost_nano`,
+          bucket,
+          r.key_id,
+          r.model_id,
+          ...counts,
+        );
+      }
+      const tokens = r.prompt_tokens + r.completion_tokens;
+      for (const scope of [TENANT, keyScope(r.key_id)]) {
+        for (const period of ["day", "month"] as const) {
+          sql.exec(
+            `INSERT INTO usage_periods (scope, period, start, tokens, cost_nano) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT DO UPDATE SET tokens = tokens + excluded.tokens, cost_nano = cost_nano + excluded.cost_nano`,
+            scope,
+            period,
+            periodStart(period, r.at),
+            tokens,
+            r.cost_nano,
+          );
+        }
+      }
+      if (r.reservation) sql.exec("DELETE FROM reservations WHERE id = ?", r.reservation);
+    }
+    sql.exec("DELETE FROM usage_hourly WHERE hour < ?", isoHour(now - HOURLY_KEPT_MS));
+    sql.exec("DELETE FROM usage_daily WHERE day < ?", isoDay(now - DAILY_KEPT_MS));
+    sql.exec("DELETE FROM usage_periods WHERE start < ?", now - PERIODS_KEPT_MS);
+    sql.exec("DELETE FROM usage_batches WHERE at < ?", now - BATCHES_KEPT_MS);
+    return true;
+  });
+}
+
+const BudgetRow = z
+  .object({ scope: z.string(), period: z.enum(["day", "month"]), tokens: z.number().nullable(), cost_usd: z.number().nullable() })
+  .transform(({ scope, period, tokens, cost_usd }) => ({
+    scope,
+    budget: { period, ...(tokens !== null && { tokens }), ...(cost_usd !== null && { cost_usd }) } as Budget,
+  }));
+const AmountRow = z
+  .object({ tokens: z.number().nullable(), cost_nano: z.number().nullable() })
+  .transform((r) => ({ tokens: r.tokens ?? 0, cost_nano: r.cost_nano ?? 0 }));
+
+export function setBudget(sql: SqlStorage, keyId: string | null, budget: Budget | null, at: string): void {
+  const scope = keyId === null ? TENANT : keyScope(keyId);
+  if (budget === null) {
+    sql.exec("DELETE FROM budgets WHERE scope = ?", scope);
+    return;
+  }
+  sql.exec(
+    `INSERT INTO budgets (scope, period, tokens, cost_usd, updated_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (scope) DO UPDATE SET period = excluded.period, tokens = excluded.tokens, cost_usd = excluded.cost_usd, updated_at = excluded.updated_at`,
+    scope,
+    budget.period,
+    budget.tokens ?? null,
+    budget.cost_usd ?? null,
+    at,
+  );
+}
+
+/** Every budget of the tenant, for the Worker's cached snapshot. */
+export function budgetSet(sql: SqlStorage): BudgetSet {
+  const set: BudgetSet = { tenant: null, keys: {} };
+  for (const { scope, budget } of all(sql.exec("SELECT scope, period, tokens, cost_usd FROM budgets"), BudgetRow)) {
+    if (scope === TENANT) set.tenant = budget;
+    else set.keys[scope.slice("key:".length)] = budget;
+  }
+  return set;
+}
+
+/** The budgets that apply to a key's calls (the tenant's, the key's), with their period's use and what calls in flight hold. */
+export function budgetStates(sql: SqlStorage, keyId: string, now: number): BudgetState[] {
+  const rows = all(
+    sql.exec("SELECT scope, period, tokens, cost_usd FROM budgets WHERE scope IN (?, ?) ORDER BY scope DESC", TENANT, keyScope(keyId)),
+    BudgetRow,
+  );
+  return rows.map(({ scope, budget }) => stateOf(sql, scope, budget, now));
+}
+
+function stateOf(sql: SqlStorage, scope: string, budget: Budget, now: number): BudgetState {
+  const used = first(
+    sql.exec(
+      "SELECT tokens, cost_nano FROM usage_periods WHERE scope = ? AND period = ? AND start = ?",
+      scope,
+      budget.period,
+      periodStart(budget.period, now),
+    ),
+    AmountRow,
+  );
+  const keyId = scope === TENANT ? null : scope.slice("key:".length);
+  const held =
+    keyId === null
+      ? sql.exec("SELECT sum(tokens) AS tokens, sum(cost_nano) AS cost_nano FROM reservations")
+      : sql.exec("SELECT sum(tokens) AS tokens, sum(cost_nano) AS cost_nano FROM reservations WHERE key_id = ?", keyId);
+  return {
+    scope: keyId === null ? { kind: "tenant" } : { kind: "key", key_id: keyId },
+    budget,
+    used: used ?? ZERO,
+    in_flight: first(held, AmountRow) ?? ZERO,
+  };
+}
+
+/**
+ * Admit a call's worst case against the budgets that apply now, and hold it
+ * until the call is settled (`recordBatch` with its reservation id). Runs in
+ * one synchronous transaction of the object: concurrent calls are admitted one
+ * after the other, each seeing what the ones before hold.
+ */
+export function admitCall(storage: DurableObjectStorage, ask: Reservation, now: number): Verdict & { held: boolean } {
+  const sql = storage.sql;
+  return storage.transactionSync(() => {
+    sql.exec("DELETE FROM reservations WHERE expires_at < ?", now);
+    const states = budgetStates(sql, ask.key_id, now);
+    if (states.length === 0) return { ok: true, left: { tokens: null, cost_nano: null }, held: false };
+    const verdict = admit(states, ask, now);
+    if (!verdict.ok) return { ...verdict, held: false };
+    sql.exec(
+      "INSERT INTO reservations (id, key_id, model_id, tokens, cost_nano, at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ask.id,
+      ask.key_id,
+      ask.model_id,
+      ask.tokens,
+      ask.cost_nano,
+      now,
+      now + RESERVATION_TTL_MS,
+    );
+    return { ...verdict, held: true };
+  });
+}
+
+/** Budgets with their use, for reports: all of them, or those that apply to one key. */
+export function budgetStatuses(sql: SqlStorage, keyId: string | null, now: number) {
+  const rows = all(sql.exec("SELECT scope, period, tokens, cost_usd FROM budgets ORDER BY scope DESC"), BudgetRow).filter(
+    (r) => keyId === null || r.scope === TENANT || r.scope === keyScope(keyId),
+  );
+  return rows.map(({ scope, budget }) => {
+    const state = stateOf(sql, scope, budget, now);
+    const rest = left(state);
+    return {
+      scope: state.scope.kind,
+      key_id: state.scope.kind === "key" ? state.scope.key_id : null,
+      period: budget.period,
+      budget,
+      used: money(state.used),
+      in_flight: money(state.in_flight),
+      remaining: { tokens: rest.tokens, cost_usd: rest.cost_nano === null ? null : toUsd(rest.cost_nano) },
+      resets_at: new Date(periodEnd(budget.period, now)).toISOString(),
+    };
+  });
+}
+
+function money(amount: Amount) {
+  return { tokens: amount.tokens, cost_usd: toUsd(amount.cost_nano) };
+}
+
+const TotalsRow = z.object({
+  grp: z.string(),
+  requests: z.number(),
+  errors: z.number(),
+  prompt_tokens: z.number(),
+  completion_tokens: z.number(),
+  estimated: z.number(),
+  cost_nano: z.number(),
+});
+
+const SUMS = `sum(requests) AS requests, sum(errors) AS errors, sum(prompt_tokens) AS prompt_tokens,
+  sum(completion_tokens) AS completion_tokens, sum(estimated) AS estimated, sum(cost_nano) AS cost_nano`;
+
+/** Aggregates over [from, to), grouped; hourly rows when `from` is recent enough, daily rows otherwise. */
+export function usageReport(
+  sql: SqlStorage,
+  query: { from: number; to: number; group_by: GroupBy; key_id: string | null },
+  now: number,
+): Omit<UsageReport, "budgets"> {
+  const hourly = query.from >= now - HOURLY_REPORT_MS;
+  const [table, column, floor] = hourly ? (["usage_hourly", "hour", isoHour] as const) : (["usage_daily", "day", isoDay] as const);
+  const from = floor(query.from);
+  const last = floor(query.to - 1);
+  const grp = query.group_by === "model" ? "model_id" : query.group_by === "key" ? "key_id" : `substr(${column}, 1, 10)`;
+  const keyFilter = query.key_id === null ? "" : "AND key_id = ?";
+  const rows = all(
+    sql.exec(
+      `SELECT ${grp} AS grp, ${SUMS} FROM ${table} WHERE ${column} >= ? AND ${column} <= ? ${keyFilter} GROUP BY grp ORDER BY grp`,
+      from,
+      last,
+      ...(query.key_id === null ? [] : [query.key_id]),
+    ),
+    TotalsRow,
+  );
+  const field = query.group_by === "model" ? "model_id" : query.group_by === "key" ? "key_id" : "day";
+  const groups: UsageGroup[] = rows.map((r) => ({ [field]: r.grp, ...totals([r]) }));
+  return {
+    from: new Date(Date.parse(hourly ? `${from}:00:00Z` : `${from}T00:00:00Z`)).toISOString(),
+    to: new Date(query.to).toISOString(),
+    granularity: hourly ? "hour" : "day",
+    group_by: query.group_by,
+    key_id: query.key_id,
+    totals: totals(rows),
+    groups,
+  };
+}
+
+function totals(rows: z.infer<typeof TotalsRow>[]) {
+  const sum = (f: (r: z.infer<typeof TotalsRow>) => number) => rows.reduce((n, r) => n + f(r), 0);
+  const prompt = sum((r) => r.prompt_tokens);
+  const completion = sum((r) => r.completion_tokens);
+  return {
+    requests: sum((r) => r.requests),
+    errors: sum((r) => r.errors),
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    estimated_requests: sum((r) => r.estimated),
+    cost_usd: toUsd(sum((r) => r.cost_nano)),
+  };
+}
+
+const SeriesRow = z.object({ model_id: z.string(), bucket: z.string(), requests: z.number(), tokens: z.number() });
+
+/** Per model: requests and tokens in each of the last 24 hours and the last 30 days (status page). */
+export function usageSeries(sql: SqlStorage, keyId: string | null, now: number): UsageSeries {
+  const hours = Array.from({ length: 24 }, (_, i) => isoHour(now - (23 - i) * HOUR_MS));
+  const days = Array.from({ length: 30 }, (_, i) => isoDay(now - (29 - i) * DAY_MS));
+  const read = (table: string, column: string, since: string) =>
+    all(
+      sql.exec(
+        `SELECT model_id, ${column} AS bucket, sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens
+         FROM ${table} WHERE ${column} >= ? ${keyId === null ? "" : "AND key_id = ?"} GROUP BY model_id, ${column}`,
+        since,
+        ...(keyId === null ? [] : [keyId]),
+      ),
+      SeriesRow,
+    );
+  const models: UsageSeries["models"] = {};
+  const entry = (id: string) =>
+    (models[id] ??= {
+      hourly: hours.map(() => ({ requests: 0, tokens: 0 })),
+      daily: days.map(() => ({ requests: 0, tokens: 0 })),
+    });
+  for (const r of read("usage_hourly", "hour", hours[0]!)) {
+    const i = hours.indexOf(r.bucket);
+    if (i >= 0) entry(r.model_id).hourly[i] = { requests: r.requests, tokens: r.tokens };
+  }
+  for (const r of read("usage_daily", "day", days[0]!)) {
+    const i = days.indexOf(r.bucket);
+    if (i >= 0) entry(r.model_id).daily[i] = { requests: r.requests, tokens: r.tokens };
+  }
+  return { hours, days, models };
+}
