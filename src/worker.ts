@@ -20,7 +20,7 @@ import { watchdog } from "./health/watchdog";
 import type { AppEnv } from "./http/app-env";
 import { capBodies } from "./http/body";
 import { corsOrigin } from "./mcp/origins";
-import { authInfoFor, mcpHandler, SERVER_INFO } from "./mcp/server";
+import { SERVER_INFO, serveMcp } from "./mcp/server";
 import { consentRoutes } from "./oauth/consent";
 import { MCP_SCOPE, oauth } from "./oauth/server";
 import { openAIRoutes } from "./openai/routes";
@@ -78,7 +78,7 @@ app.use(
     maxAge: 600,
   }),
 );
-app.all("/mcp", mcpAuth(), (c) => mcpHandler(c.env).fetch(c.req.raw, { authInfo: authInfoFor(c.var.scope) }));
+app.all("/mcp", mcpAuth(), serveMcp);
 
 app.route("/v1", openAIRoutes);
 app.route("/status", statusRoutes);

@@ -170,10 +170,13 @@ export function resolveReferences<T>(value: T, lookup: (name: string) => string 
   return value;
 }
 
+/** What a secret value is replaced with. */
+export const REDACTED = "[redacted]";
+
 /** Remove every known secret value (and its common encodings) from text that may be shown to someone. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const form of secretForms(secrets)) out = out.split(form).join("[redacted]");
+  for (const form of secretForms(secrets)) out = out.split(form).join(REDACTED);
   return out;
 }
 

@@ -31,7 +31,7 @@ import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { admitCall } from "./breaker";
 import { type Need, requiredFeatures } from "./features";
-import { instantiate } from "./instantiate";
+import { instanceFor } from "./instances";
 import { takeToken } from "./rate-limit";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 import { type Demand, generationDemand, inputDemand } from "../usage/cost";
@@ -259,7 +259,7 @@ async function attempt<T extends object>(
       });
     }
   }
-  const { backend, redact } = await instantiate(scope.env, scope.snapshot.grants, model);
+  const { backend, redact } = await instanceFor(scope.env, scope.snapshot, model);
   const stream = redact.stream(options);
   const started = Date.now();
   try {

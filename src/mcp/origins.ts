@@ -32,6 +32,8 @@ export function mcpAccess(env: Env): McpAccess {
 
 /** The origin to echo in Access-Control-Allow-Origin, or null when the browser app is not allowed. */
 export function corsOrigin(origin: string, env: Env): string | null {
+  // No Origin header (any client but a browser): nothing to parse, nothing to allow.
+  if (!origin) return null;
   try {
     const { hostname, protocol } = new URL(origin);
     if (protocol !== "https:" && protocol !== "http:") return null;

@@ -1,13 +1,17 @@
 /**
  * The MCP endpoint: a fresh McpServer per request (stateless), built for the
- * caller's tenant and role. Served by `createMcpHandler` from agents, which
+ * caller's tenant and role from tool definitions built once per tenant registry
+ * and role (definitions.ts). Served by `createMcpHandler` from agents, which
  * answers 2026-07-28 clients and 2025-era Streamable HTTP clients alike.
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import { McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
+import type { Context } from "hono";
+import type { AppEnv } from "../http/app-env";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
+import { installTools, requestScope, type ToolRegistrar, withRequestScope } from "./definitions";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -16,22 +20,62 @@ import { registerUsageTools } from "./tools/usage";
 
 export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
 
-export function createServer(scope: TenantScope): McpServer {
-  const server = new McpServer(SERVER_INFO, {
-    instructions:
-      "A gateway to this tenant's AI models. Call list_models to see what is usable now, then chat, complete or embed " +
-      "with a model_id. Results say which model answered and how long it took.",
-  });
-  registerRegistryTools(server, scope);
-  registerInferenceTools(server, scope);
-  registerUsageTools(server, scope);
-  if (scope.role === "admin") registerAdminTools(server, scope);
+const OPTIONS = {
+  instructions:
+    "A gateway to this tenant's AI models. Call list_models to see what is usable now, then chat, complete or embed " +
+    "with a model_id. Results say which model answered and how long it took.",
+};
+
+/**
+ * A server for one request: the tools of the caller's tenant and role, defined
+ * once per registry version; for a `tools/call`, only the tool called.
+ */
+export function createServer(scope: TenantScope, calledTool?: string): McpServer {
+  const server = new McpServer(SERVER_INFO, OPTIONS);
+  const define = (tools: ToolRegistrar) => {
+    registerRegistryTools(tools, requestScope);
+    registerInferenceTools(tools, requestScope);
+    registerUsageTools(tools, requestScope);
+    if (scope.role === "admin") registerAdminTools(tools, requestScope);
+  };
+  installTools(server, scope.snapshot, scope.role, define, calledTool);
   return server;
 }
 
-/** The tenant scope travels to the factory inside the SDK's AuthInfo. */
-export function authInfoFor(scope: TenantScope): AuthInfo {
-  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope } };
+/** The tool a single JSON-RPC `tools/call` request names, if that is what the body is. */
+function toolCalled(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined;
+  const { method, params } = body as { method?: unknown; params?: { name?: unknown } };
+  return method === "tools/call" && typeof params?.name === "string" ? params.name : undefined;
+}
+
+/**
+ * Serve one /mcp request for the authenticated caller. A JSON body is read and
+ * parsed here, once (the app-wide cap applies while it is read), and handed to
+ * the handler, which would otherwise clone and parse it twice (to route the
+ * protocol era, then to serve it); any other body goes through untouched.
+ */
+export async function serveMcp(c: Context<AppEnv>): Promise<Response> {
+  const scope = c.var.scope;
+  let request = c.req.raw;
+  let parsedBody: unknown;
+  if (request.method === "POST" && request.body) {
+    const text = await c.req.text();
+    try {
+      parsedBody = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsedBody = undefined;
+    }
+    if (parsedBody === undefined)
+      request = new Request(request.url, { method: request.method, headers: request.headers, body: text, signal: request.signal });
+  }
+  const authInfo = authInfoFor(scope, toolCalled(parsedBody));
+  return withRequestScope(scope, () => mcpHandler(c.env).fetch(request, { authInfo, ...(parsedBody !== undefined && { parsedBody }) }));
+}
+
+/** The tenant scope (and the tool a `tools/call` names) travel to the factory inside the SDK's AuthInfo. */
+export function authInfoFor(scope: TenantScope, calledTool?: string): AuthInfo {
+  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope, calledTool } };
 }
 
 type McpHandler = ReturnType<typeof createMcpHandler>;
@@ -49,7 +93,8 @@ export function mcpHandler(env: Env): McpHandler {
       ({ authInfo }) => {
         const scope = authInfo?.extra?.scope;
         if (!(scope instanceof TenantScope)) throw new Error("MCP request reached the server without a tenant scope");
-        return createServer(scope);
+        const called = authInfo?.extra?.calledTool;
+        return createServer(scope, typeof called === "string" ? called : undefined);
       },
       {
         route: "/mcp",

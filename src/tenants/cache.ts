@@ -50,8 +50,8 @@ export async function loadTenant(
   const now = Date.now();
   const cacheKey = "hash" in credential ? `${tenantId}:${credential.hash}` : `id:${tenantId}:${credential.keyId}`;
   const key = fresh(keys.get(cacheKey), now);
-  const snapshot = fresh(snapshots.get(tenantId), now);
-  if (key && key.tenantId === tenantId && snapshot) return { key: key.key, generation: snapshot.generation, snapshot };
+  const cached = fresh(snapshots.get(tenantId), now);
+  if (key && key.tenantId === tenantId && cached) return { key: key.key, generation: cached.generation, snapshot: cached };
   if (rejected.has(cacheKey) && now - rejected.get(cacheKey)!.at < REJECTED_TTL_MS) return null;
 
   onRoundTrip();
@@ -64,9 +64,11 @@ export async function loadTenant(
     put(rejected, cacheKey, true, now);
     return null;
   }
+  // The cached object itself is handed out, cold or warm: per-snapshot caches (inference/instances.ts) key on it.
+  const snapshot = { ...loaded, generation };
   put(keys, cacheKey, { tenantId, key: found }, now);
-  put(snapshots, tenantId, { ...loaded, generation }, now);
-  return { key: found, generation, snapshot: loaded };
+  put(snapshots, tenantId, snapshot, now);
+  return { key: found, generation, snapshot };
 }
 
 /** After a write: forget the tenant's registry and every key of it this isolate knows. */

@@ -31,6 +31,10 @@ export interface WranglerDevOptions {
   vars?: Record<string, string>;
   /** Milliseconds to wait for GET /health. */
   startupTimeoutMs?: number;
+  /** Another wrangler config than the project's (the benchmark's floors, a tuned copy). */
+  config?: string;
+  /** Apply the project's D1 migrations before starting (default true; a config without D1 says false). */
+  migrations?: boolean;
 }
 
 export interface WranglerDev {
@@ -39,6 +43,8 @@ export interface WranglerDev {
   readonly adminToken: string;
   readonly upstreamKey: string;
   readonly persistDir: string;
+  /** The port of wrangler's inspector (Chrome DevTools protocol: CPU profiles of the Worker). */
+  readonly inspectorPort: number;
   /** Everything wrangler dev (and the migrations step) printed so far, across restarts. */
   logs(): string;
   /** wrangler's own debug log files (WRANGLER_LOG_PATH) of this instance, concatenated. */
@@ -200,20 +206,24 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
 
   const output = { text: "" };
   const logDir = join(persistDir, "wrangler-logs");
+  const configArgs = options.config ? ["--config", options.config] : [];
   try {
-    await runWrangler(["d1", "migrations", "apply", "mcp-gateway", "--local", "--persist-to", persistDir], output, logDir);
+    if (options.migrations !== false) {
+      await runWrangler(["d1", "migrations", "apply", "mcp-gateway", "--local", "--persist-to", persistDir, ...configArgs], output, logDir);
+    }
   } catch (error) {
     await rm(persistDir, { recursive: true, force: true });
     throw error;
   }
 
   let port = await freePort();
+  let inspectorPort = 0;
   let child: ChildProcess | undefined;
   const timeoutMs = options.startupTimeoutMs ?? 60_000;
 
   const launch = async () => {
     if (!(await portIsFree(port))) port = await freePort();
-    const inspectorPort = await freePort();
+    inspectorPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
     await writeVars(url);
     output.text += `\n--- wrangler dev on ${url} ---\n`;
@@ -222,6 +232,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       [
         WRANGLER,
         "dev",
+        ...configArgs,
         "--local",
         // Exposes /__scheduled?cron=... so tests can fire the health sweep.
         "--test-scheduled",
@@ -291,6 +302,9 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     adminToken,
     upstreamKey,
     persistDir,
+    get inspectorPort() {
+      return inspectorPort;
+    },
     logs: () => output.text,
     debugLogs: async () => {
       const files = await readdir(logDir).catch(() => [] as string[]);

@@ -1,13 +1,13 @@
 /** Registry writes over MCP, offered only to tenant admin keys; same rules as the admin HTTP API. */
-import type { McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { describeBackendTypes } from "../../backends/registry";
 import { ModelId, ModelRecord, ModelRegistrationRequest, ModelUpdateRequest } from "../../models/schema";
 import { registerModel, removeModel, setMaintenance, updateModel } from "../../models/service";
 import type { TenantScope } from "../../tenants/scope";
+import type { ToolRegistrar } from "../definitions";
 import { guarded, ok } from "../result";
 
-export function registerAdminTools(server: McpServer, scope: TenantScope): void {
+export function registerAdminTools(server: ToolRegistrar, scope: TenantScope): void {
   const admin = { readOnlyHint: false, openWorldHint: false } as const;
 
   server.registerTool(

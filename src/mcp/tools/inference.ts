@@ -3,7 +3,7 @@
  * piece of text is sent as a notifications/progress message, and the final
  * result still holds the whole text.
  */
-import type { McpServer, ServerContext } from "@modelcontextprotocol/server";
+import type { ServerContext } from "@modelcontextprotocol/server";
 import type { CallOptions } from "../../backends/types";
 import { chat, classify, complete, embed } from "../../inference/run";
 import {
@@ -21,10 +21,11 @@ import {
 } from "../../inference/schemas";
 import type { ModelRecord } from "../../models/schema";
 import type { TenantScope } from "../../tenants/scope";
+import type { ToolRegistrar } from "../definitions";
 import { guarded, ok } from "../result";
 import { cachedJsonSchema } from "../schema-cache";
 
-export function registerInferenceTools(server: McpServer, scope: TenantScope): void {
+export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope): void {
   const menu = (capability: ModelRecord["capabilities"][number]) => {
     const models = scope.snapshot.models.filter((m) => m.capabilities.includes(capability));
     return models.length === 0

@@ -1,14 +1,15 @@
 /** Read-only registry tools and the `model://<id>` resources, for any tenant key. */
-import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
+import { ResourceTemplate } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { Capability, Feature, ModelId, ModelStatus } from "../../models/schema";
 import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
 import type { TenantScope } from "../../tenants/scope";
+import type { ToolRegistrar } from "../definitions";
 import { guarded, ok } from "../result";
 import { CheckResults, ModelDetail, ModelSummary, summary } from "../shapes";
 
-export function registerRegistryTools(server: McpServer, scope: TenantScope): void {
+export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope): void {
   server.registerTool(
     "list_models",
     {

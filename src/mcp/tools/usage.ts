@@ -3,13 +3,13 @@
  * user key its own calls), grouped by model, key or day, with the budgets that
  * apply and what is left of them. The same numbers as GET /api/v1/usage.
  */
-import type { McpServer } from "@modelcontextprotocol/server";
+import type { ToolRegistrar } from "../definitions";
 import type { TenantScope } from "../../tenants/scope";
 import { UsageQuery, UsageReport } from "../../usage/record";
 import { describeUsage, readUsage } from "../../usage/service";
 import { guarded, ok } from "../result";
 
-export function registerUsageTools(server: McpServer, scope: TenantScope): void {
+export function registerUsageTools(server: ToolRegistrar, scope: TenantScope): void {
   server.registerTool(
     "get_usage",
     {

@@ -1,0 +1,18 @@
+/**
+ * Floor for `/v1`: the thinnest Worker that forwards a chat completion to the
+ * upstream. No auth, no registry, no validation: one `fetch` out, the upstream's
+ * answer (JSON or SSE) streamed back as is. What any gateway on Workers costs at
+ * least, on the same `wrangler dev`.
+ */
+export default {
+  async fetch(request, env) {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/health") return Response.json({ status: "ok" });
+    if (request.method !== "POST" || !pathname.startsWith("/v1/")) return new Response("Not Found", { status: 404 });
+    return fetch(`${env.UPSTREAM_URL}${pathname.slice(3)}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${env.UPSTREAM_KEY}` },
+      body: request.body,
+    });
+  },
+};
