@@ -9,6 +9,10 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 export const ERROR_STATUS = {
   invalid_request: 400,
+  /** An upstream said the request is too long for the model: another model may take it (see src/backends/rejections.ts). */
+  context_length_exceeded: 400,
+  /** An upstream refused the request under its content policy: final, no fallback is tried. */
+  content_filtered: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,

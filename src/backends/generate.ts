@@ -2,14 +2,19 @@
  * "Stream or one answer", written once: a generation streams when the caller
  * takes text as it arrives (`onText`), else it is one whole answer. Backends
  * describe their upstream's two ways; this picks one.
+ *
+ * A stream is retried (or left for a fallback) until its first token: opening
+ * it and reading up to that token is one attempt of the shared retry loop,
+ * timed by `first_token_timeout`. From the first token on, it is never retried.
  */
-import { jsonPost, upstreamJson, upstreamStream, type UpstreamPolicy } from "./http";
-import { collectStream, type EventStream, type StreamPiece } from "./stream";
+import { forCall, jsonPost, openStream, upstreamJson, type UpstreamPolicy } from "./http";
+import { retrying, type RetryPolicy } from "./retry";
+import { collectStream, type EventStream, type StreamPiece, untilFirstToken } from "./stream";
 import type { CallOptions, Generation } from "./types";
 
 export interface GenerationWays {
-  /** Start the upstream's stream; once it has started, the call is never retried. */
-  stream(): Promise<ReadableStream<Uint8Array>>;
+  /** Open the upstream's stream: one attempt, given up when `signal` aborts. */
+  open(signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
   /** The whole answer at once, read into a Generation. */
   whole(): Promise<Generation>;
   /** How the stream's bytes become events (`sseEvents`, `ndjsonEvents`), and what one event says. */
@@ -19,15 +24,21 @@ export interface GenerationWays {
   streams?: boolean;
 }
 
-/** `idleMs` is the longest gap a stream may leave between pieces (the model's timeout). */
-export async function streamOrWhole(
-  ways: GenerationWays,
-  options: CallOptions | undefined,
-  stream: { idleMs: number; label: string },
-): Promise<Generation> {
-  if (!options?.onText) return ways.whole();
+/**
+ * `policy.firstTokenMs` bounds each attempt up to the first token;
+ * `policy.timeoutMs` is then the longest gap a stream may leave between pieces.
+ */
+export async function streamOrWhole(ways: GenerationWays, options: CallOptions | undefined, policy: RetryPolicy): Promise<Generation> {
+  const onText = options?.onText;
+  if (!onText) return ways.whole();
   if (ways.streams === false) return handOver(await ways.whole(), options);
-  return collectStream(ways.events(await ways.stream()), ways.piece, options.onText, { ...stream, onToolCall: options.onToolCall });
+  const firstToken = { ...policy, timeoutMs: policy.firstTokenMs ?? policy.timeoutMs, timeoutName: "first_token_timeout in the model config" };
+  const started = await retrying(firstToken, async (signal, disarm) => {
+    const first = await untilFirstToken(ways.events(await ways.open(signal)), ways.piece, signal, policy.label);
+    disarm();
+    return first;
+  });
+  return collectStream(started, onText, { idleMs: policy.timeoutMs, label: policy.label, onToolCall: options.onToolCall });
 }
 
 /** A whole answer given to a streaming caller as one piece of text and whole tool calls. */
@@ -52,15 +63,15 @@ export interface HttpGeneration {
 }
 
 export function httpGeneration(call: HttpGeneration, policy: Omit<UpstreamPolicy, "signal">, options?: CallOptions): Promise<Generation> {
-  const withSignal = { ...policy, signal: options?.signal };
+  const forThis = forCall(policy, options);
   return streamOrWhole(
     {
-      stream: () => upstreamStream(call.url, jsonPost(call.body(true), call.headers, call.streamAccept), withSignal),
-      whole: async () => call.parse(await upstreamJson(call.url, jsonPost(call.body(false), call.headers), withSignal), policy.label),
+      open: (signal) => openStream(call.url, jsonPost(call.body(true), call.headers, call.streamAccept), forThis, signal),
+      whole: async () => call.parse(await upstreamJson(call.url, jsonPost(call.body(false), call.headers), forThis), policy.label),
       events: call.events,
       piece: call.piece,
     },
     options,
-    { idleMs: policy.timeoutMs, label: policy.label },
+    forThis,
   );
 }

@@ -1,11 +1,20 @@
 /**
  * Every upstream HTTP call goes through here: the shared retry loop (timeouts,
  * backoff, Retry-After), retries only on 429 / 5xx / network errors, no
- * redirects followed, and error answers turned into GatewayErrors a person can
- * act on.
+ * redirects followed, every answer read under a size cap while it is read,
+ * and error answers turned into GatewayErrors a person can act on (refusals
+ * classified by `./rejections.ts`).
  */
 import { GatewayError } from "../errors";
+import { rejectionError } from "./rejections";
 import { retrying, type RetryPolicy } from "./retry";
+
+/** The most of a JSON answer the gateway reads (a large batch of embeddings fits). */
+export const MAX_JSON_BYTES = 32 * 1024 * 1024;
+/** Error bodies are only shown as a short snippet: read no more than this of them. */
+export const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+export { forCall, timing } from "./retry";
 
 export interface UpstreamPolicy extends RetryPolicy {
   fetch: typeof fetch;
@@ -27,9 +36,10 @@ export function jsonGet(headers: Record<string, string>): RequestInit {
   return { method: "GET", headers: { accept: "application/json", ...headers } };
 }
 
-/** POST/GET and parse a JSON answer; the timeout covers reading the whole body. */
+/** POST/GET and parse a JSON answer; the timeout covers reading the whole body, at most MAX_JSON_BYTES of it. */
 export async function upstreamJson(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<unknown> {
-  return withRetries(url, init, policy, async (response, signal) => {
+  return retrying(policy, async (signal) => {
+    const response = await send(url, init, policy, signal);
     const text = await readText(response, signal, policy);
     try {
       return JSON.parse(text) as unknown;
@@ -40,38 +50,23 @@ export async function upstreamJson(url: string, init: RequestInit, policy: Upstr
 }
 
 /**
- * Start a streaming call: the timeout covers the wait for response headers;
- * the stream reader applies its own idle timeout. Once this returns, the
- * caller must never retry (text may already have reached the client).
+ * One attempt at opening a streaming call (the stream's own loop in
+ * `./generate.ts` retries it until the first token): the response headers,
+ * checked, and the body to read. Aborted with `signal`.
  */
-export async function upstreamStream(url: string, init: RequestInit, policy: UpstreamPolicy): Promise<ReadableStream<Uint8Array>> {
-  return withRetries(
-    url,
-    init,
-    policy,
-    async (response) => {
-      if (!response.body) throw new GatewayError("upstream_error", `${policy.label} sent an empty stream.`);
-      return response.body;
-    },
-    { clearTimerOnHeaders: true },
-  );
+export async function openStream(url: string, init: RequestInit, policy: UpstreamPolicy, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  const response = await send(url, init, policy, signal);
+  if (!response.body) throw new GatewayError("upstream_error", `${policy.label} sent an empty stream.`, { retryable: true });
+  return response.body;
 }
 
-function withRetries<T>(
-  url: string,
-  init: RequestInit,
-  policy: UpstreamPolicy,
-  onOk: (response: Response, signal: AbortSignal) => Promise<T>,
-  options: { clearTimerOnHeaders?: boolean } = {},
-): Promise<T> {
-  return retrying(policy, async (signal, disarm) => {
-    const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
-    if (options.clearTimerOnHeaders) disarm();
-    if (response.ok) return onOk(response, signal);
-    const error = await statusError(response, policy);
-    if (!isRetryableStatus(response.status)) throw error;
-    throw new GatewayError(error.code, error.message, { retryAfter: error.retryAfter, retryable: true });
-  });
+/** One request; a non-2xx answer becomes its GatewayError, retryable on 429 / 5xx. */
+async function send(url: string, init: RequestInit, policy: UpstreamPolicy, signal: AbortSignal): Promise<Response> {
+  const response = await policy.fetch(url, { ...init, signal, redirect: "manual" });
+  if (response.ok) return response;
+  const error = await statusError(response, policy);
+  if (!isRetryableStatus(response.status)) throw error;
+  throw new GatewayError(error.code, error.message, { retryAfter: error.retryAfter, retryable: true });
 }
 
 export function isRetryableStatus(status: number): boolean {
@@ -93,7 +88,10 @@ async function statusError(response: Response, policy: UpstreamPolicy): Promise<
     void response.body?.cancel();
     return new GatewayError("upstream_error", `${label} answered with a redirect (${status}); redirects are not followed. Check base_url.`);
   }
-  const body = await readCapped(response, MAX_ERROR_BODY_BYTES).catch(() => "");
+  const body = await readCapped(response.body, MAX_ERROR_BODY_BYTES).then(
+    (read) => read.text,
+    () => "",
+  );
   const special = policy.interpretError?.(status, body, response.headers);
   if (special) return special;
   const detail = upstreamMessage(body);
@@ -107,50 +105,66 @@ async function statusError(response: Response, policy: UpstreamPolicy): Promise<
     return new GatewayError("upstream_error", `${label} rejected the credentials (${status}); check the secret the model config references${suffix}`);
   }
   if (status === 404) return new GatewayError("upstream_error", `${label} does not know this model or path (404)${suffix}`);
-  if (status === 400 || status === 413 || status === 422) {
-    return new GatewayError("invalid_request", `${label} rejected the request (${status})${suffix}`);
-  }
+  if (status === 400 || status === 413 || status === 422) return rejectionError(status, body, label, detail);
   if (status >= 500) {
     return new GatewayError("upstream_error", `${label} failed (${status})${suffix}`, { retryAfter });
   }
   return new GatewayError("upstream_error", `${label} answered ${status}${suffix}`);
 }
 
-/** Error bodies are only shown as a short snippet: read no more than this of them. */
-const MAX_ERROR_BODY_BYTES = 16 * 1024;
-
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
+/**
+ * Up to `maxBytes` of a body, read chunk by chunk: never more is held, however
+ * much the upstream sends. `over` says whether the body went on past the cap.
+ */
+export async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<{ text: string; over: boolean }> {
+  if (!body) return { text: "", over: false };
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  while (size < maxBytes) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
+  let over = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const room = maxBytes - size;
+      chunks.push(value.byteLength > room ? value.subarray(0, room) : value);
+      size += Math.min(room, value.byteLength);
+      if (value.byteLength > room) {
+        over = true;
+        break;
+      }
+    }
+  } finally {
+    void reader.cancel().catch(() => {});
   }
-  void reader.cancel().catch(() => {});
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return new TextDecoder().decode(bytes.subarray(0, maxBytes));
+  return { text: new TextDecoder().decode(bytes), over };
 }
 
-async function readText(response: Response, signal: AbortSignal, policy?: UpstreamPolicy): Promise<string> {
+async function readText(response: Response, signal: AbortSignal, policy: UpstreamPolicy): Promise<string> {
+  let read: { text: string; over: boolean };
   try {
-    return await response.text();
+    read = await readCapped(response.body, MAX_JSON_BYTES);
   } catch (error) {
-    if (signal.aborted && policy) {
+    if (signal.aborted) {
       throw new GatewayError("upstream_timeout", `${policy.label} did not finish its answer within ${policy.timeoutMs / 1000} s.`, {
         retryable: true,
       });
     }
-    throw new GatewayError("upstream_error", `${policy?.label ?? "upstream"} broke off its answer: ${describe(error)}`, { retryable: true });
+    throw new GatewayError("upstream_error", `${policy.label} broke off its answer: ${describe(error)}`, { retryable: true });
   }
+  if (read.over) {
+    throw new GatewayError(
+      "upstream_error",
+      `${policy.label} sent an answer larger than ${MAX_JSON_BYTES / 1024 / 1024} MiB; the gateway stops reading there.`,
+    );
+  }
+  return read.text;
 }
 
 /** The human part of an upstream error body: OpenAI, HF and Ollama shapes, else the text. */

@@ -22,7 +22,7 @@ import { z } from "zod";
 import { CommonConfig, HttpUrl, ModelName } from "../config/common";
 import type { Capability } from "../models/schema";
 import { timedCheck } from "./health";
-import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
+import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
 import { embeddingVectors, modelLoading, textClassification, zeroShot } from "./huggingface-wire";
 import { openAIClient } from "./openai-client";
 import { VISION_MODELS } from "./openai-compatible";
@@ -99,16 +99,14 @@ export const huggingface = {
     const route = routes(config);
     const policy: Omit<UpstreamPolicy, "signal"> = {
       label: route.label,
-      timeoutMs: config.timeout * 1000,
-      maxRetries: config.max_retries,
+      ...timing(config),
       fetch: deps.fetch,
       interpretError: (status, body, headers) => modelLoading(status, body, headers, config.model_name),
     };
     const auth = { authorization: `Bearer ${config.api_key}` };
     const chatClient = openAIClient({ baseUrl: route.openAIBase, model: route.chatModel, headers: auth, policy });
     const completionsClient = openAIClient({ baseUrl: route.completionsBase, model: config.model_name, headers: auth, policy });
-    const post = (url: string, body: unknown, options?: CallOptions) =>
-      upstreamJson(url, jsonPost(body, auth), { ...policy, signal: options?.signal });
+    const post = (url: string, body: unknown, options?: CallOptions) => upstreamJson(url, jsonPost(body, auth), forCall(policy, options));
 
     /**
      * The router itself has no /v1/completions. Endpoints and hf-inference

@@ -8,7 +8,7 @@ import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
 import { GatewayError, toGatewayError } from "../errors";
 import { httpGeneration, type HttpGeneration } from "./generate";
 import { timedCheck } from "./health";
-import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
+import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
 import { imageLoader } from "./images";
 import {
   chatBody,
@@ -61,8 +61,7 @@ export const ollama = {
     const loadImage = deps.loadImage ?? imageLoader(deps.fetch, new Set());
     const policy: UpstreamPolicy = {
       label,
-      timeoutMs: config.timeout * 1000,
-      maxRetries: config.max_retries,
+      ...timing(config),
       fetch: onlyOllama(deps.fetch, label),
       interpretError: (status, body) => (isModelMissing(status, body) ? notPulled(model, label) : undefined),
     };
@@ -115,10 +114,7 @@ export const ollama = {
           options,
         ),
       async embed(request, options) {
-        const json = await upstreamJson(`${base}/api/embed`, jsonPost({ model, input: request.input }, headers), {
-          ...policy,
-          signal: options?.signal,
-        });
+        const json = await upstreamJson(`${base}/api/embed`, jsonPost({ model, input: request.input }, headers), forCall(policy, options));
         const { embeddings, prompt_eval_count } = parseAnswer(EmbedAnswer, json, label);
         if (embeddings.length !== request.input.length) {
           throw new GatewayError("upstream_error", `${label} sent ${embeddings.length} embeddings for ${request.input.length} inputs.`);

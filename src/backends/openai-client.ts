@@ -5,7 +5,7 @@
  * backends reuse it for the parts of their APIs that are OpenAI-style.
  */
 import { httpGeneration } from "./generate";
-import { jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
+import { forCall, jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import { chatBody, chatGeneration, completionBody, completionGeneration, EmbeddingList, ModelList, openAIStreamPiece } from "./openai-wire";
 import { parseAnswer } from "./wire";
 import { sseEvents } from "./stream";
@@ -22,7 +22,7 @@ export interface OpenAIClientOptions {
 export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOptions) {
   const base = baseUrl.replace(/\/+$/, "");
   const label = policy.label;
-  const withSignal = (options?: CallOptions): UpstreamPolicy => ({ ...policy, signal: options?.signal });
+  const withSignal = (options?: CallOptions): UpstreamPolicy => forCall(policy, options);
   const generation = { headers, events: sseEvents, piece: openAIStreamPiece };
 
   return {

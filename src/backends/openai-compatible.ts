@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
 import { timedCheck } from "./health";
+import { timing } from "./http";
 import { openAIClient } from "./openai-client";
 import type { BackendFactory, ModelBackend } from "./types";
 
@@ -39,8 +40,7 @@ export const openaiCompatible = {
       },
       policy: {
         label: `OpenAI-compatible upstream ${host}`,
-        timeoutMs: config.timeout * 1000,
-        maxRetries: config.max_retries,
+        ...timing(config),
         fetch: deps.fetch,
       },
     });

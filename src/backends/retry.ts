@@ -2,22 +2,47 @@
  * The one retry loop for upstream calls, HTTP or binding: a timeout on each
  * attempt, retries of retryable failures (429, 5xx, network errors, timeouts)
  * with exponential backoff and full jitter, honouring Retry-After, within a
- * total wait cap. A failure that is not retryable is thrown at once.
+ * total wait cap. A failure that is not retryable is thrown at once, and so is
+ * a timeout when the policy says a fallback should have the next turn.
  *
  * (p-retry was considered; it cannot take its delay from a Retry-After header.)
  */
+import { firstTokenSeconds } from "../config/common";
 import { GatewayError } from "../errors";
+import type { CallOptions } from "./types";
 
 export interface RetryPolicy {
   /** Who is being called, for messages: "OpenAI-compatible upstream api.openai.com". */
   label: string;
   timeoutMs: number;
+  /** A stream's time to its first token (response headers included); `timeoutMs` when unset. */
+  firstTokenMs?: number;
   maxRetries: number;
   signal?: AbortSignal;
   /** Longest total time spent waiting between attempts. */
   maxWaitMs?: number;
+  /**
+   * Whether a timed-out attempt is tried again on the same upstream. False when
+   * a fallback can take the call: a silent upstream is left at once.
+   */
+  retryTimeouts?: boolean;
+  /** What the timeout was, for its message; default: the model's `timeout`. */
+  timeoutName?: string;
   /** Injectable for tests of the backoff. */
   sleep?: (ms: number) => Promise<void>;
+}
+
+/** A model's timing, from its config: what each backend's policy starts from. */
+export function timing(config: { timeout: number; first_token_timeout?: number; max_retries: number }) {
+  return { timeoutMs: config.timeout * 1000, firstTokenMs: firstTokenSeconds(config) * 1000, maxRetries: config.max_retries };
+}
+
+/**
+ * A policy for one call: the caller's cancellation, and no retry of a timed-out
+ * attempt when a fallback can take the call instead.
+ */
+export function forCall<P extends RetryPolicy>(policy: P, options: CallOptions | undefined): P {
+  return { ...policy, signal: options?.signal, retryTimeouts: !options?.fallbackAvailable };
 }
 
 const BASE_DELAY_MS = 250;
@@ -47,27 +72,32 @@ export async function retrying<T>(policy: RetryPolicy, attempt: (signal: AbortSi
     try {
       return await attempt(signal, () => clearTimeout(timeout));
     } catch (error) {
+      const timedOut = timer.signal.aborted;
+      timer.abort(); // the attempt is over: drop its connection, and whatever the upstream was still sending
       if (policy.signal?.aborted) throw new GatewayError("upstream_error", `${policy.label}: the call was cancelled.`);
       if (error instanceof GatewayError && !error.retryable) throw error;
       lastError =
         error instanceof GatewayError
           ? error
-          : timer.signal.aborted
-            ? new GatewayError(
-                "upstream_timeout",
-                `${policy.label} did not answer within ${policy.timeoutMs / 1000} s (timeout in the model config).`,
-                {
-                  retryable: true,
-                },
-              )
+          : timedOut
+            ? timeoutError(policy)
             : new GatewayError("upstream_error", `${policy.label} is unreachable: ${error instanceof Error ? error.message : String(error)}`, {
                 retryable: true,
               });
+      if (lastError.code === "upstream_timeout" && policy.retryTimeouts === false) throw lastError;
     } finally {
       clearTimeout(timeout);
     }
   }
   throw lastError ?? new GatewayError("upstream_error", `${policy.label} failed.`);
+}
+
+/** The error of an attempt whose timer fired. */
+export function timeoutError(policy: Pick<RetryPolicy, "label" | "timeoutMs" | "timeoutName">): GatewayError {
+  const name = policy.timeoutName ?? "timeout in the model config";
+  return new GatewayError("upstream_timeout", `${policy.label} did not answer within ${policy.timeoutMs / 1000} s (${name}).`, {
+    retryable: true,
+  });
 }
 
 function backoff(attempt: number): number {

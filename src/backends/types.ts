@@ -74,6 +74,11 @@ export interface CallOptions {
   onText?: (delta: string) => void | Promise<void>;
   /** While streaming, each piece of a tool call, in OpenAI's delta form (index; id and name first; arguments in fragments). */
   onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
+  /**
+   * Another model can take the call if this one fails: a timed-out attempt
+   * is then not retried here (a silent upstream is left at once).
+   */
+  fallbackAvailable?: boolean;
 }
 
 /** One piece of a streamed tool call: the first piece of a call carries its id and name. */

@@ -17,7 +17,7 @@ import { GatewayError } from "../errors";
 import { streamOrWhole } from "./generate";
 import { timedCheck } from "./health";
 import { imageLoader } from "./images";
-import { retrying, type RetryPolicy } from "./retry";
+import { forCall, retrying, timing, type RetryPolicy } from "./retry";
 import { ScoredLabel } from "./shapes";
 import { sseEvents, type StreamPiece } from "./stream";
 import { parseAnswer } from "./wire";
@@ -71,32 +71,30 @@ export const workersAi = {
   create(config, deps): ModelBackend {
     const label = `Workers AI model ${config.model_name}`;
     const binding = deps.ai as unknown as AiBinding | undefined;
-    const policy: RetryPolicy = { label, timeoutMs: config.timeout * 1000, maxRetries: config.max_retries };
+    const policy: RetryPolicy = { label, ...timing(config) };
     const loadImage = deps.loadImage ?? imageLoader(fetch, new Set());
 
-    /** One binding call through the shared retry loop; `stream` calls stop the timer once the stream is handed over. */
-    const run = (inputs: Record<string, unknown>, options?: CallOptions, stream = false) => {
+    /** One binding call, given up when `signal` aborts; the binding's errors read into GatewayErrors. */
+    const once = async (inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> => {
       if (typeof binding?.run !== "function") {
         throw new GatewayError(
           "model_unavailable",
           "The Workers AI binding (AI) is not available here; it needs a deployed Worker (wrangler dev --local has no Workers AI).",
         );
       }
-      return retrying({ ...policy, signal: options?.signal }, async (signal, disarm) => {
-        try {
-          const result = await abortable(binding.run(config.model_name, inputs, runOptions(config, signal)), signal);
-          if (stream) disarm();
-          return result;
-        } catch (error) {
-          throw bindingError(error, label, signal);
-        }
-      });
+      try {
+        return await abortable(binding.run(config.model_name, inputs, runOptions(config, signal)), signal);
+      } catch (error) {
+        throw bindingError(error, label, signal);
+      }
     };
+    /** One binding call through the shared retry loop. */
+    const run = (inputs: Record<string, unknown>, options?: CallOptions) => retrying(forCall(policy, options), (signal) => once(inputs, signal));
 
     const generate = async ({ inputs: body, streams }: Inputs, maxTokens: number | undefined, options?: CallOptions): Promise<Generation> => {
       const ways = {
-        async stream() {
-          const stream = await run({ ...body, stream: true }, options, true);
+        async open(signal: AbortSignal) {
+          const stream = await once({ ...body, stream: true }, signal);
           if (!(stream instanceof ReadableStream)) throw new GatewayError("upstream_error", `${label} did not return a stream.`);
           return stream;
         },
@@ -105,7 +103,7 @@ export const workersAi = {
         piece: textPiece,
         streams,
       };
-      return withLength(await streamOrWhole(ways, options, { idleMs: policy.timeoutMs, label }), maxTokens);
+      return withLength(await streamOrWhole(ways, options, forCall(policy, options)), maxTokens);
     };
 
     return {

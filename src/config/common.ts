@@ -14,8 +14,25 @@ export type Pricing = z.infer<typeof Pricing>;
 export const CommonConfig = z.object({
   /** Seconds allowed for one upstream call (first byte, and idle gaps while streaming). */
   timeout: z.number().positive().max(600).default(60),
+  /**
+   * Seconds a streamed call may wait for its first token (response headers
+   * included); when unset, `DEFAULT_FIRST_TOKEN_S` or `timeout` if shorter.
+   * Past it the attempt goes to the next fallback (see src/inference/run.ts).
+   */
+  first_token_timeout: z.number().positive().max(600).optional(),
   /** Retries after a 429, a 5xx or a network error, with backoff and jitter. */
   max_retries: z.number().int().min(0).max(10).default(2),
+  /**
+   * The circuit breaker: after failures open it, calls skip the model for
+   * `cooldown_s` (doubling with each failed trial, up to `max_cooldown_s`),
+   * then one real call is let through as a trial (src/inference/breaker.ts).
+   */
+  circuit_breaker: z
+    .strictObject({
+      cooldown_s: z.number().min(0.1).max(600).default(10),
+      max_cooldown_s: z.number().min(0.1).max(3600).default(300),
+    })
+    .optional(),
   /** Requests per minute this gateway sends to this upstream. */
   rate_limit: z.number().int().positive().max(100_000).optional(),
   /**
@@ -48,6 +65,14 @@ export const Headers = z
 export const ModelName = z.string().trim().min(1, "must not be empty").max(256);
 
 export type CommonConfig = z.output<typeof CommonConfig>;
+
+/** `first_token_timeout` when a model does not set it (or its `timeout`, if shorter). */
+export const DEFAULT_FIRST_TOKEN_S = 15;
+
+/** Seconds to the first token of a streamed answer: the model's own, else the default or `timeout`, whichever is shorter. */
+export function firstTokenSeconds(config: Pick<CommonConfig, "timeout" | "first_token_timeout">): number {
+  return config.first_token_timeout ?? Math.min(config.timeout, DEFAULT_FIRST_TOKEN_S);
+}
 
 const common = new WeakMap<object, CommonConfig>();
 

@@ -5,19 +5,28 @@
  * the Durable Object class stays a thin list of operations.
  */
 import { type CheckSource, type HealthCheck, type HealthOutcome, INTERMITTENT_WINDOW, nextStatus } from "../health/status";
+import type { Capability } from "../models/schema";
 import { z } from "zod";
+import { readBreaker, recordBreakerResult } from "./breaker-store";
 import { all, CheckRow, first, StatusRow } from "./rows";
 
 /** How many results are kept per model. */
 export const CHECKS_KEPT = 50;
 
-/** Record one outcome for a model and move its status; null when the model no longer exists. */
+/**
+ * Record one outcome for a model and move its status and its circuit breaker
+ * (src/inference/breaker.ts); null when the model no longer exists. A failed
+ * real call names the capability it used (`capability`). A check that spent no
+ * tokens passing after failed real calls is recorded but moves nothing: only a
+ * success of the kind that failed clears them.
+ */
 export function recordOutcome(
   storage: DurableObjectStorage,
   modelId: string,
   outcome: HealthOutcome,
   source: CheckSource,
   at: string,
+  capability?: Capability,
 ): HealthCheck | null {
   const sql = storage.sql;
   return storage.transactionSync(() => {
@@ -27,7 +36,23 @@ export function recordOutcome(
       .exec<{ ok: number }>("SELECT ok FROM health_checks WHERE model_id = ? ORDER BY id DESC LIMIT ?", modelId, INTERMITTENT_WINDOW)
       .toArray()
       .map((r) => r.ok === 1);
-    const next = nextStatus(model, outcome, recent, model.config.health_check?.slow_ms);
+    const failedCapability = readBreaker(sql, modelId).failed_capability;
+    const held = outcome.ok && outcome.probe === "metadata" && failedCapability !== null;
+    if (held) {
+      outcome = {
+        ...outcome,
+        detail: `${outcome.detail ? `${outcome.detail}; ` : ""}a check that spends no tokens passed, but ${failedCapability} calls failed: the status waits for a ${failedCapability} call or check to succeed`,
+      };
+    }
+    const next = held ? model : nextStatus(model, outcome, recent, model.config.health_check?.slow_ms);
+    recordBreakerResult(sql, modelId, model.config, {
+      before: model.status,
+      after: next.status,
+      ok: outcome.ok,
+      ...(!outcome.ok && source === "call" && capability && { failedCapability: capability }),
+      clears: !held,
+      now: Date.now(),
+    });
     // A real call's latency includes generation, and a failed check's is time-to-failure:
     // only successful checks set the model's latency figure.
     const checkLatency = source !== "call" && outcome.ok ? outcome.latency_ms : null;

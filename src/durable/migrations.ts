@@ -125,6 +125,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX reservations_key ON reservations (key_id);
   CREATE TABLE usage_batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
   `,
+  // 7: each model's circuit breaker (src/inference/breaker.ts); no row means closed
+  `
+  CREATE TABLE breakers (
+    model_id          TEXT PRIMARY KEY,
+    open_until        INTEGER NOT NULL DEFAULT 0,
+    openings          INTEGER NOT NULL DEFAULT 0,
+    trial_until       INTEGER NOT NULL DEFAULT 0,
+    failed_capability TEXT
+  );
+  `,
 ];
 
 /**

@@ -52,7 +52,8 @@ export const StatusRow = z.object({
   status: ModelStatus,
   status_detail: z.string().nullable(),
   consecutive_failures: z.number(),
-  config: json(z.object({ health_check: z.object({ slow_ms: z.number().optional() }).optional() })),
+  // Loose: the rest of the config is read by the circuit breaker (src/durable/breaker-store.ts).
+  config: json(z.looseObject({ health_check: z.object({ slow_ms: z.number().optional() }).optional() })),
 });
 
 /** A model as its schedule sees it (src/health/schedule.ts). */

@@ -18,13 +18,15 @@ import { DurableObject } from "cloudflare:workers";
 import type { ApiKeyInfo } from "../tenants/keys";
 import type { SecretGrant } from "../config/secrets";
 import type { SealedSecret } from "../secrets/crypto";
-import type { ModelRecord, ModelStatus } from "../models/schema";
+import type { Capability, ModelRecord, ModelStatus } from "../models/schema";
+import type { Admission } from "../inference/breaker";
 import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
 import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import type { HealthCheck, HealthOutcome } from "../health/status";
 import { type Nudge, reportSchedule } from "../health/watchdog";
 import { settings } from "../settings";
 import type { TenantSnapshot, WriteResult } from "../tenants/stub";
+import { failedCapabilities, grantTrial, resetBreaker } from "./breaker-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
 import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
@@ -183,6 +185,7 @@ export class TenantRegistry extends DurableObject<Env> {
       : { ...record, status: current.status, status_detail: current.status_detail };
     if (reset) {
       this.sql.exec("UPDATE models SET status = 'initializing', status_detail = NULL, consecutive_failures = 0 WHERE id = ?", record.id);
+      resetBreaker(this.sql, record.id);
       awaitFirstCheck(this.sql, record.id, Date.now());
     }
     this.sql.exec(
@@ -217,6 +220,7 @@ export class TenantRegistry extends DurableObject<Env> {
       };
     }
     this.sql.exec("DELETE FROM models WHERE id = ?", id);
+    resetBreaker(this.sql, id);
     this.rescheduled();
     return { ok: true, value: { id } };
   }
@@ -233,16 +237,23 @@ export class TenantRegistry extends DurableObject<Env> {
     const [next, detail] = status === "maintenance" ? (["maintenance", "set by an admin"] as const) : (["available", null] as const);
     if (status === "available" && current.status !== "maintenance") return { ok: true, value: current };
     this.sql.exec("UPDATE models SET status = ?, status_detail = ?, consecutive_failures = 0, updated_at = ? WHERE id = ?", next, detail, at, id);
+    resetBreaker(this.sql, id);
     this.rescheduled();
     return { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } };
   }
 
   // --- health ---------------------------------------------------------------
 
-  /** Passive health: a real call's outcome, reported by the Worker after the call. */
-  recordCall(generation: Generation, modelId: string, outcome: HealthOutcome, at: string): HealthCheck | null {
+  /** Passive health: a real call's outcome, reported by the Worker after the call; a failure names the capability it used. */
+  recordCall(generation: Generation, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): HealthCheck | null {
     if (this.refuse(generation)) return null;
-    return recordOutcome(this.ctx.storage, modelId, outcome, "call", at);
+    return recordOutcome(this.ctx.storage, modelId, outcome, "call", at, capability);
+  }
+
+  /** Circuit breaker: may a call go to this model in `error` now (one trial at a time)? See src/inference/breaker.ts. */
+  breakerTrial(generation: Generation, modelId: string): Admission {
+    if (this.refuse(generation)) return { state: "open", until: Date.now() + 10_000 };
+    return grantTrial(this.ctx.storage, modelId, Date.now());
   }
 
   checks(modelId: string, limit?: number): HealthCheck[] {
@@ -321,7 +332,8 @@ export class TenantRegistry extends DurableObject<Env> {
       this.intervalS(),
       Date.now(),
     );
-    const results = await probeModels(this.env, this.references(), models, maxMs);
+    // A model whose real calls failed is checked with one tiny call of the capability that failed.
+    const results = await probeModels(this.env, this.references(), models, maxMs, failedCapabilities(this.sql));
     const checks = results.flatMap(({ model, outcome }) => {
       const check = recordOutcome(this.ctx.storage, model.id, outcome, source, new Date().toISOString());
       return check ? [{ model_id: model.id, ...check }] : [];

@@ -9,7 +9,7 @@ import { commonConfig } from "../config/common";
 import type { SecretGrant } from "../config/secrets";
 import { toGatewayError } from "../errors";
 import { instantiate } from "../inference/instantiate";
-import type { ModelRecord } from "../models/schema";
+import type { Capability, ModelRecord } from "../models/schema";
 import { pool } from "../util/pool";
 import type { HealthOutcome } from "./status";
 
@@ -20,23 +20,37 @@ export const MAX_PROBE_MS = 15_000;
 /** The probe a registration or a config change waits for, before it answers. */
 export const FIRST_PROBE_MS = 10_000;
 
-export async function probeModels<M extends ModelRecord>(env: Env, grants: readonly SecretGrant[], models: readonly M[], maxMs = MAX_PROBE_MS) {
-  return pool(models, PROBE_CONCURRENCY, async (model) => ({ model, outcome: await probe(env, grants, model, maxMs) }));
+/** `failed`: models whose real calls failed, with the capability they used (each is checked with one tiny call of it). */
+export async function probeModels<M extends ModelRecord>(
+  env: Env,
+  grants: readonly SecretGrant[],
+  models: readonly M[],
+  maxMs = MAX_PROBE_MS,
+  failed?: ReadonlyMap<string, Capability>,
+) {
+  return pool(models, PROBE_CONCURRENCY, async (model) => ({ model, outcome: await probe(env, grants, model, maxMs, failed?.get(model.id)) }));
 }
 
-/** One check of one model, within its `timeout` and at most `maxMs`; never throws. */
-export async function probe(env: Env, grants: readonly SecretGrant[], model: ModelRecord, maxMs = MAX_PROBE_MS): Promise<HealthOutcome> {
+/** One check of one model, within its `timeout` and at most `maxMs`; never throws. After failed real calls, a tiny call of `failedCapability`. */
+export async function probe(
+  env: Env,
+  grants: readonly SecretGrant[],
+  model: ModelRecord,
+  maxMs = MAX_PROBE_MS,
+  failedCapability?: Capability,
+): Promise<HealthOutcome> {
   const started = Date.now();
   let redact = (text: string) => text;
   try {
     const instance = await instantiate(env, grants, model);
     redact = instance.redact;
     const timeoutMs = Math.min(maxMs, commonConfig(model.config).timeout * 1000);
-    const result = await withTimeout(probeOnce(instance.backend, model), timeoutMs);
+    const result = await withTimeout(probeOnce(instance.backend, model, failedCapability), timeoutMs);
     return {
       ok: result.ok,
       latency_ms: result.latency_ms || Date.now() - started,
       detail: result.detail === null ? null : redact(result.detail),
+      probe: result.probe,
     };
   } catch (error) {
     return { ok: false, latency_ms: Date.now() - started, detail: redact(toGatewayError(error).message) };
@@ -47,20 +61,26 @@ export async function probe(env: Env, grants: readonly SecretGrant[], model: Mod
  * `generation`: the cheapest real call the model serves (one token, or one
  * short embedding). `auto`: the backend's own free check, except that an
  * embedding-only model embeds one short string (its list or tag check would
- * not show whether embedding works).
+ * not show whether embedding works). After failed real calls, whatever the
+ * mode: the cheapest call of the capability that failed (a model list that
+ * answers says nothing about a chat endpoint that does not).
  */
-async function probeOnce(backend: ModelBackend, model: ModelRecord): Promise<{ ok: boolean; latency_ms: number; detail: string | null }> {
+async function probeOnce(
+  backend: ModelBackend,
+  model: ModelRecord,
+  failedCapability: Capability | undefined,
+): Promise<{ ok: boolean; latency_ms: number; detail: string | null; probe: "metadata" | "generation" }> {
   const mode = commonConfig(model.config).health_check?.probe ?? "auto";
   const embeddingOnly = model.capabilities.length === 1 && model.capabilities[0] === "embedding";
-  if (mode === "auto" && !embeddingOnly) return backend.healthCheck();
+  if (mode === "auto" && !embeddingOnly && !failedCapability) return { ...(await backend.healthCheck()), probe: "metadata" };
   const started = Date.now();
-  const caps = model.capabilities;
+  const caps = failedCapability ? [failedCapability] : model.capabilities;
   if (caps.includes("chat") && backend.chat) await backend.chat({ messages: [{ role: "user", content: "ping" }], max_tokens: 1 });
   else if (caps.includes("completion") && backend.complete) await backend.complete({ prompt: "ping", max_tokens: 1 });
   else if (caps.includes("embedding") && backend.embed) await backend.embed({ input: ["health check"] });
   else if (caps.includes("classification") && backend.classify) await backend.classify({ text: "health check" });
-  else return backend.healthCheck();
-  return { ok: true, latency_ms: Date.now() - started, detail: null };
+  else return { ...(await backend.healthCheck()), probe: "metadata" };
+  return { ok: true, latency_ms: Date.now() - started, detail: null, probe: "generation" };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

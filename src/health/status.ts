@@ -26,6 +26,8 @@ export interface HealthOutcome {
   ok: boolean;
   latency_ms: number | null;
   detail: string | null;
+  /** What a check did: `metadata` spent no tokens (a model list, tags, presence), `generation` was a real call. */
+  probe?: "metadata" | "generation";
 }
 
 export const CheckSource = z.enum(["scheduled", "manual", "call"]).describe("A scheduled check, one run on demand, or a real call");

@@ -2,9 +2,10 @@
  * Keeping a model's secret values out of everything that comes back from its
  * upstream. Applied where the gateway builds the backend, so every backend gets
  * it without doing anything:
- * - error bodies are redacted as they arrive, before anything reads, parses or
+ * - error bodies are redacted as they arrive, before anything parses or
  *   shortens them (shortening first could cut a secret and show half of it);
- *   JSON escapes are undone first (`\u0073k-…`, `\/`), since whoever parses the
+ *   at most MAX_ERROR_BODY bytes of one are read, while reading. JSON escapes
+ *   are undone first (`\u0073k-…`, `\/`), since whoever parses the
  *   body later would undo them and see the secret: a JSON body is parsed and
  *   written back plainly, anything else has its `\uXXXX` escapes decoded;
  * - generated text, whole or streamed, is redacted too. When streamed text ends
@@ -13,6 +14,7 @@
  * - `result()` redacts every string of a finished result, keys included: text,
  *   classification labels, tool calls and their arguments, parsed JSON.
  */
+import { readCapped } from "../backends/http";
 import type { CallOptions, ToolCallDelta } from "../backends/types";
 import { REDACTED, secretForms } from "../config/secrets";
 
@@ -50,7 +52,7 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
   const guardedFetch: typeof fetch = async (input, init) => {
     const response = await upstreamFetch(input, init);
     if (response.ok || forms.length === 0 || !response.body) return response;
-    const body = (await response.text()).slice(0, MAX_ERROR_BODY);
+    const { text: body } = await readCapped(response.body, MAX_ERROR_BODY);
     return new Response(clean(unescapeJson(body)), { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 

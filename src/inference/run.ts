@@ -2,14 +2,34 @@
  * Running one inference call for a tenant: plan the route (the model, then its
  * fallbacks), and on each step resolve the model's secret references for its
  * own hosts only, call the backend in this Worker, and make sure no secret value
- * survives into an error message. A fallback is tried when a model is down, out
- * of rate budget, or fails before its first token; never once text has reached
- * the caller.
+ * survives into an error message.
+ *
+ * Failover: until the first token has reached the caller, any failure (an
+ * error, a reset, a first-byte or first-token timeout, an upstream rate limit,
+ * a request too long for the model) passes the call to the next fallback;
+ * never once text has reached the caller. Only a request the upstream finds
+ * invalid or refuses under its content policy is final. A model in `error` is
+ * skipped while its circuit breaker is open, and gets one trial call when the
+ * cooldown is over (`./breaker.ts`). A timed-out attempt is not retried on the
+ * same model when a fallback can take the call.
+ *
+ * Passive health counts only what the upstream caused: not the caller going
+ * away, not an upstream 429 (a quota), not the timeouts or cut streams of a
+ * request the caller made huge (`isHuge`).
  */
-import type { CallOptions, ChatRequest, ClassificationRequest, CompletionRequest, EmbeddingRequest, ModelBackend } from "../backends/types";
-import { GatewayError, toGatewayError } from "../errors";
+import type {
+  CallOptions,
+  ChatRequest,
+  ClassificationRequest,
+  CompletionRequest,
+  EmbeddingRequest,
+  ModelBackend,
+  ToolCallDelta,
+} from "../backends/types";
+import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import { admitCall } from "./breaker";
 import { type Need, requiredFeatures } from "./features";
 import { instanceFor } from "./instances";
 import { takeToken } from "./rate-limit";
@@ -27,33 +47,59 @@ export interface Answered {
 
 type Invoke<T> = (backend: ModelBackend, options: CallOptions | undefined) => Promise<T>;
 
+/** What the run needs to know of a call besides its model: the capability, and whether the caller made it huge. */
+interface CallKind {
+  capability: Capability;
+  huge: boolean;
+}
+
+/** Above either, a request is huge: its timeouts and cut streams say nothing about the upstream's health. */
+export const HUGE_INPUT_TOKENS = 8_000;
+export const HUGE_MAX_TOKENS = 4_096;
+
+/** Input estimated at 4 characters a token (the usual English ratio); images and other parts count by their encoded size. */
+export function isHuge(inputChars: number, maxTokens: number | undefined): boolean {
+  return inputChars / 4 > HUGE_INPUT_TOKENS || (maxTokens ?? 0) > HUGE_MAX_TOKENS;
+}
+
 export function chat(scope: TenantScope, modelId: string, request: ChatRequest, options?: CallOptions) {
   // The prompt estimate covers what is sent: messages, tool definitions and the response format.
   const demand = generationDemand([request.messages, request.tools ?? null, request.response_format ?? null], request.max_tokens);
+  const kind = { capability: "chat" as const, huge: isHuge(JSON.stringify(request.messages).length, request.max_tokens) };
   return metered(scope, modelId, demand, options, (o) =>
-    call(scope, modelId, "chat", o, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request)),
+    call(scope, modelId, kind, o, (b, o) => need(b.chat, "chat").call(b, request, o), requiredFeatures(request)),
   );
 }
 
 export function complete(scope: TenantScope, modelId: string, request: CompletionRequest, options?: CallOptions) {
   const demand = generationDemand(request.prompt, request.max_tokens);
-  return metered(scope, modelId, demand, options, (o) =>
-    call(scope, modelId, "completion", o, (b, o) => need(b.complete, "completion").call(b, request, o)),
-  );
+  const kind = { capability: "completion" as const, huge: isHuge(request.prompt.length, request.max_tokens) };
+  return metered(scope, modelId, demand, options, (o) => call(scope, modelId, kind, o, (b, o) => need(b.complete, "completion").call(b, request, o)));
 }
 
 export function embed(scope: TenantScope, modelId: string, request: EmbeddingRequest, options?: CallOptions) {
+  const kind = {
+    capability: "embedding" as const,
+    huge: isHuge(
+      request.input.reduce((n, s) => n + s.length, 0),
+      undefined,
+    ),
+  };
   return metered(scope, modelId, inputDemand(request.input), options, (o) =>
-    call(scope, modelId, "embedding", o, (b, o) => need(b.embed, "embedding").call(b, request, o)),
+    call(scope, modelId, kind, o, (b, o) => need(b.embed, "embedding").call(b, request, o)),
   );
 }
 
 export async function classify(scope: TenantScope, modelId: string, request: ClassificationRequest, options?: CallOptions) {
+  const kind = { capability: "classification" as const, huge: isHuge(request.text.length, undefined) };
   const result = await metered(scope, modelId, inputDemand([request.text, ...(request.labels ?? [])]), options, (o) =>
-    call(scope, modelId, "classification", o, (b, o) => need(b.classify, "classification").call(b, request, o)),
+    call(scope, modelId, kind, o, (b, o) => need(b.classify, "classification").call(b, request, o)),
   );
   return { ...result, labels: [...result.labels].sort((a, b) => b.score - a.score) };
 }
+
+/** Failures no other model would answer differently: the call ends with them. */
+const FINAL = new Set<ErrorCode>(["invalid_request", "content_filtered", "internal"]);
 
 /**
  * Usage and budgets (src/usage/meter.ts), around the whole call, fallbacks included:
@@ -82,11 +128,12 @@ async function metered<T extends object>(
 async function call<T extends object>(
   scope: TenantScope,
   modelId: string,
-  capability: Capability,
+  kind: CallKind,
   options: CallOptions | undefined,
   invoke: Invoke<T>,
   needs: readonly Need[] = [],
 ): Promise<T & Answered> {
+  const { capability } = kind;
   const requested = scope.model(modelId);
   if (!requested.capabilities.includes(capability)) {
     throw new GatewayError(
@@ -96,35 +143,39 @@ async function call<T extends object>(
   }
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
-  for (const { model, blocked } of planRoute(scope, requested, capability, needs)) {
+  const route = planRoute(scope, requested, capability, needs);
+  for (const [index, step] of route.entries()) {
+    const { model } = step;
+    const blocked = step.blocked?.reason === "down" ? await throughBreaker(scope, model, step.blocked) : step.blocked;
     if (blocked) {
       last = blockedError(model.id, blocked);
       attempts.push({ model_id: model.id, error: last.message });
       continue;
     }
     let streamed = false;
-    const tracked: CallOptions | undefined = options?.onText
-      ? {
-          ...options,
-          onText: (delta) => {
-            streamed = true;
-            return options.onText?.(delta);
-          },
-          onToolCall: (delta) => {
-            streamed = true;
-            return options.onToolCall?.(delta);
-          },
-        }
-      : options;
+    const tracked: CallOptions = {
+      ...options,
+      fallbackAvailable: route.slice(index + 1).some((s) => !s.blocked),
+      ...(options?.onText && {
+        onText: (delta: string) => {
+          streamed = true;
+          return options.onText?.(delta);
+        },
+        onToolCall: (delta: ToolCallDelta) => {
+          streamed = true;
+          return options.onToolCall?.(delta);
+        },
+      }),
+    };
     const started = Date.now();
     try {
-      const result = await attempt(scope, model, tracked, invoke);
+      const result = await attempt(scope, model, tracked, invoke, kind);
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) };
     } catch (error) {
       const failure = toGatewayError(error);
-      // Text already reached the caller, or the request itself is at fault: another model will not help.
-      if (streamed || failure.code === "invalid_request" || failure.code === "internal") throw failure;
+      // The caller went away (nobody to answer), text already reached it, or no other model would answer otherwise.
+      if (options?.signal?.aborted || streamed || FINAL.has(failure.code)) throw failure;
       last = failure;
       attempts.push({ model_id: model.id, error: failure.message });
     }
@@ -136,6 +187,14 @@ async function call<T extends object>(
     `Model "${requested.id}" and its fallbacks failed: ${attempts.map((a) => `${a.model_id}: ${a.error}`).join(" | ")}`,
     { retryAfter: last.retryAfter },
   );
+}
+
+/** A model in `error`: through when its breaker grants a trial (or has closed meanwhile), else still blocked, saying until when. */
+async function throughBreaker(scope: TenantScope, model: ModelRecord, blocked: Blocked & { reason: "down" }): Promise<Blocked | undefined> {
+  const admitted = await admitCall(scope, model);
+  if (admitted.admitted) return undefined;
+  const wait = Math.max(1, Math.ceil((admitted.until - Date.now()) / 1000));
+  return { ...blocked, detail: `${blocked.detail} (circuit open: the next trial call in ${wait} s)` };
 }
 
 function blockedError(modelId: string, blocked: Blocked): GatewayError {
@@ -155,23 +214,42 @@ function blockedError(modelId: string, blocked: Blocked): GatewayError {
   }
 }
 
-/** Upstream failures that say something about the model's health (not about the request). */
-const HEALTH_FAILURES = new Set(["upstream_error", "upstream_timeout", "model_unavailable", "rate_limited"]);
+/**
+ * Upstream failures that say something about the model's health. Not an upstream
+ * 429 (a quota: the fallbacks take the call, the model is not down), nor
+ * anything about the request itself.
+ */
+const HEALTH_FAILURES = new Set<ErrorCode>(["upstream_error", "upstream_timeout", "model_unavailable"]);
+
+/** Whether a failure counts against the model: the upstream caused it, not the caller. */
+function upstreamCaused(failure: GatewayError, kind: CallKind, options: CallOptions | undefined): boolean {
+  if (options?.signal?.aborted) return false; // the caller went away
+  if (failure.code === "upstream_timeout" && kind.huge) return false; // the caller asked for a long job
+  return HEALTH_FAILURES.has(failure.code);
+}
 
 /**
- * Passive health: a failed call counts against the model, and a success brings
- * a model that is not yet (or no longer) `available` back. Reported after the
- * response, so it costs the caller nothing; calls to healthy models write nothing.
+ * Passive health: a failed call counts against the model (naming the
+ * capability it used), and a success brings a model that is not yet (or no
+ * longer) `available` back, closing its breaker. Reported after the response,
+ * so it costs the caller nothing; calls to healthy models write nothing.
  */
-function report(scope: TenantScope, model: ModelRecord, ok: boolean, latencyMs: number, detail: string | null) {
+function report(scope: TenantScope, model: ModelRecord, kind: CallKind, ok: boolean, latencyMs: number, detail: string | null) {
   if (ok && model.status === "available") return;
-  const recorded = scope.stub.recordCall(scope.generation, model.id, { ok, latency_ms: ok ? latencyMs : null, detail }, new Date().toISOString());
+  const outcome = { ok, latency_ms: ok ? latencyMs : null, detail };
+  const recorded = scope.stub.recordCall(scope.generation, model.id, outcome, new Date().toISOString(), ok ? undefined : kind.capability);
   // A changed status must be seen by the next call from this isolate (a model now in error is skipped at once).
   scope.background(recorded.then((check) => check && check.status !== model.status && scope.forget()));
 }
 
 /** One model: take a rate token, build the backend with secrets resolved, call it, redact everything that comes back. */
-async function attempt<T extends object>(scope: TenantScope, model: ModelRecord, options: CallOptions | undefined, invoke: Invoke<T>): Promise<T> {
+async function attempt<T extends object>(
+  scope: TenantScope,
+  model: ModelRecord,
+  options: CallOptions,
+  invoke: Invoke<T>,
+  kind: CallKind,
+): Promise<T> {
   const limit = rateLimit(model);
   if (limit !== undefined) {
     const token = takeToken(rateKey(scope, model), limit);
@@ -187,15 +265,17 @@ async function attempt<T extends object>(scope: TenantScope, model: ModelRecord,
   try {
     const result = await invoke(backend, stream.options);
     await stream.flush();
-    // A stream that broke after it started still answers (with the partial text), but counts against the model.
+    // A stream that broke after it started still answers (with the partial text), and counts against the model
+    // unless the caller went away or made the request huge.
     const broken = "error" in result && typeof result.error === "string" ? redact(result.error) : null;
-    report(scope, model, broken === null, Date.now() - started, broken);
+    if (broken === null) report(scope, model, kind, true, Date.now() - started, null);
+    else if (!options.signal?.aborted && !kind.huge) report(scope, model, kind, false, Date.now() - started, broken);
     return { ...redact.result(result), ...(broken !== null && { error: broken }) };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));
     const shown = new GatewayError(failure.code, redact(failure.message), { retryAfter: failure.retryAfter });
-    if (HEALTH_FAILURES.has(shown.code)) report(scope, model, false, Date.now() - started, shown.message);
+    if (upstreamCaused(shown, kind, options)) report(scope, model, kind, false, Date.now() - started, shown.message);
     throw shown;
   }
 }

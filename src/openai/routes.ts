@@ -50,6 +50,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         model: result.model_id,
         choices: [{ index: 0, message: assistantMessage(result), finish_reason: finish(result), logprobs: null }],
         usage: usage(result),
+        ...answeredBy(result),
       });
     }
     return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (callbacks, signal) =>
@@ -69,6 +70,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         model: result.model_id,
         choices: [{ index: 0, text: result.text, finish_reason: finish(result), logprobs: null }],
         usage: usage(result),
+        ...answeredBy(result),
       });
     }
     return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, ({ onText }, signal) =>
@@ -91,6 +93,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         embedding: body.encoding_format === "base64" ? toBase64(vector) : vector,
       })),
       usage: { prompt_tokens: tokens, total_tokens: tokens },
+      ...answeredBy(result),
     });
   })
   .onError((error) => openAIErrorResponse(toGatewayError(error)));
@@ -132,6 +135,11 @@ function usage(result: Generation) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/** When a fallback answered: which model was asked for and why each model before it failed (as on MCP). */
+function answeredBy(result: Answered): { fallback?: Answered["fallback"] } {
+  return result.fallback ? { fallback: result.fallback } : {};
+}
+
 /** `x-gateway-budget-remaining` when a budget applies to the call (see docs/openai-api.md). */
 function budgetHeader(c: Context<AppEnv>) {
   const remaining = budgetRemainingHeader(c.var.scope);
@@ -143,10 +151,15 @@ function now() {
 }
 
 /**
- * Server-sent events in OpenAI's chunk format. The call starts first: if it
- * fails before any text, the client gets an ordinary HTTP error (and fallbacks
- * had their chance). Once text flows, a failure arrives as an `error` event and
- * the stream ends without [DONE], so clients see that it was cut.
+ * Server-sent events in OpenAI's chunk format. The call starts first, and the
+ * response headers go out only once its first token is in hand: if it fails
+ * before any text, the client gets an ordinary HTTP error (and fallbacks had
+ * their turn). Once text flows, a failure arrives as an `error` event and the
+ * stream ends without [DONE], so clients see that it was cut.
+ *
+ * Every delta goes through one ordered queue with backpressure: the call's
+ * `onText` waits until the writer has taken its delta, so nothing is dropped or
+ * reordered, and a slow client slows the upstream read instead of filling memory.
  */
 async function stream(
   c: Context<AppEnv>,
@@ -167,36 +180,46 @@ async function stream(
       ? toolCallDeltas(delta).map((call) => ({ delta: { tool_calls: [call] }, finish_reason: null }))
       : [isChat ? { delta: { content: delta }, finish_reason: null } : { text: delta, finish_reason: null }];
 
-  let forward: ((delta: Piece) => Promise<void>) | undefined;
-  const early: Piece[] = [];
+  const queue = new TransformStream<Piece, Piece>();
+  const writer = queue.writable.getWriter();
   let firstText!: () => void;
   const started = new Promise<void>((resolve) => (firstText = resolve));
   // A client that goes away mid-stream stops the upstream too: the call ends (and is counted) with what was generated.
   const gone = new AbortController();
   const take = async (delta: Piece) => {
     gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
-    if (forward) return forward(delta);
-    early.push(delta);
     firstText();
+    await writer.write(delta);
   };
   const call = run({ onText: take, onToolCall: take }, AbortSignal.any([c.req.raw.signal, gone.signal]));
   await Promise.race([started, call]); // rejects when the call fails before any text
+  // The queue ends when the call does, after the deltas already in it.
+  void call.then(
+    () => writer.close().catch(() => {}),
+    () => writer.close().catch(() => {}),
+  );
   budgetHeader(c);
 
   return streamSSE(c, async (sse) => {
     sse.onAbort(() => gone.abort());
-    const send = async (delta: Piece) => {
-      for (const one of choices(delta)) await sse.writeSSE({ data: chunk(requested, [one]) });
-    };
-    if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
-    for (const delta of early.splice(0)) await send(delta);
-    forward = send;
+    const reader = queue.readable.getReader();
+    try {
+      if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) break;
+        for (const one of choices(next.value)) await sse.writeSSE({ data: chunk(requested, [one]) });
+      }
+    } finally {
+      // A no-op after the last delta; if writing failed (the client left), the call stops waiting on the queue.
+      void reader.cancel().catch(() => {});
+    }
     const fail = (message: string) => sse.writeSSE({ data: JSON.stringify(openAIErrorBody(new GatewayError("upstream_error", message))) });
     try {
       const result = await call;
       if (result.error) return await fail(result.error);
       const done = isChat ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: finish(result) };
-      await sse.writeSSE({ data: chunk(result.model_id, [done]) });
+      await sse.writeSSE({ data: chunk(result.model_id, [done], answeredBy(result)) });
       if (includeUsage) await sse.writeSSE({ data: chunk(result.model_id, [], { usage: usage(result) }) });
       await sse.writeSSE({ data: "[DONE]" });
     } catch (error) {

@@ -64,6 +64,7 @@ export type TenantStub = Remote<
     | "deleteSecret"
     | "resealSecrets"
     | "recordCall"
+    | "breakerTrial"
     | "checks"
     | "checksByModel"
     | "runChecks"

@@ -496,9 +496,13 @@ describe("ollama health through the gateway (GET /api/tags, no tokens spent)", (
     expect(check).toMatchObject({ model_id: "ollama-ghost", ok: false });
     expect(check!.detail).toContain(`model ${UP.ollamaGhost} is not pulled on the Ollama server; run \`ollama pull ${UP.ollamaGhost}\``);
 
+    // The ghost's real chat failed earlier in this file, so its check is a one-token chat (the capability that
+    // failed), not the tags list: only the pulled model's check read /api/tags.
     const calls = (await tagCalls()).slice(before);
-    expect(calls.map((c) => c.method)).toEqual(["GET", "GET"]);
+    expect(calls.map((c) => c.method)).toEqual(["GET"]);
     expect(calls.every((c) => c.headers["cf-access-client-secret"] === CANARY)).toBe(true);
+    const ghostProbe = (await fakes.ollama.requests(UP.ollamaGhost)).at(-1);
+    expect(ghostProbe).toMatchObject({ method: "POST", path: "/api/chat" });
   });
 });
 

@@ -57,9 +57,11 @@ export class FakeControl<Step extends { kind: string }> {
     return [...this.#scripts.keys()];
   }
 
-  /** Record a request under `keys` (e.g. {model}), which /__control/requests filters on. */
-  record(request: FakeRequest, keys: Record<string, string>, path = request.url.pathname): void {
-    this.#received.push({ ...keys, method: request.method, path, headers: request.headers, body: request.body });
+  /** Record a request under `keys` (e.g. {model}), which /__control/requests filters on; the record, for a fake to add to. */
+  record(request: FakeRequest, keys: Record<string, string>, path = request.url.pathname): Received & Record<string, unknown> {
+    const entry = { ...keys, method: request.method, path, headers: request.headers, body: request.body };
+    this.#received.push(entry);
+    return entry;
   }
 
   /** Answer a /__control/ request; false for any other path. */

@@ -11,7 +11,8 @@
  * answered, `response_format` gets JSON, image parts are counted.
  *
  * Faults are scripted per upstream model name, and what it received is recorded
- * per model name, through the control API of fake-control.ts. It also serves
+ * per model name, through the control API of fake-control.ts. A `down_for` step
+ * serves every request of its model until its time is up. It also serves
  * images for the gateway to fetch (backends that take image bytes):
  *   GET /__fixtures/pixel.png   a 1x1 PNG;  /__fixtures/page.html  not an image;  /__fixtures/huge.png  over 10 MiB
  */
@@ -25,11 +26,59 @@ export type Step =
   | CommonStep
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
-  | { kind: "slow_stream"; delayMs: number }
-  | { kind: "delay"; ms: number };
+  // `delayMs` before each text chunk, from chunk `afterChunks` on (0: all of them, the first token included).
+  | { kind: "slow_stream"; delayMs: number; afterChunks?: number }
+  | { kind: "delay"; ms: number }
+  // Flapping: every generation request fails with `status` (503 by default) for `ms` after the first one, then the
+  // upstream is healthy again. GET /v1/models keeps answering 200 all along, as many real upstreams do.
+  | { kind: "down_for"; ms: number; status?: number }
+  // A stream that sends its headers and the role chunk, then nothing (silence before the first token).
+  | { kind: "no_first_token" }
+  // A stream whose first token comes only after `delayMs` (headers and the role chunk at once).
+  | { kind: "slow_first_token"; delayMs: number }
+  // OpenAI's documented 400 bodies: the prompt is too long; Azure OpenAI's content filter.
+  | { kind: "context_length" }
+  | { kind: "content_filter" }
+  // One SSE event whose data is not JSON, after `afterChunks` text chunks; the rest of the stream is fine.
+  | { kind: "malformed_event"; afterChunks: number }
+  // The whole stream written at once, in one burst.
+  | { kind: "burst" }
+  // Answers far larger than any gateway should read: a JSON body, a stream, an error body of `bytes`
+  // (written as the client reads; the request's record gets `delivered`: how much was taken, and whether all of it).
+  | { kind: "huge_json"; bytes: number }
+  | { kind: "huge_stream"; bytes: number }
+  | { kind: "huge_error"; bytes: number; status?: number };
+
+/** OpenAI's answer to a prompt longer than the model's context (https://platform.openai.com/docs/guides/error-codes). */
+export const CONTEXT_LENGTH_BODY = {
+  error: {
+    message:
+      "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.",
+    type: "invalid_request_error",
+    param: "messages",
+    code: "context_length_exceeded",
+  },
+};
+
+/** Azure OpenAI's answer to a prompt its content filter refused. */
+export const CONTENT_FILTER_BODY = {
+  error: {
+    message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
+    type: null,
+    param: "prompt",
+    code: "content_filter",
+    status: 400,
+    innererror: {
+      code: "ResponsibleAIPolicyViolation",
+      content_filter_result: { hate: { filtered: true, severity: "high" }, violence: { filtered: false, severity: "safe" } },
+    },
+  },
+};
 
 export function startFakeOpenAI(port = 0): Promise<FakeServer> {
-  const control = new FakeControl<Step>();
+  /** When each model's current `down_for` outage ends. */
+  const outages = new Map<string, number>();
+  const control = new FakeControl<Step>({}, () => outages.clear());
 
   return serve(async (request, res) => {
     if (control.handle(request, res)) return;
@@ -39,7 +88,7 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
       return;
     }
     const model = typeof fields.model === "string" ? fields.model : "";
-    control.record(request, { model });
+    const entry = control.record(request, { model });
 
     if (method === "GET" && url.pathname === "/v1/models") {
       return json(res, 200, {
@@ -48,7 +97,32 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
       });
     }
 
+    const outage = outages.get(model);
+    if (outage !== undefined && Date.now() >= outage) outages.delete(model);
+    if (outages.has(model)) return json(res, 503, { error: { message: "The server is temporarily down (scripted outage).", type: "server_error" } });
     const step = control.next(model);
+    if (step?.kind === "down_for") {
+      outages.set(model, Date.now() + step.ms);
+      return json(res, step.status ?? 503, { error: { message: "The server is temporarily down (scripted outage).", type: "server_error" } });
+    }
+    if (step?.kind === "context_length") return json(res, 400, CONTEXT_LENGTH_BODY);
+    if (step?.kind === "content_filter") return json(res, 400, CONTENT_FILTER_BODY);
+    if (step?.kind === "huge_error") {
+      res.writeHead(step.status ?? 500, { "content-type": "application/json" });
+      await pump(res, (entry.delivered = progress()), '{"error":{"message":"', step.bytes, '"}}');
+      return;
+    }
+    if (step?.kind === "huge_json") {
+      res.writeHead(200, { "content-type": "application/json" });
+      const prefix = `{"id":"chatcmpl-huge","object":"chat.completion","created":1700000000,"model":${JSON.stringify(model)},"choices":[{"index":0,"message":{"role":"assistant","content":"`;
+      await pump(res, (entry.delivered = progress()), prefix, step.bytes, '"},"finish_reason":"stop"}]}');
+      return;
+    }
+    if (step?.kind === "huge_stream") {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      await pumpEvents(res, (entry.delivered = progress()), model, step.bytes);
+      return;
+    }
     if (answerCommonFault(res, step, (status) => ({ error: { message: `scripted ${status}`, type: "fake" } }))) return;
     if (step?.kind === "echo_auth") {
       return json(res, step.status, {
@@ -176,10 +250,31 @@ async function stream(
         () => resolve(),
       ),
     );
+  const event = (payload: Record<string, unknown>) =>
+    `data: ${JSON.stringify({ id: "fake-stream", object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: 1700000000, model, ...payload })}\n\n`;
+  if (step?.kind === "burst") {
+    const textChoice = (piece: string) =>
+      kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null };
+    const finishChoice = kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish };
+    const all = [
+      ...(kind === "chat" ? [event({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] })] : []),
+      ...pieces.map((piece) => event({ choices: [textChoice(piece)] })),
+      event({ choices: [finishChoice] }),
+      event({ choices: [], usage: usage("", text.value) }),
+      "data: [DONE]\n\n",
+    ];
+    res.end(all.join(""));
+    return;
+  }
   if (kind === "chat") await chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+  if (step?.kind === "no_first_token") return; // headers and the role chunk, then silence: the client's timer must fire
+  if (step?.kind === "slow_first_token") await new Promise((r) => setTimeout(r, step.delayMs));
   for (const [i, piece] of pieces.entries()) {
     if (step?.kind === "break_stream" && i === step.afterChunks) return dropConnection(res);
-    if (step?.kind === "slow_stream") await new Promise((r) => setTimeout(r, step.delayMs));
+    if (step?.kind === "malformed_event" && i === step.afterChunks) {
+      await new Promise<void>((resolve) => res.write('data: {"choices": [{"delta": {"content": "never shown"\n\n', () => resolve()));
+    }
+    if (step?.kind === "slow_stream" && i >= (step.afterChunks ?? 0)) await new Promise((r) => setTimeout(r, step.delayMs));
     await chunk({
       choices: [kind === "chat" ? { index: 0, delta: { content: piece }, finish_reason: null } : { index: 0, text: piece, finish_reason: null }],
     });
@@ -190,6 +285,57 @@ async function stream(
   await chunk({ choices: [], usage: usage("", text.value) });
   res.write("data: [DONE]\n\n");
   res.end();
+}
+
+/** How much of a huge answer the client has taken so far, and whether all of it; updated as it is written. */
+interface Progress {
+  bytes: number;
+  complete: boolean;
+}
+const progress = (): Progress => ({ bytes: 0, complete: false });
+
+/** Write `prefix`, then `bytes` of filler as fast as the client reads, then `suffix`; stop when the client goes. */
+function pump(res: ServerResponse, into: Progress, prefix: string, bytes: number, suffix: string): Promise<void> {
+  return write(res, into, [prefix, ...filler(bytes, "a"), suffix]);
+}
+
+/** A stream of chat chunks carrying `bytes` of text in all, then a proper end. */
+function pumpEvents(res: ServerResponse, into: Progress, model: string, bytes: number): Promise<void> {
+  const event = (choice: Record<string, unknown>) =>
+    `data: ${JSON.stringify({ id: "fake-huge", object: "chat.completion.chunk", created: 1700000000, model, choices: [choice] })}\n\n`;
+  const parts = filler(bytes, "b").map((text) => event({ index: 0, delta: { content: text }, finish_reason: null }));
+  return write(res, into, [...parts, event({ index: 0, delta: {}, finish_reason: "stop" }), "data: [DONE]\n\n"]);
+}
+
+function filler(bytes: number, letter: string): string[] {
+  const piece = letter.repeat(256 * 1024);
+  const parts: string[] = [];
+  for (let left = bytes; left > 0; left -= piece.length) parts.push(left >= piece.length ? piece : letter.repeat(left));
+  return parts;
+}
+
+async function write(res: ServerResponse, into: Progress, parts: string[]): Promise<void> {
+  let closed = false;
+  res.on("close", () => (closed = true));
+  for (const part of parts) {
+    if (closed || res.destroyed) return;
+    const room = res.write(part);
+    into.bytes += Buffer.byteLength(part);
+    if (!room) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
+  }
+  if (closed || res.destroyed) return;
+  await new Promise<void>((resolve) => res.end(resolve));
+  into.complete = !closed;
 }
 
 function usage(prompt: string, completion: string) {

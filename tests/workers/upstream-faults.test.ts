@@ -103,8 +103,8 @@ describe("stream timeouts", () => {
   });
 
   it("a stream that goes quiet is cut after the timeout", async () => {
-    const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.2 });
-    await fakes.openai.script(upstream, [{ kind: "slow_stream", delayMs: 400 }]);
+    const { tenant, upstream } = await setup({ max_retries: 0, timeout: 0.2, first_token_timeout: 5 });
+    await fakes.openai.script(upstream, [{ kind: "slow_stream", delayMs: 400, afterChunks: 1 }]);
     const res = await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "a b" }] }, { progressToken: "t" });
     expect(res.tool.structuredContent).toMatchObject({ finish_reason: "error", error: expect.stringMatching(/stopped sending for 0\.2 s/) });
   });

@@ -1,0 +1,126 @@
+/**
+ * Each model's circuit breaker.
+ *
+ *   closed     calls go through; failures count toward `error` (src/health/status.ts)
+ *   open       the model is in `error`: calls skip it (to a fallback, or fail fast)
+ *              for a cooldown of `circuit_breaker.cooldown_s` (default 10 s),
+ *              doubled at each failed trial, up to `max_cooldown_s` (default 300 s)
+ *   half-open  the cooldown is over: one real call is let through as a trial.
+ *              Its success closes the breaker (the model is `available` again);
+ *              its failure re-opens it for the next, longer cooldown.
+ *
+ * The state lives in the tenant's Durable Object (src/durable/breaker-store.ts),
+ * which alone grants trials, so every isolate converges on it: an isolate asks
+ * only when its cached registry shows the model in `error` and it does not
+ * already know the breaker to be open, and then remembers the answer until the
+ * cooldown it was told ends. Checks move the breaker too (a passing check
+ * closes it), but a check that spends no tokens never clears failures of real
+ * calls: a model whose calls failed is checked with one tiny call of the
+ * capability that failed.
+ */
+import type { CommonConfig } from "../config/common";
+import type { Capability, ModelRecord, ModelStatus } from "../models/schema";
+import type { TenantScope } from "../tenants/scope";
+
+export interface BreakerState {
+  /** Epoch ms until which calls skip the model; 0 when closed. */
+  open_until: number;
+  /** Times it opened since it last closed (the cooldown doubles with each). */
+  openings: number;
+  /** Epoch ms until which a granted trial call holds the half-open breaker. */
+  trial_until: number;
+  /** The capability of the last failed real call, until a success of the model clears it. */
+  failed_capability: Capability | null;
+}
+
+export const CLOSED: BreakerState = { open_until: 0, openings: 0, trial_until: 0, failed_capability: null };
+
+/** What the object answers an isolate that would call a model in `error`. */
+export type Admission = { state: "closed" } | { state: "trial" } | { state: "open"; until: number };
+
+export function breakerSettings(config: Pick<CommonConfig, "circuit_breaker">) {
+  return { cooldown_s: config.circuit_breaker?.cooldown_s ?? 10, max_cooldown_s: config.circuit_breaker?.max_cooldown_s ?? 300 };
+}
+
+/** The cooldown after the `openings`-th opening in a row. */
+export function cooldownMs(config: Pick<CommonConfig, "circuit_breaker">, openings: number): number {
+  const { cooldown_s, max_cooldown_s } = breakerSettings(config);
+  return Math.min(max_cooldown_s, cooldown_s * 2 ** Math.max(0, openings - 1)) * 1000;
+}
+
+/** How long one trial call holds the half-open breaker before another may be tried. */
+export function trialLeaseMs(config: Pick<CommonConfig, "timeout">): number {
+  return Math.min(60_000, config.timeout * 1000 + 1000);
+}
+
+export interface Result {
+  /** The model's status before and after the result (src/health/status.ts). */
+  before: ModelStatus;
+  after: ModelStatus;
+  ok: boolean;
+  /** Set for a failed real call: the capability it used. */
+  failedCapability?: Capability;
+  /** Whether a success may clear failures of real calls (a check that spent no tokens may not). */
+  clears: boolean;
+  now: number;
+}
+
+/** The breaker after one recorded result. */
+export function afterResult(state: BreakerState, config: Pick<CommonConfig, "circuit_breaker">, result: Result): BreakerState {
+  const next = { ...state };
+  if (!result.ok && result.failedCapability) next.failed_capability = result.failedCapability;
+  if (result.ok && result.clears) next.failed_capability = null;
+  const open = (openings: number): BreakerState => ({
+    ...next,
+    openings,
+    open_until: result.now + cooldownMs(config, openings),
+    trial_until: 0,
+  });
+  if (result.after === "error" && result.before !== "error") return open(1);
+  // A failure once the cooldown is over (a trial, or a check) re-opens it for longer; earlier ones change nothing.
+  if (result.after === "error" && !result.ok && result.now >= state.open_until) return open(state.openings + 1);
+  if (result.after !== "error" && result.before === "error") return { ...next, openings: 0, open_until: 0, trial_until: 0 };
+  return next;
+}
+
+/** Whether a call may go to a model in `error` now, decided where the state lives. */
+export function admit(state: BreakerState, config: Pick<CommonConfig, "timeout">, now: number): { answer: Admission; state: BreakerState } {
+  if (state.open_until > now) return { answer: { state: "open", until: state.open_until }, state };
+  if (state.trial_until > now) return { answer: { state: "open", until: state.trial_until }, state };
+  return { answer: { state: "trial" }, state: { ...state, trial_until: now + trialLeaseMs(config) } };
+}
+
+// --- the isolate's side ------------------------------------------------------
+
+/** Breakers this isolate knows to be open, until when (epoch ms). */
+const knownOpen = new Map<string, number>();
+const MAX_KNOWN = 5_000;
+
+/**
+ * May this call go to `model`, which the cached registry shows in `error`?
+ * Yes when the object grants a trial, or says the model is no longer in
+ * `error` (the cached registry is then dropped). No, with until when, while
+ * the breaker is open or another call holds the trial.
+ */
+export async function admitCall(scope: TenantScope, model: ModelRecord): Promise<{ admitted: true } | { admitted: false; until: number }> {
+  const key = `${scope.tenantId}/${scope.generation}/${model.id}`;
+  const now = Date.now();
+  const known = knownOpen.get(key);
+  if (known !== undefined && known > now) return { admitted: false, until: known };
+  let answer: Admission;
+  try {
+    answer = await scope.stub.breakerTrial(scope.generation, model.id);
+  } catch (error) {
+    console.error("circuit breaker: the tenant's object did not answer", error instanceof Error ? error.message : error);
+    answer = { state: "open", until: now + 1000 };
+  }
+  if (answer.state === "open") {
+    knownOpen.delete(key);
+    if (knownOpen.size >= MAX_KNOWN) knownOpen.delete(knownOpen.keys().next().value!);
+    knownOpen.set(key, answer.until);
+    return { admitted: false, until: answer.until };
+  }
+  knownOpen.delete(key);
+  if (answer.state === "closed") scope.forget();
+  return { admitted: true };
+}

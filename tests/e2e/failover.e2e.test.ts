@@ -1,0 +1,163 @@
+/**
+ * End to end: failover through `wrangler dev`, with the official `openai` SDK
+ * on /v1 and a real MCP client, against the fake OpenAI-compatible upstream
+ * misbehaving on cue (tests/support/fake-openai.ts). Each scenario is one
+ * primary with one fallback ("backup"), streamed and not: a flapping primary
+ * comes back through traffic alone (the circuit breaker's trial call), silence
+ * before the first token is rescued, context length fails over, a content
+ * filter refusal does not, a malformed event is skipped, and a cut answer is
+ * never presented as complete. Short timeouts and cooldowns keep it fast.
+ */
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
+import { connectModern, fakes, gatewayFor, type McpSession, ResponseRecorder, structured, type Tenant, until } from "./helpers";
+
+const openaiUrl = inject("openaiUrl");
+const RUN = String(Date.now() % 1e8);
+const up = (name: string) => `gpt-e2e-failover-${name}-${RUN}`;
+
+let dev: WranglerDev;
+const recorder = new ResponseRecorder();
+let tenant: Tenant;
+let openai: OpenAI;
+let mcp: McpSession;
+const { api, createTenant } = gatewayFor(recorder, () => dev);
+
+interface Fallback {
+  requested: string;
+  attempts: { model_id: string; error: string }[];
+}
+type Answer = OpenAI.ChatCompletion & { fallback?: Fallback };
+
+async function register(id: string, config: Record<string, unknown> = {}, fallbacks?: string[]) {
+  const res = await api("POST", "/api/v1/models", {
+    token: tenant.adminKey,
+    body: {
+      id,
+      name: id,
+      backend_type: "openai_compatible",
+      config: { base_url: `${openaiUrl}/v1`, model_name: up(id), api_key: "${UPSTREAM_KEY}", max_retries: 2, timeout: 5, ...config },
+      ...(fallbacks && { fallbacks }),
+    },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+}
+
+const ask = (model: string, content: string) => openai.chat.completions.create({ model, messages: [{ role: "user", content }] }) as Promise<Answer>;
+
+/** A streamed answer through the SDK: its text, the chunks, and the error it ended with, if any. */
+async function askStreamed(model: string, content: string) {
+  const stream = await openai.chat.completions.create({ model, messages: [{ role: "user", content }], stream: true });
+  const chunks: (OpenAI.ChatCompletionChunk & { fallback?: Fallback })[] = [];
+  let error: unknown;
+  try {
+    for await (const chunk of stream) chunks.push(chunk);
+  } catch (e) {
+    error = e;
+  }
+  const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+  return { text, chunks, error, finish: chunks.map((c) => c.choices[0]?.finish_reason).find(Boolean) };
+}
+
+beforeAll(async () => {
+  dev = await startWranglerDev();
+  tenant = await createTenant({ id: "failover", name: "Failover", grantCanary: true });
+  await register("backup", { max_retries: 0 });
+  openai = new OpenAI({
+    apiKey: tenant.userKey,
+    baseURL: `${dev.url}/v1`,
+    maxRetries: 0,
+    timeout: 30_000,
+    fetch: (input, init) => recorder.fetch(input instanceof Request ? input.url : input, init),
+  });
+  mcp = await connectModern(dev.url, tenant.userKey, recorder);
+});
+
+afterAll(async () => {
+  await mcp?.close();
+  if (process.env.E2E_PRINT_LOGS && dev) console.log(`--- wrangler dev output ---\n${dev.logs()}`);
+  await dev?.dispose();
+});
+
+describe("failover end to end", () => {
+  it("a flapping primary serves again once it heals, through traffic alone (no check is run)", async () => {
+    await register("flappy", { max_retries: 0, circuit_breaker: { cooldown_s: 0.5 } }, ["backup"]);
+    await fakes.openai.script(up("flappy"), [{ kind: "down_for", ms: 2_500 }]);
+    const first = await ask("flappy", "are you there?");
+    expect(first.model).toBe("backup");
+    expect(first.fallback).toMatchObject({ requested: "flappy", attempts: [{ model_id: "flappy", error: expect.stringMatching(/\(503\)/) }] });
+    // Calls keep coming, streamed and not: the fallback answers each until a trial call finds the primary healed.
+    let n = 0;
+    const healed = await until(
+      "an answer from the healed primary",
+      async () => (n++ % 2 === 0 ? (await ask("flappy", `call ${n}`)).model : (await askStreamed("flappy", `call ${n}`)).chunks.at(-1)?.model),
+      (model) => model === "flappy",
+      20_000,
+    );
+    expect(healed).toBe("flappy");
+    const model = await api<{ status: string }>("GET", "/api/v1/models/flappy", { token: tenant.userKey });
+    expect(model.body.status).toBe("available");
+    const checks = await api<{ checks: { source: string }[] }>("GET", "/api/v1/models/flappy/checks", { token: tenant.userKey });
+    // Besides the probe at registration, only calls: no check brought it back.
+    expect(checks.body.checks.filter((c) => c.source !== "call")).toHaveLength(1);
+    // The upstream was spared while the breaker was open: far fewer requests than calls.
+    expect((await fakes.openai.requests(up("flappy"))).length).toBeLessThan(n + 1);
+  });
+
+  it("silence before the first token is rescued by the fallback, streamed (SDK and MCP) and not", async () => {
+    await register("silent", { first_token_timeout: 0.5, timeout: 1 }, ["backup"]);
+    await fakes.openai.script(up("silent"), [{ kind: "no_first_token" }, { kind: "no_first_token" }, { kind: "hang" }]);
+
+    const streamed = await askStreamed("silent", "rescue the stream");
+    expect(streamed).toMatchObject({ text: "echo: rescue the stream", finish: "stop", error: undefined });
+    expect(streamed.chunks.find((c) => c.choices[0]?.finish_reason)).toMatchObject({ model: "backup", fallback: { requested: "silent" } });
+
+    const viaMcp = structured<{ text: string; model_id: string; fallback: Fallback }>(
+      await mcp.callTool("chat", { model_id: "silent", messages: [{ role: "user", content: "rescue mcp" }] }, () => {}),
+    );
+    expect(viaMcp).toMatchObject({ text: "echo: rescue mcp", model_id: "backup" });
+    expect(viaMcp.fallback.attempts[0]!.error).toMatch(/first_token_timeout/);
+
+    const whole = await ask("silent", "rescue the whole answer");
+    expect(whole).toMatchObject({ model: "backup", choices: [{ message: { content: "echo: rescue the whole answer" } }] });
+    // One attempt each: a silent upstream is not retried when a fallback can answer.
+    expect(await fakes.openai.requests(up("silent"))).toHaveLength(3);
+  });
+
+  it("context length exceeded goes to the fallback; a content filter refusal is final", async () => {
+    await register("short", {}, ["backup"]);
+    await fakes.openai.script(up("short"), [{ kind: "context_length" }, { kind: "context_length" }]);
+    const whole = await ask("short", "a long prompt");
+    expect(whole.model).toBe("backup");
+    expect(whole.fallback?.attempts[0]?.error).toMatch(/maximum context length/);
+    expect(await askStreamed("short", "a long stream")).toMatchObject({ text: "echo: a long stream", error: undefined });
+
+    await register("strict", {}, ["backup"]);
+    await fakes.openai.script(up("strict"), [{ kind: "content_filter" }, { kind: "content_filter" }]);
+    const before = (await fakes.openai.requests(up("backup"))).length;
+    await expect(ask("strict", "something bad")).rejects.toMatchObject({ status: 400, error: { type: "content_filtered" } });
+    await expect(askStreamed("strict", "something bad, streamed")).rejects.toMatchObject({ status: 400 });
+    expect(await fakes.openai.requests(up("backup"))).toHaveLength(before);
+    expect(await fakes.openai.requests(up("strict"))).toHaveLength(2);
+  });
+
+  it("a malformed event is skipped, and a cut stream is never presented as complete", async () => {
+    await register("noisy", { max_retries: 0 }, ["backup"]);
+    await fakes.openai.script(up("noisy"), [{ kind: "malformed_event", afterChunks: 1 }]);
+    expect(await askStreamed("noisy", "one two three")).toMatchObject({ text: "echo: one two three", finish: "stop", error: undefined });
+
+    await fakes.openai.script(up("noisy"), [
+      { kind: "break_stream", afterChunks: 2 },
+      { kind: "break_stream", afterChunks: 2 },
+    ]);
+    const cut = await askStreamed("noisy", "a b c d");
+    expect(cut.text).toBe("echo: a ");
+    expect(cut.finish).toBeUndefined();
+    expect(String(cut.error)).toMatch(/broke off/);
+    const viaMcp = structured<{ text: string; finish_reason: string; error?: string; model_id: string }>(
+      await mcp.callTool("chat", { model_id: "noisy", messages: [{ role: "user", content: "a b c d" }] }, () => {}),
+    );
+    expect(viaMcp).toMatchObject({ text: "echo: a ", finish_reason: "error", model_id: "noisy", error: expect.stringMatching(/broke off/) });
+  });
+});
