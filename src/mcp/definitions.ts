@@ -7,9 +7,11 @@
  * its tools, but from a recorded set: the tool files run once per tenant
  * snapshot and role (their zod schemas, descriptions that list the tenant's
  * models, resource templates), and each tool's schemas carry their JSON Schema
- * converted once (the SDK converts a tool's schemas on every `tools/list`, and
- * the called tool's on every `tools/call`). Validation is still zod's, on every
- * call.
+ * converted once per schema object and isolate (the SDK converts a tool's
+ * schemas on every `tools/list`, and the called tool's on every `tools/call`;
+ * schemas that are module constants, like the inference tools', are converted
+ * once for every tenant and registry version). Validation is still zod's, on
+ * every call.
  *
  * The tool files act for the request through the scope they are given; a
  * recorded set is given `requestScope`, which is the scope of the request being
@@ -99,9 +101,22 @@ function isStandardJson(schema: unknown): schema is StandardSchemaWithJSON {
   return typeof schema === "object" && schema !== null && "~standard" in schema;
 }
 
-/** The same schema (same validation), whose JSON Schema conversion runs once per target and io. */
+/** Each schema's stand-in, made once: a schema object never changes, so neither does its JSON Schema. */
+const standIns = new WeakMap<StandardSchemaWithJSON, StandardSchemaWithJSON>();
+
+/**
+ * The same schema (same validation), whose JSON Schema conversion runs once per
+ * target and io. The SDK builds new objects around what it gets and never
+ * changes it, so every request is handed the same converted object.
+ */
 function withJsonOnce(schema: unknown): unknown {
   if (!isStandardJson(schema)) return schema;
+  let standIn = standIns.get(schema);
+  if (!standIn) standIns.set(schema, (standIn = jsonOnce(schema)));
+  return standIn;
+}
+
+function jsonOnce(schema: StandardSchemaWithJSON): StandardSchemaWithJSON {
   const standard = schema["~standard"];
   const converted = new Map<string, Record<string, unknown>>();
   const once =

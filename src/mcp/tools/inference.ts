@@ -23,7 +23,6 @@ import type { ModelRecord } from "../../models/schema";
 import type { TenantScope } from "../../tenants/scope";
 import type { ToolRegistrar } from "../definitions";
 import { guarded, ok } from "../result";
-import { cachedJsonSchema } from "../schema-cache";
 
 export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope): void {
   const menu = (capability: ModelRecord["capabilities"][number]) => {
@@ -42,8 +41,8 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
         "With tools, the model may answer with tool_calls (arguments as objects): run them and send the results back as " +
         "tool messages. With response_format, json holds the parsed answer. Images go in user content parts " +
         `(image_url: https or data: URL).${menu("chat")}`,
-      inputSchema: cachedJsonSchema(ChatInput),
-      outputSchema: cachedJsonSchema(ChatResult),
+      inputSchema: ChatInput,
+      outputSchema: ChatResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, messages, stop, ...rest }, ctx: ServerContext) => {
@@ -64,8 +63,8 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
     {
       title: "Complete",
       description: `Continue a prompt with a completion model. Streams with a progressToken.${menu("completion")}`,
-      inputSchema: cachedJsonSchema(CompleteInput),
-      outputSchema: cachedJsonSchema(GenerationResult),
+      inputSchema: CompleteInput,
+      outputSchema: GenerationResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, prompt, stop, ...sampling }, ctx: ServerContext) => {
@@ -79,8 +78,8 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
     {
       title: "Embed",
       description: `Turn text into embedding vectors.${menu("embedding")}`,
-      inputSchema: cachedJsonSchema(EmbedInput),
-      outputSchema: cachedJsonSchema(EmbeddingResult),
+      inputSchema: EmbedInput,
+      outputSchema: EmbeddingResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, input }, ctx: ServerContext) => {
@@ -96,8 +95,8 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
     {
       title: "Classify",
       description: `Score text against a classifier's labels, or against the labels you give (zero-shot). Highest score first.${menu("classification")}`,
-      inputSchema: cachedJsonSchema(ClassifyInput),
-      outputSchema: cachedJsonSchema(ClassificationResult),
+      inputSchema: ClassifyInput,
+      outputSchema: ClassificationResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     guarded(async ({ model_id, text, labels }, ctx: ServerContext) => {
