@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
-import { loadTenant } from "./cache";
+import { knownKeyHash, loadTenant, rememberKeyHash } from "./cache";
 import { hashKey, tenantOfKey } from "./keys";
 import { TenantScope } from "./scope";
 
@@ -14,7 +14,11 @@ import { TenantScope } from "./scope";
 export async function authenticate(c: Context<AppEnv>, token: string): Promise<TenantScope | null> {
   const tenantId = tenantOfKey(token);
   if (!tenantId) return null;
-  return scopeFor(c, tenantId, { hash: await hashKey(token) });
+  const known = knownKeyHash(token);
+  const hash = known ?? (await hashKey(token));
+  const scope = await scopeFor(c, tenantId, { hash });
+  if (scope && !known) rememberKeyHash(token, hash);
+  return scope;
 }
 
 /** The tenant scope for a credential of a known tenant, or null when the tenant does not know it. */

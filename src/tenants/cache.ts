@@ -5,7 +5,7 @@
  * write through this isolate drops its tenant's entries at once; other
  * isolates see a write within `TTL_MS`.
  */
-import type { ApiKeyInfo } from "../tenants/keys";
+import { type ApiKeyInfo, tenantOfKey } from "../tenants/keys";
 import { tenantStub, type TenantSnapshot } from "./stub";
 
 export const TTL_MS = 10_000;
@@ -71,9 +71,30 @@ export async function loadTenant(
   return { key: found, generation, snapshot };
 }
 
+/**
+ * The hashes of keys that authenticated here lately, by the key itself, so a
+ * warm request skips the SHA-256. A hash is a pure function of its key, so this
+ * never decides anything: whether the key is still valid is the `keys` entry's
+ * business (dropped on revocation, like any write). Only keys that matched are
+ * kept (random strings cannot fill it), in memory only, never logged, for
+ * `TTL_MS` from when they were first seen.
+ */
+const keyHashes = new Map<string, Entry<string>>();
+
+/** The hash of a key that authenticated within `TTL_MS`, if any. */
+export function knownKeyHash(token: string): string | undefined {
+  return fresh(keyHashes.get(token), Date.now());
+}
+
+/** Remember the hash of a key that just authenticated. */
+export function rememberKeyHash(token: string, hash: string): void {
+  put(keyHashes, token, hash, Date.now());
+}
+
 /** After a write: forget the tenant's registry and every key of it this isolate knows. */
 export function invalidateTenant(tenantId: string): void {
   snapshots.delete(tenantId);
   for (const id of rejected.keys()) if (id.startsWith(`${tenantId}:`) || id.startsWith(`id:${tenantId}:`)) rejected.delete(id);
   for (const [hash, entry] of keys) if (entry.value.tenantId === tenantId) keys.delete(hash);
+  for (const token of keyHashes.keys()) if (tenantOfKey(token) === tenantId) keyHashes.delete(token);
 }

@@ -3,8 +3,8 @@
  * a cold one, on every route a tenant key calls per request (the Server-Timing
  * header counts them; timing itself is the benchmark's business, not a test's).
  * And what the isolate keeps between requests (built backends, resolved secrets,
- * MCP tool definitions) never outlives a change to the model, secret, grant or
- * registry it came from, and never crosses tenants.
+ * MCP tool definitions, the hashes of keys seen) never outlives a change to the
+ * model, secret, key, grant or registry it came from, and never crosses tenants.
  */
 import { describe, expect, it, vi } from "vitest";
 import { api, callTool, createTenant, env, fakes, OPERATOR, openaiModel, registerModel, rpc, type Tenant, uniqueId } from "./helpers";
@@ -93,6 +93,21 @@ describe("what the isolate keeps between requests", () => {
     expect(refused.tool.isError).toBe(true);
     expect(refused.tool.content[0]!.text).toContain("UPSTREAM_KEY");
     expect((await fakes.openai.requests(upstream)).length).toBe(1);
+  });
+
+  it("a key revoked after warm calls is refused at once, on /v1 and MCP, though this isolate knows its hash", async () => {
+    const tenant = await createTenant();
+    const issued = await api<{ id: string; key: string }>("POST", `/api/v1/tenants/${tenant.id}/keys`, { token: OPERATOR, body: { role: "user" } });
+    const models = () => api("GET", "/v1/models", { token: issued.body.key });
+    expect((await models()).status).toBe(200);
+    const warm = await models();
+    expect([warm.status, trips(warm.headers)]).toEqual([200, 0]);
+    const revoked = await api("DELETE", `/api/v1/tenants/${tenant.id}/keys/${issued.body.id}`, { token: OPERATOR });
+    expect(revoked.status).toBe(200);
+    expect((await models()).status).toBe(401);
+    expect((await rpc(issued.body.key, "tools/list")).status).toBe(401);
+    // The tenant's other keys still work.
+    expect((await api("GET", "/v1/models", { token: tenant.userKey })).status).toBe(200);
   });
 
   it("tool descriptions follow the registry, per tenant and per role", async () => {
