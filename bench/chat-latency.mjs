@@ -2,7 +2,7 @@
  * How much latency does the gateway add to a `chat` call?
  *
  * One run, three paths, the same chat each time, against the same fake
- * OpenAI-compatible upstream (tests/support/fake-openai.ts) on 127.0.0.1:
+ * OpenAI-compatible upstream (bench/upstream.mjs) on 127.0.0.1:
  *   (a) direct   POST <fake>/v1/chat/completions             the baseline
  *   (b) mcp      tools/call chat through a real MCP client     (`@modelcontextprotocol/client`, 2026-07-28)
  *   (c) v1       POST <gateway>/v1/chat/completions
@@ -18,38 +18,30 @@
  * Settings (environment): BENCH_N calls per path (200), BENCH_WARMUP warm-up
  * calls per path (20), BENCH_CALL_TIMEOUT_MS per call (10000), BENCH_DEADLINE_S
  * for the whole run (600). Results: a table on stdout and JSON in bench/results/.
+ * Run by `npm run bench -- --sequential` (bench/run.mjs); what it shares with
+ * the load mode is in bench/common.mjs.
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { cpus, platform, release } from "node:os";
-import { fileURLToPath } from "node:url";
-import { startFakeOpenAI } from "../tests/support/fake-openai.ts";
 import { startWranglerDev } from "../tests/support/wrangler-dev.ts";
-
-const { AbortSignal } = globalThis;
-
-/** A whole number from the environment, within bounds. */
-function setting(name, fallback, min, max) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    console.error(`bench: ${name} must be a whole number from ${min} to ${max} (got "${raw}").`);
-    process.exit(1);
-  }
-  return value;
-}
+import {
+  benchTenant,
+  environment,
+  EXPECTED,
+  guardRun,
+  json,
+  MESSAGES,
+  MODEL_ID,
+  setting,
+  startUpstreams,
+  summarize,
+  UPSTREAM_MODEL,
+  writeResults,
+} from "./common.mjs";
 
 const N = setting("BENCH_N", 200, 1, 100_000);
 const WARMUP = setting("BENCH_WARMUP", 20, 0, 10_000);
 const CALL_TIMEOUT_MS = setting("BENCH_CALL_TIMEOUT_MS", 10_000, 100, 120_000);
 const DEADLINE_S = setting("BENCH_DEADLINE_S", 600, 10, 3_600);
-
-const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
-const UPSTREAM_MODEL = "gpt-bench";
-const MODEL_ID = "bench-chat";
-const MESSAGES = [{ role: "user", content: "benchmark ping" }];
-const EXPECTED = "echo: benchmark ping";
 
 const PATHS = [
   { key: "direct", label: "(a) upstream direct (baseline)" },
@@ -59,59 +51,25 @@ const PATHS = [
   { key: "health", label: "(ref) gateway GET /health" },
 ];
 
-let fake;
+let upstream;
 let dev;
 let mcp;
 let cleaning;
-/** Set when a signal or the deadline stops the run: the errors that follow are expected. */
-let stopping = false;
 
 /** Stop everything this script started; safe to call more than once. */
 function cleanup() {
   cleaning ??= (async () => {
     await mcp?.close().catch(() => {});
     await dev?.dispose().catch(() => {});
-    await fake?.close().catch(() => {});
+    upstream?.stop();
   })();
   return cleaning;
 }
 
-async function abort(message, code) {
-  stopping = true;
-  console.error(message);
-  await cleanup();
-  process.exit(code);
-}
-
-const watchdog = setTimeout(() => void abort(`bench: still running after ${DEADLINE_S} s (BENCH_DEADLINE_S); stopping.`, 2), DEADLINE_S * 1000);
-for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => void abort(`bench: ${signal}, stopping.`, 130));
-
-/** A JSON request; throws on a non-2xx answer. */
-async function json(url, { method = "POST", token, body } = {}) {
-  const response = await fetch(url, {
-    method,
-    headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : undefined;
-}
+const guard = guardRun(DEADLINE_S, cleanup);
 
 function check(path, text) {
   if (text !== EXPECTED) throw new Error(`${path}: expected "${EXPECTED}", got ${JSON.stringify(text)}`);
-}
-
-/** Nearest-rank percentile of sorted samples. */
-function percentile(sorted, p) {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-function summarize(samples) {
-  const sorted = [...samples].sort((x, y) => x - y);
-  const mean = samples.reduce((s, x) => s + x, 0) / samples.length;
-  return { n: samples.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), mean, min: sorted[0], max: sorted.at(-1) };
 }
 
 const ms = (x) => x.toFixed(2);
@@ -119,24 +77,9 @@ const ms = (x) => x.toFixed(2);
 async function main() {
   const started = new Date();
   console.log(`bench: ${N} calls per path after ${WARMUP} warm-up calls; starting the fake upstream and wrangler dev…`);
-  fake = await startFakeOpenAI();
+  upstream = await startUpstreams();
   dev = await startWranglerDev();
-
-  // A tenant whose one model is the fake upstream, with the upstream key granted for 127.0.0.1.
-  const op = dev.adminToken;
-  await json(`${dev.url}/api/v1/tenants`, { token: op, body: { id: "bench", name: "Benchmark" } });
-  const admin = await json(`${dev.url}/api/v1/tenants/bench/keys`, { token: op, body: { role: "admin" } });
-  const user = await json(`${dev.url}/api/v1/tenants/bench/keys`, { token: op, body: { role: "user", name: "bench" } });
-  await json(`${dev.url}/api/v1/tenants/bench/grants/UPSTREAM_KEY`, { method: "PUT", token: op, body: { hosts: ["127.0.0.1"] } });
-  await json(`${dev.url}/api/v1/models`, {
-    token: admin.key,
-    body: {
-      id: MODEL_ID,
-      name: "Benchmark echo",
-      backend_type: "openai_compatible",
-      config: { base_url: `${fake.url}/v1`, model_name: UPSTREAM_MODEL, api_key: "${UPSTREAM_KEY}", max_retries: 0 },
-    },
-  });
+  const { user } = await benchTenant(dev, [[MODEL_ID, upstream.openai]]);
 
   let mcpRequests = 0;
   mcp = new Client({ name: "chat-latency-bench", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
@@ -154,9 +97,10 @@ async function main() {
   const gatewayReported = [];
   const call = {
     direct: async () => {
-      const answer = await json(`${fake.url}/v1/chat/completions`, {
+      const answer = await json(`${upstream.openai}/v1/chat/completions`, {
         token: dev.upstreamKey,
         body: { model: UPSTREAM_MODEL, messages: MESSAGES },
+        timeoutMs: CALL_TIMEOUT_MS,
       });
       check("direct", answer.choices?.[0]?.message?.content);
     },
@@ -167,11 +111,15 @@ async function main() {
       if (measured) gatewayReported.push(result.structuredContent.latency_ms);
     },
     v1: async () => {
-      const answer = await json(`${dev.url}/v1/chat/completions`, { token: user.key, body: { model: MODEL_ID, messages: MESSAGES } });
+      const answer = await json(`${dev.url}/v1/chat/completions`, {
+        token: user.key,
+        body: { model: MODEL_ID, messages: MESSAGES },
+        timeoutMs: CALL_TIMEOUT_MS,
+      });
       check("v1", answer.choices?.[0]?.message?.content);
     },
     health: async () => {
-      const answer = await json(`${dev.url}/health`, { method: "GET" });
+      const answer = await json(`${dev.url}/health`, { method: "GET", timeoutMs: CALL_TIMEOUT_MS });
       if (answer?.status !== "ok") throw new Error(`health: ${JSON.stringify(answer)}`);
     },
   };
@@ -227,33 +175,30 @@ async function main() {
   ].join("\n");
   console.log(table);
 
-  const wrangler = JSON.parse(await readFile(new URL("../node_modules/wrangler/package.json", import.meta.url), "utf8")).version;
   const result = {
     benchmark: "chat-latency",
     started_at: started.toISOString(),
     finished_at: new Date().toISOString(),
     settings: { n: N, warmup: WARMUP, call_timeout_ms: CALL_TIMEOUT_MS, order: "interleaved round-robin, rotated each round" },
-    environment: { node: process.version, wrangler, platform: `${platform()} ${release()}`, cpu: cpus()[0]?.model, cpus: cpus().length },
+    environment: await environment(),
     paths: Object.fromEntries(PATHS.map(({ key, label }) => [key, { label, ...stats[key] }])),
     added_over_baseline: added,
     mcp_http_requests_per_call: (mcpRequests - mcpRequestsAtStart) / N,
     gateway_reported_latency_ms: reported,
     samples_ms: samples,
   };
-  await mkdir(RESULTS_DIR, { recursive: true });
-  const file = `${RESULTS_DIR}chat-latency-${started.toISOString().replace(/[:.]/g, "-")}.json`;
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  const file = await writeResults("chat-latency", started, result);
   console.log(`bench: results written to ${file}`);
 }
 
 try {
   await main();
 } catch (error) {
-  if (stopping) await new Promise(() => {}); // abort() ends the process
+  if (guard.stopping) await new Promise(() => {}); // the guard ends the process
   console.error(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   if (dev) console.error(`--- last wrangler dev output ---\n${dev.logs().slice(-4000)}`);
   process.exitCode = 1;
 } finally {
-  clearTimeout(watchdog);
+  guard.done();
   await cleanup();
 }
