@@ -21,11 +21,12 @@ import type { SealedSecret } from "../secrets/crypto";
 import type { Capability, ModelRecord, ModelStatus } from "../models/schema";
 import type { Admission } from "../inference/breaker";
 import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
+import { admitOnDemandCheck } from "../health/on-demand";
 import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import type { HealthCheck, HealthOutcome } from "../health/status";
 import { type Nudge, reportSchedule } from "../health/watchdog";
 import { settings } from "../settings";
-import type { TenantSnapshot, WriteResult } from "../tenants/stub";
+import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/stub";
 import { failedCapabilities, grantTrial, resetBreaker } from "./breaker-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { migrate } from "./migrations";
@@ -267,13 +268,16 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   /**
-   * Probe models now and record the results: the given ones, or every model
-   * not in maintenance. Probes run here, concurrently but bounded, each with a
+   * Probe models now, on request, and record the results: the given ones, or
+   * every model not in maintenance, within the tenant's on-demand bound
+   * (src/health/on-demand.ts). Probes run here, concurrently but bounded, each with a
    * timeout; the registry keeps answering meanwhile (I/O does not block it).
    */
-  async runChecks(modelIds: string[] | null, source: "manual" | "scheduled"): Promise<(HealthCheck & { model_id: string })[]> {
+  async runChecks(modelIds: string[] | null): Promise<CheckResult> {
     const models = this.models().filter((m) => (modelIds ? modelIds.includes(m.id) : m.status !== "maintenance"));
-    return this.check(models, source);
+    const admitted = admitOnDemandCheck(this.opened?.tenantId ?? "", models.length);
+    if (!admitted.ok) return admitted;
+    return { ok: true, value: await this.check(models, "manual") };
   }
 
   /**

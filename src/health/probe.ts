@@ -1,13 +1,14 @@
 /**
- * Probing models: one check per model, each with its own timeout, several at a
- * time but never more than a Worker's six simultaneous connections allow.
+ * Probing models: one check per model, one attempt each under a hard time
+ * limit, several at a time but never more than a Worker's six simultaneous
+ * connections allow.
  * What a probe does depends on the model (see `probeOnce`); its text is
  * redacted of the model's secrets before it is stored or shown.
  */
 import type { ModelBackend } from "../backends/types";
 import { commonConfig } from "../config/common";
 import type { SecretGrant } from "../config/secrets";
-import { toGatewayError } from "../errors";
+import { GatewayError, toGatewayError } from "../errors";
 import { instantiate } from "../inference/instantiate";
 import type { Capability, ModelRecord } from "../models/schema";
 import { pool } from "../util/pool";
@@ -42,9 +43,9 @@ export async function probe(
   const started = Date.now();
   let redact = (text: string) => text;
   try {
-    const instance = await instantiate(env, grants, model);
-    redact = instance.redact;
     const timeoutMs = Math.min(maxMs, commonConfig(model.config).timeout * 1000);
+    const instance = await instantiate(env, grants, probeConfig(model, timeoutMs));
+    redact = instance.redact;
     const result = await withTimeout(probeOnce(instance.backend, model, failedCapability), timeoutMs);
     return {
       ok: result.ok,
@@ -55,6 +56,17 @@ export async function probe(
   } catch (error) {
     return { ok: false, latency_ms: Date.now() - started, detail: redact(toGatewayError(error).message) };
   }
+}
+
+/**
+ * The model as a probe calls it: one attempt, no retries (a check asks whether
+ * the upstream answers now; retrying would multiply what one check sends to a
+ * host the tenant chose), and the probe's time limit as the call's own
+ * `timeout`, so the backend aborts the request itself when the limit passes
+ * instead of leaving it running behind an answered check.
+ */
+function probeConfig(model: ModelRecord, timeoutMs: number): ModelRecord {
+  return { ...model, config: { ...model.config, timeout: timeoutMs / 1000, max_retries: 0 } };
 }
 
 /**
@@ -83,10 +95,19 @@ async function probeOnce(
   return { ok: true, latency_ms: Date.now() - started, detail: null, probe: "generation" };
 }
 
+/**
+ * The backend aborts its request at the probe's limit; this backstop, a little
+ * later, bounds whatever a backend does around its requests.
+ */
+const BACKSTOP_SLACK_MS = 250;
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`health check timed out after ${ms / 1000} s`)), ms);
+    timer = setTimeout(
+      () => reject(new GatewayError("upstream_timeout", `health check did not finish within ${ms / 1000} s`)),
+      ms + BACKSTOP_SLACK_MS,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => {
     if (timer !== undefined) clearTimeout(timer);

@@ -67,9 +67,10 @@ export class TenantScope {
   /** Run health checks now (one model, or all) and drop cached statuses so the next read sees them. */
   async checkHealth(modelId?: string) {
     if (modelId !== undefined) this.model(modelId);
-    const checks = await this.stub.runChecks(modelId === undefined ? null : [modelId], "manual");
+    const result = await this.stub.runChecks(modelId === undefined ? null : [modelId]);
+    if (!result.ok) throw new GatewayError("rate_limited", result.message, { retryAfter: result.retryAfter });
     invalidateTenant(this.tenantId);
-    return checks;
+    return result.value;
   }
 
   /** A model with its most recent health checks (one extra round trip: history is not cached). */

@@ -7,6 +7,7 @@
 import type { TenantRegistry } from "../durable/tenant-registry";
 import type { ErrorCode } from "../errors";
 import type { SecretGrant } from "../config/secrets";
+import type { HealthCheck } from "../health/status";
 import type { ModelRecord } from "../models/schema";
 import type { BudgetSet } from "../usage/budget";
 import type { ApiKeyInfo } from "./keys";
@@ -31,6 +32,9 @@ export interface TenantSnapshot {
 /** A registry write: the value written, or why nothing was (the object changes nothing then). */
 export type WriteResult<T = ModelRecord> =
   { ok: true; value: T } | { ok: false; code: Extract<ErrorCode, "not_found" | "conflict" | "invalid_request">; message: string };
+
+/** An on-demand health check: the fresh results, or when the tenant's bound lets it run. */
+export type CheckResult = { ok: true; value: (HealthCheck & { model_id: string })[] } | { ok: false; message: string; retryAfter: number };
 
 /**
  * The object's public methods as the Worker calls them. RPC carries these plain

@@ -89,6 +89,10 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
     }
     const model = typeof fields.model === "string" ? fields.model : "";
     const entry = control.record(request, { model });
+    // A client that went away before the answer was complete (its timeout fired, or it cancelled).
+    res.on("close", () => {
+      if (!res.writableFinished) entry.aborted = true;
+    });
 
     if (method === "GET" && url.pathname === "/v1/models") {
       return json(res, 200, {
