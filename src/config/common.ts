@@ -38,12 +38,15 @@ export const CommonConfig = z.object({
   /**
    * How the model is probed. `auto` spends no tokens (model list, tags, presence;
    * an embedding-only model embeds one short string); `generation` runs a
-   * one-token call. A successful probe slower than `slow_ms` marks it degraded.
+   * one-token call; `capabilities` (opt-in: it spends a few tokens) sends a chat
+   * model one tiny request per verifiable feature and records what it found
+   * (src/health/capabilities.ts), and probes any other model as `generation`.
+   * A successful probe slower than `slow_ms` marks it degraded.
    * `interval_s` replaces the operator's HEALTH_CHECK_INTERVAL_S for this model.
    */
   health_check: z
     .strictObject({
-      probe: z.enum(["auto", "generation"]).default("auto"),
+      probe: z.enum(["auto", "generation", "capabilities"]).default("auto"),
       slow_ms: z.number().int().positive().max(600_000).optional(),
       interval_s: z.number().int().min(10).max(86_400).optional(),
     })

@@ -18,7 +18,8 @@ export const CHECKS_KEPT = 50;
  * (src/inference/breaker.ts); null when the model no longer exists. A failed
  * real call names the capability it used (`capability`). A check that spent no
  * tokens passing after failed real calls is recorded but moves nothing: only a
- * success of the kind that failed clears them.
+ * success of the kind that failed clears them. What a capability probe found
+ * about the model's features is stored with the model in the same write.
  */
 export function recordOutcome(
   storage: DurableObjectStorage,
@@ -30,7 +31,10 @@ export function recordOutcome(
 ): HealthCheck | null {
   const sql = storage.sql;
   return storage.transactionSync(() => {
-    const model = first(sql.exec("SELECT status, status_detail, consecutive_failures, config FROM models WHERE id = ?", modelId), StatusRow);
+    const model = first(
+      sql.exec("SELECT status, status_detail, consecutive_failures, feature_checks, config FROM models WHERE id = ?", modelId),
+      StatusRow,
+    );
     if (!model) return null;
     const recent = sql
       .exec<{ ok: number }>("SELECT ok FROM health_checks WHERE model_id = ? ORDER BY id DESC LIMIT ?", modelId, INTERMITTENT_WINDOW)
@@ -59,7 +63,7 @@ export function recordOutcome(
     sql.exec(
       `UPDATE models SET status = ?, status_detail = ?, consecutive_failures = ?,
          last_checked_at = CASE WHEN ? = 'call' THEN last_checked_at ELSE ? END,
-         latency_ms = COALESCE(?, latency_ms)
+         latency_ms = COALESCE(?, latency_ms), feature_checks = ?
        WHERE id = ?`,
       next.status,
       next.status_detail,
@@ -67,6 +71,8 @@ export function recordOutcome(
       source,
       at,
       checkLatency,
+      // A capability probe's findings replace the earlier ones of the features it could tell; the rest stand.
+      JSON.stringify({ ...model.feature_checks, ...outcome.feature_checks }),
       modelId,
     );
     sql.exec(

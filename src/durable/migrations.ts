@@ -135,6 +135,11 @@ export const MIGRATIONS: readonly string[] = [
     failed_capability TEXT
   );
   `,
+  // 8: what the capability probe found per feature (JSON: {tools?, json_schema?}, each {result, checked_at, detail?});
+  // `features` keeps what was declared, and the two together make the model's effective features
+  `
+  ALTER TABLE models ADD COLUMN feature_checks TEXT NOT NULL DEFAULT '{}';
+  `,
 ];
 
 /**

@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { ApiKeyInfo } from "../tenants/keys";
 import { HealthCheck } from "../health/status";
-import { Capability, Feature, ModelId, ModelRecord, ModelStatus } from "../models/schema";
+import { effectiveFeatures } from "../models/feature-checks";
+import { Capability, Feature, FeatureChecks, ModelId, ModelRecord, ModelStatus } from "../models/schema";
 
 /** A TEXT column holding JSON, checked against `schema` once decoded. */
 function json<T extends z.ZodType>(schema: T) {
@@ -25,12 +26,14 @@ function json<T extends z.ZodType>(schema: T) {
 
 const Hosts = json(z.array(z.string()));
 
+/** A model as stored: `features` holds the declared ones; the record read back carries the effective ones (src/models/feature-checks.ts). */
 export const ModelRow = ModelRecord.extend({
   config: json(z.record(z.string(), z.unknown())),
   capabilities: json(z.array(Capability)),
   features: json(z.array(Feature)),
+  feature_checks: json(FeatureChecks),
   fallbacks: json(z.array(ModelId)),
-});
+}).transform((row): ModelRecord => ({ ...row, features: effectiveFeatures(row.features, row.feature_checks) }));
 
 export const KeyRow = ApiKeyInfo;
 
@@ -52,6 +55,7 @@ export const StatusRow = z.object({
   status: ModelStatus,
   status_detail: z.string().nullable(),
   consecutive_failures: z.number(),
+  feature_checks: json(FeatureChecks),
   // Loose: the rest of the config is read by the circuit breaker (src/durable/breaker-store.ts).
   config: json(z.looseObject({ health_check: z.object({ slow_ms: z.number().optional() }).optional() })),
 });

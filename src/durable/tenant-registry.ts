@@ -29,6 +29,7 @@ import { settings } from "../settings";
 import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/stub";
 import { failedCapabilities, grantTrial, resetBreaker } from "./breaker-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
+import { upstreamModelChanged } from "../models/feature-checks";
 import { migrate } from "./migrations";
 import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
 import { awaitFirstCheck, markStarted, scheduleRows } from "./schedule-store";
@@ -166,8 +167,11 @@ export class TenantRegistry extends DurableObject<Env> {
     return { ok: true, value: record };
   }
 
-  /** Replace a model, only if nobody changed it since `expectedUpdatedAt` (the version the caller merged into). */
-  replaceModel(generation: Generation, record: ModelRecord, expectedUpdatedAt: string): WriteResult {
+  /**
+   * Replace a model, only if nobody changed it since `expectedUpdatedAt` (the version the caller merged into).
+   * `keepFeatures`: the caller did not set features, so the stored declared ones stand (the record carries effective ones).
+   */
+  replaceModel(generation: Generation, record: ModelRecord, expectedUpdatedAt: string, keepFeatures = false): WriteResult {
     const refused = this.refuse(generation);
     if (refused) return refused;
     const current = this.getModel(record.id);
@@ -181,29 +185,28 @@ export class TenantRegistry extends DurableObject<Env> {
     const reset =
       current.status !== "maintenance" &&
       (record.backend_type !== current.backend_type || JSON.stringify(record.config) !== JSON.stringify(current.config));
-    const next = reset
-      ? { ...record, status: "initializing" as const, status_detail: null }
-      : { ...record, status: current.status, status_detail: current.status_detail };
     if (reset) {
       this.sql.exec("UPDATE models SET status = 'initializing', status_detail = NULL, consecutive_failures = 0 WHERE id = ?", record.id);
       resetBreaker(this.sql, record.id);
       awaitFirstCheck(this.sql, record.id, Date.now());
     }
+    // What the capability probe found was about the model that answered then; another model must be probed afresh.
+    if (upstreamModelChanged(current, record)) this.sql.exec("UPDATE models SET feature_checks = '{}' WHERE id = ?", record.id);
     this.sql.exec(
       `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
-         updated_at = ?, features = ? WHERE id = ?`,
-      next.name,
-      next.description,
-      next.backend_type,
-      JSON.stringify(next.config),
-      JSON.stringify(next.capabilities),
-      JSON.stringify(next.fallbacks),
-      next.updated_at,
-      JSON.stringify(next.features),
-      next.id,
+         updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
+      record.name,
+      record.description,
+      record.backend_type,
+      JSON.stringify(record.config),
+      JSON.stringify(record.capabilities),
+      JSON.stringify(record.fallbacks),
+      record.updated_at,
+      keepFeatures ? null : JSON.stringify(record.features),
+      record.id,
     );
     if (reset) this.rescheduled();
-    return { ok: true, value: next };
+    return { ok: true, value: this.getModel(record.id)! };
   }
 
   deleteModel(generation: Generation, id: string): WriteResult<{ id: string }> {

@@ -14,7 +14,7 @@
  * brings a model in `error` back.
  */
 import { z } from "zod";
-import { ModelStatus } from "../models/schema";
+import { type FeatureChecks, ModelStatus } from "../models/schema";
 
 export const FAILURES_FOR_ERROR = 3;
 export const INTERMITTENT_WINDOW = 10;
@@ -28,6 +28,8 @@ export interface HealthOutcome {
   detail: string | null;
   /** What a check did: `metadata` spent no tokens (a model list, tags, presence), `generation` was a real call. */
   probe?: "metadata" | "generation";
+  /** What a capability probe found, per feature it could tell (stored with the model; see src/health/capabilities.ts). */
+  feature_checks?: FeatureChecks;
 }
 
 export const CheckSource = z.enum(["scheduled", "manual", "call"]).describe("A scheduled check, one run on demand, or a real call");

@@ -7,7 +7,7 @@ import { backends, canonicalBackendType } from "../backends/registry";
 import type { BackendFactory } from "../backends/types";
 import { z } from "zod";
 import { commonConfig } from "../config/common";
-import { Capability, Feature, type ModelRecord } from "../models/schema";
+import { Capability, Feature, type FeatureCheck, type ModelRecord, type VerifiableFeature } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import type { Need } from "./features";
 import { tokensLeft } from "./rate-limit";
@@ -15,7 +15,8 @@ import { tokensLeft } from "./rate-limit";
 /** Why a model cannot take a call now: a fact the caller can branch on, and its words for people. */
 export type Blocked =
   | { reason: "capability"; capability: Capability }
-  | { reason: "feature"; feature: Feature; param: string }
+  /** `probed`: the capability probe found the upstream refuses the feature (else the model never had it). */
+  | { reason: "feature"; feature: Feature; param: string; probed?: FeatureCheck }
   | { reason: "maintenance" }
   | { reason: "down"; detail: string }
   | { reason: "rate_limited"; limit: number };
@@ -40,7 +41,7 @@ export function describeBlocked(blocked: Blocked): string {
     case "capability":
       return `does not support ${blocked.capability}`;
     case "feature":
-      return `lacks the ${blocked.feature} feature, which ${blocked.param} needs`;
+      return `lacks the ${blocked.feature} feature, which ${blocked.param} needs${blocked.probed ? ` (${probedUnsupported(blocked.probed)})` : ""}`;
     case "maintenance":
       return "in maintenance (set by an admin)";
     case "down":
@@ -59,7 +60,10 @@ export function planRoute(scope: TenantScope, primary: ModelRecord, capability: 
 function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability, needs: readonly Need[]): Blocked | undefined {
   if (!model.capabilities.includes(capability)) return { reason: "capability", capability };
   const lacking = needs.find((n) => !model.features.includes(n.feature));
-  if (lacking) return { reason: "feature", ...lacking };
+  if (lacking) {
+    const probed = model.feature_checks[lacking.feature as VerifiableFeature];
+    return { reason: "feature", ...lacking, ...(probed?.result === "unsupported" && { probed }) };
+  }
   if (model.status === "maintenance") return { reason: "maintenance" };
   if (model.status === "error") return { reason: "down", detail: model.status_detail ?? "its last checks failed" };
   const limit = rateLimit(model);
@@ -67,9 +71,13 @@ function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capab
   return undefined;
 }
 
+function probedUnsupported(check: FeatureCheck): string {
+  return `the capability probe found it unsupported at ${check.checked_at}${check.detail ? `: ${check.detail}` : ""}`;
+}
+
 /** A fallback id that no longer resolves (removal is refused while referenced, so this is a race). */
 function missing(id: string, primary: ModelRecord): ModelRecord {
-  return { ...primary, id, name: id, capabilities: [], fallbacks: [], status: "error", status_detail: "no longer registered" };
+  return { ...primary, id, name: id, capabilities: [], fallbacks: [], feature_checks: {}, status: "error", status_detail: "no longer registered" };
 }
 
 /** What a model calls, for people: "api.openai.com" or "Workers AI binding (AI)"; each backend's factory says. */

@@ -1,7 +1,7 @@
 /** Output shapes of the registry tools, declared as each tool's outputSchema. */
 import { z } from "zod";
 import { HealthCheck } from "../health/status";
-import { Capability, Feature, ModelRecord, ModelStatus } from "../models/schema";
+import { Capability, Feature, FeatureChecks, ModelRecord, ModelStatus } from "../models/schema";
 
 export const ModelSummary = z.object({
   id: z.string(),
@@ -9,6 +9,7 @@ export const ModelSummary = z.object({
   backend_type: z.string(),
   capabilities: z.array(Capability),
   features: z.array(Feature),
+  feature_checks: FeatureChecks,
   status: ModelStatus,
   last_checked_at: z.string().nullable(),
   latency_ms: z.number().nullable(),
@@ -25,6 +26,7 @@ export function summary(m: ModelRecord): z.infer<typeof ModelSummary> {
     backend_type: m.backend_type,
     capabilities: m.capabilities,
     features: m.features,
+    feature_checks: m.feature_checks,
     status: m.status,
     last_checked_at: m.last_checked_at,
     latency_ms: m.latency_ms,

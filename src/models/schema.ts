@@ -12,6 +12,27 @@ export type Capability = z.infer<typeof Capability>;
 export const Feature = z.enum(["tools", "vision", "json_schema"]);
 export type Feature = z.infer<typeof Feature>;
 
+/** The features a capability probe can verify with a request (vision would need an image to send). */
+export const VerifiableFeature = Feature.extract(["tools", "json_schema"]);
+export type VerifiableFeature = z.infer<typeof VerifiableFeature>;
+
+/**
+ * What a capability probe (`health_check.probe: "capabilities"`) found for one
+ * feature: `verified` (the model used it), `unsupported` (the upstream refused
+ * the request for it), `unconfirmed` (it answered, but not in kind).
+ */
+export const FeatureCheck = z.object({
+  result: z.enum(["verified", "unsupported", "unconfirmed"]),
+  checked_at: z.string(),
+  detail: z.string().optional().describe("What the probe saw (secrets redacted)"),
+});
+export type FeatureCheck = z.infer<typeof FeatureCheck>;
+
+export const FeatureChecks = z
+  .object({ tools: FeatureCheck.optional(), json_schema: FeatureCheck.optional() })
+  .describe("The capability probe's latest finding per feature; `features` already reflects them");
+export type FeatureChecks = z.infer<typeof FeatureChecks>;
+
 export const ModelStatus = z.enum(["initializing", "available", "degraded", "error", "maintenance"]);
 export type ModelStatus = z.infer<typeof ModelStatus>;
 
@@ -54,7 +75,8 @@ export const ModelRecord = z.object({
   backend_type: z.string(),
   config: z.record(z.string(), z.unknown()),
   capabilities: z.array(Capability),
-  features: z.array(Feature).describe("What the model can do beyond plain text (chat models)"),
+  features: z.array(Feature).describe("What the model can do beyond plain text (chat models): declared or default, as the capability probe found"),
+  feature_checks: FeatureChecks,
   fallbacks: z.array(ModelId),
   status: ModelStatus,
   status_detail: z.string().nullable(),

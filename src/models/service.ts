@@ -54,8 +54,9 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
   if (!current) throw new GatewayError("not_found", `Model "${id}" not found.`);
   const backendChanged = patch.backend_type !== undefined && patch.backend_type !== current.backend_type;
   const config = patch.config ? mergeConfig(backendChanged ? {} : current.config, patch.config) : current.config;
-  // Features not given follow the model: kept, unless another backend or model now answers (then its defaults).
+  // Features not given follow the model: the declared ones kept, unless another backend or model now answers (then its defaults).
   const otherModel = backendChanged || config.model_name !== current.config.model_name;
+  const keepFeatures = patch.features === undefined && !otherModel;
   const record = buildRecord(scope, {
     ...current,
     name: patch.name ?? current.name,
@@ -68,7 +69,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     updated_at: laterThan(current.updated_at),
   });
   const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, async () =>
-    scope.committed(await scope.stub.replaceModel(scope.generation, record, current.updated_at)),
+    scope.committed(await scope.stub.replaceModel(scope.generation, record, current.updated_at, keepFeatures)),
   );
   return updated.status === "initializing" ? firstCheck(scope, updated) : updated;
 }
@@ -138,6 +139,7 @@ function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
     capabilities: [...new Set(capabilities)],
     features: [...new Set(draft.features ?? (capabilities.includes("chat") ? factory.defaultFeatures(config) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
+    feature_checks: {},
     status: "initializing",
     status_detail: null,
     last_checked_at: null,

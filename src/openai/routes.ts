@@ -34,6 +34,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         owned_by: m.backend_type,
         capabilities: m.capabilities,
         features: m.features,
+        feature_checks: m.feature_checks,
       })),
     }),
   )

@@ -4,7 +4,10 @@
  *   POST /__control/script {model, steps}   faults for that model's calls, each step used once, in order
  *   GET  /__control/requests?model=M&…      what the fake received (method, path, headers, body),
  *                                           filtered by the keys each request was recorded under
- *   POST /__control/reset                   forget scripts and records
+ *   POST /__control/quirks {model, tools?, json?, echo?}  how that model treats tools and JSON output,
+ *                                           kept until reset: "refuse" (a 400 in the API's own words) or
+ *                                           "ignore" (plain text, as a model without the feature answers)
+ *   POST /__control/reset                   forget scripts, quirks and records
  * A fake may add routes of its own (Ollama: pull, tags) or replace one.
  *
  * Also the faults every fake answers the same way: a status (with Retry-After),
@@ -15,6 +18,14 @@ import { type FakeRequest, json } from "./fake-http.ts";
 
 /** Scripted faults every fake understands; each fake adds its own. */
 export type CommonStep = { kind: "status"; status: number; body?: unknown; retryAfter?: string } | { kind: "hang" } | { kind: "malformed" };
+
+/** How a model treats a feature it lacks (each fake answers in its API's own words); absent: it has the feature. */
+export interface Quirks {
+  tools?: "refuse" | "ignore";
+  json?: "refuse" | "ignore";
+  /** The refusal echoes the request's credentials (fakes that support it). */
+  echo?: boolean;
+}
 
 export interface Received {
   method: string;
@@ -27,6 +38,7 @@ type Route = (body: Record<string, unknown>) => void;
 
 export class FakeControl<Step extends { kind: string }> {
   readonly #scripts = new Map<string, Step[]>();
+  readonly #quirks = new Map<string, Quirks>();
   #received: (Received & Record<string, unknown>)[] = [];
   readonly #routes: Record<string, Route>;
 
@@ -34,8 +46,10 @@ export class FakeControl<Step extends { kind: string }> {
   constructor(routes: Record<string, Route> = {}, onReset: () => void = () => {}) {
     this.#routes = {
       script: (body) => this.setScript(String(body.model), body.steps as Step[]),
+      quirks: (body) => void this.#quirks.set(String(body.model), { tools: body.tools, json: body.json, echo: body.echo } as Quirks),
       reset: () => {
         this.#scripts.clear();
+        this.#quirks.clear();
         this.#received = [];
         onReset();
       },
@@ -50,6 +64,11 @@ export class FakeControl<Step extends { kind: string }> {
   /** The next scripted step for `key`, used up. */
   next(key: string): Step | undefined {
     return this.#scripts.get(key)?.shift();
+  }
+
+  /** How `model` treats tools and JSON output (nothing set: it has both). */
+  quirks(model: string): Quirks {
+    return this.#quirks.get(model) ?? {};
   }
 
   /** Scripts' keys: the fake OpenAI lists scripted models. */

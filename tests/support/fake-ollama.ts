@@ -19,6 +19,10 @@
  *   POST /__control/script {model, steps}          as everywhere, and marks the model pulled
  *   POST /__control/tags {instance?, steps}        faults for /api/tags on that instance
  *   POST /__control/pull {model}                   declare a model pulled
+ * Quirks (fake-control.ts): `tools: "refuse"` answers Ollama's 400 for a model
+ * without tools (`registry.ollama.ai/library/gemma:2b does not support tools`);
+ * "ignore" answers text. Ollama takes `format` with every model, so `json` is
+ * always ignored (plain text), never refused.
  * Requests are recorded under {instance, model}: filter on either.
  */
 import type { ServerResponse } from "node:http";
@@ -83,14 +87,20 @@ export function startFakeOllama(): Promise<FakeServer> {
       });
     }
     const chat = path === "/api/chat";
+    const quirks = control.quirks(model);
+    const tools = quirks.tools ? [] : ((body.tools ?? []) as { function: { name: string; parameters?: object } }[]);
+    if (chat && quirks.tools === "refuse" && Array.isArray(body.tools) && body.tools.length > 0) {
+      return json(res, 400, { error: `registry.ollama.ai/library/${tagged(model)} does not support tools` });
+    }
+    const format = quirks.json ? undefined : body.format;
     const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string; images?: string[] }[];
     const prompt = chat ? ([...messages].reverse().find((m) => m.role === "user")?.content ?? "") : String(body.prompt ?? "");
     const answer = chat
       ? fakeReply(
           {
             messages,
-            tools: ((body.tools ?? []) as { function: { name: string; parameters?: object } }[]).map((t) => t.function),
-            json: body.format === "json" ? "json" : body.format && typeof body.format === "object" ? body.format : undefined,
+            tools: tools.map((t) => t.function),
+            json: format === "json" ? "json" : format && typeof format === "object" ? format : undefined,
             images: [...messages].reverse().find((m) => m.role === "user")?.images?.length,
           },
           "ollama: ",

@@ -11,13 +11,16 @@
  * answered, `response_format` gets JSON, image parts are counted.
  *
  * Faults are scripted per upstream model name, and what it received is recorded
- * per model name, through the control API of fake-control.ts. A `down_for` step
+ * per model name, through the control API of fake-control.ts. Quirks (fake-control.ts)
+ * make a model lack tools or JSON output: refused with OpenAI's 400 for an
+ * unsupported parameter (which echoes the request's key when `echo` is set, as
+ * careless proxies do), or ignored (plain text). A `down_for` step
  * serves every request of its model until its time is up. It also serves
  * images for the gateway to fetch (backends that take image bytes):
  *   GET /__fixtures/pixel.png   a 1x1 PNG;  /__fixtures/page.html  not an image;  /__fixtures/huge.png  over 10 MiB
  */
 import type { ServerResponse } from "node:http";
-import { answerCommonFault, type CommonStep, FakeControl } from "./fake-control.ts";
+import { answerCommonFault, type CommonStep, FakeControl, type Quirks } from "./fake-control.ts";
 import { dropConnection, type FakeServer, json, serve } from "./fake-http.ts";
 import { chatReply } from "./fake-replies.ts";
 import { fakeVector8 } from "./fake-vectors.js";
@@ -137,7 +140,10 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
     if (step?.kind === "delay") await new Promise((r) => setTimeout(r, step.ms)); // then answer normally
     if (method === "POST" && url.pathname === "/v1/chat/completions") {
       const messages = (fields.messages ?? []) as unknown[];
-      const reply = chatReply(fields);
+      const quirks = control.quirks(model);
+      const refused = refusal(fields, quirks, quirks.echo ? (headers.authorization ?? "") : "");
+      if (refused) return json(res, 400, refused);
+      const reply = chatReply(withoutIgnored(fields, quirks));
       if (reply.toolCalls) {
         const calls = reply.toolCalls.map((c) => ({
           id: c.id,
@@ -189,6 +195,22 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
     }
     return json(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: "invalid_request_error" } });
   }, port);
+}
+
+/** OpenAI's 400 for a parameter the model does not take, when its quirks refuse a field the request has. */
+function refusal(fields: Record<string, unknown>, quirks: Quirks, echo: string) {
+  const param = quirks.tools === "refuse" && fields.tools ? "tools" : quirks.json === "refuse" && fields.response_format ? "response_format" : null;
+  if (!param) return null;
+  const message = `Unsupported parameter: '${param}' is not supported with this model.${echo ? ` (key ${echo})` : ""}`;
+  return { error: { message, type: "invalid_request_error", param, code: "unsupported_parameter" } };
+}
+
+/** The request as a model that ignores a field sees it. */
+function withoutIgnored(fields: Record<string, unknown>, quirks: Quirks): Record<string, unknown> {
+  const seen = { ...fields };
+  if (quirks.tools === "ignore") delete seen.tools;
+  if (quirks.json === "ignore") delete seen.response_format;
+  return seen;
 }
 
 /** A 1x1 transparent PNG. */

@@ -121,6 +121,7 @@ describe("how much one tenant may hold", () => {
         const written = instance.insertModel(null, {
           ...record,
           features: [],
+          feature_checks: {},
           fallbacks: [],
           status: "initializing",
           status_detail: null,

@@ -103,6 +103,7 @@ function modelRecord(id: string) {
     config: { base_url: "https://api.example.com/v1", model_name: "m" },
     capabilities: ["chat" as const],
     features: [],
+    feature_checks: {},
     fallbacks: [],
     status: "initializing" as const,
     last_checked_at: null,

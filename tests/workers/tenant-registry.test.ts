@@ -16,6 +16,7 @@ function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
     config: { base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2 },
     capabilities: ["chat"],
     features: [],
+    feature_checks: {},
     fallbacks: [],
     status: "initializing",
     status_detail: null,
