@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import { snippet, upstreamMessage } from "./http";
-import { OPENAI_PARAMS, type ParamMap, refuseExtras, unsupportedParam, wireParams } from "./params";
+import { type ParamMap, refuseExtras, unsupportedParam, wireParams } from "./params";
 import { argumentsObject, argumentsText, callNames, newCallId } from "./tool-calls";
 import { finishReason, parseAnswer } from "./wire";
 import type { StreamPiece } from "./stream";
@@ -38,8 +38,18 @@ const StreamLine = z.object({
   ...Ending,
 });
 
-/** Ollama's names for the sampling parameters (its Modelfile names, OpenAI's but for these), sent under `options`. */
-const OPTIONS: ParamMap = { ...OPENAI_PARAMS, max_tokens: "num_predict", logit_bias: null, user: null };
+/** Ollama's names for the sampling parameters (its Modelfile names), sent under `options`. */
+const OPTIONS: ParamMap = {
+  max_tokens: "num_predict",
+  temperature: "temperature",
+  top_p: "top_p",
+  stop: "stop",
+  seed: "seed",
+  presence_penalty: "presence_penalty",
+  frequency_penalty: "frequency_penalty",
+  logit_bias: null,
+  user: null,
+};
 
 function options(params: SamplingParams, label: string) {
   const mapped = wireParams(params, OPTIONS, label);

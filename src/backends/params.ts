@@ -1,11 +1,9 @@
 /**
  * Generation parameters on the wire. Each backend says, as a table, what its
  * upstream calls each of the gateway's parameters; `wireParams` applies a
- * table. The gateway's parameters are OpenAI's, so a backend writes its table
- * as OpenAI's names (`OPENAI_PARAMS`, which must name every parameter: adding
- * one to `SamplingParams` fails typecheck here) with its own renames and gaps
- * over them. A parameter the upstream cannot take is refused by name, never
- * dropped.
+ * table. Tables must name every parameter, so adding one to `SamplingParams`
+ * fails typecheck until every backend has decided how it is sent. A parameter
+ * the upstream cannot take is refused by name, never dropped.
  */
 import { GatewayError } from "../errors";
 import type { SamplingParams } from "./types";

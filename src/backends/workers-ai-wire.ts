@@ -13,12 +13,22 @@
  */
 import { z } from "zod";
 import { GatewayError } from "../errors";
-import { OPENAI_PARAMS, type ParamMap, refuseExtras, unsupportedParam, wireParams } from "./params";
+import { type ParamMap, refuseExtras, unsupportedParam, wireParams } from "./params";
 import { argumentsObject, argumentsText, newCallId } from "./tool-calls";
 import type { ChatMessage, ChatRequest, CompletionRequest, Generation, ImageLoader, ToolCall } from "./types";
 
 /** Workers AI text generation's names; it has no stop sequences, no logit bias, no end-user field. */
-const PARAMS: ParamMap = { ...OPENAI_PARAMS, stop: null, logit_bias: null, user: null };
+const PARAMS: ParamMap = {
+  max_tokens: "max_tokens",
+  temperature: "temperature",
+  top_p: "top_p",
+  stop: null,
+  seed: "seed",
+  presence_penalty: "presence_penalty",
+  frequency_penalty: "frequency_penalty",
+  logit_bias: null,
+  user: null,
+};
 
 const LegacyCall = z.object({ name: z.string(), arguments: z.unknown() });
 const OpenAICall = z.object({ id: z.string().nullish(), function: z.object({ name: z.string(), arguments: z.unknown() }) });
