@@ -199,7 +199,7 @@ describe("ollama upstream faults through MCP", () => {
     await fakeOllama.script(upstream, [{ kind: "break_stream", afterLines: 2 }]);
     const res = await chat("alpha beta gamma delta", {}, { progressToken: 9 });
     const out = res.tool.structuredContent as { text: string; finish_reason: string; error?: string };
-    expect(out).toMatchObject({ text: "ollama: alpha ", finish_reason: "error" });
+    expect(out, JSON.stringify(res.tool.content)).toMatchObject({ text: "ollama: alpha ", finish_reason: "error" });
     expect(out.error).toMatch(/^Ollama at .* (broke off the stream|ended the stream without saying why it stopped)\.$/);
     expect(await fakeOllama.requests({ model: upstream })).toHaveLength(1);
   });
