@@ -83,7 +83,7 @@ async function runLoad() {
     upstream = await startUpstreams();
     tmp = await mkdtemp(join(tmpdir(), "mcp-gateway-bench-"));
     const gatewayConfig = await tunedGatewayConfig(tmp);
-    const vars = { UPSTREAM_URL: `${upstream.openai}/v1`, UPSTREAM_MODEL };
+    const vars = { UPSTREAM_URL: `${upstream.openai}/v1`, PACED_URL: `${upstream.paced}/v1`, UPSTREAM_MODEL };
     const upstreamKey = "sk-bench-upstream-key";
     const floorOptions = { vars, upstreamKey, migrations: false };
     [devs.gateway, devs.forward, devs.mcp] = await Promise.all([
@@ -200,7 +200,7 @@ async function runLoad() {
       const streamBody = (model) => JSON.stringify({ model, messages: MESSAGES, stream: true });
       const paths = {
         direct: { url: `${upstream.paced}/v1/chat/completions`, body: streamBody(UPSTREAM_MODEL), headers: jsonHeaders },
-        floor: { url: `${devs.forward.url}/v1/chat/completions`, body: streamBody(UPSTREAM_MODEL), headers: jsonHeaders },
+        floor: { url: `${devs.forward.url}/paced/v1/chat/completions`, body: streamBody(UPSTREAM_MODEL), headers: jsonHeaders },
         gateway: {
           url: `${gateway.url}/v1/chat/completions`,
           body: streamBody(STREAM_MODEL_ID),

@@ -21,6 +21,12 @@ function startPaced() {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", async () => {
+      if (req.method === "GET") {
+        // The model list the gateway's health checks read (`GET <base_url>/models`).
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ object: "list", data: [{ id: "paced", object: "model", created: 1700000000, owned_by: "bench" }] }));
+        return;
+      }
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
       const model = body.model ?? "paced";
       const frame = (delta, finish = null) =>

@@ -8,8 +8,11 @@ export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/health") return Response.json({ status: "ok" });
-    if (request.method !== "POST" || !pathname.startsWith("/v1/")) return new Response("Not Found", { status: 404 });
-    return fetch(`${env.UPSTREAM_URL}${pathname.slice(3)}`, {
+    // `/paced/v1/…` goes to the token-paced upstream (streaming's time to first token), `/v1/…` to the instant one.
+    const paced = pathname.startsWith("/paced/");
+    const path = paced ? pathname.slice("/paced".length) : pathname;
+    if (request.method !== "POST" || !path.startsWith("/v1/")) return new Response("Not Found", { status: 404 });
+    return fetch(`${paced ? env.PACED_URL : env.UPSTREAM_URL}${path.slice(3)}`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${env.UPSTREAM_KEY}` },
       body: request.body,
