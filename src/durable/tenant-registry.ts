@@ -1,7 +1,12 @@
 /**
  * One Durable Object per tenant: its model registry, API key hashes, secret
  * grants and its own secrets (ciphertexts only), in SQLite. Kept thin: each
- * public method is one tenant operation; the synchronous ones are atomic.
+ * public method is one tenant operation, the generation check and then one
+ * call into the store beside it that holds the SQL (model-store.ts,
+ * key-store.ts, grant-store.ts, secret-store.ts, health-store.ts,
+ * breaker-store.ts, schedule-store.ts, usage-store.ts); the synchronous ones
+ * are atomic. The class keeps the tenant's lifecycle (open, destroy,
+ * generations) and its health schedule.
  *
  * It schedules its own health checks: an alarm is armed for the next model
  * due (src/health/schedule.ts), runs the checks that are due and arms the next
@@ -27,12 +32,13 @@ import type { HealthCheck, HealthOutcome } from "../health/status";
 import { type Nudge, reportSchedule } from "../health/watchdog";
 import { settings } from "../settings";
 import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/stub";
-import { failedCapabilities, grantTrial, resetBreaker } from "./breaker-store";
+import { failedCapabilities, grantTrial } from "./breaker-store";
+import { deleteGrant, listGrants, putGrant } from "./grant-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
-import { upstreamModelChanged } from "../models/feature-checks";
 import { migrate } from "./migrations";
-import { all, first, GrantRow, KeyRow, ModelRow } from "./rows";
-import { awaitFirstCheck, markStarted, scheduleRows } from "./schedule-store";
+import { createKey, deleteKey, findKey, hasKey, listKeys } from "./key-store";
+import { deleteModel, getModel, insertModel, listModels, type ModelWrite, replaceModel, setStatus } from "./model-store";
+import { markStarted, scheduleRows } from "./schedule-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
@@ -50,11 +56,6 @@ interface Opened {
 
 /** Who a write is for: the generation the caller's credentials belong to, or `null` for the operator (any open generation). */
 export type Generation = string | null;
-
-/** Most models one tenant may register: the whole registry travels with every cold request. */
-export const MAX_MODELS = 200;
-/** Most API keys one tenant may hold at once. */
-export const MAX_KEYS = 100;
 
 const UNKNOWN: WriteResult<never> = { ok: false, code: "not_found", message: "This tenant does not exist (it was never created, or was deleted)." };
 
@@ -125,8 +126,7 @@ export class TenantRegistry extends DurableObject<Env> {
   snapshot(keyHash: string, by: "hash" | "id" = "hash"): TenantSnapshot {
     const none = { tenantId: this.opened?.tenantId ?? null, generation: null, key: null, models: [], grants: [] };
     if (!this.opened) return none;
-    const column = by === "id" ? "id" : "hash";
-    const key = first(this.sql.exec(`SELECT id, role, name, created_at FROM api_keys WHERE ${column} = ?`, keyHash), KeyRow);
+    const key = findKey(this.sql, keyHash, by);
     if (!key) return none;
     return {
       tenantId: this.opened.tenantId,
@@ -138,112 +138,32 @@ export class TenantRegistry extends DurableObject<Env> {
     };
   }
 
-  // --- models -------------------------------------------------------------
+  // --- models (see model-store.ts) -------------------------------------------
 
   models(): ModelRecord[] {
-    if (!this.opened) return [];
-    return all(this.sql.exec("SELECT * FROM models ORDER BY id"), ModelRow);
+    return this.opened ? listModels(this.sql) : [];
+  }
+
+  getModel(id: string): ModelRecord | null {
+    return this.opened ? getModel(this.sql, id) : null;
   }
 
   insertModel(generation: Generation, record: ModelRecord): WriteResult {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    if (this.getModel(record.id)) {
-      return { ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` };
-    }
-    if (this.count("models") >= MAX_MODELS) {
-      return { ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` };
-    }
-    const problem = this.checkFallbacks(record);
-    if (problem) return problem;
-    this.sql.exec(
-      `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
-         status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ...toRow(record),
-    );
-    awaitFirstCheck(this.sql, record.id, Date.now());
-    this.rescheduled();
-    return { ok: true, value: record };
+    return this.refuse(generation) ?? this.written(insertModel(this.sql, record, Date.now()));
   }
 
-  /**
-   * Replace a model, only if nobody changed it since `expectedUpdatedAt` (the version the caller merged into).
-   * `keepFeatures`: the caller did not set features, so the stored declared ones stand (the record carries effective ones).
-   */
+  /** Replace a model, only if nobody changed it since `expectedUpdatedAt`; `keepFeatures`: the stored declared features stand. */
   replaceModel(generation: Generation, record: ModelRecord, expectedUpdatedAt: string, keepFeatures = false): WriteResult {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    const current = this.getModel(record.id);
-    if (!current) return { ok: false, code: "not_found", message: `Model "${record.id}" not found.` };
-    if (current.updated_at !== expectedUpdatedAt) {
-      return { ok: false, code: "conflict", message: `Model "${record.id}" was changed by another request; read it again and retry.` };
-    }
-    const problem = this.checkFallbacks(record);
-    if (problem) return problem;
-    // Maintenance sticks; otherwise a changed config or backend starts afresh (the old results were about the old config).
-    const reset =
-      current.status !== "maintenance" &&
-      (record.backend_type !== current.backend_type || JSON.stringify(record.config) !== JSON.stringify(current.config));
-    if (reset) {
-      this.sql.exec("UPDATE models SET status = 'initializing', status_detail = NULL, consecutive_failures = 0 WHERE id = ?", record.id);
-      resetBreaker(this.sql, record.id);
-      awaitFirstCheck(this.sql, record.id, Date.now());
-    }
-    // What the capability probe found was about the model that answered then; another model must be probed afresh.
-    if (upstreamModelChanged(current, record)) this.sql.exec("UPDATE models SET feature_checks = '{}' WHERE id = ?", record.id);
-    this.sql.exec(
-      `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
-         updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
-      record.name,
-      record.description,
-      record.backend_type,
-      JSON.stringify(record.config),
-      JSON.stringify(record.capabilities),
-      JSON.stringify(record.fallbacks),
-      record.updated_at,
-      keepFeatures ? null : JSON.stringify(record.features),
-      record.id,
-    );
-    if (reset) this.rescheduled();
-    return { ok: true, value: this.getModel(record.id)! };
+    return this.refuse(generation) ?? this.written(replaceModel(this.sql, record, expectedUpdatedAt, keepFeatures, Date.now()));
   }
 
   deleteModel(generation: Generation, id: string): WriteResult<{ id: string }> {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    if (!this.getModel(id)) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
-    const referrers = this.models()
-      .filter((m) => m.fallbacks.includes(id))
-      .map((m) => m.id);
-    if (referrers.length > 0) {
-      return {
-        ok: false,
-        code: "conflict",
-        message: `Model "${id}" is a fallback of ${referrers.join(", ")}; remove it from their fallbacks first.`,
-      };
-    }
-    this.sql.exec("DELETE FROM models WHERE id = ?", id);
-    resetBreaker(this.sql, id);
-    this.rescheduled();
-    return { ok: true, value: { id } };
+    return this.refuse(generation) ?? this.written(deleteModel(this.sql, id));
   }
 
-  /**
-   * Admin-set status: `maintenance` sticks until an admin clears it with
-   * `available`; from then on checks and calls move the status again.
-   */
+  /** Admin-set status: `maintenance` sticks until an admin clears it with `available`. */
   setStatus(generation: Generation, id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    const current = this.getModel(id);
-    if (!current) return { ok: false, code: "not_found", message: `Model "${id}" not found.` };
-    const [next, detail] = status === "maintenance" ? (["maintenance", "set by an admin"] as const) : (["available", null] as const);
-    if (status === "available" && current.status !== "maintenance") return { ok: true, value: current };
-    this.sql.exec("UPDATE models SET status = ?, status_detail = ?, consecutive_failures = 0, updated_at = ? WHERE id = ?", next, detail, at, id);
-    resetBreaker(this.sql, id);
-    this.rescheduled();
-    return { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } };
+    return this.refuse(generation) ?? this.written(setStatus(this.sql, id, status, at));
   }
 
   // --- health ---------------------------------------------------------------
@@ -387,42 +307,28 @@ export class TenantRegistry extends DurableObject<Env> {
     void this.rearm().catch((error: unknown) => console.error("health schedule: re-arm failed", error instanceof Error ? error.message : error));
   }
 
+  /** A model write's result, after re-arming when it changed what is due (all its writes are done by then: the re-arm reads them). */
+  private written<T>({ result, rescheduled }: ModelWrite<T>): WriteResult<T> {
+    if (rescheduled) this.rescheduled();
+    return result;
+  }
+
   private intervalS(): number {
     return settings(this.env).healthCheckIntervalS;
   }
 
-  // --- API keys -----------------------------------------------------------
+  // --- API keys (see key-store.ts) ---------------------------------------------
 
   createKey(generation: Generation, key: ApiKeyInfo & { hash: string }): WriteResult<ApiKeyInfo> {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    if (this.count("api_keys") >= MAX_KEYS) {
-      return { ok: false, code: "conflict", message: `A tenant holds at most ${MAX_KEYS} API keys; revoke one first.` };
-    }
-    this.sql.exec(
-      "INSERT INTO api_keys (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
-      key.id,
-      key.hash,
-      key.role,
-      key.name,
-      key.created_at,
-    );
-    return { ok: true, value: { id: key.id, role: key.role, name: key.name, created_at: key.created_at } };
+    return this.refuse(generation) ?? createKey(this.sql, key);
   }
 
   listKeys(): ApiKeyInfo[] {
-    if (!this.opened) return [];
-    return all(this.sql.exec("SELECT id, role, name, created_at FROM api_keys ORDER BY created_at, id"), KeyRow);
+    return this.opened ? listKeys(this.sql) : [];
   }
 
   deleteKey(generation: Generation, id: string): WriteResult<{ id: string }> {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    if (this.sql.exec("DELETE FROM api_keys WHERE id = ?", id).rowsWritten === 0) {
-      return { ok: false, code: "not_found", message: `Key "${id}" not found.` };
-    }
-    setBudget(this.sql, id, null, new Date().toISOString());
-    return { ok: true, value: { id } };
+    return this.refuse(generation) ?? deleteKey(this.sql, id, new Date().toISOString());
   }
 
   // --- usage and budgets (see usage-store.ts; times in ms, passed in) ---------
@@ -458,39 +364,25 @@ export class TenantRegistry extends DurableObject<Env> {
   ): WriteResult<{ key_id: string | null; budget: Budget | null }> {
     const refused = this.refuse(generation);
     if (refused) return refused;
-    if (keyId !== null && this.sql.exec("SELECT 1 FROM api_keys WHERE id = ?", keyId).toArray().length === 0) {
+    if (keyId !== null && !hasKey(this.sql, keyId)) {
       return { ok: false, code: "not_found", message: `Key "${keyId}" not found.` };
     }
     setBudget(this.sql, keyId, budget, at);
     return { ok: true, value: { key_id: keyId, budget } };
   }
 
-  // --- grants of Worker secrets -----------------------------------------------
+  // --- grants of Worker secrets (see grant-store.ts) ----------------------------
 
   grants(): SecretGrant[] {
-    if (!this.opened) return [];
-    return all(this.sql.exec("SELECT name, hosts FROM grants ORDER BY name"), GrantRow);
+    return this.opened ? listGrants(this.sql) : [];
   }
 
   putGrant(generation: Generation, grant: SecretGrant, at: string): WriteResult<SecretGrant> {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    this.sql.exec(
-      "INSERT INTO grants (name, hosts, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET hosts = excluded.hosts, updated_at = excluded.updated_at",
-      grant.name,
-      JSON.stringify(grant.hosts),
-      at,
-    );
-    return { ok: true, value: grant };
+    return this.refuse(generation) ?? putGrant(this.sql, grant, at);
   }
 
   deleteGrant(generation: Generation, name: string): WriteResult<{ name: string }> {
-    const refused = this.refuse(generation);
-    if (refused) return refused;
-    if (this.sql.exec("DELETE FROM grants WHERE name = ?", name).rowsWritten === 0) {
-      return { ok: false, code: "not_found", message: `Grant "${name}" not found.` };
-    }
-    return { ok: true, value: { name } };
+    return this.refuse(generation) ?? deleteGrant(this.sql, name);
   }
 
   // --- the tenant's own secrets (sealed by the Worker; see secret-store.ts) ---
@@ -535,10 +427,6 @@ export class TenantRegistry extends DurableObject<Env> {
     return null;
   }
 
-  private count(table: "models" | "api_keys"): number {
-    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
-  }
-
   private meta(key: string): string | null {
     return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
   }
@@ -546,43 +434,4 @@ export class TenantRegistry extends DurableObject<Env> {
   private setMeta(key: string, value: string): void {
     this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
   }
-
-  getModel(id: string): ModelRecord | null {
-    if (!this.opened) return null;
-    return first(this.sql.exec("SELECT * FROM models WHERE id = ?", id), ModelRow);
-  }
-
-  private checkFallbacks(record: ModelRecord): WriteResult | null {
-    if (record.fallbacks.includes(record.id)) {
-      return { ok: false, code: "invalid_request", message: "fallbacks: a model cannot be its own fallback." };
-    }
-    const missing = record.fallbacks.filter((id) => !this.getModel(id));
-    if (missing.length > 0) {
-      return {
-        ok: false,
-        code: "invalid_request",
-        message: `fallbacks: no model with id ${missing.map((m) => `"${m}"`).join(", ")} in this tenant.`,
-      };
-    }
-    return null;
-  }
-}
-
-function toRow(r: ModelRecord): SqlStorageValue[] {
-  return [
-    r.id,
-    r.name,
-    r.description,
-    r.backend_type,
-    JSON.stringify(r.config),
-    JSON.stringify(r.capabilities),
-    JSON.stringify(r.fallbacks),
-    r.status,
-    r.status_detail,
-    r.last_checked_at,
-    r.latency_ms,
-    r.created_at,
-    r.updated_at,
-    JSON.stringify(r.features),
-  ];
 }

@@ -1,7 +1,9 @@
 /** Limits against unbounded consumption: per-tenant request rate, body size, argument caps. */
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { MAX_KEYS, MAX_MODELS, type TenantRegistry } from "../../src/durable/tenant-registry";
+import { MAX_KEYS } from "../../src/durable/key-store";
+import { MAX_MODELS } from "../../src/durable/model-store";
+import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { describe, expect, it } from "vitest";
 import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, rpc, uniqueId } from "./helpers";
 
