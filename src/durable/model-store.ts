@@ -81,12 +81,7 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   sql.exec(
     `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
        updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
-    record.name,
-    record.description,
-    record.backend_type,
-    JSON.stringify(record.config),
-    JSON.stringify(record.capabilities),
-    JSON.stringify(record.fallbacks),
+    ...described(record),
     record.updated_at,
     keepFeatures ? null : JSON.stringify(record.features),
     record.id,
@@ -142,21 +137,11 @@ function checkFallbacks(sql: SqlStorage, record: ModelRecord): WriteResult<never
   return null;
 }
 
+/** The columns an admin writes, in the order both the insert and the update name them. */
+function described(r: ModelRecord): SqlStorageValue[] {
+  return [r.name, r.description, r.backend_type, JSON.stringify(r.config), JSON.stringify(r.capabilities), JSON.stringify(r.fallbacks)];
+}
+
 function toRow(r: ModelRecord): SqlStorageValue[] {
-  return [
-    r.id,
-    r.name,
-    r.description,
-    r.backend_type,
-    JSON.stringify(r.config),
-    JSON.stringify(r.capabilities),
-    JSON.stringify(r.fallbacks),
-    r.status,
-    r.status_detail,
-    r.last_checked_at,
-    r.latency_ms,
-    r.created_at,
-    r.updated_at,
-    JSON.stringify(r.features),
-  ];
+  return [r.id, ...described(r), r.status, r.status_detail, r.last_checked_at, r.latency_ms, r.created_at, r.updated_at, JSON.stringify(r.features)];
 }
