@@ -146,10 +146,34 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, maxByt
   return { text: new TextDecoder().decode(bytes), over };
 }
 
+/**
+ * The body's length when the upstream declared it and it is what arrives: a
+ * `Content-Length` without a content coding (the runtime decodes gzip and
+ * brotli bodies, whose declared length is the encoded one). HTTP framing ends
+ * the body there, so a declared length is a cap the upstream cannot exceed.
+ */
+function declaredLength(response: Response): number | undefined {
+  const encoding = response.headers.get("content-encoding");
+  if (encoding && encoding !== "identity") return undefined;
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/** A body within the cap whose length is declared is read in one native call; any other, chunk by chunk under the cap. */
+async function readBody(response: Response, maxBytes: number): Promise<{ text: string; over: boolean }> {
+  const length = declaredLength(response);
+  if (length === undefined) return readCapped(response.body, maxBytes);
+  if (length > maxBytes) {
+    void response.body?.cancel().catch(() => {});
+    return { text: "", over: true };
+  }
+  return { text: await response.text(), over: false };
+}
+
 async function readText(response: Response, signal: AbortSignal, policy: UpstreamPolicy): Promise<string> {
   let read: { text: string; over: boolean };
   try {
-    read = await readCapped(response.body, MAX_JSON_BYTES);
+    read = await readBody(response, MAX_JSON_BYTES);
   } catch (error) {
     if (signal.aborted) {
       throw new GatewayError("upstream_timeout", `${policy.label} did not finish its answer within ${policy.timeoutMs / 1000} s.`, {

@@ -31,46 +31,86 @@ export const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const TENANT = "tenant";
 const keyScope = (keyId: string) => `key:${keyId}`;
 
-/** Apply one batch of records, once per batch id; false when the batch was applied before (a retried write). */
+/** Sums for one row of a usage table. */
+interface Totals {
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  estimated: number;
+  cost_nano: number;
+}
+
+/** Add `values` to the totals kept under `key` (created at zero). */
+function addTo<V extends object>(rows: Map<string, V & Totals>, key: string, values: V, record: UsageRecord): void {
+  const row = rows.get(key) ?? { ...values, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, estimated: 0, cost_nano: 0 };
+  row.requests += 1;
+  row.errors += record.ok ? 0 : 1;
+  row.prompt_tokens += record.prompt_tokens;
+  row.completion_tokens += record.completion_tokens;
+  row.estimated += record.estimated ? 1 : 0;
+  row.cost_nano += record.cost_nano;
+  rows.set(key, row);
+}
+
+/**
+ * Apply one batch of records, once per batch id; false when the batch was
+ * applied before (a retried write). The batch is summed per row first (a busy
+ * isolate's batch is mostly the same key, model and hour), so the writes grow
+ * with the rows touched, not with the calls counted.
+ */
 export function recordBatch(storage: DurableObjectStorage, batchId: string, records: readonly UsageRecord[], now: number): boolean {
   const sql = storage.sql;
+  const buckets = new Map<string, { table: "usage_hourly" | "usage_daily"; bucket: string; key_id: string; model_id: string } & Totals>();
+  const periods = new Map<string, { scope: string; period: "day" | "month"; start: number } & Totals>();
+  for (const r of records) {
+    for (const [table, bucket] of [
+      ["usage_hourly", isoHour(r.at)],
+      ["usage_daily", isoDay(r.at)],
+    ] as const) {
+      addTo(buckets, JSON.stringify([table, bucket, r.key_id, r.model_id]), { table, bucket, key_id: r.key_id, model_id: r.model_id }, r);
+    }
+    for (const scope of [TENANT, keyScope(r.key_id)]) {
+      for (const period of ["day", "month"] as const) {
+        const start = periodStart(period, r.at);
+        addTo(periods, JSON.stringify([scope, period, start]), { scope, period, start }, r);
+      }
+    }
+  }
   return storage.transactionSync(() => {
     if (sql.exec("SELECT 1 FROM usage_batches WHERE id = ?", batchId).toArray().length > 0) return false;
     sql.exec("INSERT INTO usage_batches (id, at) VALUES (?, ?)", batchId, now);
-    for (const r of records) {
-      const counts = [r.ok ? 0 : 1, r.prompt_tokens, r.completion_tokens, r.estimated ? 1 : 0, r.cost_nano] as const;
-      for (const [table, column, bucket] of [
-        ["usage_hourly", "hour", isoHour(r.at)],
-        ["usage_daily", "day", isoDay(r.at)],
-      ] as const) {
-        sql.exec(
-          `INSERT INTO ${table} (${column}, key_id, model_id, requests, errors, prompt_tokens, completion_tokens, estimated, cost_nano)
-           VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
-           ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
-             prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
-             estimated = estimated + excluded.estimated, cost_nano = cost_nano + excluded.cost_nano`,
-          bucket,
-          r.key_id,
-          r.model_id,
-          ...counts,
-        );
-      }
-      const tokens = r.prompt_tokens + r.completion_tokens;
-      for (const scope of [TENANT, keyScope(r.key_id)]) {
-        for (const period of ["day", "month"] as const) {
-          sql.exec(
-            `INSERT INTO usage_periods (scope, period, start, tokens, cost_nano) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT DO UPDATE SET tokens = tokens + excluded.tokens, cost_nano = cost_nano + excluded.cost_nano`,
-            scope,
-            period,
-            periodStart(period, r.at),
-            tokens,
-            r.cost_nano,
-          );
-        }
-      }
-      if (r.reservation) sql.exec("DELETE FROM reservations WHERE id = ?", r.reservation);
+    for (const b of buckets.values()) {
+      const column = b.table === "usage_hourly" ? "hour" : "day";
+      sql.exec(
+        `INSERT INTO ${b.table} (${column}, key_id, model_id, requests, errors, prompt_tokens, completion_tokens, estimated, cost_nano)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors,
+           prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
+           estimated = estimated + excluded.estimated, cost_nano = cost_nano + excluded.cost_nano`,
+        b.bucket,
+        b.key_id,
+        b.model_id,
+        b.requests,
+        b.errors,
+        b.prompt_tokens,
+        b.completion_tokens,
+        b.estimated,
+        b.cost_nano,
+      );
     }
+    for (const p of periods.values()) {
+      sql.exec(
+        `INSERT INTO usage_periods (scope, period, start, tokens, cost_nano) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET tokens = tokens + excluded.tokens, cost_nano = cost_nano + excluded.cost_nano`,
+        p.scope,
+        p.period,
+        p.start,
+        p.prompt_tokens + p.completion_tokens,
+        p.cost_nano,
+      );
+    }
+    for (const r of records) if (r.reservation) sql.exec("DELETE FROM reservations WHERE id = ?", r.reservation);
     sql.exec("DELETE FROM usage_hourly WHERE hour < ?", isoHour(now - HOURLY_KEPT_MS));
     sql.exec("DELETE FROM usage_daily WHERE day < ?", isoDay(now - DAILY_KEPT_MS));
     sql.exec("DELETE FROM usage_periods WHERE start < ?", now - PERIODS_KEPT_MS);

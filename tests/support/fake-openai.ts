@@ -48,7 +48,8 @@ export type Step =
   | { kind: "burst" }
   // Answers far larger than any gateway should read: a JSON body, a stream, an error body of `bytes`
   // (written as the client reads; the request's record gets `delivered`: how much was taken, and whether all of it).
-  | { kind: "huge_json"; bytes: number }
+  // `declared`: with its Content-Length (otherwise chunked, its size unknown until the end).
+  | { kind: "huge_json"; bytes: number; declared?: boolean }
   | { kind: "huge_stream"; bytes: number }
   | { kind: "huge_error"; bytes: number; status?: number };
 
@@ -120,9 +121,11 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
       return;
     }
     if (step?.kind === "huge_json") {
-      res.writeHead(200, { "content-type": "application/json" });
       const prefix = `{"id":"chatcmpl-huge","object":"chat.completion","created":1700000000,"model":${JSON.stringify(model)},"choices":[{"index":0,"message":{"role":"assistant","content":"`;
-      await pump(res, (entry.delivered = progress()), prefix, step.bytes, '"},"finish_reason":"stop"}]}');
+      const suffix = '"},"finish_reason":"stop"}]}';
+      const length = Buffer.byteLength(prefix) + step.bytes + Buffer.byteLength(suffix);
+      res.writeHead(200, { "content-type": "application/json", ...(step.declared && { "content-length": String(length) }) });
+      await pump(res, (entry.delivered = progress()), prefix, step.bytes, suffix);
       return;
     }
     if (step?.kind === "huge_stream") {

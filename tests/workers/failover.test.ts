@@ -323,6 +323,17 @@ describe("upstream answers are read under a cap", () => {
     expect(taken!.bytes).toBeLessThan(96 * 1024 * 1024);
   }, 60_000);
 
+  it("a JSON answer that declares more than 32 MiB is refused before it is read", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0 });
+    await api("PATCH", "/api/v1/models/primary", { token: tenant.adminKey, body: { fallbacks: [] } });
+    await fakes.openai.script(primaryUp, [{ kind: "huge_json", bytes: 96 * 1024 * 1024, declared: true }]);
+    const { tool } = await chat(tenant, "big");
+    expect(tool.content[0]!.text).toMatch(/an answer larger than 32 MiB.*\[upstream_error\]/);
+    const taken = await delivered(primaryUp);
+    expect(taken).toMatchObject({ complete: false });
+    expect(taken!.bytes).toBeLessThan(32 * 1024 * 1024);
+  }, 60_000);
+
   it("an error body is read only as far as it is shown", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0 });
     await api("PATCH", "/api/v1/models/primary", { token: tenant.adminKey, body: { fallbacks: [] } });
