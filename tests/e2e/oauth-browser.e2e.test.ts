@@ -15,19 +15,12 @@
  */
 import { createServer, type Server } from "node:http";
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from "@modelcontextprotocol/client";
-import type {
-  OAuthClientMetadata,
-  OAuthClientProvider,
-  OAuthDiscoveryState,
-  StoredOAuthClientInformation,
-  StoredOAuthTokens,
-} from "@modelcontextprotocol/client";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import { browserAvailability, launchChromium } from "./browser";
 import { gatewayFor, ResponseRecorder, type Tenant, until } from "./helpers";
-import { authorizeUrl, b64url, pkce, registerClient } from "./oauth-client";
+import { authorizeUrl, b64url, InMemoryOAuthProvider, pkce, registerClient } from "./oauth-client";
 
 const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
@@ -74,12 +67,8 @@ class Callback {
 }
 
 /** An MCP client's OAuth state whose "person" is Chromium: it opens the page, pastes the key, clicks a button. */
-class BrowserProvider implements OAuthClientProvider {
-  private info?: StoredOAuthClientInformation;
-  private saved?: StoredOAuthTokens;
-  private verifier?: string;
-  private discovery?: OAuthDiscoveryState;
-  expectedState?: string;
+class BrowserProvider extends InMemoryOAuthProvider {
+  protected readonly clientName = "Browser e2e client";
   landed?: URL;
 
   constructor(
@@ -87,58 +76,12 @@ class BrowserProvider implements OAuthClientProvider {
     private readonly callback: Callback,
     private readonly key: string,
     private readonly decision: "Allow" | "Deny" = "Allow",
-  ) {}
+  ) {
+    super();
+  }
 
   get redirectUrl(): string {
     return this.callback.url;
-  }
-
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "Browser e2e client",
-      redirect_uris: [this.callback.url],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-
-  state(): string {
-    this.expectedState = b64url(crypto.getRandomValues(new Uint8Array(16)));
-    return this.expectedState;
-  }
-
-  clientInformation() {
-    return this.info;
-  }
-
-  saveClientInformation(info: StoredOAuthClientInformation): void {
-    this.info = info;
-  }
-
-  tokens() {
-    return this.saved;
-  }
-
-  saveTokens(tokens: StoredOAuthTokens): void {
-    this.saved = tokens;
-  }
-
-  saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
-  }
-
-  codeVerifier(): string {
-    if (!this.verifier) throw new Error("no code verifier saved");
-    return this.verifier;
-  }
-
-  saveDiscoveryState(state: OAuthDiscoveryState): void {
-    this.discovery = state;
-  }
-
-  discoveryState(): OAuthDiscoveryState | undefined {
-    return this.discovery;
   }
 
   async redirectToAuthorization(authorizationUrl: URL): Promise<void> {

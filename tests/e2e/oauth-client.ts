@@ -170,30 +170,19 @@ export async function authorizeByHand(fetch: Fetch, base: string, key: string, r
 }
 
 /**
- * An MCP client's OAuth state, kept in memory, with a person who approves the
- * consent page with `key` whenever the SDK redirects there.
+ * An MCP client's OAuth state, kept in memory: what the SDK stores and reads
+ * back. Subclasses are the "person" at the consent page (`redirectToAuthorization`).
  */
-export class ConsentingProvider implements OAuthClientProvider {
+export abstract class InMemoryOAuthProvider implements OAuthClientProvider {
   private info?: StoredOAuthClientInformation;
-  private saved?: StoredOAuthTokens;
+  protected saved?: StoredOAuthTokens;
   private verifier?: string;
   private discovery?: OAuthDiscoveryState;
-  private expectedState?: string;
-  /** The redirect back to the client after the last consent (code, state, iss). */
-  callback?: URLSearchParams;
-  /** Every consent this provider went through, in order. */
-  readonly consents: ConsentOutcome[] = [];
-  /** Every token set saved, in order (refreshes included). */
-  readonly savedTokens: StoredOAuthTokens[] = [];
-  /** Set to replace the access token the transport sends (e.g. an expired one), refresh token kept. */
-  accessTokenOverride?: string;
+  /** The `state` sent with the last authorization request. */
+  expectedState?: string;
 
-  constructor(
-    private readonly fetch: Fetch,
-    private readonly key: string,
-    readonly redirectUrl: string,
-    private readonly clientName = "e2e MCP client (OAuth)",
-  ) {}
+  abstract readonly redirectUrl: string;
+  protected abstract readonly clientName: string;
 
   get clientMetadata(): OAuthClientMetadata {
     return {
@@ -219,14 +208,11 @@ export class ConsentingProvider implements OAuthClientProvider {
   }
 
   tokens(): StoredOAuthTokens | undefined {
-    if (this.saved && this.accessTokenOverride !== undefined) return { ...this.saved, access_token: this.accessTokenOverride };
     return this.saved;
   }
 
   saveTokens(tokens: StoredOAuthTokens): void {
     this.saved = tokens;
-    this.accessTokenOverride = undefined;
-    this.savedTokens.push(tokens);
   }
 
   saveCodeVerifier(verifier: string): void {
@@ -246,8 +232,42 @@ export class ConsentingProvider implements OAuthClientProvider {
     return this.discovery;
   }
 
+  abstract redirectToAuthorization(authorizationUrl: URL): Promise<void>;
+}
+
+/** A client whose person approves the consent page with `key` (by HTTP, as a form post) whenever the SDK redirects there. */
+export class ConsentingProvider extends InMemoryOAuthProvider {
+  /** The redirect back to the client after the last consent (code, state, iss). */
+  callback?: URLSearchParams;
+  /** Every consent this provider went through, in order. */
+  readonly consents: ConsentOutcome[] = [];
+  /** Every token set saved, in order (refreshes included). */
+  readonly savedTokens: StoredOAuthTokens[] = [];
+  /** Set to replace the access token the transport sends (e.g. an expired one), refresh token kept. */
+  accessTokenOverride?: string;
+
+  constructor(
+    private readonly fetch: Fetch,
+    private readonly key: string,
+    readonly redirectUrl: string,
+    protected readonly clientName = "e2e MCP client (OAuth)",
+  ) {
+    super();
+  }
+
+  override tokens(): StoredOAuthTokens | undefined {
+    if (this.saved && this.accessTokenOverride !== undefined) return { ...this.saved, access_token: this.accessTokenOverride };
+    return this.saved;
+  }
+
+  override saveTokens(tokens: StoredOAuthTokens): void {
+    super.saveTokens(tokens);
+    this.accessTokenOverride = undefined;
+    this.savedTokens.push(tokens);
+  }
+
   /** The person: open the page, approve with the key, keep where the browser was sent back to. */
-  async redirectToAuthorization(authorizationUrl: URL): Promise<void> {
+  override async redirectToAuthorization(authorizationUrl: URL): Promise<void> {
     const outcome = await consent(this.fetch, authorizationUrl, this.key);
     this.consents.push(outcome);
     const location = outcome.location;
