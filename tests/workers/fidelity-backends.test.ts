@@ -4,34 +4,16 @@
  * Face router, the Workers AI binding), tool calls come back in OpenAI's shape,
  * and what a backend cannot take is refused by name before any upstream call.
  */
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, inject, it } from "vitest";
-import { createTenant, registerModel, fakes, uniqueId } from "./helpers";
+import { createTenant, registerModel, fakes, uniqueId, openaiClient, WEATHER_TOOL } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
 const HF = inject("hfUrl");
 const PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 const PIXEL_URL = `${inject("openaiUrl")}/__fixtures/pixel.png`;
 const ALL = ["tools", "vision", "json_schema"];
-
-const WEATHER: OpenAI.ChatCompletionFunctionTool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-  },
-};
-
-function client(key: string) {
-  return new OpenAI({
-    apiKey: key,
-    baseURL: "http://gateway.test/v1",
-    maxRetries: 0,
-    fetch: (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init)),
-  });
-}
 
 async function ollamaSent(model: string): Promise<Record<string, unknown>[]> {
   const res = await fetch(`${OLLAMA}/__control/requests?model=${encodeURIComponent(model)}`);
@@ -76,7 +58,7 @@ describe("ollama: /api/chat's own shapes", () => {
       config: { base_url: OLLAMA, model_name: upstream, timeout: 5 },
       features: ALL,
     });
-    return { upstream, openai: client(tenant.userKey) };
+    return { upstream, openai: openaiClient(tenant.userKey) };
   }
 
   it("tools out, tool_calls back (arguments as objects on the wire, JSON text to the client), tool results with tool_name", async () => {
@@ -85,7 +67,7 @@ describe("ollama: /api/chat's own shapes", () => {
     const first = await openai.chat.completions.create({
       model: "local",
       messages,
-      tools: [WEATHER],
+      tools: [WEATHER_TOOL],
       seed: 3,
       presence_penalty: 0.2,
       frequency_penalty: 0.1,
@@ -94,11 +76,11 @@ describe("ollama: /api/chat's own shapes", () => {
     expect(first.choices[0]!.finish_reason).toBe("tool_calls");
     expect(call).toMatchObject({ type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } });
     messages.push(first.choices[0]!.message, { role: "tool", tool_call_id: call.id, content: "sunny" });
-    const second = await openai.chat.completions.create({ model: "local", messages, tools: [WEATHER] });
+    const second = await openai.chat.completions.create({ model: "local", messages, tools: [WEATHER_TOOL] });
     expect(second.choices[0]!.message.content).toBe("tool said: sunny");
 
     const [a, b] = await ollamaSent(upstream);
-    expect(a).toMatchObject({ tools: [WEATHER], stream: false, options: { seed: 3, presence_penalty: 0.2, frequency_penalty: 0.1 } });
+    expect(a).toMatchObject({ tools: [WEATHER_TOOL], stream: false, options: { seed: 3, presence_penalty: 0.2, frequency_penalty: 0.1 } });
     expect(b!.messages).toEqual([
       { role: "user", content: "Paris" },
       { role: "assistant", content: "", tool_calls: [{ function: { name: "get_weather", arguments: { city: "Paris" } } }] },
@@ -109,7 +91,7 @@ describe("ollama: /api/chat's own shapes", () => {
   it("streams whole Ollama calls as OpenAI deltas: id and name first, then the arguments", async () => {
     const { openai } = await setup();
     const { calls, finish } = await collect(
-      await openai.chat.completions.create({ model: "local", messages: [{ role: "user", content: "Oslo" }], tools: [WEATHER], stream: true }),
+      await openai.chat.completions.create({ model: "local", messages: [{ role: "user", content: "Oslo" }], tools: [WEATHER_TOOL], stream: true }),
     );
     expect(finish).toBe("tool_calls");
     expect(calls[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_/), type: "function", function: { name: "get_weather", arguments: "" } });
@@ -151,8 +133,8 @@ describe("ollama: /api/chat's own shapes", () => {
     for (const [extra, name] of [
       [{ logit_bias: { "1": 2 } }, "logit_bias"],
       [{ user: "u1" }, "user"],
-      [{ tools: [WEATHER], tool_choice: "required" }, "tool_choice"],
-      [{ tools: [WEATHER], parallel_tool_calls: false }, "parallel_tool_calls"],
+      [{ tools: [WEATHER_TOOL], tool_choice: "required" }, "tool_choice"],
+      [{ tools: [WEATHER_TOOL], parallel_tool_calls: false }, "parallel_tool_calls"],
       [{ reasoning_effort: "low" }, "reasoning_effort"],
     ] as const) {
       await expect(openai.chat.completions.create({ ...base, ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({
@@ -192,11 +174,11 @@ describe("huggingface router: OpenAI-compatible, everything passes", () => {
       backend_type: "huggingface",
       config: { model_name: name, api_key: "${UPSTREAM_KEY}", base_url: HF, provider: "together", timeout: 5 },
     });
-    const openai = client(tenant.userKey);
+    const openai = openaiClient(tenant.userKey);
     const res = await openai.chat.completions.create({
       model: "hf",
       messages: [{ role: "user", content: "Lima" }],
-      tools: [WEATHER],
+      tools: [WEATHER_TOOL],
       tool_choice: "auto",
       seed: 1,
       top_k: 5,
@@ -206,7 +188,7 @@ describe("huggingface router: OpenAI-compatible, everything passes", () => {
       message: { tool_calls: [{ function: { name: "get_weather", arguments: '{"city":"Lima"}' } }] },
     });
     const streamed = await collect(
-      await openai.chat.completions.create({ model: "hf", messages: [{ role: "user", content: "Quito" }], tools: [WEATHER], stream: true }),
+      await openai.chat.completions.create({ model: "hf", messages: [{ role: "user", content: "Quito" }], tools: [WEATHER_TOOL], stream: true }),
     );
     expect(streamed.finish).toBe("tool_calls");
     expect(streamed.calls.map((c) => c.function?.arguments ?? "").join("")).toBe('{"city":"Quito"}');
@@ -217,7 +199,7 @@ describe("huggingface router: OpenAI-compatible, everything passes", () => {
     });
     expect(JSON.parse(json.choices[0]!.message.content!)).toEqual({ echo: "y" });
     const [first, , third] = await fakes.hf.requests(name);
-    expect(first!.body).toMatchObject({ model: `${name}:together`, tools: [WEATHER], tool_choice: "auto", seed: 1, top_k: 5 });
+    expect(first!.body).toMatchObject({ model: `${name}:together`, tools: [WEATHER_TOOL], tool_choice: "auto", seed: 1, top_k: 5 });
     expect(third!.body).toMatchObject({ response_format: { type: "json_object" } });
   });
 });
@@ -227,26 +209,26 @@ describe("workers_ai: the binding's documented function calling and JSON mode", 
     const tenant = await createTenant();
     await registerModel(tenant, { id: "wai", name: "wai", backend_type: "workers_ai", config: { model_name: model, timeout: 5 } });
     await aiCalls();
-    return client(tenant.userKey);
+    return openaiClient(tenant.userKey);
   }
 
   it("tools in the traditional shape, tool_calls back, tool results and the assistant's calls in its messages; streaming callers get the whole answer", async () => {
     const openai = await setup();
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "Kyoto" }];
-    const first = await openai.chat.completions.create({ model: "wai", messages, tools: [WEATHER], seed: 5 });
+    const first = await openai.chat.completions.create({ model: "wai", messages, tools: [WEATHER_TOOL], seed: 5 });
     const call = first.choices[0]!.message.tool_calls![0]!;
     expect(first.choices[0]!.finish_reason).toBe("tool_calls");
     expect(call).toMatchObject({ id: expect.stringMatching(/^call_/), function: { name: "get_weather", arguments: '{"city":"Kyoto"}' } });
     messages.push(first.choices[0]!.message, { role: "tool", tool_call_id: call.id, content: "snow" });
     // The fake refuses stream: true with tools, as JSON mode refuses it: the gateway makes the call whole.
-    const second = await collect(await openai.chat.completions.create({ model: "wai", messages, tools: [WEATHER], stream: true }));
+    const second = await collect(await openai.chat.completions.create({ model: "wai", messages, tools: [WEATHER_TOOL], stream: true }));
     expect(second).toMatchObject({ text: "tool said: snow", finish: "stop" });
 
     const [a, b] = await aiCalls();
     expect(a!.inputs).toEqual({
       messages: [{ role: "user", content: "Kyoto" }],
       seed: 5,
-      tools: [{ name: "get_weather", description: "The weather in a city", parameters: WEATHER.function.parameters }],
+      tools: [{ name: "get_weather", description: "The weather in a city", parameters: WEATHER_TOOL.function.parameters }],
     });
     expect(b!.inputs.messages).toEqual([
       { role: "user", content: "Kyoto" },
@@ -297,7 +279,7 @@ describe("workers_ai: the binding's documented function calling and JSON mode", 
       [{ stop: ["END"] }, "stop"],
       [{ logit_bias: { "1": 2 } }, "logit_bias"],
       [{ user: "u" }, "user"],
-      [{ tools: [WEATHER], tool_choice: "required" }, "tool_choice"],
+      [{ tools: [WEATHER_TOOL], tool_choice: "required" }, "tool_choice"],
       [{ service_tier: "flex" }, "service_tier"],
     ] as const) {
       await expect(openai.chat.completions.create({ ...base, ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({

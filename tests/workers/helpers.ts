@@ -4,6 +4,7 @@
  * MCP as JSON-RPC over Streamable HTTP (the 2025 stateless lane).
  */
 import { env, exports } from "cloudflare:workers";
+import OpenAI from "openai";
 import { type Gateway, gatewayClient } from "../support/gateway-client";
 
 export { fakes, type UpstreamRequest } from "../support/fake-control-client";
@@ -72,3 +73,23 @@ export async function callTool(token: string, name: string, args: Record<string,
 }
 
 export { env };
+
+/** The official `openai` client, pointed at the Worker's own fetch handler with `key`. */
+export function openaiClient(key: string): OpenAI {
+  return new OpenAI({
+    apiKey: key,
+    baseURL: "http://gateway.test/v1",
+    maxRetries: 0,
+    fetch: (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init)),
+  });
+}
+
+/** A function tool the fidelity tests offer (`get_weather(city)`). */
+export const WEATHER_TOOL: OpenAI.ChatCompletionFunctionTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+};

@@ -1,24 +1,14 @@
 /** The /v1 OpenAI-compatible API, driven by the official `openai` client. */
-import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { api, CANARY, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
-
-function client(key: string) {
-  return new OpenAI({
-    apiKey: key,
-    baseURL: "http://gateway.test/v1",
-    maxRetries: 0,
-    fetch: (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init)),
-  });
-}
+import { api, CANARY, createTenant, fakes, openaiModel, registerModel, uniqueId, openaiClient } from "./helpers";
 
 async function setup() {
   const tenant = await createTenant({ grantCanary: true });
   const up = uniqueId("v1");
   await registerModel(tenant, openaiModel("gpt", up));
   await registerModel(tenant, { ...openaiModel("vec", "fake-embed"), capabilities: ["embedding"] });
-  return { tenant, up, openai: client(tenant.userKey) };
+  return { tenant, up, openai: openaiClient(tenant.userKey) };
 }
 
 describe("/v1 with the openai client", () => {
@@ -131,7 +121,7 @@ describe("/v1 with the openai client", () => {
       status: 400,
       error: { message: expect.stringMatching(/messages\.0\.role: role must be system, developer, user, assistant or tool/) },
     });
-    await expect(client("mgw_nope_bad").models.list()).rejects.toMatchObject({ status: 401 });
+    await expect(openaiClient("mgw_nope_bad").models.list()).rejects.toMatchObject({ status: 401 });
     expect(await fakes.openai.requests(up)).toEqual([]);
     const raw = await api("POST", "/v1/chat/completions", { token: tenant.userKey, raw: "{oops" });
     expect(raw.status).toBe(400);

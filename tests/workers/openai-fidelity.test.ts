@@ -4,29 +4,11 @@
  * parameter seen by the upstream in its wire form or refused by name, and
  * model features (refused before any upstream call; fallbacks that have them).
  */
-import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import type { RunnableToolFunctionWithParse } from "openai/lib/RunnableFunction";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, openaiModel, registerModel, fakes, uniqueId } from "./helpers";
+import { api, callTool, createTenant, openaiModel, registerModel, fakes, uniqueId, openaiClient, WEATHER_TOOL } from "./helpers";
 
-function client(key: string) {
-  return new OpenAI({
-    apiKey: key,
-    baseURL: "http://gateway.test/v1",
-    maxRetries: 0,
-    fetch: (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init)),
-  });
-}
-
-const WEATHER: OpenAI.ChatCompletionTool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-  },
-};
 const TIME: OpenAI.ChatCompletionTool = {
   type: "function",
   function: { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } } } },
@@ -36,7 +18,7 @@ async function setup() {
   const tenant = await createTenant({ grantCanary: true });
   const up = uniqueId("fid");
   await registerModel(tenant, { ...openaiModel("gpt", up), features: ["tools", "vision", "json_schema"] });
-  return { tenant, up, openai: client(tenant.userKey) };
+  return { tenant, up, openai: openaiClient(tenant.userKey) };
 }
 
 interface Sent {
@@ -47,7 +29,7 @@ describe("tools through /v1", () => {
   it("tool call, tool result, final answer: the upstream sees the tools, the calls and the results in OpenAI's shape", async () => {
     const { openai, up } = await setup();
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "Paris" }];
-    const first = await openai.chat.completions.create({ model: "gpt", messages, tools: [WEATHER, TIME], tool_choice: "auto" });
+    const first = await openai.chat.completions.create({ model: "gpt", messages, tools: [WEATHER_TOOL, TIME], tool_choice: "auto" });
     const choice = first.choices[0]!;
     expect(choice.finish_reason).toBe("tool_calls");
     expect(choice.message.content).toBeNull();
@@ -56,11 +38,11 @@ describe("tools through /v1", () => {
     ]);
 
     messages.push(choice.message, { role: "tool", tool_call_id: "call_fake_0", content: "sunny, 21 C" });
-    const second = await openai.chat.completions.create({ model: "gpt", messages, tools: [WEATHER, TIME] });
+    const second = await openai.chat.completions.create({ model: "gpt", messages, tools: [WEATHER_TOOL, TIME] });
     expect(second.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "tool said: sunny, 21 C" } });
 
     const sent = await fakes.openai.requests<Sent["body"]>(up);
-    expect(sent[0]!.body).toMatchObject({ tools: [WEATHER, TIME], tool_choice: "auto" });
+    expect(sent[0]!.body).toMatchObject({ tools: [WEATHER_TOOL, TIME], tool_choice: "auto" });
     expect(sent[1]!.body.messages).toEqual([
       { role: "user", content: "Paris" },
       {
@@ -106,7 +88,7 @@ describe("tools through /v1", () => {
     const stream = await openai.chat.completions.create({
       model: "gpt",
       messages: [{ role: "user", content: "parallel Lyon" }],
-      tools: [WEATHER, TIME],
+      tools: [WEATHER_TOOL, TIME],
       stream: true,
     });
     const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
@@ -127,7 +109,7 @@ describe("tools through /v1", () => {
     expect(JSON.parse(args(1))).toEqual({ zone: "parallel Lyon" });
 
     // The SDK's stream helper assembles the same calls.
-    const helper = openai.chat.completions.stream({ model: "gpt", messages: [{ role: "user", content: "Nice" }], tools: [WEATHER] });
+    const helper = openai.chat.completions.stream({ model: "gpt", messages: [{ role: "user", content: "Nice" }], tools: [WEATHER_TOOL] });
     const final = await helper.finalChatCompletion();
     expect(final.choices[0]!.message.tool_calls).toEqual([
       { id: "call_fake_0", type: "function", function: { name: "get_weather", arguments: '{"city":"Nice"}' } },
@@ -139,7 +121,7 @@ describe("tools through /v1", () => {
     const named = await openai.chat.completions.create({
       model: "gpt",
       messages: [{ role: "user", content: "UTC" }],
-      tools: [WEATHER, TIME],
+      tools: [WEATHER_TOOL, TIME],
       tool_choice: { type: "function", function: { name: "get_time" } },
       parallel_tool_calls: false,
     });
@@ -147,11 +129,16 @@ describe("tools through /v1", () => {
     const none = await openai.chat.completions.create({
       model: "gpt",
       messages: [{ role: "user", content: "hi" }],
-      tools: [WEATHER],
+      tools: [WEATHER_TOOL],
       tool_choice: "none",
     });
     expect(none.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "echo: hi" } });
-    await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "x" }], tools: [WEATHER], tool_choice: "required" });
+    await openai.chat.completions.create({
+      model: "gpt",
+      messages: [{ role: "user", content: "x" }],
+      tools: [WEATHER_TOOL],
+      tool_choice: "required",
+    });
     const bodies = (await fakes.openai.requests<Sent["body"]>(up)).map((r) => r.body);
     expect(bodies.map((b) => [b.tool_choice, b.parallel_tool_calls])).toEqual([
       [{ type: "function", function: { name: "get_time" } }, false],
@@ -276,9 +263,9 @@ describe("features", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("nofeat");
     await registerModel(tenant, { ...openaiModel("plain", up), features: [] });
-    const openai = client(tenant.userKey);
+    const openai = openaiClient(tenant.userKey);
     await expect(
-      openai.chat.completions.create({ model: "plain", messages: [{ role: "user", content: "x" }], tools: [WEATHER] }),
+      openai.chat.completions.create({ model: "plain", messages: [{ role: "user", content: "x" }], tools: [WEATHER_TOOL] }),
     ).rejects.toMatchObject({
       status: 400,
       error: { type: "unsupported_feature", message: expect.stringMatching(/Model "plain" lacks the tools feature, which tools needs/) },
@@ -303,7 +290,7 @@ describe("features", () => {
     const res = await callTool(tenant.userKey, "chat", {
       model_id: "plain",
       messages: [{ role: "user", content: "Tokyo" }],
-      tools: [WEATHER],
+      tools: [WEATHER_TOOL],
     });
     expect(res.tool.structuredContent).toMatchObject({
       model_id: "tooly",

@@ -7,7 +7,7 @@
 import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, type Tenant, uniqueId, openaiClient } from "./helpers";
 
 interface Totals {
   requests: number;
@@ -24,15 +24,6 @@ interface Report {
   totals: Totals;
   groups: (Totals & { model_id?: string; key_id?: string; day?: string })[];
   budgets: unknown[];
-}
-
-function client(key: string) {
-  return new OpenAI({
-    apiKey: key,
-    baseURL: "http://gateway.test/v1",
-    maxRetries: 0,
-    fetch: (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init)),
-  });
 }
 
 export async function usage(token: string, query = ""): Promise<Report> {
@@ -60,7 +51,7 @@ async function tenantWithModels(): Promise<{ tenant: Tenant; up: string }> {
 describe("usage counting", () => {
   it("counts every call once with the upstream's own usage: chat, completion, embedding, classification, streamed and not", async () => {
     const { tenant, up } = await tenantWithModels();
-    const openai = client(tenant.userKey);
+    const openai = openaiClient(tenant.userKey);
     const seen: { prompt: number; completion: number }[] = [];
     const add = (u: { prompt_tokens: number; completion_tokens?: number } | null | undefined) => {
       expect(u).toBeTruthy();
@@ -127,7 +118,10 @@ describe("usage counting", () => {
     await registerModel(tenant, openaiModel("backup", backup));
     await registerModel(tenant, { ...openaiModel("primary", down, { max_retries: 0 }), fallbacks: ["backup"] });
     await fakes.openai.script(down, [{ kind: "status", status: 500 }]);
-    const answered = await client(tenant.userKey).chat.completions.create({ model: "primary", messages: [{ role: "user", content: "who answers" }] });
+    const answered = await openaiClient(tenant.userKey).chat.completions.create({
+      model: "primary",
+      messages: [{ role: "user", content: "who answers" }],
+    });
     expect(answered.model).toBe("backup");
 
     await registerModel(tenant, openaiModel("alone", down, { max_retries: 0 }));
@@ -185,8 +179,8 @@ describe("usage counting", () => {
 describe("reading usage", () => {
   it("groups by key and day, and gives the operator and MCP the same numbers", async () => {
     const { tenant } = await tenantWithModels();
-    await client(tenant.userKey).chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "from the user key" }] });
-    await client(tenant.adminKey).chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "from the admin key" }] });
+    await openaiClient(tenant.userKey).chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "from the user key" }] });
+    await openaiClient(tenant.adminKey).chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "from the admin key" }] });
 
     const byKey = await usage(tenant.adminKey, "?group_by=key");
     expect(group(byKey, tenant.userKeyId)).toMatchObject({ requests: 1 });
@@ -216,7 +210,7 @@ describe("reading usage", () => {
   it("another tenant's usage is never visible; a user key cannot read the tenant's usage or set budgets", async () => {
     const { tenant } = await tenantWithModels();
     const other = await createTenant();
-    await client(tenant.userKey).chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "mine" }] });
+    await openaiClient(tenant.userKey).chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "mine" }] });
     expect((await usage(other.adminKey)).totals.requests).toBe(0);
     expect((await callTool(other.userKey, "get_usage", {})).tool.structuredContent).toMatchObject({ totals: { requests: 0 } });
 
