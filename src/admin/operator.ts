@@ -9,13 +9,12 @@ import { CreateKey, issueKey, revokeKey } from "../auth/issue";
 import { TenantId } from "../tenants/keys";
 import { operatorAuth } from "../auth/middleware";
 import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
-import { tenantStub, type TenantStub, type WriteResult } from "../tenants/stub";
+import { TenantClient } from "../tenants/client";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { rotateSecrets } from "../secrets/service";
-import { invalidateTenant } from "../tenants/cache";
 import { audited, deleteTenant, getTenant, insertTenant, listTenants, type AuditEntry } from "../tenants/directory";
 import { Budget } from "../usage/budget";
 import { UsageQuery } from "../usage/record";
@@ -31,16 +30,15 @@ export const operatorRoutes = new Hono<AppEnv>()
   // an unopened object and finishes the job instead of answering 409.
   .post("/", async (c) => {
     const body = await readJson(c, CreateTenant);
-    const stub = tenantStub(c.env, body.id);
+    const client = TenantClient.operator(c.env, body.id);
     const tenant = await audit(c, { tenantId: body.id, action: "tenant.create", target: body.id }, async () => {
-      const created = (await insertTenant(c.env.DB, body.id, body.name)) ?? (await unfinished(c.env, body.id, stub));
+      const created = (await insertTenant(c.env.DB, body.id, body.name)) ?? (await unfinished(c.env, client));
       try {
-        await stub.open(created.id);
+        await client.activate();
       } catch (error) {
         await deleteTenant(c.env.DB, created.id).catch(() => undefined);
         throw error;
       }
-      invalidateTenant(created.id);
       return created;
     });
     return c.json(tenant, 201);
@@ -54,8 +52,7 @@ export const operatorRoutes = new Hono<AppEnv>()
     const id = c.req.param("id");
     await existing(c.env, id);
     await audit(c, { tenantId: id, action: "tenant.delete", target: id }, async () => {
-      await tenantStub(c.env, id).destroy();
-      invalidateTenant(id);
+      await TenantClient.operator(c.env, id).destroy();
       await deleteTenant(c.env.DB, id);
     });
     return c.json({ id, deleted: true });
@@ -66,24 +63,26 @@ export const operatorRoutes = new Hono<AppEnv>()
     const issued = await audit(
       c,
       { tenantId: tenant.id, action: "key.create", detail: { role: request.role } },
-      () => issueKey(c.env, tenant.id, null, request),
+      () => issueKey(TenantClient.operator(c.env, tenant.id), request),
       (key) => ({ target: key.id }),
     );
     return c.json(issued, 201);
   })
   .get("/:id/keys", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    return c.json({ keys: await tenantStub(c.env, tenant.id).listKeys() });
+    return c.json({ keys: await TenantClient.operator(c.env, tenant.id).listKeys() });
   })
   .delete("/:id/keys/:keyId", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const keyId = c.req.param("keyId");
-    await audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId }, () => revokeKey(c.env, tenant.id, null, keyId));
+    await audit(c, { tenantId: tenant.id, action: "key.revoke", target: keyId }, () =>
+      revokeKey(c.env, TenantClient.operator(c.env, tenant.id), keyId),
+    );
     return c.json({ id: keyId, revoked: true });
   })
   .get("/:id/grants", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    return c.json({ grants: await tenantStub(c.env, tenant.id).grants() });
+    return c.json({ grants: await TenantClient.operator(c.env, tenant.id).grants() });
   })
   .put("/:id/grants/:name", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
@@ -91,42 +90,36 @@ export const operatorRoutes = new Hono<AppEnv>()
     if (RESERVED_SECRETS.has(name)) throw new GatewayError("invalid_request", `${name} is the gateway's own secret and cannot be granted.`);
     const body = await readJson(c, Grant);
     const hosts = [...new Set(body.hosts)];
-    const grant = await audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts } }, async () =>
-      written(await tenantStub(c.env, tenant.id).putGrant(null, { name, hosts }, new Date().toISOString())),
+    const grant = await audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts } }, () =>
+      TenantClient.operator(c.env, tenant.id).putGrant({ name, hosts }),
     );
-    invalidateTenant(tenant.id);
     return c.json(grant);
   })
   .delete("/:id/grants/:name", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const name = c.req.param("name");
-    await audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name }, async () =>
-      written(await tenantStub(c.env, tenant.id).deleteGrant(null, name)),
-    );
-    invalidateTenant(tenant.id);
+    await audit(c, { tenantId: tenant.id, action: "grant.revoke", target: name }, () => TenantClient.operator(c.env, tenant.id).deleteGrant(name));
     return c.json({ name, revoked: true });
   })
 
   // Usage and the tenant's budget: the same numbers the tenant's admin sees.
   .get("/:id/usage", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    return c.json(await readUsage(c.env, tenant.id, parseOrThrow(UsageQuery, c.req.query()), null));
+    return c.json(await readUsage(TenantClient.operator(c.env, tenant.id), parseOrThrow(UsageQuery, c.req.query()), null));
   })
   .put("/:id/budget", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
     const budget = await readJson(c, Budget);
-    const set = await audit(c, { tenantId: tenant.id, action: "tenant.budget", target: tenant.id, detail: { budget } }, async () =>
-      written(await tenantStub(c.env, tenant.id).setBudget(null, null, budget, new Date().toISOString())),
+    const set = await audit(c, { tenantId: tenant.id, action: "tenant.budget", target: tenant.id, detail: { budget } }, () =>
+      TenantClient.operator(c.env, tenant.id).setBudget(null, budget),
     );
-    invalidateTenant(tenant.id);
     return c.json({ tenant_id: tenant.id, budget: set.budget });
   })
   .delete("/:id/budget", async (c) => {
     const tenant = await existing(c.env, c.req.param("id"));
-    await audit(c, { tenantId: tenant.id, action: "tenant.budget", target: tenant.id, detail: { budget: null } }, async () =>
-      written(await tenantStub(c.env, tenant.id).setBudget(null, null, null, new Date().toISOString())),
+    await audit(c, { tenantId: tenant.id, action: "tenant.budget", target: tenant.id, detail: { budget: null } }, () =>
+      TenantClient.operator(c.env, tenant.id).setBudget(null, null),
     );
-    invalidateTenant(tenant.id);
     return c.json({ tenant_id: tenant.id, budget: null });
   })
 
@@ -139,7 +132,6 @@ export const operatorRoutes = new Hono<AppEnv>()
       () => rotateSecrets(c.env, tenant.id),
       ({ key_id, reencrypted, failed }) => ({ detail: { key_id, reencrypted, failed } }),
     );
-    invalidateTenant(tenant.id);
     return c.json(report);
   });
 
@@ -150,14 +142,9 @@ async function existing(env: Env, id: string) {
 }
 
 /** A tenant whose directory row exists: a conflict, unless a create failed half way (the object was never opened). */
-async function unfinished(env: Env, id: string, stub: TenantStub) {
-  if (await stub.isOpen()) throw new GatewayError("conflict", `Tenant "${id}" already exists.`);
-  return existing(env, id);
-}
-
-function written<T>(result: WriteResult<T>): T {
-  if (!result.ok) throw new GatewayError(result.code, result.message);
-  return result.value;
+async function unfinished(env: Env, tenant: TenantClient) {
+  if (await tenant.isActive()) throw new GatewayError("conflict", `Tenant "${tenant.tenantId}" already exists.`);
+  return existing(env, tenant.tenantId);
 }
 
 function notFound(id: string) {

@@ -66,8 +66,8 @@ export const tenantRoutes = new Hono<AppEnv>()
       undefined,
       { role: request.role, ...(budget && { budget }) },
       async () => {
-        const key = await issueKey(c.env, scope.tenantId, scope.generation, request);
-        if (budget) scope.committed(await scope.stub.setBudget(scope.generation, key.id, budget, new Date().toISOString()));
+        const key = await issueKey(scope.tenant, request);
+        if (budget) await scope.tenant.setBudget(key.id, budget);
         return key;
       },
       (key) => ({ target: key.id }),
@@ -79,28 +79,23 @@ export const tenantRoutes = new Hono<AppEnv>()
     const scope = c.var.scope;
     const id = c.req.param("id");
     const { budget } = await readJson(c, KeyPatch);
-    return c.json(
-      await scope.audited("key.budget", id, { budget }, async () =>
-        scope.committed(await scope.stub.setBudget(scope.generation, id, budget, new Date().toISOString())),
-      ),
-    );
+    return c.json(await scope.audited("key.budget", id, { budget }, () => scope.tenant.setBudget(id, budget)));
   })
   .get("/usage", requireRole("admin"), async (c) => {
     const query = parseOrThrow(UsageQuery, c.req.query());
-    return c.json(await readUsage(c.env, c.var.scope.tenantId, query, null));
+    return c.json(await readUsage(c.var.scope.tenant, query, null));
   })
   // The tenant's own secrets: names and hosts only, ever; the value goes in and never comes out.
   .put("/secrets/:name", requireRole("admin"), async (c) => {
     const name = secretName(c.req.param("name"));
     return c.json(await putSecret(c.var.scope, name, await readSecretBody(c)));
   })
-  .get("/secrets", requireRole("admin"), async (c) => c.json({ secrets: await c.var.scope.stub.secrets() }))
+  .get("/secrets", requireRole("admin"), async (c) => c.json({ secrets: await c.var.scope.tenant.secrets() }))
   .delete("/secrets/:name", requireRole("admin"), async (c) => c.json(await deleteSecret(c.var.scope, c.req.param("name"))))
-  .get("/keys", requireRole("admin"), async (c) => c.json({ keys: await c.var.scope.stub.listKeys() }))
+  .get("/keys", requireRole("admin"), async (c) => c.json({ keys: await c.var.scope.tenant.listKeys() }))
   .delete("/keys/:id", requireRole("admin"), async (c) => {
     const scope = c.var.scope;
     const id = c.req.param("id");
-    await scope.audited("key.revoke", id, undefined, () => revokeKey(c.env, scope.tenantId, scope.generation, id));
-    scope.forget();
+    await scope.audited("key.revoke", id, undefined, () => revokeKey(c.env, scope.tenant, id));
     return c.json({ id, revoked: true });
   });

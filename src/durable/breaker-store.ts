@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { commonConfig } from "../config/common";
-import { admit, type Admission, afterResult, type BreakerState, CLOSED, type Result } from "../inference/breaker";
+import { type Admission, afterResult, type BreakerState, CLOSED, decideTrial, type Result } from "../inference/breaker";
 import { Capability } from "../models/schema";
 import { first } from "./rows";
 
@@ -56,7 +56,7 @@ export function grantTrial(storage: DurableObjectStorage, modelId: string, now: 
     // Gone: refuse for as long as an isolate may cache the registry that still lists it.
     if (!row) return { state: "open", until: now + 10_000 };
     if (row.status !== "error") return { state: "closed" };
-    const { answer, state } = admit(readBreaker(sql, modelId), commonConfig(JSON.parse(row.config) as Record<string, unknown>), now);
+    const { answer, state } = decideTrial(readBreaker(sql, modelId), commonConfig(JSON.parse(row.config) as Record<string, unknown>), now);
     writeBreaker(sql, modelId, state);
     return answer;
   });

@@ -5,7 +5,7 @@
  * synchronous, hence atomic in the object.
  */
 import type { SecretGrant } from "../config/secrets";
-import type { WriteResult } from "../tenants/stub";
+import type { WriteResult } from "../tenants/shapes";
 import { all, GrantRow } from "./rows";
 
 export function listGrants(sql: SqlStorage): SecretGrant[] {

@@ -5,7 +5,7 @@
  * hence atomic in the object.
  */
 import type { ApiKeyInfo } from "../tenants/keys";
-import type { WriteResult } from "../tenants/stub";
+import type { WriteResult } from "../tenants/shapes";
 import { all, first, KeyRow } from "./rows";
 import { setBudget } from "./usage-store";
 

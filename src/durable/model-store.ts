@@ -8,7 +8,7 @@
  */
 import { upstreamModelChanged } from "../models/feature-checks";
 import type { ModelRecord, ModelStatus } from "../models/schema";
-import type { WriteResult } from "../tenants/stub";
+import type { WriteResult } from "../tenants/shapes";
 import { resetBreaker } from "./breaker-store";
 import { all, first, ModelRow } from "./rows";
 import { awaitFirstCheck } from "./schedule-store";

@@ -9,7 +9,7 @@ import type { z } from "zod";
 import { findReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
 import type { SealedSecret } from "../secrets/crypto";
-import type { WriteResult } from "../tenants/stub";
+import type { WriteResult } from "../tenants/shapes";
 import { all, SealedRow, SecretInfoRow } from "./rows";
 
 /** Bounds the snapshot every call loads (each ciphertext is up to ~8 KiB). */

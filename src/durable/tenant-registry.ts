@@ -1,12 +1,12 @@
 /**
  * One Durable Object per tenant: its model registry, API key hashes, secret
  * grants and its own secrets (ciphertexts only), in SQLite. Kept thin: each
- * public method is one tenant operation, the generation check and then one
+ * public method is one tenant operation: the one write check (`refuse`), then one
  * call into the store beside it that holds the SQL (model-store.ts,
  * key-store.ts, grant-store.ts, secret-store.ts, health-store.ts,
  * breaker-store.ts, schedule-store.ts, usage-store.ts); the synchronous ones
- * are atomic. The class keeps the tenant's lifecycle (open, destroy,
- * generations) and its health schedule.
+ * are atomic. The class keeps the tenant's lifecycle (activate, destroy,
+ * incarnations) and its health schedule.
  *
  * It schedules its own health checks: an alarm is armed for the next model
  * due (src/health/schedule.ts), runs the checks that are due and arms the next
@@ -31,7 +31,7 @@ import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedul
 import type { HealthCheck, HealthOutcome } from "../health/status";
 import { type Nudge, reportSchedule } from "../health/watchdog";
 import { settings } from "../settings";
-import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/stub";
+import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/shapes";
 import { failedCapabilities, grantTrial } from "./breaker-store";
 import { deleteGrant, listGrants, putGrant } from "./grant-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
@@ -42,22 +42,32 @@ import { markStarted, scheduleRows } from "./schedule-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
-import { admitCall, budgetSet, budgetStatuses, recordBatch, setBudget, usageReport, usageSeries } from "./usage-store";
+import { budgetSet, budgetStatuses, recordBatch, reserveUsage, setBudget, usageReport, usageSeries } from "./usage-store";
 
 /**
- * The object's tenant, once the operator opened it: its id and the generation
+ * The object's tenant, once the operator activated it: its id and the incarnation
  * of this incarnation (a new one each time a tenant by this id is created).
  * `null` while unopened: never created, or deleted.
  */
 interface Opened {
   tenantId: string;
-  generation: string;
+  incarnation: string;
 }
 
-/** Who a write is for: the generation the caller's credentials belong to, or `null` for the operator (any open generation). */
-export type Generation = string | null;
+/**
+ * Who makes a write: `null` for the operator (whichever incarnation is open), or
+ * a tenant key, with the incarnation of the tenant it belongs to. The object
+ * checks both in the same call as the write: a key revoked since the caller's
+ * cache was filled, or one of a deleted (or re-created) tenant, writes nothing.
+ */
+export type Actor = null | { incarnation: string; keyId: string };
+
+/** What a write needs of its actor: an admin (or the operator), or any live key of the tenant. */
+type Needs = "admin" | "key";
 
 const UNKNOWN: WriteResult<never> = { ok: false, code: "not_found", message: "This tenant does not exist (it was never created, or was deleted)." };
+const REVOKED: WriteResult<never> = { ok: false, code: "forbidden", message: "The key this request was made with was revoked." };
+const NOT_ADMIN: WriteResult<never> = { ok: false, code: "forbidden", message: "This needs a tenant admin key; this key has role user." };
 
 export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -77,10 +87,10 @@ export class TenantRegistry extends DurableObject<Env> {
       migrate(ctx.storage);
       const tenantId = this.meta("tenant_id");
       if (!tenantId) return;
-      // Objects opened before generations existed get one now.
-      let generation = this.meta("generation");
-      if (!generation) this.setMeta("generation", (generation = crypto.randomUUID()));
-      this.opened = { tenantId, generation };
+      // Objects opened before incarnations existed get one now (stored under its old name, "generation").
+      let incarnation = this.meta("generation");
+      if (!incarnation) this.setMeta("generation", (incarnation = crypto.randomUUID()));
+      this.opened = { tenantId, incarnation };
       // Whoever wakes an object with models (after a deploy, an eviction, a lost alarm) finds its alarm armed.
       await this.rearm(false);
     });
@@ -90,23 +100,23 @@ export class TenantRegistry extends DurableObject<Env> {
 
   /**
    * Called when the operator creates the tenant; idempotent while open. Opening
-   * an object whose tenant was deleted starts a new generation: nothing said
+   * an object whose tenant was deleted starts a new incarnation: nothing said
    * or cached for the old one can write here.
    */
-  open(tenantId: string): { generation: string } {
-    if (this.opened) return { generation: this.opened.generation };
+  activate(tenantId: string): { incarnation: string } {
+    if (this.opened) return { incarnation: this.opened.incarnation };
     migrate(this.ctx.storage);
-    const generation = crypto.randomUUID();
+    const incarnation = crypto.randomUUID();
     this.ctx.storage.transactionSync(() => {
       this.setMeta("tenant_id", tenantId);
-      this.setMeta("generation", generation);
+      this.setMeta("generation", incarnation);
     });
-    this.opened = { tenantId, generation };
-    return { generation };
+    this.opened = { tenantId, incarnation };
+    return { incarnation };
   }
 
   /** Whether the operator has opened this tenant (and not deleted it since). */
-  isOpen(): boolean {
+  isActive(): boolean {
     return this.opened !== null;
   }
 
@@ -124,13 +134,13 @@ export class TenantRegistry extends DurableObject<Env> {
    * nothing else: bad credentials cost one indexed read.
    */
   snapshot(keyHash: string, by: "hash" | "id" = "hash"): TenantSnapshot {
-    const none = { tenantId: this.opened?.tenantId ?? null, generation: null, key: null, models: [], grants: [] };
+    const none = { tenantId: this.opened?.tenantId ?? null, incarnation: null, key: null, models: [], grants: [] };
     if (!this.opened) return none;
     const key = findKey(this.sql, keyHash, by);
     if (!key) return none;
     return {
       tenantId: this.opened.tenantId,
-      generation: this.opened.generation,
+      incarnation: this.opened.incarnation,
       key,
       models: this.models(),
       grants: this.references(),
@@ -148,35 +158,35 @@ export class TenantRegistry extends DurableObject<Env> {
     return this.opened ? getModel(this.sql, id) : null;
   }
 
-  insertModel(generation: Generation, record: ModelRecord): WriteResult {
-    return this.refuse(generation) ?? this.written(insertModel(this.sql, record, Date.now()));
+  insertModel(actor: Actor, record: ModelRecord): WriteResult {
+    return this.refuse(actor, "admin") ?? this.written(insertModel(this.sql, record, Date.now()));
   }
 
   /** Replace a model, only if nobody changed it since `expectedUpdatedAt`; `keepFeatures`: the stored declared features stand. */
-  replaceModel(generation: Generation, record: ModelRecord, expectedUpdatedAt: string, keepFeatures = false): WriteResult {
-    return this.refuse(generation) ?? this.written(replaceModel(this.sql, record, expectedUpdatedAt, keepFeatures, Date.now()));
+  replaceModel(actor: Actor, record: ModelRecord, expectedUpdatedAt: string, keepFeatures = false): WriteResult {
+    return this.refuse(actor, "admin") ?? this.written(replaceModel(this.sql, record, expectedUpdatedAt, keepFeatures, Date.now()));
   }
 
-  deleteModel(generation: Generation, id: string): WriteResult<{ id: string }> {
-    return this.refuse(generation) ?? this.written(deleteModel(this.sql, id));
+  deleteModel(actor: Actor, id: string): WriteResult<{ id: string }> {
+    return this.refuse(actor, "admin") ?? this.written(deleteModel(this.sql, id));
   }
 
   /** Admin-set status: `maintenance` sticks until an admin clears it with `available`. */
-  setStatus(generation: Generation, id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
-    return this.refuse(generation) ?? this.written(setStatus(this.sql, id, status, at));
+  setStatus(actor: Actor, id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
+    return this.refuse(actor, "admin") ?? this.written(setStatus(this.sql, id, status, at));
   }
 
   // --- health ---------------------------------------------------------------
 
   /** Passive health: a real call's outcome, reported by the Worker after the call; a failure names the capability it used. */
-  recordCall(generation: Generation, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): HealthCheck | null {
-    if (this.refuse(generation)) return null;
+  recordCall(actor: Actor, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): HealthCheck | null {
+    if (this.refuse(actor, "key")) return null;
     return recordOutcome(this.ctx.storage, modelId, outcome, "call", at, capability);
   }
 
   /** Circuit breaker: may a call go to this model in `error` now (one trial at a time)? See src/inference/breaker.ts. */
-  breakerTrial(generation: Generation, modelId: string): Admission {
-    if (this.refuse(generation)) return { state: "open", until: Date.now() + 10_000 };
+  breakerTrial(actor: Actor, modelId: string): Admission {
+    if (this.refuse(actor, "key")) return { state: "open", until: Date.now() + 10_000 };
     return grantTrial(this.ctx.storage, modelId, Date.now());
   }
 
@@ -319,30 +329,31 @@ export class TenantRegistry extends DurableObject<Env> {
 
   // --- API keys (see key-store.ts) ---------------------------------------------
 
-  createKey(generation: Generation, key: ApiKeyInfo & { hash: string }): WriteResult<ApiKeyInfo> {
-    return this.refuse(generation) ?? createKey(this.sql, key);
+  createKey(actor: Actor, key: ApiKeyInfo & { hash: string }): WriteResult<ApiKeyInfo> {
+    return this.refuse(actor, "admin") ?? createKey(this.sql, key);
   }
 
   listKeys(): ApiKeyInfo[] {
     return this.opened ? listKeys(this.sql) : [];
   }
 
-  deleteKey(generation: Generation, id: string): WriteResult<{ id: string }> {
-    return this.refuse(generation) ?? deleteKey(this.sql, id, new Date().toISOString());
+  deleteKey(actor: Actor, id: string): WriteResult<{ id: string }> {
+    return this.refuse(actor, "admin") ?? deleteKey(this.sql, id, new Date().toISOString());
   }
 
   // --- usage and budgets (see usage-store.ts; times in ms, passed in) ---------
 
   /** A batch of finished calls from one isolate; a batch id is applied once (a retried write counts nothing twice). */
-  recordUsage(generation: Generation, batchId: string, records: UsageRecord[], now: number): boolean {
-    if (this.refuse(generation)) return false;
+  recordUsage(incarnation: string | null, batchId: string, records: UsageRecord[], now: number): boolean {
+    // Only the incarnation: a call that ended after its key was revoked still spent what it spent.
+    if (this.refuse(incarnation === null ? null : { incarnation, keyId: null })) return false;
     return recordBatch(this.ctx.storage, batchId, records, now);
   }
 
   /** Admit a call's worst case against the budgets that apply, holding it until the call is recorded. */
-  admitUsage(generation: Generation, ask: Reservation, now: number) {
-    if (this.refuse(generation)) return { ok: true as const, left: { tokens: null, cost_nano: null }, held: false };
-    return admitCall(this.ctx.storage, ask, now);
+  reserveUsage(actor: Actor, ask: Reservation, now: number) {
+    if (this.refuse(actor, "key")) return { ok: true as const, left: { tokens: null, cost_nano: null }, held: false };
+    return reserveUsage(this.ctx.storage, ask, now);
   }
 
   usage(query: { from: number; to: number; group_by: "model" | "key" | "day"; key_id: string | null }, now: number): UsageReport | null {
@@ -356,13 +367,8 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   /** The tenant's budget (`keyId` null) or a key's; `null` removes it. */
-  setBudget(
-    generation: Generation,
-    keyId: string | null,
-    budget: Budget | null,
-    at: string,
-  ): WriteResult<{ key_id: string | null; budget: Budget | null }> {
-    const refused = this.refuse(generation);
+  setBudget(actor: Actor, keyId: string | null, budget: Budget | null, at: string): WriteResult<{ key_id: string | null; budget: Budget | null }> {
+    const refused = this.refuse(actor, "admin");
     if (refused) return refused;
     if (keyId !== null && !hasKey(this.sql, keyId)) {
       return { ok: false, code: "not_found", message: `Key "${keyId}" not found.` };
@@ -377,12 +383,12 @@ export class TenantRegistry extends DurableObject<Env> {
     return this.opened ? listGrants(this.sql) : [];
   }
 
-  putGrant(generation: Generation, grant: SecretGrant, at: string): WriteResult<SecretGrant> {
-    return this.refuse(generation) ?? putGrant(this.sql, grant, at);
+  putGrant(grant: SecretGrant, at: string): WriteResult<SecretGrant> {
+    return this.refuse(null) ?? putGrant(this.sql, grant, at);
   }
 
-  deleteGrant(generation: Generation, name: string): WriteResult<{ name: string }> {
-    return this.refuse(generation) ?? deleteGrant(this.sql, name);
+  deleteGrant(name: string): WriteResult<{ name: string }> {
+    return this.refuse(null) ?? deleteGrant(this.sql, name);
   }
 
   // --- the tenant's own secrets (sealed by the Worker; see secret-store.ts) ---
@@ -395,12 +401,12 @@ export class TenantRegistry extends DurableObject<Env> {
     return this.opened ? sealedSecrets(this.sql, this.opened.tenantId) : [];
   }
 
-  putSecret(generation: Generation, input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
-    return this.refuse(generation) ?? putSecret(this.sql, input, at);
+  putSecret(actor: Actor, input: { name: string; hosts: string[]; sealed: SealedSecret }, at: string): WriteResult<SecretInfo> {
+    return this.refuse(actor, "admin") ?? putSecret(this.sql, input, at);
   }
 
-  deleteSecret(generation: Generation, name: string): WriteResult<{ name: string }> {
-    return this.refuse(generation) ?? deleteSecret(this.sql, name, this.models());
+  deleteSecret(actor: Actor, name: string): WriteResult<{ name: string }> {
+    return this.refuse(actor, "admin") ?? deleteSecret(this.sql, name, this.models());
   }
 
   resealSecrets(updates: { name: string; previous_iv: ArrayBuffer; sealed: SealedSecret }[]): number {
@@ -417,13 +423,20 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   /**
-   * Why a write must not land, or null when it may: the tenant is not open
-   * (never created, or deleted), or the caller's credentials belong to an
-   * earlier generation of it (a cache that outlived a delete and re-create).
+   * Why a write must not land, or null when it may (the one check every write
+   * makes): the tenant is not open (never created, or deleted); the actor's key
+   * belongs to an earlier incarnation of it (a cache that outlived a delete and
+   * re-create); the key was revoked; or the write needs an admin and the key
+   * is not one. The operator (`null`) may write to whichever incarnation is open.
    */
-  private refuse(generation: Generation): WriteResult<never> | null {
+  private refuse(actor: Actor | { incarnation: string; keyId: null }, needs?: Needs): WriteResult<never> | null {
     if (!this.opened) return UNKNOWN;
-    if (generation !== null && generation !== this.opened.generation) return UNKNOWN;
+    if (actor === null) return null;
+    if (actor.incarnation !== this.opened.incarnation) return UNKNOWN;
+    if (actor.keyId === null) return null;
+    const key = findKey(this.sql, actor.keyId, "id");
+    if (!key) return REVOKED;
+    if (needs === "admin" && key.role !== "admin") return NOT_ADMIN;
     return null;
   }
 

@@ -9,7 +9,18 @@
  * for 62 days, applied batch ids for a day; pruned as batches are recorded.
  */
 import { z } from "zod";
-import { admit, type Amount, Budget, type BudgetSet, type BudgetState, left, periodEnd, periodStart, type Verdict, ZERO } from "../usage/budget";
+import {
+  type Amount,
+  Budget,
+  type BudgetSet,
+  type BudgetState,
+  budgetVerdict,
+  left,
+  periodEnd,
+  periodStart,
+  type Verdict,
+  ZERO,
+} from "../usage/budget";
 import { toUsd } from "../usage/cost";
 import type { GroupBy, Reservation, UsageGroup, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
 import { all, first } from "./rows";
@@ -194,13 +205,13 @@ function stateOf(sql: SqlStorage, scope: string, budget: Budget, now: number): B
  * one synchronous transaction of the object: concurrent calls are admitted one
  * after the other, each seeing what the ones before hold.
  */
-export function admitCall(storage: DurableObjectStorage, ask: Reservation, now: number): Verdict & { held: boolean } {
+export function reserveUsage(storage: DurableObjectStorage, ask: Reservation, now: number): Verdict & { held: boolean } {
   const sql = storage.sql;
   return storage.transactionSync(() => {
     sql.exec("DELETE FROM reservations WHERE expires_at < ?", now);
     const states = budgetStates(sql, ask.key_id, now);
     if (states.length === 0) return { ok: true, left: { tokens: null, cost_nano: null }, held: false };
-    const verdict = admit(states, ask, now);
+    const verdict = budgetVerdict(states, ask, now);
     if (!verdict.ok) return { ...verdict, held: false };
     sql.exec(
       "INSERT INTO reservations (id, key_id, model_id, tokens, cost_nano, at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

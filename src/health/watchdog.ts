@@ -17,7 +17,7 @@
  * (`reportSchedule`) every time its alarm runs or its models change, and by the
  * watchdog for the tenants it nudged.
  */
-import { tenantStub } from "../tenants/stub";
+import { TenantClient } from "../tenants/client";
 import { pool } from "../util/pool";
 
 /** Tenants nudged per cron run at most. */
@@ -52,7 +52,7 @@ export async function watchdog(env: Env, now: number, batch = WATCHDOG_BATCH): P
   let subrequests = 1;
   const answers = await pool(results, FAN_OUT, async ({ id }) => {
     try {
-      return { id, ...(await tenantStub(env, id).watchdog()) };
+      return { id, ...(await TenantClient.operator(env, id).watchdog()) };
     } catch (error) {
       console.error("health watchdog: tenant did not answer", id, error instanceof Error ? error.message : error);
       return { id, nudge: "failed" as const, overdueAt: now + RETRY_AFTER_MS };

@@ -84,7 +84,7 @@ export function afterResult(state: BreakerState, config: Pick<CommonConfig, "cir
 }
 
 /** Whether a call may go to a model in `error` now, decided where the state lives. */
-export function admit(state: BreakerState, config: Pick<CommonConfig, "timeout">, now: number): { answer: Admission; state: BreakerState } {
+export function decideTrial(state: BreakerState, config: Pick<CommonConfig, "timeout">, now: number): { answer: Admission; state: BreakerState } {
   if (state.open_until > now) return { answer: { state: "open", until: state.open_until }, state };
   if (state.trial_until > now) return { answer: { state: "open", until: state.trial_until }, state };
   return { answer: { state: "trial" }, state: { ...state, trial_until: now + trialLeaseMs(config) } };
@@ -102,14 +102,14 @@ const MAX_KNOWN = 5_000;
  * `error` (the cached registry is then dropped). No, with until when, while
  * the breaker is open or another call holds the trial.
  */
-export async function admitCall(scope: TenantScope, model: ModelRecord): Promise<{ admitted: true } | { admitted: false; until: number }> {
-  const key = `${scope.tenantId}/${scope.generation}/${model.id}`;
+export async function passBreaker(scope: TenantScope, model: ModelRecord): Promise<{ admitted: true } | { admitted: false; until: number }> {
+  const key = `${scope.tenantId}/${scope.incarnation}/${model.id}`;
   const now = Date.now();
   const known = knownOpen.get(key);
   if (known !== undefined && known > now) return { admitted: false, until: known };
   let answer: Admission;
   try {
-    answer = await scope.stub.breakerTrial(scope.generation, model.id);
+    answer = await scope.tenant.breakerTrial(model.id);
   } catch (error) {
     console.error("circuit breaker: the tenant's object did not answer", error instanceof Error ? error.message : error);
     answer = { state: "open", until: now + 1000 };
@@ -121,6 +121,5 @@ export async function admitCall(scope: TenantScope, model: ModelRecord): Promise
     return { admitted: false, until: answer.until };
   }
   knownOpen.delete(key);
-  if (answer.state === "closed") scope.forget();
   return { admitted: true };
 }

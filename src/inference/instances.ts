@@ -16,7 +16,7 @@
  * calls at once may each build one; the second one built wins.
  */
 import type { ModelRecord } from "../models/schema";
-import type { TenantSnapshot } from "../tenants/stub";
+import type { TenantSnapshot } from "../tenants/shapes";
 import { type Instance, instantiate } from "./instantiate";
 
 const built = new WeakMap<TenantSnapshot, Map<string, { model: ModelRecord; instance: Instance }>>();

@@ -29,7 +29,7 @@ import type {
 import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
-import { admitCall } from "./breaker";
+import { passBreaker } from "./breaker";
 import { type Need, requiredFeatures } from "./features";
 import { instanceFor } from "./instances";
 import { takeToken } from "./rate-limit";
@@ -191,7 +191,7 @@ async function call<T extends object>(
 
 /** A model in `error`: through when its breaker grants a trial (or has closed meanwhile), else still blocked, saying until when. */
 async function throughBreaker(scope: TenantScope, model: ModelRecord, blocked: Blocked & { reason: "down" }): Promise<Blocked | undefined> {
-  const admitted = await admitCall(scope, model);
+  const admitted = await passBreaker(scope, model);
   if (admitted.admitted) return undefined;
   const wait = Math.max(1, Math.ceil((admitted.until - Date.now()) / 1000));
   return { ...blocked, detail: `${blocked.detail} (circuit open: the next trial call in ${wait} s)` };
@@ -237,9 +237,7 @@ function upstreamCaused(failure: GatewayError, kind: CallKind, options: CallOpti
 function report(scope: TenantScope, model: ModelRecord, kind: CallKind, ok: boolean, latencyMs: number, detail: string | null) {
   if (ok && model.status === "available") return;
   const outcome = { ok, latency_ms: ok ? latencyMs : null, detail };
-  const recorded = scope.stub.recordCall(scope.generation, model.id, outcome, new Date().toISOString(), ok ? undefined : kind.capability);
-  // A changed status must be seen by the next call from this isolate (a model now in error is skipped at once).
-  scope.background(recorded.then((check) => check && check.status !== model.status && scope.forget()));
+  scope.background(scope.tenant.recordCall(model.id, model.status, outcome, ok ? undefined : kind.capability));
 }
 
 /** One model: take a rate token, build the backend with secrets resolved, call it, redact everything that comes back. */

@@ -26,7 +26,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { McpServer, StandardSchemaWithJSON } from "@modelcontextprotocol/server";
 import type { Role } from "../tenants/keys";
 import { TenantScope } from "../tenants/scope";
-import type { TenantSnapshot } from "../tenants/stub";
+import type { TenantSnapshot } from "../tenants/shapes";
 
 /** What the tool files register on: the two McpServer methods they use. */
 export type ToolRegistrar = Pick<McpServer, "registerTool" | "registerResource">;

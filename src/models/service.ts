@@ -40,9 +40,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     created_at: now,
     updated_at: now,
   });
-  const registered = await scope.audited("model.register", record.id, { backend_type: record.backend_type }, async () =>
-    scope.committed(await scope.stub.insertModel(scope.generation, record)),
-  );
+  const registered = await scope.audited("model.register", record.id, { backend_type: record.backend_type }, () => scope.tenant.insertModel(record));
   return firstCheck(scope, registered);
 }
 
@@ -50,7 +48,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
   scope.requireAdmin();
   const patch = parseOrThrow(ModelUpdateRequest, input);
   // Merge into the stored version (not the cached one), and write only if it is still that version.
-  const current = await scope.stub.getModel(id);
+  const current = await scope.tenant.getModel(id);
   if (!current) throw new GatewayError("not_found", `Model "${id}" not found.`);
   const backendChanged = patch.backend_type !== undefined && patch.backend_type !== current.backend_type;
   const config = patch.config ? mergeConfig(backendChanged ? {} : current.config, patch.config) : current.config;
@@ -68,8 +66,8 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     fallbacks: patch.fallbacks ?? current.fallbacks,
     updated_at: laterThan(current.updated_at),
   });
-  const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, async () =>
-    scope.committed(await scope.stub.replaceModel(scope.generation, record, current.updated_at, keepFeatures)),
+  const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, () =>
+    scope.tenant.replaceModel(record, current.updated_at, keepFeatures),
   );
   return updated.status === "initializing" ? firstCheck(scope, updated) : updated;
 }
@@ -81,8 +79,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
  */
 async function firstCheck(scope: TenantScope, model: ModelRecord): Promise<ModelRecord> {
   try {
-    const checked = await scope.stub.probeModel(model.id);
-    scope.forget();
+    const checked = await scope.tenant.probeModel(model.id);
     return checked ?? model;
   } catch (error) {
     console.error("first check failed to run", error instanceof Error ? error.message : error);
@@ -92,16 +89,14 @@ async function firstCheck(scope: TenantScope, model: ModelRecord): Promise<Model
 
 export async function removeModel(scope: TenantScope, id: string): Promise<{ id: string; removed: true }> {
   scope.requireAdmin();
-  await scope.audited("model.remove", id, undefined, async () => scope.committed(await scope.stub.deleteModel(scope.generation, id)));
+  await scope.audited("model.remove", id, undefined, () => scope.tenant.deleteModel(id));
   return { id, removed: true };
 }
 
 /** Only an admin sets or clears maintenance; health checks never overwrite it. */
 export async function setMaintenance(scope: TenantScope, id: string, status: "maintenance" | "available"): Promise<ModelRecord> {
   scope.requireAdmin();
-  return scope.audited("model.status", id, { status }, async () =>
-    scope.committed(await scope.stub.setStatus(scope.generation, id, status, new Date().toISOString())),
-  );
+  return scope.audited("model.status", id, { status }, () => scope.tenant.setStatus(id, status));
 }
 
 interface Draft {

@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
-import { tenantStub } from "../tenants/stub";
+import { TenantClient } from "../tenants/client";
 import type { SecretInfo } from "../durable/secret-store";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
@@ -54,14 +54,12 @@ export async function putSecret(scope: TenantScope, name: string, body: z.output
   scope.requireAdmin();
   const { current } = await keyring(scope.env);
   const sealed = await seal(current, scope.tenantId, name, body.value);
-  return scope.audited("secret.put", name, { hosts: body.hosts }, async () =>
-    scope.committed(await scope.stub.putSecret(scope.generation, { name, hosts: body.hosts, sealed }, new Date().toISOString())),
-  );
+  return scope.audited("secret.put", name, { hosts: body.hosts }, () => scope.tenant.putSecret({ name, hosts: body.hosts, sealed }));
 }
 
 export async function deleteSecret(scope: TenantScope, name: string): Promise<{ name: string; deleted: true }> {
   scope.requireAdmin();
-  await scope.audited("secret.delete", name, undefined, async () => scope.committed(await scope.stub.deleteSecret(scope.generation, name)));
+  await scope.audited("secret.delete", name, undefined, () => scope.tenant.deleteSecret(name));
   return { name, deleted: true };
 }
 
@@ -81,11 +79,11 @@ export interface RotationReport {
  */
 export async function rotateSecrets(env: Env, tenantId: string): Promise<RotationReport> {
   const keys = await keyring(env);
-  const stub = tenantStub(env, tenantId);
+  const tenant = TenantClient.operator(env, tenantId);
   const updates: { name: string; previous_iv: ArrayBuffer; sealed: SealedSecret }[] = [];
   const failed: string[] = [];
   let current = 0;
-  for (const secret of await stub.sealedSecrets()) {
+  for (const secret of await tenant.sealedSecrets()) {
     if (!secret.sealed) continue;
     if (secret.sealed.key_id === keys.current.id) {
       current += 1;
@@ -98,6 +96,6 @@ export async function rotateSecrets(env: Env, tenantId: string): Promise<Rotatio
       failed.push(secret.name);
     }
   }
-  const reencrypted = updates.length > 0 ? await stub.resealSecrets(updates) : 0;
+  const reencrypted = updates.length > 0 ? await tenant.resealSecrets(updates) : 0;
   return { tenant_id: tenantId, key_id: keys.current.id, reencrypted, already_current: current, failed };
 }

@@ -30,7 +30,7 @@ export const statusRoutes = new Hono<AppEnv>()
       const error = bearer || cookie ? "That key is not valid (unknown or revoked), or the session has ended." : null;
       return page(c, "Sign in", loginForm(csrfToken(c), error), 401);
     }
-    const [checks, usage] = await Promise.all([scope.stub.checksByModel(CHECKS_SHOWN), loadUsageOverview(scope)]);
+    const [checks, usage] = await Promise.all([scope.tenant.checksByModel(CHECKS_SHOWN), loadUsageOverview(scope)]);
     const body = html`
       <header>
         <h1>Models of tenant <code>${scope.tenantId}</code></h1>

@@ -14,7 +14,7 @@ type Bucket = { requests: number; tokens: number };
 /** What the signed-in key may see: the whole tenant for an admin key, its own calls for a user key. */
 export async function loadUsageOverview(scope: TenantScope): Promise<Overview | null> {
   await flushUsage(scope.tenantId);
-  return scope.stub.usageOverview(scope.role === "admin" ? null : scope.key.id, Date.now());
+  return scope.tenant.usageOverview(scope.role === "admin" ? null : scope.key.id, Date.now());
 }
 
 export function usageSection(overview: Overview | null, modelIds: readonly string[]) {

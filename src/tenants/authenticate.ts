@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { knownKeyHash, loadTenant, rememberKeyHash } from "./cache";
+import { TenantClient } from "./client";
 import { hashKey, tenantOfKey } from "./keys";
 import { TenantScope } from "./scope";
 
@@ -23,12 +24,13 @@ export async function authenticate(c: Context<AppEnv>, token: string): Promise<T
 
 /** The tenant scope for a credential of a known tenant, or null when the tenant does not know it. */
 export async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash: string } | { keyId: string }) {
-  const loaded = await loadTenant(c.env, tenantId, credential, () => {
+  const loaded = await loadTenant(tenantId, credential, () => {
     c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
+    return TenantClient.snapshot(c.env, tenantId, credential);
   });
   if (!loaded) return null;
   await enforceTenantRate(c.env, tenantId);
-  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.generation, loaded.key, loaded.snapshot);
+  return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.incarnation, loaded.key, loaded.snapshot);
 }
 
 /**

@@ -6,7 +6,7 @@
  * isolates see a write within `TTL_MS`.
  */
 import { type ApiKeyInfo, tenantOfKey } from "../tenants/keys";
-import { tenantStub, type TenantSnapshot } from "./stub";
+import type { TenantSnapshot } from "./shapes";
 
 export const TTL_MS = 10_000;
 /**
@@ -22,8 +22,9 @@ interface Entry<T> {
   at: number;
 }
 
-const keys = new Map<string, Entry<{ tenantId: string; key: ApiKeyInfo }>>();
-const snapshots = new Map<string, Entry<TenantSnapshot & { generation: string }>>();
+/** A key as it was found, with the incarnation of the tenant it was found in. */
+const keys = new Map<string, Entry<{ tenantId: string; incarnation: string; key: ApiKeyInfo }>>();
+const snapshots = new Map<string, Entry<TenantSnapshot & { incarnation: string }>>();
 const rejected = new Map<string, Entry<true>>();
 
 function fresh<T>(entry: Entry<T> | undefined, now: number): T | undefined {
@@ -42,33 +43,32 @@ function put<T>(map: Map<string, Entry<T>>, id: string, value: T, now: number) {
  * consented by id (so revoking the key ends its grants too).
  */
 export async function loadTenant(
-  env: Env,
   tenantId: string,
   credential: { hash: string } | { keyId: string },
-  onRoundTrip: () => void,
-): Promise<{ key: ApiKeyInfo; generation: string; snapshot: TenantSnapshot } | null> {
+  /** The one round trip, through the tenant client (./client.ts). */
+  read: () => Promise<TenantSnapshot>,
+): Promise<{ key: ApiKeyInfo; incarnation: string; snapshot: TenantSnapshot } | null> {
   const now = Date.now();
   const cacheKey = "hash" in credential ? `${tenantId}:${credential.hash}` : `id:${tenantId}:${credential.keyId}`;
   const key = fresh(keys.get(cacheKey), now);
   const cached = fresh(snapshots.get(tenantId), now);
-  if (key && key.tenantId === tenantId && cached) return { key: key.key, generation: cached.generation, snapshot: cached };
+  // A key found in one incarnation never vouches for another: after a delete and re-create, both are read again.
+  if (key && key.tenantId === tenantId && cached && key.incarnation === cached.incarnation) {
+    return { key: key.key, incarnation: cached.incarnation, snapshot: cached };
+  }
   if (rejected.has(cacheKey) && now - rejected.get(cacheKey)!.at < REJECTED_TTL_MS) return null;
 
-  onRoundTrip();
-  const loaded = await tenantStub(env, tenantId).snapshot(
-    "hash" in credential ? credential.hash : credential.keyId,
-    "hash" in credential ? "hash" : "id",
-  );
-  const { key: found, generation } = loaded;
-  if (!found || !generation || loaded.tenantId !== tenantId) {
+  const loaded = await read();
+  const { key: found, incarnation } = loaded;
+  if (!found || !incarnation || loaded.tenantId !== tenantId) {
     put(rejected, cacheKey, true, now);
     return null;
   }
   // The cached object itself is handed out, cold or warm: per-snapshot caches (inference/instances.ts) key on it.
-  const snapshot = { ...loaded, generation };
-  put(keys, cacheKey, { tenantId, key: found }, now);
+  const snapshot = { ...loaded, incarnation };
+  put(keys, cacheKey, { tenantId, incarnation, key: found }, now);
   put(snapshots, tenantId, snapshot, now);
-  return { key: found, generation, snapshot };
+  return { key: found, incarnation, snapshot };
 }
 
 /**

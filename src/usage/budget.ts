@@ -83,8 +83,8 @@ export interface Remaining {
   cost_nano: number | null;
 }
 
-/** Admit `ask` only if it fits every budget that applies. */
-export function admit(states: readonly BudgetState[], ask: Amount, now: number): Verdict {
+/** Whether `ask` fits every budget that applies (and what is left if it does). */
+export function budgetVerdict(states: readonly BudgetState[], ask: Amount, now: number): Verdict {
   const remaining: Remaining = { tokens: null, cost_nano: null };
   for (const state of states) {
     const rest = left(state);

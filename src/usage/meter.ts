@@ -13,7 +13,7 @@ import { commonConfig } from "../config/common";
 import { GatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
-import { tenantStub } from "../tenants/stub";
+import type { TenantClient } from "../tenants/client";
 import { Batcher } from "./batcher";
 import type { Remaining } from "./budget";
 import { costNano, type Demand, estimateTokens, toUsd } from "./cost";
@@ -24,15 +24,14 @@ export const FLUSH_DELAY_MS = 1000;
 /** A batch this large is written at once. */
 export const MAX_BATCH = 100;
 
-const targets = new Map<string, { env: Env; tenantId: string; generation: string }>();
+/** Where each batch goes: the client of the tenant incarnation its records came from. */
+const targets = new Map<string, TenantClient>();
 
 const batcher = new Batcher<UsageRecord>({
   delayMs: FLUSH_DELAY_MS,
   maxRecords: MAX_BATCH,
   async send(target, batchId, records) {
-    const to = targets.get(target);
-    if (!to) return;
-    await tenantStub(to.env, to.tenantId).recordUsage(to.generation, batchId, records, Date.now());
+    await targets.get(target)?.recordUsage(batchId, records, Date.now());
   },
 });
 
@@ -76,7 +75,7 @@ export async function openMeter(scope: TenantScope, modelId: string, demand: Dem
       cost_nano: Math.max(...route.map((m) => costNano(pricingOf(m), demand.prompt_tokens, demand.completion_tokens))),
     };
     const now = Date.now();
-    const verdict = await scope.stub.admitUsage(scope.generation, ask, now);
+    const verdict = await scope.tenant.reserveUsage(ask, now);
     if (!verdict.ok) {
       throw new GatewayError("budget_exceeded", verdict.refusal.message, {
         retryAfter: Math.max(1, Math.ceil((verdict.refusal.resets_at - now) / 1000)),
@@ -119,8 +118,8 @@ export async function openMeter(scope: TenantScope, modelId: string, demand: Dem
       cost_nano: cost,
       ...(held && { reservation: held.id }),
     };
-    const target = `${scope.tenantId}/${scope.generation}`;
-    targets.set(target, { env: scope.env, tenantId: scope.tenantId, generation: scope.generation });
+    const target = `${scope.tenantId}/${scope.incarnation}`;
+    targets.set(target, scope.tenant);
     scope.background(batcher.add(target, entry, held !== undefined));
     counted();
   };

@@ -3,7 +3,7 @@
  * and the MCP tool, so all of them show the same numbers.
  */
 import { GatewayError } from "../errors";
-import { tenantStub } from "../tenants/stub";
+import type { TenantClient } from "../tenants/client";
 import type { Budget } from "./budget";
 import { flushUsage } from "./meter";
 import type { UsageQuery, UsageReport } from "./record";
@@ -11,14 +11,15 @@ import type { UsageQuery, UsageReport } from "./record";
 const DEFAULT_RANGE_MS = 30 * 86_400_000;
 
 /** A tenant's usage over [from, to), for the whole tenant (`keyId` null) or one key. */
-export async function readUsage(env: Env, tenantId: string, query: UsageQuery, keyId: string | null): Promise<UsageReport> {
+export async function readUsage(tenant: TenantClient, query: UsageQuery, keyId: string | null): Promise<UsageReport> {
+  const tenantId = tenant.tenantId;
   // What this isolate still holds for the tenant is written first: a report read here sees every call that ended here.
   await flushUsage(tenantId);
   const now = Date.now();
   const to = query.to === undefined ? now : Date.parse(query.to);
   const from = query.from === undefined ? to - DEFAULT_RANGE_MS : Date.parse(query.from);
   if (from >= to) throw new GatewayError("invalid_request", "from: must be before to.");
-  const report = await tenantStub(env, tenantId).usage({ from, to, group_by: query.group_by ?? "model", key_id: keyId }, now);
+  const report = await tenant.usage({ from, to, group_by: query.group_by ?? "model", key_id: keyId }, now);
   if (!report) throw new GatewayError("not_found", `Tenant "${tenantId}" not found.`);
   return report;
 }

@@ -148,7 +148,7 @@ describe("budget periods (an injected clock)", () => {
     await stub.setBudget(null, null, { period: "month", tokens: 150 }, "2026-11-01T00:00:00Z");
     const ask = async (tokens: number, now: number) => {
       const id = crypto.randomUUID();
-      return { id, verdict: await stub.admitUsage(null, { id, key_id: key, model_id: "m", tokens, cost_nano: 0 }, now) };
+      return { id, verdict: await stub.reserveUsage(null, { id, key_id: key, model_id: "m", tokens, cost_nano: 0 }, now) };
     };
     const settle = (reservation: string, tokens: number, at: number) =>
       stub.recordUsage(

@@ -143,7 +143,7 @@ beforeAll(async () => {
   // Each object as a deploy finds it: three models in storage, no alarm armed.
   await pool(ids, 50, (id) =>
     runInDurableObject(env.TENANTS.getByName(id), (instance: TenantRegistry, state) => {
-      instance.open(id);
+      instance.activate(id);
       for (const model of MODELS) {
         const stuck = id === hanging && model.id === "chat";
         const config = {

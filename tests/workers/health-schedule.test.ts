@@ -231,7 +231,7 @@ describe("each tenant's alarm", () => {
       await env.DB.prepare("INSERT INTO tenants (id, name) VALUES (?, ?)").bind(id, id).run();
       const stub = env.TENANTS.getByName(id);
       await runInDurableObject(stub, (instance: TenantRegistry, state) => {
-        instance.open(id);
+        instance.activate(id);
         const { api_key: _, ...config } = openaiModel("m", "gpt-fake", { health_check: { interval_s: 60 } }).config;
         state.storage.sql.exec(
           `INSERT INTO models (id, name, backend_type, config, capabilities, fallbacks, created_at, updated_at)

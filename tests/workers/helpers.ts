@@ -6,6 +6,7 @@
 import { env, exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { type Gateway, gatewayClient } from "../support/gateway-client";
+import type { TenantStub } from "../../src/tenants/client";
 
 export { fakes, type UpstreamRequest } from "../support/fake-control-client";
 export { type Tenant, uniqueId } from "../support/gateway-client";
@@ -21,6 +22,11 @@ const gateway: Gateway = {
   fetch: (input, init) => exports.default.fetch(new Request(input, init)),
 };
 export const { api, createTenant, registerModel } = gatewayClient(gateway);
+
+/** A tenant's Durable Object, called directly (as only src/tenants/client.ts does in the Worker), to test what the object itself refuses. */
+export function tenantObject(tenantId: string): TenantStub {
+  return env.TENANTS.getByName(tenantId) as unknown as TenantStub;
+}
 
 export interface RpcResponse {
   status: number;

@@ -8,8 +8,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
-import { tenantStub } from "../../src/tenants/stub";
-import { api, createTenant, openaiModel, OPERATOR, registerModel, uniqueId } from "./helpers";
+import { api, createTenant, openaiModel, OPERATOR, registerModel, tenantObject, uniqueId } from "./helpers";
 
 const bogusKey = (tenantId: string) => `mgw_${tenantId}_${"x".repeat(43)}`;
 
@@ -30,7 +29,7 @@ describe("credentials that match nothing", () => {
   it("a bad key for a real tenant loads none of its registry, and a repeat is refused without a round trip", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("m1"));
-    const snapshot = await tenantStub(env, tenant.id).snapshot("not-a-key-hash");
+    const snapshot = await tenantObject(tenant.id).snapshot("not-a-key-hash");
     expect(snapshot).toMatchObject({ tenantId: tenant.id, key: null, models: [], grants: [] });
 
     const key = bogusKey(tenant.id);
@@ -45,28 +44,29 @@ describe("credentials that match nothing", () => {
 describe("deleting a tenant", () => {
   it("leaves no write path: a caller still holding the old generation cannot write, before or after the id is re-created", async () => {
     const tenant = await createTenant();
-    const stub = tenantStub(env, tenant.id);
+    const stub = tenantObject(tenant.id);
     // What a warm isolate elsewhere still holds after the delete: the old generation, with the old admin key's authority.
     const generation = await generationOf(tenant.id);
     expect(generation).toEqual(expect.any(String));
-    expect((await stub.snapshot("not-a-key-hash")).generation).toBeNull(); // a key that matches nothing learns no generation
+    expect((await stub.snapshot("not-a-key-hash")).incarnation).toBeNull(); // a key that matches nothing learns no generation
+    const oldAdmin = { incarnation: generation!, keyId: tenant.adminKeyId };
 
     expect((await api("DELETE", `/api/v1/tenants/${tenant.id}`, { token: OPERATOR })).status).toBe(200);
     const key = { id: "key_planted", hash: "planted", role: "admin" as const, name: null, created_at: new Date().toISOString() };
-    expect(await stub.createKey(generation, key)).toMatchObject({ ok: false, code: "not_found" });
+    expect(await stub.createKey(oldAdmin, key)).toMatchObject({ ok: false, code: "not_found" });
     expect(await stub.createKey(null, key)).toMatchObject({ ok: false, code: "not_found" });
     expect(await tables(tenant.id)).toBe(0);
 
     expect((await api("POST", "/api/v1/tenants", { token: OPERATOR, body: { id: tenant.id, name: "Again" } })).status).toBe(201);
-    expect(await stub.createKey(generation, key)).toMatchObject({ ok: false, code: "not_found" });
-    expect(await stub.insertModel(generation, { ...modelRecord("planted") })).toMatchObject({ ok: false, code: "not_found" });
+    expect(await stub.createKey(oldAdmin, key)).toMatchObject({ ok: false, code: "not_found" });
+    expect(await stub.insertModel(oldAdmin, { ...modelRecord("planted") })).toMatchObject({ ok: false, code: "not_found" });
     expect((await api("GET", `/api/v1/tenants/${tenant.id}/keys`, { token: OPERATOR })).body).toEqual({ keys: [] });
     expect((await api("GET", "/api/v1/models", { token: tenant.adminKey })).status).toBe(401);
   });
 
   it("a delete that wiped the object but not the directory row can be finished, and the keys are dead meanwhile", async () => {
     const tenant = await createTenant();
-    await tenantStub(env, tenant.id).destroy(); // as if the D1 delete had failed after the wipe
+    await tenantObject(tenant.id).destroy(); // as if the D1 delete had failed after the wipe
     expect((await api("GET", "/api/v1/models", { token: tenant.adminKey })).status).toBe(401);
     const listed = await api<{ tenants: { id: string }[] }>("GET", "/api/v1/tenants", { token: OPERATOR });
     expect(listed.body.tenants.map((t) => t.id)).toContain(tenant.id);
@@ -84,6 +84,36 @@ describe("creating a tenant", () => {
     const key = await api<{ key: string }>("POST", `/api/v1/tenants/${id}/keys`, { token: OPERATOR, body: { role: "admin" } });
     expect((await api("GET", "/api/v1/models", { token: key.body.key })).status).toBe(200);
     expect((await api("POST", "/api/v1/tenants", { token: OPERATOR, body: { id, name: "Twice" } })).status).toBe(409);
+  });
+});
+
+describe("a key revoked elsewhere", () => {
+  it("cannot write while this isolate's cache still holds it: the object checks the acting key in the same call", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    // Warm this isolate's cache with the admin key.
+    expect((await api("GET", "/api/v1/keys", { token: tenant.adminKey })).status).toBe(200);
+    // Revoked through another isolate: straight at the object, so this isolate's cache is not told.
+    expect(await tenantObject(tenant.id).deleteKey(null, tenant.adminKeyId)).toMatchObject({ ok: true });
+
+    const minted = await api<{ error: { code: string; message: string } }>("POST", "/api/v1/keys", {
+      token: tenant.adminKey,
+      body: { role: "admin" },
+    });
+    expect(minted.status).toBe(403);
+    expect(minted.body.error.message).toContain("revoked");
+    const model = await api("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("planted") });
+    expect(model.status).toBe(403);
+    const keys = await api<{ keys: { id: string }[] }>("GET", `/api/v1/tenants/${tenant.id}/keys`, { token: OPERATOR });
+    expect(keys.body.keys.map((k) => k.id)).toEqual([tenant.userKeyId]);
+  });
+
+  it("a user key cannot make an admin write even when it reaches the object directly", async () => {
+    const tenant = await createTenant();
+    const incarnation = (await generationOf(tenant.id))!;
+    const asUser = { incarnation, keyId: tenant.userKeyId };
+    const key = { id: "key_user_made", hash: "user-made", role: "admin" as const, name: null, created_at: new Date().toISOString() };
+    expect(await tenantObject(tenant.id).createKey(asUser, key)).toMatchObject({ ok: false, code: "forbidden" });
+    expect(await tenantObject(tenant.id).createKey({ incarnation, keyId: tenant.adminKeyId }, key)).toMatchObject({ ok: true });
   });
 });
 

@@ -3,9 +3,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { migrate, MIGRATIONS } from "../../src/durable/migrations";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
-import { tenantStub } from "../../src/tenants/stub";
 import type { ModelRecord } from "../../src/models/schema";
-import { uniqueId } from "./helpers";
+import { tenantObject, uniqueId } from "./helpers";
 
 function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
   return {
@@ -32,7 +31,7 @@ describe("TenantRegistry Durable Object", () => {
   it("migrates its schema when opened, records the version, and migrating again changes nothing", async () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry, state) => {
-      instance.open("t1");
+      instance.activate("t1");
       const version = state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version;
       expect(version).toBe(MIGRATIONS.length);
       expect(migrate(state.storage)).toBe(MIGRATIONS.length);
@@ -44,7 +43,7 @@ describe("TenantRegistry Durable Object", () => {
   it("inserts atomically: a duplicate or a dangling fallback writes nothing", async () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry) => {
-      instance.open("t");
+      instance.activate("t");
       expect(instance.insertModel(null, record("a")).ok).toBe(true);
       expect(instance.insertModel(null, record("a", { name: "again" }))).toMatchObject({ ok: false, code: "conflict" });
       expect(instance.insertModel(null, record("b", { fallbacks: ["a", "zzz"] }))).toMatchObject({ ok: false, code: "invalid_request" });
@@ -55,7 +54,7 @@ describe("TenantRegistry Durable Object", () => {
   it("replaces only the version the caller read (optimistic concurrency)", async () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry) => {
-      instance.open("t");
+      instance.activate("t");
       instance.insertModel(null, record("a"));
       const first = instance.replaceModel(null, record("a", { name: "one", updated_at: "2026-01-02T00:00:00.000Z" }), "2026-01-01T00:00:00.000Z");
       expect(first.ok).toBe(true);
@@ -68,7 +67,7 @@ describe("TenantRegistry Durable Object", () => {
   it("keeps maintenance through a config update", async () => {
     const stub = env.TENANTS.getByName(uniqueId("do"));
     await runInDurableObject(stub, (instance: TenantRegistry) => {
-      instance.open("t");
+      instance.activate("t");
       instance.insertModel(null, record("a"));
       const set = instance.setStatus(null, "a", "maintenance", "2026-01-02T00:00:00.000Z");
       expect(set.ok).toBe(true);
@@ -78,11 +77,11 @@ describe("TenantRegistry Durable Object", () => {
   });
 
   it("destroy empties the tenant and leaves an unopened registry", async () => {
-    const stub = tenantStub(env, uniqueId("do"));
-    await stub.open("t");
+    const stub = tenantObject(uniqueId("do"));
+    await stub.activate("t");
     await stub.createKey(null, { id: "k1", hash: "h1", role: "admin", name: null, created_at: "2026-01-01T00:00:00.000Z" });
     expect((await stub.snapshot("h1")).key?.id).toBe("k1");
     await stub.destroy();
-    expect(await stub.snapshot("h1")).toEqual({ tenantId: null, generation: null, key: null, models: [], grants: [] });
+    expect(await stub.snapshot("h1")).toEqual({ tenantId: null, incarnation: null, key: null, models: [], grants: [] });
   });
 });

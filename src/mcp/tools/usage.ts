@@ -23,7 +23,7 @@ export function registerUsageTools(server: ToolRegistrar, scope: TenantScope): v
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     guarded(async (query) => {
-      const report = await readUsage(scope.env, scope.tenantId, query, scope.role === "admin" ? null : scope.key.id);
+      const report = await readUsage(scope.tenant, query, scope.role === "admin" ? null : scope.key.id);
       return ok(report, describeUsage(report));
     }),
   );
