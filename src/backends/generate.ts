@@ -14,7 +14,7 @@ import type { CallOptions, Generation } from "./types";
 
 export interface GenerationWays {
   /** Open the upstream's stream: one attempt, given up when `signal` aborts. */
-  open(signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+  connect(signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
   /** The whole answer at once, read into a Generation. */
   whole(): Promise<Generation>;
   /** How the stream's bytes become events (`sseEvents`, `ndjsonEvents`), and what one event says. */
@@ -34,7 +34,7 @@ export async function streamOrWhole(ways: GenerationWays, options: CallOptions |
   if (ways.streams === false) return handOver(await ways.whole(), options);
   const firstToken = { ...policy, timeoutMs: policy.firstTokenMs ?? policy.timeoutMs, timeoutName: "first_token_timeout in the model config" };
   const started = await retrying(firstToken, async (signal, disarm) => {
-    const first = await untilFirstToken(ways.events(await ways.open(signal)), ways.piece, signal, policy.label);
+    const first = await untilFirstToken(ways.events(await ways.connect(signal)), ways.piece, signal, policy.label);
     disarm();
     return first;
   });
@@ -66,7 +66,7 @@ export function httpGeneration(call: HttpGeneration, policy: Omit<UpstreamPolicy
   const forThis = forCall(policy, options);
   return streamOrWhole(
     {
-      open: (signal) => openStream(call.url, jsonPost(call.body(true), call.headers, call.streamAccept), forThis, signal),
+      connect: (signal) => openStream(call.url, jsonPost(call.body(true), call.headers, call.streamAccept), forThis, signal),
       whole: async () => call.parse(await upstreamJson(call.url, jsonPost(call.body(false), call.headers), forThis), policy.label),
       events: call.events,
       piece: call.piece,

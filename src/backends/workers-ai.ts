@@ -93,7 +93,7 @@ export const workersAi = {
 
     const generate = async ({ inputs: body, streams }: Inputs, maxTokens: number | undefined, options?: CallOptions): Promise<Generation> => {
       const ways = {
-        async open(signal: AbortSignal) {
+        async connect(signal: AbortSignal) {
           const stream = await once({ ...body, stream: true }, signal);
           if (!(stream instanceof ReadableStream)) throw new GatewayError("upstream_error", `${label} did not return a stream.`);
           return stream;

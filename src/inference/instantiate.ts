@@ -15,7 +15,7 @@ import { checkModelConfig } from "../backends/model-config";
 import { findReferences, resolveReferences, type SecretGrant } from "../config/secrets";
 import type { ModelRecord } from "../models/schema";
 import { type Redactor, redactor } from "./redaction";
-import { open } from "../secrets/crypto";
+import { unseal } from "../secrets/crypto";
 import { keyring } from "../secrets/keyring";
 import { settings } from "../settings";
 
@@ -39,7 +39,7 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   });
   if (sealed.length > 0) {
     const keys = (await keyring(env)).all;
-    for (const { name, sealed: s } of sealed) opened.set(name, await open(keys, s.tenant_id, name, s));
+    for (const { name, sealed: s } of sealed) opened.set(name, await unseal(keys, s.tenant_id, name, s));
   }
   const lookup = (name: string) => opened.get(name) ?? fromBinding(name);
   const redact = redactor(names.flatMap((name) => lookup(name) ?? []));

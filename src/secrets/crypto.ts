@@ -94,7 +94,7 @@ export async function seal(key: SecretKey, tenantId: string, name: string, value
  * The value of a sealed secret, with whichever of `keys` has its key id. Errors
  * say what to do and never carry the value or the key.
  */
-export async function open(keys: readonly SecretKey[], tenantId: string, name: string, sealed: SealedSecret): Promise<string> {
+export async function unseal(keys: readonly SecretKey[], tenantId: string, name: string, sealed: SealedSecret): Promise<string> {
   const key = keys.find((k) => k.id === sealed.key_id);
   if (!key) {
     throw new GatewayError(

@@ -11,7 +11,7 @@ import type { SecretInfo } from "../durable/secret-store";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
 import type { TenantScope } from "../tenants/scope";
-import { open, seal, type SealedSecret } from "./crypto";
+import { seal, type SealedSecret, unseal } from "./crypto";
 import { keyring } from "./keyring";
 
 export const MAX_SECRET_CHARS = 8192;
@@ -90,7 +90,7 @@ export async function rotateSecrets(env: Env, tenantId: string): Promise<Rotatio
       continue;
     }
     try {
-      const value = await open(keys.all, tenantId, secret.name, secret.sealed);
+      const value = await unseal(keys.all, tenantId, secret.name, secret.sealed);
       updates.push({ name: secret.name, previous_iv: secret.sealed.iv, sealed: await seal(keys.current, tenantId, secret.name, value) });
     } catch {
       failed.push(secret.name);

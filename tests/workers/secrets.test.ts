@@ -7,7 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
-import { additionalData, HKDF_INFO, HKDF_SALT, importSecretsKey, open, seal } from "../../src/secrets/crypto";
+import { additionalData, HKDF_INFO, HKDF_SALT, importSecretsKey, seal, unseal } from "../../src/secrets/crypto";
 import { keyring } from "../../src/secrets/keyring";
 import { api, callTool, CANARY, createTenant, fakes, openaiModel, OPERATOR, registerModel, type Tenant, uniqueId } from "./helpers";
 
@@ -231,7 +231,7 @@ describe("tenant secrets at rest", () => {
     expect(row.iv.byteLength).toBe(12);
     expect(row.ciphertext.byteLength).toBe(needle.length + 16); // GCM appends a 16-byte tag
     expect(row.key_id).toBe(current.id);
-    expect(await open([current], tenant.id, "MY_KEY", row)).toBe(value);
+    expect(await unseal([current], tenant.id, "MY_KEY", row)).toBe(value);
 
     const audit = await auditRows(tenant);
     const put = audit.find((r) => r.action === "secret.put");
@@ -455,15 +455,15 @@ describe("the encryption key", () => {
 
     const sealed = await seal(previous, "t1", "NAME", "old value");
     expect(sealed.key_id).toBe(previous.id);
-    expect(await open([current, previous], "t1", "NAME", sealed)).toBe("old value");
-    await expect(open([current], "t1", "NAME", sealed)).rejects.toThrow(
+    expect(await unseal([current, previous], "t1", "NAME", sealed)).toBe("old value");
+    await expect(unseal([current], "t1", "NAME", sealed)).rejects.toThrow(
       new RegExp(`Secret NAME was encrypted with key ${previous.id}, which this gateway no longer has .*SECRETS_KEY_PREVIOUS`),
     );
-    await expect(open([current, previous], "t2", "NAME", sealed)).rejects.toThrow(/could not be decrypted/);
-    await expect(open([current, previous], "t1", "OTHER", sealed)).rejects.toThrow(/could not be decrypted/);
+    await expect(unseal([current, previous], "t2", "NAME", sealed)).rejects.toThrow(/could not be decrypted/);
+    await expect(unseal([current, previous], "t1", "OTHER", sealed)).rejects.toThrow(/could not be decrypted/);
     const tampered = new Uint8Array(sealed.ciphertext.slice(0));
     tampered[0]! ^= 1;
-    await expect(open([current, previous], "t1", "NAME", { ...sealed, ciphertext: tampered.buffer })).rejects.toThrow(/could not be decrypted/);
+    await expect(unseal([current, previous], "t1", "NAME", { ...sealed, ciphertext: tampered.buffer })).rejects.toThrow(/could not be decrypted/);
   });
 
   it("reads SECRETS_KEY_PREVIOUS when it is configured", async () => {
@@ -479,7 +479,7 @@ describe("the encryption key", () => {
     expect((await only({ SECRETS_KEY: env.SECRETS_KEY, SECRETS_KEY_PREVIOUS: env.SECRETS_KEY })).all).toHaveLength(1);
     await expect(only({})).rejects.toThrow(/SECRETS_KEY is not set/);
     const sealed = await seal(ring.previous!, "t1", "NAME", "old value");
-    await expect(open((await only({ SECRETS_KEY: env.SECRETS_KEY })).all, "t1", "NAME", sealed)).rejects.toThrow(/no longer has/);
+    await expect(unseal((await only({ SECRETS_KEY: env.SECRETS_KEY })).all, "t1", "NAME", sealed)).rejects.toThrow(/no longer has/);
   });
 });
 
@@ -533,7 +533,7 @@ describe("key rotation", () => {
         .exec<{ ciphertext: ArrayBuffer; iv: ArrayBuffer; key_id: string }>("SELECT ciphertext, iv, key_id FROM secrets WHERE name = 'OLD_KEY'")
         .one(),
     );
-    expect(await open([current], tenant.id, "OLD_KEY", row)).toBe(oldValue);
+    expect(await unseal([current], tenant.id, "OLD_KEY", row)).toBe(oldValue);
     expect((await chat(tenant, "rotated")).tool.isError).toBeUndefined();
     expect(await authorizations(upstream)).toEqual([`Bearer ${oldValue}`, `Bearer ${oldValue}`]);
 
@@ -562,6 +562,6 @@ describe("key rotation", () => {
     expect(written).toEqual([0, 1]);
     const row = (await runInDurableObject(stub(tenant), (instance: TenantRegistry) => instance.sealedSecrets()))[0]!;
     expect(row.sealed?.tenant_id).toBe(tenant.id);
-    expect(await open([current], tenant.id, "RACE_KEY", row.sealed!)).toBe("the newer value");
+    expect(await unseal([current], tenant.id, "RACE_KEY", row.sealed!)).toBe("the newer value");
   });
 });
