@@ -25,7 +25,7 @@ export interface Redactor {
   /** A copy of a result with every string in it (object keys too) redacted; numbers and the rest untouched. */
   result<T>(value: T): T;
   /** Call options whose streamed text is redacted; `flush` emits what was held back. */
-  stream(options: CallOptions | undefined): { options: CallOptions | undefined; flush(): Promise<void> };
+  stream(options: CallOptions): { options: CallOptions; flush(): Promise<void> };
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
@@ -56,10 +56,10 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
     return new Response(clean(unescapeJson(body)), { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 
-  const stream = (options: CallOptions | undefined) => {
-    const onText = options?.onText;
+  const stream = (options: CallOptions) => {
+    const onText = options.onText;
     if (!onText || forms.length === 0) return { options, flush: async () => {} };
-    const onToolCall = options?.onToolCall;
+    const onToolCall = options.onToolCall;
     let pending = "";
     return {
       options: {

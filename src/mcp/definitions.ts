@@ -13,60 +13,41 @@
  * once for every tenant and registry version). Validation is still zod's, on
  * every call.
  *
- * The tool files act for the request through the scope they are given; a
- * recorded set is given `requestScope`, which is the scope of the request being
- * served (an AsyncLocalStorage the MCP route runs in, see server.ts), never the
- * one that happened to record the set.
+ * The tool files see the registry and role they are recorded for (to write
+ * descriptions), never a request: each handler acts for the request being
+ * served, whose scope the SDK hands it in `ctx.http.authInfo` (result.ts
+ * `guarded`), never for the one that happened to record the set.
  *
  * Sets hang off the tenant snapshot object (a WeakMap): it is replaced on every
  * reload or write, so a set never outlives the registry it describes, and one
  * tenant's set is never reachable from another's.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { McpServer, StandardSchemaWithJSON } from "@modelcontextprotocol/server";
 import type { Role } from "../tenants/keys";
-import { TenantScope } from "../tenants/scope";
 import type { TenantSnapshot } from "../tenants/shapes";
 
 /** What the tool files register on: the two McpServer methods they use. */
 export type ToolRegistrar = Pick<McpServer, "registerTool" | "registerResource">;
 
+/** What a set of tools is recorded for: a tenant registry and a role. */
+export interface ToolSet {
+  snapshot: TenantSnapshot;
+  role: Role;
+}
+
 /** Registrations as recorded: a method of McpServer and its arguments, replayed as they were. */
 type Recorded = { method: "registerTool" | "registerResource"; args: unknown[] }[];
 
 const bySnapshot = new WeakMap<TenantSnapshot, Partial<Record<Role, Recorded>>>();
-const current = new AsyncLocalStorage<TenantScope>();
-
-/** Run `serve` with `scope` as the request's scope (what `requestScope` stands for). */
-export function withRequestScope<T>(scope: TenantScope, serve: () => T): T {
-  return current.run(scope, serve);
-}
-
-/**
- * Stands for the scope of the request being served: every property is read from
- * it when used. Outside a request (which never happens) it throws rather than
- * guess.
- */
-export const requestScope: TenantScope = new Proxy(Object.create(TenantScope.prototype) as TenantScope, {
-  get(_target, property) {
-    const scope = current.getStore();
-    if (!scope) throw new Error("MCP tool used outside of a request");
-    const value: unknown = Reflect.get(scope, property, scope);
-    return typeof value === "function" ? value.bind(scope) : value;
-  },
-});
-
 /**
  * Install this snapshot and role's tools on `server`, recording them first if
- * no request has yet (`define` registers them, for `requestScope`). `onlyTool`:
- * the request is a `tools/call` of that name, which needs no other tool and no
- * resource.
+ * no request has yet (`define` registers them). `onlyTool`: the request is a
+ * `tools/call` of that name, which needs no other tool and no resource.
  */
 export function installTools(
   server: McpServer,
-  snapshot: TenantSnapshot,
-  role: Role,
-  define: (registrar: ToolRegistrar) => void,
+  { snapshot, role }: ToolSet,
+  define: (registrar: ToolRegistrar, set: ToolSet) => void,
   onlyTool?: string,
 ): void {
   let roles = bySnapshot.get(snapshot);
@@ -84,7 +65,7 @@ export function installTools(
         list.push({ method, args });
       };
     // The SDK's overloads type each call from its own schemas; recording keeps the arguments as they are.
-    define({ registerTool: record("registerTool"), registerResource: record("registerResource") } as unknown as ToolRegistrar);
+    define({ registerTool: record("registerTool"), registerResource: record("registerResource") } as unknown as ToolRegistrar, { snapshot, role });
     recorded = roles[role] = list;
   }
   // A name the set lacks installs everything, so the SDK answers it as it answers any unknown tool.

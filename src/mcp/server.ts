@@ -11,7 +11,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
-import { installTools, requestScope, type ToolRegistrar, withRequestScope } from "./definitions";
+import { installTools, type ToolRegistrar, type ToolSet } from "./definitions";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -32,13 +32,13 @@ const OPTIONS = {
  */
 export function createServer(scope: TenantScope, calledTool?: string): McpServer {
   const server = new McpServer(SERVER_INFO, OPTIONS);
-  const define = (tools: ToolRegistrar) => {
-    registerRegistryTools(tools, requestScope);
-    registerInferenceTools(tools, requestScope);
-    registerUsageTools(tools, requestScope);
-    if (scope.role === "admin") registerAdminTools(tools, requestScope);
+  const define = (tools: ToolRegistrar, set: ToolSet) => {
+    registerRegistryTools(tools);
+    registerInferenceTools(tools, set);
+    registerUsageTools(tools, set);
+    if (set.role === "admin") registerAdminTools(tools);
   };
-  installTools(server, scope.snapshot, scope.role, define, calledTool);
+  installTools(server, { snapshot: scope.snapshot, role: scope.role }, define, calledTool);
   return server;
 }
 
@@ -70,10 +70,10 @@ export async function serveMcp(c: Context<AppEnv>): Promise<Response> {
       request = new Request(request.url, { method: request.method, headers: request.headers, body: text, signal: request.signal });
   }
   const authInfo = authInfoFor(scope, toolCalled(parsedBody));
-  return withRequestScope(scope, () => mcpHandler(c.env).fetch(request, { authInfo, ...(parsedBody !== undefined && { parsedBody }) }));
+  return mcpHandler(c.env).fetch(request, { authInfo, ...(parsedBody !== undefined && { parsedBody }) });
 }
 
-/** The tenant scope (and the tool a `tools/call` names) travel to the factory inside the SDK's AuthInfo. */
+/** The tenant scope (and the tool a `tools/call` names) travel inside the SDK's AuthInfo: to the factory, and to every handler as `ctx.http.authInfo`. */
 export function authInfoFor(scope: TenantScope, calledTool?: string): AuthInfo {
   return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope, calledTool } };
 }

@@ -7,11 +7,12 @@ import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { tenantAuth } from "../auth/middleware";
 import { z } from "zod";
-import type { CallOptions, Generation, ToolCallDelta } from "../backends/types";
+import type { Generation, ToolCallDelta } from "../backends/types";
 import { GatewayError, openAIErrorBody, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
-import { chat, complete, embed, type Answered } from "../inference/run";
+import { type Answered, type CallInput, type CallResult, openCall } from "../inference/call";
+import { runCall } from "../inference/run";
 import { inputDemand } from "../usage/cost";
 import { budgetRemainingHeader } from "../usage/meter";
 import { chatRequest, completionRequest } from "./request";
@@ -40,9 +41,9 @@ export const openAIRoutes = new Hono<AppEnv>()
   )
   .post("/chat/completions", async (c) => {
     const body = await readJson(c, ChatBody);
-    const request = chatRequest(body);
+    const input = { capability: "chat", request: chatRequest(body) } as const;
     if (!body.stream) {
-      const result = await chat(c.var.scope, body.model, request, { signal: c.req.raw.signal });
+      const result = await runCall(openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal }));
       budgetHeader(c);
       return c.json({
         id: `chatcmpl-${crypto.randomUUID()}`,
@@ -54,15 +55,13 @@ export const openAIRoutes = new Hono<AppEnv>()
         ...answeredBy(result),
       });
     }
-    return stream(c, body.model, "chat.completion.chunk", body.stream_options?.include_usage === true, (callbacks, signal) =>
-      chat(c.var.scope, body.model, request, { ...callbacks, signal }),
-    );
+    return stream(c, body.model, input, "chat.completion.chunk", body.stream_options?.include_usage === true);
   })
   .post("/completions", async (c) => {
     const body = await readJson(c, CompletionBody);
-    const request = completionRequest(body);
+    const input = { capability: "completion", request: completionRequest(body) } as const;
     if (!body.stream) {
-      const result = await complete(c.var.scope, body.model, request, { signal: c.req.raw.signal });
+      const result = await runCall(openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal }));
       budgetHeader(c);
       return c.json({
         id: `cmpl-${crypto.randomUUID()}`,
@@ -74,14 +73,13 @@ export const openAIRoutes = new Hono<AppEnv>()
         ...answeredBy(result),
       });
     }
-    return stream(c, body.model, "text_completion", body.stream_options?.include_usage === true, ({ onText }, signal) =>
-      complete(c.var.scope, body.model, request, { onText, signal }),
-    );
+    return stream(c, body.model, input, "text_completion", body.stream_options?.include_usage === true);
   })
   .post("/embeddings", async (c) => {
     const body = await readJson(c, EmbeddingRequest);
     const input = Array.isArray(body.input) ? body.input : [body.input];
-    const result = await embed(c.var.scope, body.model, { input }, { signal: c.req.raw.signal });
+    const call = openCall(c.var.scope, body.model, { capability: "embedding", request: { input } }, { signal: c.req.raw.signal });
+    const result = await runCall(call);
     budgetHeader(c);
     // The upstream's own count; the gateway's estimate (the one it records) when it gave none.
     const tokens = result.usage?.prompt_tokens ?? inputDemand(input).prompt_tokens;
@@ -165,9 +163,9 @@ function now() {
 async function stream(
   c: Context<AppEnv>,
   requested: string,
+  input: Extract<CallInput, { capability: "chat" | "completion" }>,
   object: "chat.completion.chunk" | "text_completion",
   includeUsage: boolean,
-  run: (callbacks: Required<Pick<CallOptions, "onText" | "onToolCall">>, signal: AbortSignal) => Promise<Generation & Answered>,
 ): Promise<Response> {
   const id = `${object === "text_completion" ? "cmpl" : "chatcmpl"}-${crypto.randomUUID()}`;
   const isChat = object === "chat.completion.chunk";
@@ -192,7 +190,11 @@ async function stream(
     firstText();
     await writer.write(delta);
   };
-  const call = run({ onText: take, onToolCall: take }, AbortSignal.any([c.req.raw.signal, gone.signal]));
+  // A completion streams text only; a chat, tool call pieces too.
+  const sink = isChat ? { text: take, toolCall: take } : { text: take };
+  const call: Promise<CallResult<"chat" | "completion">> = runCall(
+    openCall(c.var.scope, requested, input, { sink, signal: AbortSignal.any([c.req.raw.signal, gone.signal]) }),
+  );
   await Promise.race([started, call]); // rejects when the call fails before any text
   // The queue ends when the call does, after the deltas already in it.
   void call.then(

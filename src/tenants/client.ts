@@ -8,6 +8,9 @@
  * - a write that changes what requests read drops this isolate's cached copy
  *   of the tenant (./cache.ts) before it returns, so the next request through
  *   this isolate sees it; other isolates see it within the cache's TTL.
+ *
+ * A client belongs to the request that made it (its stub is an I/O object of
+ * that request): work that outlives a request makes its own client.
  */
 import type { Actor, TenantRegistry } from "../durable/tenant-registry";
 import { GatewayError } from "../errors";

@@ -8,15 +8,15 @@
  *   response path (`waitUntil`). A call that holds a reservation is written at
  *   once, so what it did not use is released quickly.
  */
-import type { CallOptions } from "../backends/types";
 import { commonConfig } from "../config/common";
 import { GatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
+import type { CallResult, InferenceCall } from "../inference/call";
 import type { TenantScope } from "../tenants/scope";
-import type { TenantClient } from "../tenants/client";
+import { type Actor, TenantClient } from "../tenants/client";
 import { Batcher } from "./batcher";
 import type { Remaining } from "./budget";
-import { costNano, type Demand, estimateTokens, toUsd } from "./cost";
+import { costNano, estimateTokens, toUsd } from "./cost";
 import type { Reservation, UsageRecord } from "./record";
 
 /** How long a record waits in this isolate for others of its tenant before the batch is written. */
@@ -24,14 +24,18 @@ export const FLUSH_DELAY_MS = 1000;
 /** A batch this large is written at once. */
 export const MAX_BATCH = 100;
 
-/** Where each batch goes: the client of the tenant incarnation its records came from. */
-const targets = new Map<string, TenantClient>();
+/**
+ * Where each batch goes: the tenant incarnation its records came from. A
+ * client is made for each write (its stub belongs to the request that makes it).
+ */
+const targets = new Map<string, { env: Env; tenantId: string; actor: Actor }>();
 
 const batcher = new Batcher<UsageRecord>({
   delayMs: FLUSH_DELAY_MS,
   maxRecords: MAX_BATCH,
   async send(target, batchId, records) {
-    await targets.get(target)?.recordUsage(batchId, records, Date.now());
+    const to = targets.get(target);
+    if (to) await new TenantClient(to.env, to.tenantId, to.actor).recordUsage(batchId, records, Date.now());
   },
 });
 
@@ -41,10 +45,9 @@ export function flushUsage(tenantId: string): Promise<void> {
 }
 
 export interface Meter {
-  /** The call options with streamed text counted (what reached the caller, if the call then fails). */
-  options(options: CallOptions | undefined): CallOptions | undefined;
-  answered(result: object & { model_id: string }): void;
-  failed(): void;
+  answered(result: CallResult): void;
+  /** `reached`: characters of streamed text that reached the caller before the failure (src/inference/stream.ts). */
+  failed(reached: number): void;
 }
 
 /** What the /v1 routes say in `x-gateway-budget-remaining`, per request. */
@@ -55,12 +58,11 @@ export function budgetRemainingHeader(scope: TenantScope): string | undefined {
 }
 
 /**
- * Open the meter of one call for `modelId`. Throws `not_found` for an unknown
- * model (nothing is counted), and `budget_exceeded` when the worst case does not
- * fit a budget (nothing is counted, nothing is sent upstream).
+ * Open the meter of one call. Throws `budget_exceeded` when the worst case does
+ * not fit a budget (nothing is counted, nothing is sent upstream).
  */
-export async function openMeter(scope: TenantScope, modelId: string, demand: Demand): Promise<Meter> {
-  const requested = scope.model(modelId);
+export async function openMeter(call: InferenceCall): Promise<Meter> {
+  const { scope, model: requested, demand } = call;
   const budgets = scope.snapshot.budgets;
   let held: Reservation | undefined;
   let left: Remaining | undefined;
@@ -85,7 +87,6 @@ export async function openMeter(scope: TenantScope, modelId: string, demand: Dem
     left = verdict.left;
   }
 
-  let streamedChars = 0;
   let spent: { tokens: number; cost_nano: number } | undefined;
   // Until the call is counted, the request stays alive even if its client went away (the runtime would cancel it).
   let counted!: () => void;
@@ -119,44 +120,25 @@ export async function openMeter(scope: TenantScope, modelId: string, demand: Dem
       ...(held && { reservation: held.id }),
     };
     const target = `${scope.tenantId}/${scope.incarnation}`;
-    targets.set(target, scope.tenant);
+    targets.set(target, { env: scope.env, tenantId: scope.tenantId, actor: scope.tenant.actor });
     scope.background(batcher.add(target, entry, held !== undefined));
     counted();
   };
 
   return {
-    options(options) {
-      const { onText, onToolCall } = options ?? {};
-      if (!options || (!onText && !onToolCall)) return options;
-      return {
-        ...options,
-        ...(onText && {
-          onText: (delta: string) => {
-            streamedChars += delta.length;
-            return onText(delta);
-          },
-        }),
-        ...(onToolCall && {
-          onToolCall: (delta: Parameters<typeof onToolCall>[0]) => {
-            streamedChars += JSON.stringify(delta).length;
-            return onToolCall(delta);
-          },
-        }),
-      };
-    },
     answered(result) {
-      const reported = usageOf(result);
-      const text = "text" in result && typeof result.text === "string" ? result.text : null;
-      const prompt = reported.prompt_tokens ?? demand.prompt_tokens;
+      const generated = result.capability === "chat" || result.capability === "completion" ? result : null;
+      const reportedPrompt = count(result.usage?.prompt_tokens);
+      const reportedCompletion = generated && count(generated.usage.completion_tokens);
+      const prompt = reportedPrompt ?? demand.prompt_tokens;
       // Embeddings and classifications generate no tokens.
-      const completion = text === null ? 0 : (reported.completion_tokens ?? estimateTokens(text));
-      const estimated = reported.prompt_tokens === null || (text !== null && reported.completion_tokens === null);
-      const broken = "error" in result && typeof result.error === "string";
-      record(result.model_id, !broken, prompt, completion, estimated);
+      const completion = generated ? (reportedCompletion ?? estimateTokens(generated.text)) : 0;
+      const estimated = reportedPrompt === null || (generated !== null && reportedCompletion === null);
+      record(result.model_id, generated?.error === undefined, prompt, completion, estimated);
     },
-    failed() {
+    failed(reached) {
       // Text that reached the caller before the failure was generated: count it (estimated), with the prompt that produced it.
-      if (streamedChars > 0) record(requested.id, false, demand.prompt_tokens, Math.ceil(streamedChars / 4), true);
+      if (reached > 0) record(requested.id, false, demand.prompt_tokens, Math.ceil(reached / 4), true);
       else record(requested.id, false, 0, 0, false);
     },
   };
@@ -166,9 +148,7 @@ function pricingOf(model: ModelRecord) {
   return commonConfig(model.config).pricing;
 }
 
-/** The upstream's own counts, as a backend reported them (null where it did not). */
-function usageOf(result: object): { prompt_tokens: number | null; completion_tokens: number | null } {
-  const usage = "usage" in result && typeof result.usage === "object" && result.usage !== null ? (result.usage as Record<string, unknown>) : {};
-  const count = (value: unknown) => (typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : null);
-  return { prompt_tokens: count(usage.prompt_tokens), completion_tokens: count(usage.completion_tokens) };
+/** An upstream's own count, when it gave a usable one (null: it did not). */
+function count(value: number | null | undefined): number | null {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : null;
 }

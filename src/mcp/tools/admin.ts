@@ -3,11 +3,10 @@ import { z } from "zod";
 import { describeBackendTypes } from "../../backends/registry";
 import { ModelId, ModelRecord, ModelRegistrationRequest, ModelUpdateRequest } from "../../models/schema";
 import { registerModel, removeModel, setMaintenance, updateModel } from "../../models/service";
-import type { TenantScope } from "../../tenants/scope";
 import type { ToolRegistrar } from "../definitions";
 import { guarded, ok } from "../result";
 
-export function registerAdminTools(server: ToolRegistrar, scope: TenantScope): void {
+export function registerAdminTools(server: ToolRegistrar): void {
   const admin = { readOnlyHint: false, openWorldHint: false } as const;
 
   server.registerTool(
@@ -21,7 +20,7 @@ export function registerAdminTools(server: ToolRegistrar, scope: TenantScope): v
       outputSchema: ModelRecord,
       annotations: { ...admin, destructiveHint: false },
     },
-    guarded(async (request) => {
+    guarded(async (request, scope) => {
       const model = await registerModel(scope, request);
       return ok(model, `Registered ${model.id} (${model.backend_type}; ${model.capabilities.join(", ")}).`);
     }),
@@ -36,7 +35,7 @@ export function registerAdminTools(server: ToolRegistrar, scope: TenantScope): v
       outputSchema: ModelRecord,
       annotations: { ...admin, destructiveHint: false, idempotentHint: true },
     },
-    guarded(async ({ model_id, ...patch }) => {
+    guarded(async ({ model_id, ...patch }, scope) => {
       const model = await updateModel(scope, model_id, patch);
       return ok(model, `Updated ${model.id}.`);
     }),
@@ -51,7 +50,7 @@ export function registerAdminTools(server: ToolRegistrar, scope: TenantScope): v
       outputSchema: z.object({ id: z.string(), removed: z.literal(true) }),
       annotations: { ...admin, destructiveHint: true },
     },
-    guarded(async ({ model_id }) => ok(await removeModel(scope, model_id), `Removed ${model_id}.`)),
+    guarded(async ({ model_id }, scope) => ok(await removeModel(scope, model_id), `Removed ${model_id}.`)),
   );
 
   server.registerTool(
@@ -63,7 +62,7 @@ export function registerAdminTools(server: ToolRegistrar, scope: TenantScope): v
       outputSchema: ModelRecord,
       annotations: { ...admin, destructiveHint: false, idempotentHint: true },
     },
-    guarded(async ({ model_id, maintenance }) => {
+    guarded(async ({ model_id, maintenance }, scope) => {
       const model = await setMaintenance(scope, model_id, maintenance ? "maintenance" : "available");
       return ok(model, `${model.id} is now ${model.status}.`);
     }),

@@ -4,8 +4,8 @@
  * result still holds the whole text.
  */
 import type { ServerContext } from "@modelcontextprotocol/server";
-import type { CallOptions } from "../../backends/types";
-import { chat, classify, complete, embed } from "../../inference/run";
+import { type CallResult, openCall, type StreamSink } from "../../inference/call";
+import { runCall } from "../../inference/run";
 import {
   backendMessages,
   ChatInput,
@@ -20,13 +20,12 @@ import {
   stopList,
 } from "../../inference/schemas";
 import type { ModelRecord } from "../../models/schema";
-import type { TenantScope } from "../../tenants/scope";
-import type { ToolRegistrar } from "../definitions";
+import type { ToolRegistrar, ToolSet } from "../definitions";
 import { guarded, ok } from "../result";
 
-export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope): void {
+export function registerInferenceTools(server: ToolRegistrar, { snapshot }: ToolSet): void {
   const menu = (capability: ModelRecord["capabilities"][number]) => {
-    const models = scope.snapshot.models.filter((m) => m.capabilities.includes(capability));
+    const models = snapshot.models.filter((m) => m.capabilities.includes(capability));
     return models.length === 0
       ? " No model of this tenant has this capability yet."
       : ` Models: ${models.map((m) => `${m.id} (${m.status})`).join(", ")}.`;
@@ -45,9 +44,9 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
       outputSchema: ChatResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, messages, stop, ...rest }, ctx: ServerContext) => {
+    guarded(async ({ model_id, messages, stop, ...rest }, scope, ctx) => {
       const request = { messages: backendMessages(messages), stop: stopList(stop), ...rest };
-      const result = await chat(scope, model_id, request, streaming(ctx));
+      const result = untagged(await runCall(openCall(scope, model_id, { capability: "chat", request }, streaming(ctx))));
       const calls = mcpToolCalls(result.tool_calls);
       const wantsJson = rest.response_format !== undefined && rest.response_format.type !== "text";
       const structured = { ...result, ...(calls && { tool_calls: calls }), ...(wantsJson && parsedJson(result.text)) };
@@ -67,8 +66,9 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
       outputSchema: GenerationResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, prompt, stop, ...sampling }, ctx: ServerContext) => {
-      const result = await complete(scope, model_id, { prompt, stop: stopList(stop), ...sampling }, streaming(ctx));
+    guarded(async ({ model_id, prompt, stop, ...sampling }, scope, ctx) => {
+      const request = { prompt, stop: stopList(stop), ...sampling };
+      const result = untagged(await runCall(openCall(scope, model_id, { capability: "completion", request }, streaming(ctx))));
       return ok(result, result.error ? `${result.text}\n\n[stream ended early: ${result.error}]` : result.text);
     }),
   );
@@ -82,9 +82,9 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
       outputSchema: EmbeddingResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, input }, ctx: ServerContext) => {
-      const inputs = Array.isArray(input) ? input : [input];
-      const result = await embed(scope, model_id, { input: inputs }, { signal: ctx.mcpReq.signal });
+    guarded(async ({ model_id, input }, scope, ctx) => {
+      const request = { input: Array.isArray(input) ? input : [input] };
+      const result = untagged(await runCall(openCall(scope, model_id, { capability: "embedding", request }, { signal: ctx.mcpReq.signal })));
       const dimensions = result.embeddings[0]?.length ?? 0;
       return ok({ ...result, dimensions }, `${result.embeddings.length} embedding(s) of ${dimensions} dimensions from ${result.model_id}.`);
     }),
@@ -99,12 +99,19 @@ export function registerInferenceTools(server: ToolRegistrar, scope: TenantScope
       outputSchema: ClassificationResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, text, labels }, ctx: ServerContext) => {
-      const result = await classify(scope, model_id, { text, labels }, { signal: ctx.mcpReq.signal });
+    guarded(async ({ model_id, text, labels }, scope, ctx) => {
+      const request = { text, labels };
+      const result = untagged(await runCall(openCall(scope, model_id, { capability: "classification", request }, { signal: ctx.mcpReq.signal })));
       const lines = result.labels.map((l) => `${l.label}: ${l.score.toFixed(4)}`).join("\n");
       return ok(result, lines || "No labels returned.");
     }),
   );
+}
+
+/** A call's result as the tools' output schemas have it: the capability tag is the tool's own name. */
+function untagged<R extends CallResult>({ capability, ...result }: R): Omit<R, "capability"> {
+  void capability;
+  return result;
 }
 
 /** The answer of a JSON response_format, parsed; or why it could not be. */
@@ -116,19 +123,21 @@ function parsedJson(text: string): { json: unknown } | { json_error: string } {
   }
 }
 
-/** Call options for a tool call: cancellation always, streaming when the client sent a progressToken. */
-function streaming(ctx: ServerContext): CallOptions {
+/** A tool call's I/O: cancellation always, and streamed text as progress notifications when the client sent a progressToken. */
+function streaming(ctx: ServerContext): { signal: AbortSignal; sink?: StreamSink } {
   const token = ctx.mcpReq._meta?.progressToken;
   if (token === undefined) return { signal: ctx.mcpReq.signal };
   let received = 0;
   return {
     signal: ctx.mcpReq.signal,
-    onText: async (delta) => {
-      received += delta.length;
-      await ctx.mcpReq.notify({
-        method: "notifications/progress",
-        params: { progressToken: token, progress: received, message: delta },
-      });
+    sink: {
+      text: async (delta) => {
+        received += delta.length;
+        await ctx.mcpReq.notify({
+          method: "notifications/progress",
+          params: { progressToken: token, progress: received, message: delta },
+        });
+      },
     },
   };
 }

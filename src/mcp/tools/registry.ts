@@ -4,12 +4,11 @@ import { z } from "zod";
 import { Capability, Feature, ModelId, ModelStatus } from "../../models/schema";
 import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
-import type { TenantScope } from "../../tenants/scope";
 import type { ToolRegistrar } from "../definitions";
-import { guarded, ok } from "../result";
+import { guarded, ok, scopeOf } from "../result";
 import { CheckResults, ModelDetail, ModelSummary, summary } from "../shapes";
 
-export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope): void {
+export function registerRegistryTools(server: ToolRegistrar): void {
   server.registerTool(
     "list_models",
     {
@@ -21,7 +20,7 @@ export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope)
       outputSchema: z.object({ models: z.array(ModelSummary) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    guarded(async (filter) => {
+    guarded(async (filter, scope) => {
       const models = listModels(scope, filter).map(summary);
       const text =
         models.length === 0
@@ -40,7 +39,7 @@ export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope)
       outputSchema: ModelDetail,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    guarded(async ({ model_id }) => {
+    guarded(async ({ model_id }, scope) => {
       const detail = await scope.modelWithChecks(model_id);
       return ok(detail, JSON.stringify(detail, null, 2));
     }),
@@ -55,7 +54,7 @@ export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope)
       outputSchema: CheckResults,
       annotations: { readOnlyHint: false, openWorldHint: true, idempotentHint: true },
     },
-    guarded(async ({ model_id }) => {
+    guarded(async ({ model_id }, scope) => {
       const checks = await scope.checkHealth(model_id);
       const text =
         checks.length === 0
@@ -82,7 +81,7 @@ export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope)
       outputSchema: RouteExplanation,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    guarded(async ({ model_id, capability, features }) => {
+    guarded(async ({ model_id, capability, features }, scope) => {
       const route = explainRoute(scope, model_id, capability, features);
       const lines = route.steps.map(
         (s, i) => `${i === 0 ? "model" : `fallback ${i}`}: ${s.model_id} → ${s.upstream} [${s.status}]${s.usable ? "" : ` skipped: ${s.reason}`}`,
@@ -94,8 +93,8 @@ export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope)
   server.registerResource(
     "model",
     new ResourceTemplate("model://{id}", {
-      list: async () => ({
-        resources: scope.snapshot.models.map((m) => ({
+      list: async (ctx) => ({
+        resources: scopeOf(ctx).snapshot.models.map((m) => ({
           uri: `model://${m.id}`,
           name: m.id,
           title: m.name,
@@ -105,8 +104,8 @@ export function registerRegistryTools(server: ToolRegistrar, scope: TenantScope)
       }),
     }),
     { title: "Model", description: "A registered model: config with secret references, status, recent checks", mimeType: "application/json" },
-    async (uri, variables) => {
-      const detail = await scope.modelWithChecks(String(variables.id));
+    async (uri, variables, ctx) => {
+      const detail = await scopeOf(ctx).modelWithChecks(String(variables.id));
       return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(detail, null, 2) }] };
     },
   );

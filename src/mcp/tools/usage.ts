@@ -3,13 +3,12 @@
  * user key its own calls), grouped by model, key or day, with the budgets that
  * apply and what is left of them. The same numbers as GET /api/v1/usage.
  */
-import type { ToolRegistrar } from "../definitions";
-import type { TenantScope } from "../../tenants/scope";
+import type { ToolRegistrar, ToolSet } from "../definitions";
 import { UsageQuery, UsageReport } from "../../usage/record";
 import { describeUsage, readUsage } from "../../usage/service";
 import { guarded, ok } from "../result";
 
-export function registerUsageTools(server: ToolRegistrar, scope: TenantScope): void {
+export function registerUsageTools(server: ToolRegistrar, { role }: ToolSet): void {
   server.registerTool(
     "get_usage",
     {
@@ -17,12 +16,12 @@ export function registerUsageTools(server: ToolRegistrar, scope: TenantScope): v
       description:
         "Requests, errors, prompt and completion tokens and cost, per model (default), key or day, over a time range (default: the last 30 days), " +
         "and the budgets that apply with what is left." +
-        (scope.role === "admin" ? " Covers the whole tenant." : " Covers this key's own calls."),
+        (role === "admin" ? " Covers the whole tenant." : " Covers this key's own calls."),
       inputSchema: UsageQuery,
       outputSchema: UsageReport,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    guarded(async (query) => {
+    guarded(async (query, scope) => {
       const report = await readUsage(scope.tenant, query, scope.role === "admin" ? null : scope.key.id);
       return ok(report, describeUsage(report));
     }),

@@ -1,0 +1,169 @@
+/**
+ * The one typed inference call. An edge (an MCP tool, a /v1 route, and any
+ * wire format added later) turns what its caller sent into a `CallInput`,
+ * opens the call with `openCall` (the model looked up once, the capability
+ * checked once, what the request needs worked out once), runs it with
+ * `runCall` (./run.ts), and turns the typed result, or the stream of events it
+ * saw, back into its own format. The core knows no wire format.
+ */
+import type {
+  CallOptions,
+  ChatRequest,
+  Classification,
+  ClassificationRequest,
+  CompletionRequest,
+  Embeddings,
+  EmbeddingRequest,
+  Generation,
+  ModelBackend,
+  ToolCallDelta,
+} from "../backends/types";
+import { GatewayError } from "../errors";
+import type { Capability, ModelRecord } from "../models/schema";
+import type { TenantScope } from "../tenants/scope";
+import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, inputDemand } from "../usage/cost";
+import { type Need, requiredFeatures } from "./features";
+
+/** What is asked, by capability: the request shape each capability's backends take. */
+export type CallInput =
+  | { capability: "chat"; request: ChatRequest }
+  | { capability: "completion"; request: CompletionRequest }
+  | { capability: "embedding"; request: EmbeddingRequest }
+  | { capability: "classification"; request: ClassificationRequest };
+
+/** What a backend answers, by capability. */
+interface Outputs {
+  chat: Generation;
+  completion: Generation;
+  embedding: Embeddings;
+  classification: Classification;
+}
+
+/** How the call was answered, whatever its capability. */
+export interface Answered {
+  /** The model that answered: the one asked for, or one of its fallbacks. */
+  model_id: string;
+  latency_ms: number;
+  /** Set when a fallback answered: the models tried before it and why each failed. */
+  fallback?: { requested: string; attempts: { model_id: string; error: string }[] };
+}
+
+/** What a backend answered, tagged with the capability: the tag says its shape (never guessed from its fields). */
+export type CallOutput = { [K in Capability]: { capability: K } & Outputs[K] }[Capability];
+
+/** The result of a call: the output, and how the call was answered. */
+export type CallResult<C extends Capability = Capability> = Extract<CallOutput, { capability: C }> & Answered;
+
+/**
+ * Where streamed pieces go while a call runs: text, and tool call pieces when
+ * the edge forwards them. Whatever an edge takes here has reached its caller:
+ * from then on the call cannot fail over (./run.ts).
+ */
+export interface StreamSink {
+  text(delta: string): void | Promise<void>;
+  toolCall?(delta: ToolCallDelta): void | Promise<void>;
+}
+
+export interface InferenceCall<I extends CallInput = CallInput> {
+  scope: TenantScope;
+  /** The model asked for, looked up once. */
+  model: ModelRecord;
+  input: I;
+  /** The features the request needs, each with the parameter that needs it (features.ts). */
+  needs: readonly Need[];
+  /** The worst case a budget must admit before anything is sent (src/usage/meter.ts). */
+  demand: Demand;
+  /** Huge requests' timeouts and cut streams say nothing about the upstream's health. */
+  huge: boolean;
+  signal?: AbortSignal;
+  /** Given: the call streams, and its pieces go here. */
+  sink?: StreamSink;
+}
+
+/** Above either, a request is huge: its timeouts and cut streams say nothing about the upstream's health. */
+export const HUGE_INPUT_TOKENS = 8_000;
+export const HUGE_MAX_TOKENS = 4_096;
+
+/** Input estimated at 4 characters a token (the usual English ratio); images and other parts count by their encoded size. */
+export function isHuge(inputChars: number, maxTokens: number | undefined): boolean {
+  return inputChars / 4 > HUGE_INPUT_TOKENS || (maxTokens ?? 0) > HUGE_MAX_TOKENS;
+}
+
+/**
+ * Open a call for a model of the caller's tenant: not found for an unknown id
+ * (another tenant's ids included), unsupported for a capability the model
+ * lacks. Nothing is counted or sent yet.
+ */
+export function openCall<I extends CallInput>(
+  scope: TenantScope,
+  modelId: string,
+  input: I,
+  io: { signal?: AbortSignal; sink?: StreamSink } = {},
+): InferenceCall<I> {
+  const model = scope.model(modelId);
+  const { capability } = input;
+  if (!model.capabilities.includes(capability)) {
+    throw new GatewayError(
+      "unsupported_capability",
+      `Model "${model.id}" does not support ${capability}; it supports ${model.capabilities.join(", ")}. Pick a model with list_models({capability: "${capability}"}).`,
+    );
+  }
+  return { scope, model, input, ...sized(input), ...io };
+}
+
+/** What the request needs, costs at worst, and whether it is huge: worked out once per call. */
+function sized(input: CallInput): Pick<InferenceCall, "needs" | "demand" | "huge"> {
+  switch (input.capability) {
+    case "chat": {
+      const { messages, tools, response_format, max_tokens } = input.request;
+      // The prompt estimate covers what is sent: messages, tool definitions and the response format
+      // (as JSON.stringify([messages, tools, format]) would count them, with the messages written once).
+      const messagesChars = JSON.stringify(messages).length;
+      const sentChars = messagesChars + JSON.stringify(tools ?? null).length + JSON.stringify(response_format ?? null).length + 4;
+      return {
+        needs: requiredFeatures(input.request),
+        demand: { prompt_tokens: Math.ceil(sentChars / 4), completion_tokens: max_tokens ?? DEFAULT_MAX_TOKENS },
+        huge: isHuge(messagesChars, max_tokens),
+      };
+    }
+    case "completion": {
+      const { prompt, max_tokens } = input.request;
+      return {
+        needs: [],
+        demand: { prompt_tokens: estimateTokens(prompt), completion_tokens: max_tokens ?? DEFAULT_MAX_TOKENS },
+        huge: isHuge(prompt.length, max_tokens),
+      };
+    }
+    case "embedding":
+      return { needs: [], demand: inputDemand(input.request.input), huge: isHuge(charsOf(input.request.input), undefined) };
+    case "classification": {
+      const { text, labels } = input.request;
+      return { needs: [], demand: inputDemand([text, ...(labels ?? [])]), huge: isHuge(text.length, undefined) };
+    }
+  }
+}
+
+function charsOf(texts: string[]): number {
+  return texts.reduce((n, s) => n + s.length, 0);
+}
+
+/** Send the call's input to one backend, by capability (a backend's factory says which it serves). */
+export async function invoke(backend: ModelBackend, input: CallInput, options: CallOptions): Promise<CallOutput> {
+  const missing = () => new GatewayError("unsupported_capability", `This backend type cannot serve ${input.capability}.`);
+  switch (input.capability) {
+    case "chat":
+      if (!backend.chat) throw missing();
+      return { capability: "chat", ...(await backend.chat(input.request, options)) };
+    case "completion":
+      if (!backend.complete) throw missing();
+      return { capability: "completion", ...(await backend.complete(input.request, options)) };
+    case "embedding":
+      if (!backend.embed) throw missing();
+      return { capability: "embedding", ...(await backend.embed(input.request, options)) };
+    case "classification": {
+      if (!backend.classify) throw missing();
+      const result = await backend.classify(input.request, options);
+      return { capability: "classification", ...result, labels: [...result.labels].sort((a, b) => b.score - a.score) };
+    }
+  }
+}
