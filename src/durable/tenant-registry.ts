@@ -5,8 +5,9 @@
  * destroy, incarnations) and the one write check (`refuse`); each public
  * method is one tenant operation: that check, then one call into the store
  * beside it that holds the SQL (model-store.ts, key-store.ts, grant-store.ts,
- * secret-store.ts, health-store.ts, breaker-store.ts, usage-store.ts) or
- * into its health schedule; the synchronous ones are atomic.
+ * secret-store.ts, health-store.ts, breaker-store.ts, usage-store.ts,
+ * budget-store.ts) or into its health schedule; the synchronous ones are
+ * atomic.
  *
  * It schedules its own health checks (health-scheduler.ts, over
  * schedule-store.ts): an alarm is armed for the next model due, runs the
@@ -31,6 +32,7 @@ import type { HealthCheck, HealthOutcome } from "../health/status";
 import type { Nudge } from "../health/watchdog";
 import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/shapes";
 import { grantTrial } from "./breaker-store";
+import { budgetSet, budgetStatuses, reserveUsage, setBudget } from "./budget-store";
 import { deleteGrant, listGrants, putGrant } from "./grant-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { HealthScheduler } from "./health-scheduler";
@@ -40,7 +42,7 @@ import { deleteModel, getModel, insertModel, listModels, replaceModel, setStatus
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
-import { budgetSet, budgetStatuses, recordBatch, reserveUsage, setBudget, usageReport, usageSeries } from "./usage-store";
+import { recordBatch, usageReport, usageSeries } from "./usage-store";
 
 /**
  * The object's tenant, once the operator activated it: its id and the incarnation
@@ -237,7 +239,7 @@ export class TenantRegistry extends DurableObject<Env> {
     return this.refuse(actor, "admin") ?? deleteKey(this.sql, id, new Date().toISOString());
   }
 
-  // --- usage and budgets (see usage-store.ts; times in ms, passed in) ---------
+  // --- usage and budgets (see usage-store.ts, budget-store.ts; times in ms) ---
 
   /** A batch of finished calls from one isolate; a batch id is applied once (a retried write counts nothing twice). */
   recordUsage(incarnation: string | null, batchId: string, records: UsageRecord[], now: number): boolean {
