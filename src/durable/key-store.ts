@@ -7,7 +7,7 @@
 import type { ApiKeyInfo } from "../tenants/keys";
 import type { WriteResult } from "../tenants/shapes";
 import { all, first, KeyRow } from "./rows";
-import { setBudget } from "./usage-store";
+import { setBudget } from "./budget-store";
 
 /** Most API keys one tenant may hold at once. */
 export const MAX_KEYS = 100;

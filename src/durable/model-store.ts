@@ -4,7 +4,7 @@
  * that name other models of this tenant, optimistic concurrency on updates).
  * Plain functions over the Durable Object's SQL storage, each synchronous,
  * hence atomic in the object. A write that changes what is due says so; the
- * object re-arms its alarm (it owns the schedule).
+ * object re-arms its alarm (its health schedule, health-scheduler.ts).
  */
 import { upstreamModelChanged } from "../models/feature-checks";
 import type { ModelRecord, ModelStatus } from "../models/schema";

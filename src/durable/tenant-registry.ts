@@ -1,18 +1,21 @@
 /**
  * One Durable Object per tenant: its model registry, API key hashes, secret
- * grants and its own secrets (ciphertexts only), in SQLite. Kept thin: each
- * public method is one tenant operation: the one write check (`refuse`), then one
- * call into the store beside it that holds the SQL (model-store.ts,
- * key-store.ts, grant-store.ts, secret-store.ts, health-store.ts,
- * breaker-store.ts, schedule-store.ts, usage-store.ts); the synchronous ones
- * are atomic. The class keeps the tenant's lifecycle (activate, destroy,
- * incarnations) and its health schedule.
+ * grants and its own secrets (ciphertexts only), its usage and budgets, in
+ * SQLite. Kept thin: the class keeps the tenant's lifecycle (activate,
+ * destroy, incarnations) and the one write check (`refuse`); each public
+ * method is one tenant operation: that check, then one call into the store
+ * beside it that holds the SQL (model-store.ts, key-store.ts, grant-store.ts,
+ * secret-store.ts, health-store.ts, breaker-store.ts, usage-store.ts,
+ * budget-store.ts) or into its health schedule; the synchronous ones are
+ * atomic.
  *
- * It schedules its own health checks: an alarm is armed for the next model
- * due (src/health/schedule.ts), runs the checks that are due and arms the next
- * one, and each time it tells the D1 directory when it counts as overdue, so
- * the cron watchdog (src/health/watchdog.ts) can find an object whose alarm
- * went missing without calling every tenant.
+ * It schedules its own health checks (health-scheduler.ts, over
+ * schedule-store.ts): an alarm is armed for the next model due, runs the
+ * checks that are due and arms the next one, and each time it tells the D1
+ * directory when it counts as overdue, so the cron watchdog
+ * (src/health/watchdog.ts) can find an object whose alarm went missing without
+ * calling every tenant. `alarm()` is the object's alarm handler and hands over
+ * to it; model writes that change what is due re-arm it.
  *
  * Probes reach outside: the alarm, `runChecks` and `probeModel` call the
  * tenant's upstreams from here, opening the secrets a probe needs in memory for
@@ -25,24 +28,21 @@ import type { SecretGrant } from "../config/secrets";
 import type { SealedSecret } from "../secrets/crypto";
 import type { Capability, ModelRecord, ModelStatus } from "../models/schema";
 import type { Admission } from "../inference/breaker";
-import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
-import { admitOnDemandCheck } from "../health/on-demand";
-import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import type { HealthCheck, HealthOutcome } from "../health/status";
-import { type Nudge, reportSchedule } from "../health/watchdog";
-import { settings } from "../settings";
+import type { Nudge } from "../health/watchdog";
 import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/shapes";
-import { failedCapabilities, grantTrial } from "./breaker-store";
+import { grantTrial } from "./breaker-store";
+import { budgetSet, budgetStatuses, reserveUsage, setBudget } from "./budget-store";
 import { deleteGrant, listGrants, putGrant } from "./grant-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
+import { HealthScheduler } from "./health-scheduler";
 import { migrate } from "./migrations";
 import { createKey, deleteKey, findKey, hasKey, listKeys } from "./key-store";
-import { deleteModel, getModel, insertModel, listModels, type ModelWrite, replaceModel, setStatus } from "./model-store";
-import { markStarted, scheduleRows } from "./schedule-store";
+import { deleteModel, getModel, insertModel, listModels, replaceModel, setStatus } from "./model-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
-import { budgetSet, budgetStatuses, recordBatch, reserveUsage, setBudget, usageReport, usageSeries } from "./usage-store";
+import { recordBatch, usageReport, usageSeries } from "./usage-store";
 
 /**
  * The object's tenant, once the operator activated it: its id and the incarnation
@@ -71,15 +71,20 @@ const NOT_ADMIN: WriteResult<never> = { ok: false, code: "forbidden", message: "
 
 export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** An alarm run is in progress in this instance. */
-  private running = false;
-  /** What this instance last wrote to the directory (undefined: nothing yet). */
-  private reported: number | null | undefined;
+  private readonly health: HealthScheduler;
   private opened: Opened | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.health = new HealthScheduler({
+      storage: ctx.storage,
+      env,
+      tenantId: () => this.opened?.tenantId ?? null,
+      models: () => this.models(),
+      model: (id) => this.getModel(id),
+      references: () => this.references(),
+    });
     // An object nobody opened has no tables and gets none here: a request naming an unknown
     // tenant reads one empty catalogue and leaves nothing behind.
     void ctx.blockConcurrencyWhile(async () => {
@@ -92,7 +97,7 @@ export class TenantRegistry extends DurableObject<Env> {
       if (!incarnation) this.setMeta("generation", (incarnation = crypto.randomUUID()));
       this.opened = { tenantId, incarnation };
       // Whoever wakes an object with models (after a deploy, an eviction, a lost alarm) finds its alarm armed.
-      await this.rearm(false);
+      await this.health.rearm(false);
     });
   }
 
@@ -123,7 +128,7 @@ export class TenantRegistry extends DurableObject<Env> {
   /** Forget everything this tenant owns: the object is unopened again, with no tables, and refuses every write. */
   async destroy(): Promise<void> {
     this.opened = null;
-    this.reported = undefined;
+    this.health.forget();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
   }
@@ -159,24 +164,24 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   insertModel(actor: Actor, record: ModelRecord): WriteResult {
-    return this.refuse(actor, "admin") ?? this.written(insertModel(this.sql, record, Date.now()));
+    return this.refuse(actor, "admin") ?? this.health.written(insertModel(this.sql, record, Date.now()));
   }
 
   /** Replace a model, only if nobody changed it since `expectedUpdatedAt`; `keepFeatures`: the stored declared features stand. */
   replaceModel(actor: Actor, record: ModelRecord, expectedUpdatedAt: string, keepFeatures = false): WriteResult {
-    return this.refuse(actor, "admin") ?? this.written(replaceModel(this.sql, record, expectedUpdatedAt, keepFeatures, Date.now()));
+    return this.refuse(actor, "admin") ?? this.health.written(replaceModel(this.sql, record, expectedUpdatedAt, keepFeatures, Date.now()));
   }
 
   deleteModel(actor: Actor, id: string): WriteResult<{ id: string }> {
-    return this.refuse(actor, "admin") ?? this.written(deleteModel(this.sql, id));
+    return this.refuse(actor, "admin") ?? this.health.written(deleteModel(this.sql, id));
   }
 
   /** Admin-set status: `maintenance` sticks until an admin clears it with `available`. */
   setStatus(actor: Actor, id: string, status: Extract<ModelStatus, "maintenance" | "available">, at: string): WriteResult {
-    return this.refuse(actor, "admin") ?? this.written(setStatus(this.sql, id, status, at));
+    return this.refuse(actor, "admin") ?? this.health.written(setStatus(this.sql, id, status, at));
   }
 
-  // --- health ---------------------------------------------------------------
+  // --- health (see health-store.ts, breaker-store.ts, health-scheduler.ts) ---
 
   /** Passive health: a real call's outcome, reported by the Worker after the call; a failure names the capability it used. */
   recordCall(actor: Actor, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): HealthCheck | null {
@@ -200,131 +205,24 @@ export class TenantRegistry extends DurableObject<Env> {
     return recentChecksByModel(this.sql, limit);
   }
 
-  /**
-   * Probe models now, on request, and record the results: the given ones, or
-   * every model not in maintenance, within the tenant's on-demand bound
-   * (src/health/on-demand.ts). Probes run here, concurrently but bounded, each with a
-   * timeout; the registry keeps answering meanwhile (I/O does not block it).
-   */
+  /** Probe models now, on request: the given ones, or every model not in maintenance (see health-scheduler.ts). */
   async runChecks(modelIds: string[] | null): Promise<CheckResult> {
-    const models = this.models().filter((m) => (modelIds ? modelIds.includes(m.id) : m.status !== "maintenance"));
-    const admitted = admitOnDemandCheck(this.opened?.tenantId ?? "", models.length);
-    if (!admitted.ok) return admitted;
-    return { ok: true, value: await this.check(models, "manual") };
+    return this.health.runChecks(modelIds);
   }
 
-  /**
-   * The check a registration or a config change runs before it answers: one
-   * probe within the model's timeout and at most 10 s; the model as it stands after it.
-   */
+  /** The check a registration or a config change runs before it answers; the model as it stands after it. */
   async probeModel(id: string): Promise<ModelRecord | null> {
-    const model = this.getModel(id);
-    if (!model) return null;
-    await this.check([model], "manual", FIRST_PROBE_MS);
-    return this.getModel(id);
+    return this.health.probeModel(id);
   }
 
   /** The alarm: run the checks that are due, then arm the next one. */
   override async alarm(): Promise<void> {
-    if (!this.opened) return;
-    if (this.running) return;
-    this.running = true;
-    try {
-      // This run is the alarm (a nudge during it arms a new one, left alone by the re-arm below).
-      await this.ctx.storage.deleteAlarm();
-      const due = new Set(dueModels(scheduleRows(this.sql), Date.now()).map((m) => m.id));
-      await this.check(
-        this.models().filter((m) => due.has(m.id)),
-        "scheduled",
-      );
-    } finally {
-      this.running = false;
-    }
-    await this.rearm();
+    return this.health.alarm();
   }
 
-  /**
-   * The cron watchdog's nudge, for a tenant the directory says is overdue:
-   * checks due now run in an alarm at once; otherwise the alarm is armed for the
-   * next one (it may only have missed a report). Answers when the watchdog
-   * should look again; the watchdog writes that to the directory for all the
-   * tenants it nudged at once.
-   */
+  /** The cron watchdog's nudge, for a tenant the directory says is overdue: when it should look again. */
   async watchdog(): Promise<{ nudge: Nudge; overdueAt: number | null }> {
-    const now = Date.now();
-    if (this.running) return { nudge: "running", overdueAt: now + WATCHDOG_GRACE_MS };
-    if (this.opened && dueModels(scheduleRows(this.sql), now).length > 0) {
-      await this.ctx.storage.setAlarm(now);
-      // The alarm reports when it has run; until then the watchdog waits out the grace period.
-      return { nudge: "armed", overdueAt: now + WATCHDOG_GRACE_MS };
-    }
-    const next = await this.rearm(false);
-    return { nudge: next.overdueAt === null ? "idle" : "scheduled", overdueAt: next.overdueAt };
-  }
-
-  private async check(models: ModelRecord[], source: "manual" | "scheduled", maxMs = MAX_PROBE_MS) {
-    markStarted(
-      this.sql,
-      scheduleRows(this.sql).filter((m) => models.some((x) => x.id === m.id)),
-      this.intervalS(),
-      Date.now(),
-    );
-    // A model whose real calls failed is checked with one tiny call of the capability that failed.
-    const results = await probeModels(this.env, this.references(), models, maxMs, failedCapabilities(this.sql));
-    const checks = results.flatMap(({ model, outcome }) => {
-      const check = recordOutcome(this.ctx.storage, model.id, outcome, source, new Date().toISOString());
-      return check ? [{ model_id: model.id, ...check }] : [];
-    });
-    if (!this.running) await this.rearm();
-    return checks;
-  }
-
-  /**
-   * Arm the alarm for the next check due (or none), and tell the directory when
-   * this tenant counts as overdue. An alarm already due is left alone: it is
-   * about to run (the watchdog may have just set it).
-   */
-  private async rearm(report = true): Promise<Plan> {
-    const tenantId = this.opened?.tenantId ?? null;
-    const now = Date.now();
-    const next = tenantId ? plan(scheduleRows(this.sql), this.intervalS(), now) : { alarmAt: null, overdueAt: null };
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > now) {
-      if (next.alarmAt === null) {
-        if (current !== null) await this.ctx.storage.deleteAlarm();
-      } else if (current !== next.alarmAt) {
-        await this.ctx.storage.setAlarm(next.alarmAt);
-      }
-    }
-    if (report && tenantId) await this.report(tenantId, next.overdueAt);
-    return next;
-  }
-
-  /** Tell the directory when the watchdog should look at this tenant (null: never). */
-  private async report(tenantId: string, overdueAt: number | null): Promise<void> {
-    if (overdueAt === this.reported) return;
-    try {
-      await reportSchedule(this.env.DB, tenantId, overdueAt);
-      this.reported = overdueAt;
-    } catch (error) {
-      // The watchdog finds this tenant overdue and asks again.
-      console.error("health schedule: directory not updated", error instanceof Error ? error.message : error);
-    }
-  }
-
-  /** After a write that changes what is due: re-arm without making the write wait. */
-  private rescheduled(): void {
-    void this.rearm().catch((error: unknown) => console.error("health schedule: re-arm failed", error instanceof Error ? error.message : error));
-  }
-
-  /** A model write's result, after re-arming when it changed what is due (all its writes are done by then: the re-arm reads them). */
-  private written<T>({ result, rescheduled }: ModelWrite<T>): WriteResult<T> {
-    if (rescheduled) this.rescheduled();
-    return result;
-  }
-
-  private intervalS(): number {
-    return settings(this.env).healthCheckIntervalS;
+    return this.health.watchdog();
   }
 
   // --- API keys (see key-store.ts) ---------------------------------------------
@@ -341,7 +239,7 @@ export class TenantRegistry extends DurableObject<Env> {
     return this.refuse(actor, "admin") ?? deleteKey(this.sql, id, new Date().toISOString());
   }
 
-  // --- usage and budgets (see usage-store.ts; times in ms, passed in) ---------
+  // --- usage and budgets (see usage-store.ts, budget-store.ts; times in ms) ---
 
   /** A batch of finished calls from one isolate; a batch id is applied once (a retried write counts nothing twice). */
   recordUsage(incarnation: string | null, batchId: string, records: UsageRecord[], now: number): boolean {

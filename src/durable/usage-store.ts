@@ -1,29 +1,19 @@
 /**
- * The usage part of a tenant's object: recording batches of calls, admitting
- * calls against budgets (and holding their worst case until they settle),
- * budgets themselves, and the aggregates read back. Plain functions over the
- * object's SQL storage, like health-store.ts; the rules are the pure ones of
- * src/usage/. Times are passed in (ms), so tests can move the clock.
+ * The usage part of a tenant's object: recording batches of finished calls
+ * (once per batch id) per hour and per day, and the aggregates read back for
+ * reports and the status page. Recording a batch also charges it to the
+ * budgets and settles its reservations (budget-store.ts), in the same
+ * transaction. Plain functions over the object's SQL storage, like
+ * health-store.ts. Times are passed in (ms), so tests can move the clock.
  *
- * Retention: hourly rows for 8 days, daily rows for 400 days, per-period spend
- * for 62 days, applied batch ids for a day; pruned as batches are recorded.
+ * Retention: hourly rows for 8 days, daily rows for 400 days, applied batch
+ * ids for a day; pruned as batches are recorded.
  */
 import { z } from "zod";
-import {
-  type Amount,
-  Budget,
-  type BudgetSet,
-  type BudgetState,
-  budgetVerdict,
-  left,
-  periodEnd,
-  periodStart,
-  type Verdict,
-  ZERO,
-} from "../usage/budget";
 import { toUsd } from "../usage/cost";
-import type { GroupBy, Reservation, UsageGroup, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
-import { all, first } from "./rows";
+import type { GroupBy, UsageGroup, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
+import { chargeBudgets } from "./budget-store";
+import { all } from "./rows";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -31,16 +21,10 @@ const DAY_MS = 86_400_000;
 export const HOURLY_REPORT_MS = 7 * DAY_MS;
 const HOURLY_KEPT_MS = 8 * DAY_MS;
 const DAILY_KEPT_MS = 400 * DAY_MS;
-const PERIODS_KEPT_MS = 62 * DAY_MS;
 const BATCHES_KEPT_MS = DAY_MS;
-/** A reservation never settled (its isolate died mid-call) is released after this long; longer than any call may run. */
-export const RESERVATION_TTL_MS = 3 * HOUR_MS;
 
 export const isoHour = (ms: number) => new Date(ms).toISOString().slice(0, 13);
 export const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-
-const TENANT = "tenant";
-const keyScope = (keyId: string) => `key:${keyId}`;
 
 /** Sums for one row of a usage table. */
 interface Totals {
@@ -68,24 +52,18 @@ function addTo<V extends object>(rows: Map<string, V & Totals>, key: string, val
  * Apply one batch of records, once per batch id; false when the batch was
  * applied before (a retried write). The batch is summed per row first (a busy
  * isolate's batch is mostly the same key, model and hour), so the writes grow
- * with the rows touched, not with the calls counted.
+ * with the rows touched, not with the calls counted. The same transaction
+ * charges the budgets and settles the calls' reservations (budget-store.ts).
  */
 export function recordBatch(storage: DurableObjectStorage, batchId: string, records: readonly UsageRecord[], now: number): boolean {
   const sql = storage.sql;
   const buckets = new Map<string, { table: "usage_hourly" | "usage_daily"; bucket: string; key_id: string; model_id: string } & Totals>();
-  const periods = new Map<string, { scope: string; period: "day" | "month"; start: number } & Totals>();
   for (const r of records) {
     for (const [table, bucket] of [
       ["usage_hourly", isoHour(r.at)],
       ["usage_daily", isoDay(r.at)],
     ] as const) {
       addTo(buckets, JSON.stringify([table, bucket, r.key_id, r.model_id]), { table, bucket, key_id: r.key_id, model_id: r.model_id }, r);
-    }
-    for (const scope of [TENANT, keyScope(r.key_id)]) {
-      for (const period of ["day", "month"] as const) {
-        const start = periodStart(period, r.at);
-        addTo(periods, JSON.stringify([scope, period, start]), { scope, period, start }, r);
-      }
     }
   }
   return storage.transactionSync(() => {
@@ -110,146 +88,12 @@ export function recordBatch(storage: DurableObjectStorage, batchId: string, reco
         b.cost_nano,
       );
     }
-    for (const p of periods.values()) {
-      sql.exec(
-        `INSERT INTO usage_periods (scope, period, start, tokens, cost_nano) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET tokens = tokens + excluded.tokens, cost_nano = cost_nano + excluded.cost_nano`,
-        p.scope,
-        p.period,
-        p.start,
-        p.prompt_tokens + p.completion_tokens,
-        p.cost_nano,
-      );
-    }
-    for (const r of records) if (r.reservation) sql.exec("DELETE FROM reservations WHERE id = ?", r.reservation);
+    chargeBudgets(sql, records, now);
     sql.exec("DELETE FROM usage_hourly WHERE hour < ?", isoHour(now - HOURLY_KEPT_MS));
     sql.exec("DELETE FROM usage_daily WHERE day < ?", isoDay(now - DAILY_KEPT_MS));
-    sql.exec("DELETE FROM usage_periods WHERE start < ?", now - PERIODS_KEPT_MS);
     sql.exec("DELETE FROM usage_batches WHERE at < ?", now - BATCHES_KEPT_MS);
     return true;
   });
-}
-
-const BudgetRow = z
-  .object({ scope: z.string(), period: z.enum(["day", "month"]), tokens: z.number().nullable(), cost_usd: z.number().nullable() })
-  .transform(({ scope, period, tokens, cost_usd }) => ({
-    scope,
-    budget: { period, ...(tokens !== null && { tokens }), ...(cost_usd !== null && { cost_usd }) } as Budget,
-  }));
-const AmountRow = z
-  .object({ tokens: z.number().nullable(), cost_nano: z.number().nullable() })
-  .transform((r) => ({ tokens: r.tokens ?? 0, cost_nano: r.cost_nano ?? 0 }));
-
-export function setBudget(sql: SqlStorage, keyId: string | null, budget: Budget | null, at: string): void {
-  const scope = keyId === null ? TENANT : keyScope(keyId);
-  if (budget === null) {
-    sql.exec("DELETE FROM budgets WHERE scope = ?", scope);
-    return;
-  }
-  sql.exec(
-    `INSERT INTO budgets (scope, period, tokens, cost_usd, updated_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (scope) DO UPDATE SET period = excluded.period, tokens = excluded.tokens, cost_usd = excluded.cost_usd, updated_at = excluded.updated_at`,
-    scope,
-    budget.period,
-    budget.tokens ?? null,
-    budget.cost_usd ?? null,
-    at,
-  );
-}
-
-/** Every budget of the tenant, for the Worker's cached snapshot. */
-export function budgetSet(sql: SqlStorage): BudgetSet {
-  const set: BudgetSet = { tenant: null, keys: {} };
-  for (const { scope, budget } of all(sql.exec("SELECT scope, period, tokens, cost_usd FROM budgets"), BudgetRow)) {
-    if (scope === TENANT) set.tenant = budget;
-    else set.keys[scope.slice("key:".length)] = budget;
-  }
-  return set;
-}
-
-/** The budgets that apply to a key's calls (the tenant's, the key's), with their period's use and what calls in flight hold. */
-export function budgetStates(sql: SqlStorage, keyId: string, now: number): BudgetState[] {
-  const rows = all(
-    sql.exec("SELECT scope, period, tokens, cost_usd FROM budgets WHERE scope IN (?, ?) ORDER BY scope DESC", TENANT, keyScope(keyId)),
-    BudgetRow,
-  );
-  return rows.map(({ scope, budget }) => stateOf(sql, scope, budget, now));
-}
-
-function stateOf(sql: SqlStorage, scope: string, budget: Budget, now: number): BudgetState {
-  const used = first(
-    sql.exec(
-      "SELECT tokens, cost_nano FROM usage_periods WHERE scope = ? AND period = ? AND start = ?",
-      scope,
-      budget.period,
-      periodStart(budget.period, now),
-    ),
-    AmountRow,
-  );
-  const keyId = scope === TENANT ? null : scope.slice("key:".length);
-  const held =
-    keyId === null
-      ? sql.exec("SELECT sum(tokens) AS tokens, sum(cost_nano) AS cost_nano FROM reservations")
-      : sql.exec("SELECT sum(tokens) AS tokens, sum(cost_nano) AS cost_nano FROM reservations WHERE key_id = ?", keyId);
-  return {
-    scope: keyId === null ? { kind: "tenant" } : { kind: "key", key_id: keyId },
-    budget,
-    used: used ?? ZERO,
-    in_flight: first(held, AmountRow) ?? ZERO,
-  };
-}
-
-/**
- * Admit a call's worst case against the budgets that apply now, and hold it
- * until the call is settled (`recordBatch` with its reservation id). Runs in
- * one synchronous transaction of the object: concurrent calls are admitted one
- * after the other, each seeing what the ones before hold.
- */
-export function reserveUsage(storage: DurableObjectStorage, ask: Reservation, now: number): Verdict & { held: boolean } {
-  const sql = storage.sql;
-  return storage.transactionSync(() => {
-    sql.exec("DELETE FROM reservations WHERE expires_at < ?", now);
-    const states = budgetStates(sql, ask.key_id, now);
-    if (states.length === 0) return { ok: true, left: { tokens: null, cost_nano: null }, held: false };
-    const verdict = budgetVerdict(states, ask, now);
-    if (!verdict.ok) return { ...verdict, held: false };
-    sql.exec(
-      "INSERT INTO reservations (id, key_id, model_id, tokens, cost_nano, at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      ask.id,
-      ask.key_id,
-      ask.model_id,
-      ask.tokens,
-      ask.cost_nano,
-      now,
-      now + RESERVATION_TTL_MS,
-    );
-    return { ...verdict, held: true };
-  });
-}
-
-/** Budgets with their use, for reports: all of them, or those that apply to one key. */
-export function budgetStatuses(sql: SqlStorage, keyId: string | null, now: number) {
-  const rows = all(sql.exec("SELECT scope, period, tokens, cost_usd FROM budgets ORDER BY scope DESC"), BudgetRow).filter(
-    (r) => keyId === null || r.scope === TENANT || r.scope === keyScope(keyId),
-  );
-  return rows.map(({ scope, budget }) => {
-    const state = stateOf(sql, scope, budget, now);
-    const rest = left(state);
-    return {
-      scope: state.scope.kind,
-      key_id: state.scope.kind === "key" ? state.scope.key_id : null,
-      period: budget.period,
-      budget,
-      used: money(state.used),
-      in_flight: money(state.in_flight),
-      remaining: { tokens: rest.tokens, cost_usd: rest.cost_nano === null ? null : toUsd(rest.cost_nano) },
-      resets_at: new Date(periodEnd(budget.period, now)).toISOString(),
-    };
-  });
-}
-
-function money(amount: Amount) {
-  return { tokens: amount.tokens, cost_usd: toUsd(amount.cost_nano) };
 }
 
 const TotalsRow = z.object({
