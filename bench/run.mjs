@@ -1,13 +1,18 @@
 /**
  * The gateway's own cost per request, against the floors of the platform, in one run.
  *
- * Starts the fake upstreams (bench/upstream.mjs, their own process), and three
+ * Starts the fake upstreams (bench/upstream.mjs, their own process), and
  * `wrangler dev` instances (tests/support/wrangler-dev.ts, temp storage):
  *   - the gateway (a copy of wrangler.toml whose per-tenant rate limit will not
  *     stop the load);
  *   - the /v1 floor, bench/floors/forward.js: forwards the chat to the upstream;
  *   - the MCP floor, bench/floors/mcp.js: bare `createMcpHandler`, one `chat`
- *     tool that calls the upstream.
+ *     tool that calls the upstream;
+ *   - the rate-limited floors (forward-rl.toml, mcp-rl.toml): the same floors
+ *     calling a Rate Limiting binding once per request, as the gateway does
+ *     (limit raised like the gateway's);
+ *   - with BENCH_BASELINE_DIR (another checkout of the project, with its own
+ *     node_modules), that checkout's gateway, the same way: the baseline.
  * Then, for BENCH_ROUNDS rounds, each target one after another: BENCH_WARMUP_S
  * seconds of load not counted, then BENCH_DURATION_S seconds counted, with
  * BENCH_CONNECTIONS keep-alive connections each sending its next request as soon
@@ -20,12 +25,14 @@
  *   npm run bench -- --sequential     # the old sequential latency comparison (chat-latency.mjs)
  * What both modes share (settings, upstreams, tenant, statistics) is in common.mjs.
  *   npm run bench -- --only=gateway-v1,floor-v1
+ *   BENCH_BASELINE_DIR=../other-worktree npm run bench   # adds baseline-v1 and baseline-mcp
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest, Agent } from "node:http";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { PROJECT_ROOT, nodeBinary, startWranglerDev } from "../tests/support/wrangler-dev.ts";
 import {
@@ -63,6 +70,12 @@ async function runLoad() {
   const profileTarget = process.argv.find((a) => a.startsWith("--profile="))?.slice(10);
 
   const STREAM_MODEL_ID = "bench-stream";
+  const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : undefined;
+  if (BASELINE_DIR && !existsSync(join(BASELINE_DIR, "node_modules/wrangler/bin/wrangler.js"))) {
+    console.error(`bench: BENCH_BASELINE_DIR=${BASELINE_DIR} is not a checkout of this project with its node_modules installed (npm ci there).`);
+    process.exit(1);
+  }
+  const wanted = (key) => !only || only.includes(key);
 
   const started = new Date();
   const loads = [loadavg()[0]];
@@ -82,26 +95,40 @@ async function runLoad() {
     console.log(`bench: ${ROUNDS} round(s); per target ${WARMUP_S} s warm-up + ${DURATION_S} s with ${CONNECTIONS} connections; starting…`);
     upstream = await startUpstreams();
     tmp = await mkdtemp(join(tmpdir(), "mcp-gateway-bench-"));
-    const gatewayConfig = await tunedGatewayConfig(tmp);
     const vars = { UPSTREAM_URL: `${upstream.openai}/v1`, PACED_URL: `${upstream.paced}/v1`, UPSTREAM_MODEL };
     const upstreamKey = "sk-bench-upstream-key";
-    const floorOptions = { vars, upstreamKey, migrations: false };
-    [devs.gateway, devs.forward, devs.mcp] = await Promise.all([
-      startWranglerDev({ config: gatewayConfig, vars, upstreamKey, startupTimeoutMs: 180_000 }),
-      startWranglerDev({ ...floorOptions, config: join(PROJECT_ROOT, "bench/floors/forward.toml"), startupTimeoutMs: 180_000 }),
-      startWranglerDev({ ...floorOptions, config: join(PROJECT_ROOT, "bench/floors/mcp.toml"), startupTimeoutMs: 180_000 }),
-    ]);
-    const { gateway, forward, mcp } = devs;
+    const gatewayOptions = { vars, upstreamKey, startupTimeoutMs: 180_000 };
+    const floorOptions = { ...gatewayOptions, migrations: false };
+    const floor = (name) => join(PROJECT_ROOT, "bench/floors", name);
+    // What to start, with which options; the copied configs are all written before anything starts.
+    const plan = {
+      gateway: { ...gatewayOptions, config: await benchConfig(join(PROJECT_ROOT, "wrangler.toml"), "gateway") },
+      forward: { ...floorOptions, config: floor("forward.toml") },
+      mcp: { ...floorOptions, config: floor("mcp.toml") },
+      ...(wanted("floor-v1-rl") && { forwardRl: { ...floorOptions, config: await benchConfig(floor("forward-rl.toml"), "forward-rl") } }),
+      ...(wanted("floor-mcp-rl") && { mcpRl: { ...floorOptions, config: await benchConfig(floor("mcp-rl.toml"), "mcp-rl") } }),
+      ...(BASELINE_DIR && {
+        baseline: { ...gatewayOptions, root: BASELINE_DIR, config: await benchConfig(join(BASELINE_DIR, "wrangler.toml"), "baseline") },
+      }),
+    };
+    // All are kept once each has come up or failed, so a failure of one still disposes of the others.
+    const launched = await Promise.allSettled(Object.entries(plan).map(async ([name, options]) => (devs[name] = await startWranglerDev(options))));
+    const failed = launched.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
+    const { gateway, forward, mcp, forwardRl, mcpRl, baseline } = devs;
 
-    // A tenant whose models are the fakes.
-    const { user } = await benchTenant(gateway, [
+    // A tenant whose models are the fakes (on the baseline too).
+    const tenantModels = [
       [MODEL_ID, upstream.openai],
       [STREAM_MODEL_ID, upstream.paced],
-    ]);
+    ];
+    const { user } = await benchTenant(gateway, tenantModels);
+    const baselineUser = baseline && (await benchTenant(baseline, tenantModels)).user;
 
     // The MCP requests exactly as a real client (2026-07-28, stateless) sends them, replayed below.
     const mcpGateway = await captureMcp(`${gateway.url}/mcp`, user.key, MODEL_ID, MESSAGES);
     const mcpFloor = await captureMcp(`${mcp.url}/mcp`, undefined, MODEL_ID, MESSAGES);
+    const mcpBaseline = baseline && (await captureMcp(`${baseline.url}/mcp`, baselineUser.key, MODEL_ID, MESSAGES));
     const chatBody = JSON.stringify({ model: MODEL_ID, messages: MESSAGES });
     const upstreamBody = JSON.stringify({ model: UPSTREAM_MODEL, messages: MESSAGES });
     const jsonHeaders = { "content-type": "application/json" };
@@ -110,7 +137,7 @@ async function runLoad() {
     const targets = [
       {
         key: "direct",
-        label: "upstream direct (baseline)",
+        label: "upstream direct (reference)",
         url: `${upstream.openai}/v1/chat/completions`,
         body: upstreamBody,
         headers: { ...jsonHeaders, authorization: `Bearer ${upstreamKey}` },
@@ -125,6 +152,23 @@ async function runLoad() {
         headers: jsonHeaders,
         check: includes(EXPECTED),
       },
+      forwardRl && {
+        key: "floor-v1-rl",
+        label: "floor: forwarding Worker + rate limit",
+        url: `${forwardRl.url}/v1/chat/completions`,
+        body: upstreamBody,
+        headers: jsonHeaders,
+        check: includes(EXPECTED),
+      },
+      baseline && {
+        key: "baseline-v1",
+        label: "baseline POST /v1/chat/completions",
+        url: `${baseline.url}/v1/chat/completions`,
+        body: chatBody,
+        headers: { ...jsonHeaders, authorization: `Bearer ${baselineUser.key}` },
+        check: includes(EXPECTED),
+        gateway: true,
+      },
       {
         key: "gateway-v1",
         label: "gateway POST /v1/chat/completions",
@@ -135,6 +179,22 @@ async function runLoad() {
         gateway: true,
       },
       { key: "floor-mcp", label: "floor: bare createMcpHandler, chat", url: `${mcp.url}/mcp`, ...mcpFloor.chat, check: includes(EXPECTED) },
+      // The floor's captured request: the rate-limited floor is the same Worker.
+      mcpRl && {
+        key: "floor-mcp-rl",
+        label: "floor: createMcpHandler + rate limit, chat",
+        url: `${mcpRl.url}/mcp`,
+        ...mcpFloor.chat,
+        check: includes(EXPECTED),
+      },
+      baseline && {
+        key: "baseline-mcp",
+        label: "baseline MCP tools/call chat",
+        url: `${baseline.url}/mcp`,
+        ...mcpBaseline.chat,
+        check: includes(EXPECTED),
+        gateway: true,
+      },
       {
         key: "gateway-mcp",
         label: "gateway MCP tools/call chat",
@@ -158,11 +218,23 @@ async function runLoad() {
         check: includes('"name":"chat"'),
         gateway: true,
       },
-    ].filter((t) => !only || only.includes(t.key));
+    ].filter((t) => t && wanted(t.key));
+    /** The `wrangler dev` serving each target. */
+    const servedBy = {
+      direct: undefined,
+      "floor-v1": forward,
+      "floor-v1-rl": forwardRl,
+      "floor-mcp": mcp,
+      "floor-mcp-rl": mcpRl,
+      "floor-mcp-list": mcp,
+      "baseline-v1": baseline,
+      "baseline-mcp": baseline,
+    };
+    const devOf = (key) => (key in servedBy ? servedBy[key] : gateway);
 
     if (profileTarget) {
       const target = targets.find((t) => t.key === profileTarget);
-      const dev = { "floor-v1": forward, "floor-mcp": mcp, "floor-mcp-list": mcp }[profileTarget] ?? gateway;
+      const dev = devOf(profileTarget);
       if (!target) throw new Error(`--profile=${profileTarget}: no such target (${targets.map((t) => t.key).join(", ")})`);
       await profile(
         target,
@@ -207,7 +279,14 @@ async function runLoad() {
           headers: { ...jsonHeaders, authorization: `Bearer ${user.key}` },
         },
       };
-      const samples = { direct: [], floor: [], gateway: [] };
+      if (baseline) {
+        paths.baseline = {
+          url: `${baseline.url}/v1/chat/completions`,
+          body: streamBody(STREAM_MODEL_ID),
+          headers: { ...jsonHeaders, authorization: `Bearer ${baselineUser.key}` },
+        };
+      }
+      const samples = Object.fromEntries(Object.keys(paths).map((key) => [key, []]));
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       for (let i = 0; i < STREAM_N + 3; i++) {
         for (const key of rotate(Object.keys(paths), i)) {
@@ -235,13 +314,8 @@ async function runLoad() {
         return { ms, storage_round_trips: storageTrips(answer.headers) };
       };
       const byKey = Object.fromEntries(targets.map((t) => [t.key, t]));
-      for (const [key, dev] of [
-        ["floor-v1", devs.forward],
-        ["gateway-v1", gateway],
-        ["floor-mcp", devs.mcp],
-        ["gateway-mcp", gateway],
-      ]) {
-        if (byKey[key]) cold[key] = await first(dev, byKey[key]);
+      for (const key of ["floor-v1", "floor-v1-rl", "baseline-v1", "gateway-v1", "floor-mcp", "floor-mcp-rl", "baseline-mcp", "gateway-mcp"]) {
+        if (byKey[key]) cold[key] = await first(devOf(key), byKey[key]);
       }
       console.log(
         Object.entries(cold)
@@ -250,11 +324,22 @@ async function runLoad() {
       );
     }
 
-    const bundle = !only || only.includes("bundle") ? await bundleSize(tmp) : undefined;
+    const bundle = wanted("bundle") ? await bundleSize(PROJECT_ROOT, join(tmp, "dist")) : undefined;
+    if (bundle && BASELINE_DIR) bundle.baseline = await bundleSize(BASELINE_DIR, join(tmp, "dist-baseline"));
     loads.push(loadavg()[0]);
 
+    const baselineInfo = BASELINE_DIR && { dir: BASELINE_DIR, describe: describeCheckout(BASELINE_DIR), self: describeCheckout(PROJECT_ROOT) };
     const summary = summarizeRounds(rounds, targets);
-    const table = render(summary, targets, { streaming, cold, bundle, loads, rounds: ROUNDS, connections: CONNECTIONS, durationS: DURATION_S });
+    const table = render(summary, targets, {
+      streaming,
+      cold,
+      bundle,
+      loads,
+      rounds: ROUNDS,
+      connections: CONNECTIONS,
+      durationS: DURATION_S,
+      baseline: baselineInfo,
+    });
     console.log(table);
 
     const result = {
@@ -262,7 +347,8 @@ async function runLoad() {
       started_at: started.toISOString(),
       finished_at: new Date().toISOString(),
       settings: { connections: CONNECTIONS, duration_s: DURATION_S, warmup_s: WARMUP_S, rounds: ROUNDS, stream_n: STREAM_N },
-      environment: { ...(await environment()), load_average_1m: loads },
+      environment: { ...(await environment()), load_average_1m: loads, checkout: describeCheckout(PROJECT_ROOT) },
+      baseline: baselineInfo && { ...baselineInfo, wrangler: wranglerVersion(BASELINE_DIR) },
       summary,
       streaming_ttft_ms: streaming,
       cold_start: cold,
@@ -280,19 +366,24 @@ async function runLoad() {
     await cleanup();
   }
 
-  /** The project's wrangler.toml with absolute paths and a per-tenant rate limit the load cannot reach. */
-  async function tunedGatewayConfig(dir) {
-    let text = await readFile(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
+  /**
+   * A copy of a wrangler config (the gateway's, a rate-limited floor's, the
+   * baseline's) in the temp dir, with its paths made absolute and its
+   * `[[ratelimits]]` limit raised so the load is never refused. Resolves with its path.
+   */
+  async function benchConfig(source, name) {
+    let text = await readFile(source, "utf8");
+    const absolute = (key) => [new RegExp(`^${key} = "([^"]+)"$`, "m"), (_, path) => `${key} = ${JSON.stringify(resolve(dirname(source), path))}`];
     const edits = [
-      [/^main = "src\/worker\.ts"$/m, `main = ${JSON.stringify(join(PROJECT_ROOT, "src/worker.ts"))}`],
-      [/^migrations_dir = "migrations"$/m, `migrations_dir = ${JSON.stringify(join(PROJECT_ROOT, "migrations"))}`],
+      absolute("main"),
       [/simple = \{ limit = \d+, period = 60 \}/, "simple = { limit = 100000000, period = 60 }"],
+      ...(/^migrations_dir = /m.test(text) ? [absolute("migrations_dir")] : []),
     ];
     for (const [pattern, replacement] of edits) {
-      if (!pattern.test(text)) throw new Error(`bench: wrangler.toml no longer has ${pattern}; update tunedGatewayConfig in bench/run.mjs`);
+      if (!pattern.test(text)) throw new Error(`bench: ${source} no longer has ${pattern}; update benchConfig in bench/run.mjs`);
       text = text.replace(pattern, replacement);
     }
-    const path = join(dir, "wrangler.bench.toml");
+    const path = join(tmp, `${name}.bench.toml`);
     await writeFile(path, text);
     return path;
   }
@@ -326,19 +417,16 @@ async function runLoad() {
     return send(target, agent, CALL_TIMEOUT_MS).finally(() => agent.destroy());
   }
 
-  async function bundleSize(dir) {
-    process.stdout.write("bundle… ");
+  /** `wrangler deploy --dry-run`'s upload size for the checkout `root`. */
+  async function bundleSize(root, outdir) {
+    process.stdout.write(`bundle${root === PROJECT_ROOT ? "" : ` (${root})`}… `);
     const out = { text: "" };
     await new Promise((resolve, reject) => {
-      const child = spawn(
-        nodeBinary(),
-        [join(PROJECT_ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", join(dir, "dist")],
-        {
-          cwd: PROJECT_ROOT,
-          env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", WRANGLER_LOG_PATH: join(dir, "logs") },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
+      const child = spawn(nodeBinary(), [join(root, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", outdir], {
+        cwd: root,
+        env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", WRANGLER_LOG_PATH: join(tmp, "logs") },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       child.stdout.on("data", (c) => (out.text += c));
       child.stderr.on("data", (c) => (out.text += c));
       child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`wrangler deploy --dry-run failed:\n${out.text}`))));
@@ -347,6 +435,22 @@ async function runLoad() {
     console.log(match ? `${match[2]} gzip` : "size not found in wrangler's output");
     return match ? { total: match[1], gzip: match[2] } : undefined;
   }
+}
+
+/** A checkout's commit, and whether it has uncommitted changes (what a baseline comparison compares). */
+function describeCheckout(dir) {
+  try {
+    const git = (...args) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8" }).trim();
+    const subject = git("log", "-1", "--format=%s");
+    const commit = `${git("rev-parse", "--short", "HEAD")} ${subject.length > 60 ? `${subject.slice(0, 59)}…` : subject}`;
+    return `${commit}${git("status", "--porcelain") ? ", with uncommitted changes" : ""}`;
+  } catch {
+    return "not a git checkout";
+  }
+}
+
+function wranglerVersion(dir) {
+  return JSON.parse(readFileSync(join(dir, "node_modules/wrangler/package.json"), "utf8")).version;
 }
 
 /** Time to the first content token of an OpenAI SSE stream. */

@@ -3,7 +3,13 @@
  * upstream. No auth, no registry, no validation: one `fetch` out, the upstream's
  * answer (JSON or SSE) streamed back as is. What any gateway on Workers costs at
  * least, on the same `wrangler dev`.
+ *
+ * With a `RATE_LIMIT` binding (forward-rl.toml), it first calls it once per
+ * request with a fixed key, as the gateway calls its per-tenant rate limit:
+ * the floor of a Worker that rate-limits.
  */
+import { rateLimited } from "./rate-limit.js";
+
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
@@ -12,6 +18,8 @@ export default {
     const paced = pathname.startsWith("/paced/");
     const path = paced ? pathname.slice("/paced".length) : pathname;
     if (request.method !== "POST" || !path.startsWith("/v1/")) return new Response("Not Found", { status: 404 });
+    const refused = await rateLimited(env);
+    if (refused) return refused;
     return fetch(`${paced ? env.PACED_URL : env.UPSTREAM_URL}${path.slice(3)}`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${env.UPSTREAM_KEY}` },

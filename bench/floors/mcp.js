@@ -4,10 +4,15 @@
  * and returns its text as content and structuredContent (declared by an
  * outputSchema, as the gateway's tools are). No auth, no registry. What any MCP
  * server on Workers costs at least, on the same `wrangler dev`.
+ *
+ * With a `RATE_LIMIT` binding (mcp-rl.toml), it first calls it once per request
+ * with a fixed key, as the gateway calls its per-tenant rate limit: the floor of
+ * an MCP server that rate-limits.
  */
 import { McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
 import { z } from "zod";
+import { rateLimited } from "./rate-limit.js";
 
 const ChatInput = z.object({
   model_id: z.string(),
@@ -38,9 +43,11 @@ function createServer(env) {
 let handler;
 
 export default {
-  fetch(request, env, ctx) {
+  async fetch(request, env, ctx) {
     const { pathname } = new URL(request.url);
     if (pathname === "/health") return Response.json({ status: "ok" });
+    const refused = await rateLimited(env);
+    if (refused) return refused;
     handler ??= createMcpHandler(() => createServer(env), { route: "/mcp" });
     return handler(request, env, ctx);
   },

@@ -22,7 +22,6 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const WRANGLER = join(PROJECT_ROOT, "node_modules/wrangler/bin/wrangler.js");
 
 export interface WranglerDevOptions {
   /** Value of the canary Worker secret UPSTREAM_KEY. */
@@ -35,6 +34,11 @@ export interface WranglerDevOptions {
   config?: string;
   /** Apply the project's D1 migrations before starting (default true; a config without D1 says false). */
   migrations?: boolean;
+  /**
+   * Another checkout of the project to run from (the benchmark's baseline): its own
+   * node_modules (wrangler) and working directory. Default: this one.
+   */
+  root?: string;
 }
 
 export interface WranglerDev {
@@ -90,8 +94,8 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /** Environment for wrangler child processes: offline, non-interactive, Node 24 first on PATH. */
-function childEnv(logDir: string): NodeJS.ProcessEnv {
-  const bin = join(PROJECT_ROOT, "node_modules/.bin");
+function childEnv(root: string, logDir: string): NodeJS.ProcessEnv {
+  const bin = join(root, "node_modules/.bin");
   return {
     ...process.env,
     // wrangler's own debug log files go to the temp dir, not ~/.config/.wrangler/logs.
@@ -106,12 +110,17 @@ function childEnv(logDir: string): NodeJS.ProcessEnv {
   };
 }
 
-/** Run a wrangler command to completion, appending its output to `sink`. */
-function runWrangler(args: string[], sink: { text: string }, logDir: string, timeoutMs = 60_000): Promise<void> {
+/** wrangler's entry in a checkout's node_modules. */
+function wranglerIn(root: string): string {
+  return join(root, "node_modules/wrangler/bin/wrangler.js");
+}
+
+/** Run a wrangler command of checkout `root` to completion, appending its output to `sink`. */
+function runWrangler(root: string, args: string[], sink: { text: string }, logDir: string, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(nodeBinary(), [WRANGLER, ...args], {
-      cwd: PROJECT_ROOT,
-      env: childEnv(logDir),
+    const child = spawn(nodeBinary(), [wranglerIn(root), ...args], {
+      cwd: root,
+      env: childEnv(root, logDir),
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
@@ -207,9 +216,10 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   const output = { text: "" };
   const logDir = join(persistDir, "wrangler-logs");
   const configArgs = options.config ? ["--config", options.config] : [];
+  const root = options.root ?? PROJECT_ROOT;
   try {
     if (options.migrations !== false) {
-      await runWrangler(["d1", "migrations", "apply", "mcp-gateway", "--local", "--persist-to", persistDir, ...configArgs], output, logDir);
+      await runWrangler(root, ["d1", "migrations", "apply", "mcp-gateway", "--local", "--persist-to", persistDir, ...configArgs], output, logDir);
     }
   } catch (error) {
     await rm(persistDir, { recursive: true, force: true });
@@ -230,7 +240,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     const started = spawn(
       nodeBinary(),
       [
-        WRANGLER,
+        wranglerIn(root),
         "dev",
         ...configArgs,
         "--local",
@@ -250,7 +260,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
         "--log-level",
         "log",
       ],
-      { cwd: PROJECT_ROOT, env: childEnv(logDir), stdio: ["ignore", "pipe", "pipe"], detached: true },
+      { cwd: root, env: childEnv(root, logDir), stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
     track(started);
     child = started;
