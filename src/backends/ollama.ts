@@ -58,7 +58,7 @@ export const ollama = {
     const label = `Ollama at ${new URL(config.base_url).host}`;
     // Config headers (e.g. the Access service token) go on every request, tags included.
     const headers = { ...config.headers };
-    const loadImage = deps.loadImage ?? imageLoader(deps.fetch, new Set());
+    const newLoader = deps.imageLoader ?? (() => imageLoader(deps.fetch, new Set()));
     const policy: UpstreamPolicy = {
       label,
       ...timing(config),
@@ -95,7 +95,7 @@ export const ollama = {
     return {
       healthCheck: () => timedCheck(checkPulled),
       async chat(request, options) {
-        const body = await chatBody(model, request, label, loadImage, options?.signal);
+        const body = await chatBody(model, request, label, newLoader(), options?.signal);
         return httpGeneration(
           { ...generation, url: `${base}/api/chat`, body: (stream) => ({ ...body, stream }), parse: chatGeneration },
           policy,

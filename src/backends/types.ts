@@ -114,11 +114,13 @@ export interface BackendDeps {
   /** The Workers AI binding (`env.AI`); only `workers_ai` uses it. */
   ai?: Ai;
   /**
-   * Fetches an image a caller gave by URL, for upstreams that take image
-   * bytes rather than URLs: under the SSRF rules and a size cap (`./images.ts`).
-   * Without it, such backends use `imageLoader` with no private-host exemptions.
+   * Makes the image loader of one call: it fetches images a caller gave by
+   * URL, for upstreams that take image bytes rather than URLs, under the SSRF
+   * rules and caps on size and count (`./images.ts`); the count is the call's,
+   * so each call makes its own loader. Without it, such backends use
+   * `imageLoader` with no private-host exemptions.
    */
-  loadImage?: ImageLoader;
+  imageLoader?: () => ImageLoader;
 }
 
 /** An image's bytes as base64, with its media type. */

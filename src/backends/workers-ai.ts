@@ -72,7 +72,7 @@ export const workersAi = {
     const label = `Workers AI model ${config.model_name}`;
     const binding = deps.ai as unknown as AiBinding | undefined;
     const policy: RetryPolicy = { label, ...timing(config) };
-    const loadImage = deps.loadImage ?? imageLoader(fetch, new Set());
+    const newLoader = deps.imageLoader ?? (() => imageLoader(fetch, new Set()));
 
     /** One binding call, given up when `signal` aborts; the binding's errors read into GatewayErrors. */
     const once = async (inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> => {
@@ -113,7 +113,7 @@ export const workersAi = {
           if (typeof binding?.run !== "function") throw new GatewayError("model_unavailable", "The Workers AI binding (AI) is not configured.");
           return null;
         }),
-      chat: async (request, options) => generate(await chatInputs(request, label, loadImage, options?.signal), request.max_tokens, options),
+      chat: async (request, options) => generate(await chatInputs(request, label, newLoader(), options?.signal), request.max_tokens, options),
       complete: async (request, options) => generate(completionInputs(request, label), request.max_tokens, options),
       async embed(request, options) {
         const answer = parseAnswer(EmbeddingOutput, await run({ text: request.input }, options), label);

@@ -43,6 +43,7 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   }
   const lookup = (name: string) => opened.get(name) ?? fromBinding(name);
   const redact = redactor(names.flatMap((name) => lookup(name) ?? []));
-  const loadImage = imageLoader(redact.fetch, settings(env).allowedPrivateHosts);
-  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI, loadImage }), redact };
+  const { allowedPrivateHosts } = settings(env);
+  const newLoader = () => imageLoader(redact.fetch, allowedPrivateHosts);
+  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI, imageLoader: newLoader }), redact };
 }

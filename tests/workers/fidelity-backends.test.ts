@@ -127,6 +127,19 @@ describe("ollama: /api/chat's own shapes", () => {
     expect(c!.messages).toEqual([{ role: "user", content: "what?", images: [PIXEL, PIXEL] }]);
   });
 
+  it("the image count is each call's own: ten calls in a row, each with images by URL, all pass", async () => {
+    const { upstream, openai } = await setup();
+    for (let i = 0; i < 10; i++) {
+      const content = [
+        { type: "text" as const, text: `call ${i}` },
+        ...Array.from({ length: 2 }, () => ({ type: "image_url" as const, image_url: { url: PIXEL_URL } })),
+      ];
+      const seen = await openai.chat.completions.create({ model: "local", messages: [{ role: "user", content }] });
+      expect(seen.choices[0]!.message.content).toBe(`ollama: call ${i} [2 image(s)]`);
+    }
+    expect(await ollamaSent(upstream)).toHaveLength(10);
+  });
+
   it("refuses by name what Ollama cannot take, before calling it", async () => {
     const { upstream, openai } = await setup();
     const base = { model: "local", messages: [{ role: "user" as const, content: "x" }] };
