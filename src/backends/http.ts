@@ -122,10 +122,15 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, maxByt
   const chunks: Uint8Array[] = [];
   let size = 0;
   let over = false;
+  let done = false;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      const value = next.value;
       const room = maxBytes - size;
       chunks.push(value.byteLength > room ? value.subarray(0, room) : value);
       size += Math.min(room, value.byteLength);
@@ -135,15 +140,23 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, maxByt
       }
     }
   } finally {
-    void reader.cancel().catch(() => {});
+    // Stop the upstream only when the body was left unread (past the cap, or on an error).
+    if (!done) void reader.cancel().catch(() => {});
   }
+  // Most answers arrive in one chunk: decoded as it is, without a copy.
+  return { text: decoder.decode(chunks.length === 1 ? chunks[0] : concat(chunks, size)), over };
+}
+
+const decoder = new TextDecoder();
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return { text: new TextDecoder().decode(bytes), over };
+  return bytes;
 }
 
 /**

@@ -5,14 +5,16 @@
  *
  * Workers forbid one request from waiting on I/O another request started, so
  * the queue holds plain data only, and every write runs in the context of the
- * request that makes it: each request that adds a record waits (in its own
- * `waitUntil`) for the batch delay, then writes whatever is queued for its
- * tenant, its own record and others' alike, unless an earlier request already
- * took them. A record is therefore always covered by a `waitUntil` that is
- * still pending until it is written: the runtime keeps the isolate alive for
- * it, so an isolate evicted after the response loses nothing. A failed write
- * is retried with the same batch id; the object applies a batch id once, so a
- * retry after a lost answer counts nothing twice.
+ * request that makes it: the request that adds a record to a tenant's queue
+ * when no other is waiting on it waits (in its own `waitUntil`) for the batch
+ * delay, then writes whatever is queued for that tenant, its own records and
+ * others' alike. Records added while it waits are written by it: their own
+ * requests start no timer of their own (a timer per call cost more CPU than
+ * the rest of the batching). A record is therefore always covered by a
+ * `waitUntil` that is still pending until it is written: the runtime keeps the
+ * isolate alive for it, so an isolate evicted after the response loses
+ * nothing. A failed write is retried with the same batch id; the object
+ * applies a batch id once, so a retry after a lost answer counts nothing twice.
  */
 
 export interface BatcherOptions<R> {
@@ -31,23 +33,32 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class Batcher<R> {
   private readonly queued = new Map<string, R[]>();
   private readonly writing = new Map<string, number>();
+  /** Targets a request is waiting to write (its batch delay running): what is queued meanwhile is its to write. */
+  private readonly waiting = new Set<string>();
 
   constructor(private readonly options: BatcherOptions<R>) {}
 
   /**
    * Queue a record for `target`. The promise, for the caller's `waitUntil`,
-   * settles once the record has been taken into a write that finished (by this
-   * request, or by another whose own `waitUntil` covers it). `now` writes at
-   * once (a call that holds a budget reservation releases it as soon as it can).
+   * settles once the record has been written by this request, or is covered
+   * by another request's `waitUntil` that writes it (one waiting on this
+   * queue, or one that took it into its write). `now` writes at once (a call
+   * that holds a budget reservation releases it as soon as it can).
    */
   async add(target: string, record: R, now = false): Promise<void> {
     const queue = this.queued.get(target) ?? [];
     this.queued.set(target, queue);
     queue.push(record);
     if (!now && queue.length < this.options.maxRecords) {
-      await sleep(this.options.delayMs);
-      if (!this.queued.get(target)?.includes(record)) return; // another request took it
+      if (this.waiting.has(target)) return; // the request waiting on this queue writes it
+      this.waiting.add(target);
+      try {
+        await sleep(this.options.delayMs);
+      } finally {
+        this.waiting.delete(target);
+      }
     }
+    // Whatever is queued now, this record or not: records added while this request waited are its to write.
     await this.writeQueued(target);
   }
 

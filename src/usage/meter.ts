@@ -88,8 +88,9 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
   }
 
   let spent: { tokens: number; cost_nano: number } | undefined;
-  // Until the call is counted, the request stays alive even if its client went away (the runtime would cancel it).
-  let counted!: () => void;
+  // Until the call is counted and its record written (or taken by a request that writes it), the request stays
+  // alive even if its client went away (the runtime would cancel it): one `waitUntil` per call.
+  let counted!: (written: Promise<void>) => void;
   scope.background(new Promise<void>((resolve) => (counted = resolve)));
   if (left) {
     const before = left;
@@ -121,8 +122,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     };
     const target = `${scope.tenantId}/${scope.incarnation}`;
     targets.set(target, { env: scope.env, tenantId: scope.tenantId, actor: scope.tenant.actor });
-    scope.background(batcher.add(target, entry, held !== undefined));
-    counted();
+    counted(batcher.add(target, entry, held !== undefined));
   };
 
   return {
