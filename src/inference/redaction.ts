@@ -10,12 +10,12 @@
  *   written back plainly, anything else has its `\uXXXX` escapes decoded;
  * - generated text, whole or streamed, is redacted too. When streamed text ends
  *   with what could be the start of a secret, only that tail waits for the next
- *   piece (a secret split across pieces is still caught); the rest goes at once;
+ *   piece (a secret split across pieces is still caught); the rest goes at once
+ *   (the stream pipeline, ./stream.ts, holds the tail back with `unsafeTail`);
  * - `result()` redacts every string of a finished result, keys included: text,
  *   classification labels, tool calls and their arguments, parsed JSON.
  */
 import { readCapped } from "../backends/http";
-import type { CallOptions, ToolCallDelta } from "../backends/types";
 import { REDACTED, secretForms } from "../config/secrets";
 
 export interface Redactor {
@@ -24,8 +24,10 @@ export interface Redactor {
   fetch: typeof fetch;
   /** A copy of a result with every string in it (object keys too) redacted; numbers and the rest untouched. */
   result<T>(value: T): T;
-  /** Call options whose streamed text is redacted; `flush` emits what was held back. */
-  stream(options: CallOptions): { options: CallOptions; flush(): Promise<void> };
+  /** How much of the end of `text` could be the beginning of a secret, to hold back until the next piece (0 nearly always). */
+  unsafeTail(text: string): number;
+  /** Whether there is anything to redact at all (the model resolved no secret). */
+  readonly idle: boolean;
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
@@ -56,39 +58,9 @@ export function redactor(secrets: readonly string[], upstreamFetch: typeof fetch
     return new Response(clean(unescapeJson(body)), { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 
-  const stream = (options: CallOptions) => {
-    const onText = options.onText;
-    if (!onText || forms.length === 0) return { options, flush: async () => {} };
-    const onToolCall = options.onToolCall;
-    let pending = "";
-    return {
-      options: {
-        ...options,
-        // Tool call pieces are redacted one by one (a secret split across two argument pieces is not caught here; the whole call is, after).
-        ...(onToolCall && {
-          onToolCall: (delta: ToolCallDelta) =>
-            onToolCall({ ...delta, ...(delta.name && { name: clean(delta.name) }), ...(delta.arguments && { arguments: clean(delta.arguments) }) }),
-        }),
-        onText: async (delta: string) => {
-          pending = clean(pending + delta);
-          const ready = pending.length - unsafeTail(pending);
-          if (ready <= 0) return;
-          const out = pending.slice(0, ready);
-          pending = pending.slice(ready);
-          await onText(out);
-        },
-      },
-      flush: async () => {
-        const rest = clean(pending);
-        pending = "";
-        if (rest) await onText(rest);
-      },
-    };
-  };
-
   const result = <T>(value: T): T => (forms.length === 0 ? value : deepRedact(value, clean));
 
-  return Object.assign(clean, { fetch: guardedFetch, stream, result });
+  return Object.assign(clean, { fetch: guardedFetch, result, unsafeTail, idle: forms.length === 0 });
 }
 
 function deepRedact<T>(value: T, clean: (text: string) => string): T {

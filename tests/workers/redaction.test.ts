@@ -1,15 +1,16 @@
 /** The redactor every backend gets: streamed text, encodings, error bodies, and every field of a result. */
 import { describe, expect, inject, it } from "vitest";
 import { redactor } from "../../src/inference/redaction";
+import { CallStream } from "../../src/inference/stream";
 import { callTool, CANARY, createTenant, fakes, registerModel } from "./helpers";
 
 const SECRET = "sk-live-0123456789abcdef";
 
+/** Pieces through a call's stream pipeline, as one attempt with SECRET resolved sends them. */
 async function streamThrough(pieces: string[]) {
   const seen: string[] = [];
-  const r = redactor([SECRET]);
-  const { options, flush } = r.stream({ onText: (d) => void seen.push(d) });
-  for (const piece of pieces) await options!.onText!(piece);
+  const { options, flush } = new CallStream({ text: (d) => void seen.push(d) }).attempt({}, redactor([SECRET]));
+  for (const piece of pieces) await options.onText!(piece);
   await flush();
   return seen;
 }
