@@ -2,7 +2,9 @@
 /**
  * Prints which folders of src/ import which at runtime, and fails when folders
  * import each other in a loop. Type-only imports are left out: they vanish from
- * the bundle and cannot form a loop at runtime.
+ * the bundle and cannot form a loop at runtime. Also fails when any file but
+ * the tenant client (src/tenants/client.ts) reads the `TENANTS` binding: the
+ * client is the one door to a tenant's Durable Object.
  *
  *   node scripts/import-graph.mjs          # loops only (run by `npm run lint`)
  *   node scripts/import-graph.mjs --graph  # every folder -> folder edge too
@@ -110,4 +112,9 @@ if (process.argv.includes("--graph")) {
 }
 for (const loop of loops) console.log(`import loop between folders: ${loop.join(" <-> ")}`);
 console.log(`${loops.length} folder loops (runtime imports, ${all.length} files in ${relative(process.cwd(), root) || "."})`);
-process.exit(loops.length > 0 ? 1 : 0);
+
+// The one door: only the tenant client holds a tenant's Durable Object stub.
+const DOOR = join(root, "tenants", "client.ts");
+const sideDoors = all.filter((file) => file !== DOOR && /\bTENANTS\b/.test(readFileSync(file, "utf8")));
+for (const file of sideDoors) console.log(`${relative(process.cwd(), file)} reads the TENANTS binding: reach the tenant's Durable Object through src/tenants/client.ts`);
+process.exit(loops.length > 0 || sideDoors.length > 0 ? 1 : 0);
