@@ -116,5 +116,6 @@ console.log(`${loops.length} folder loops (runtime imports, ${all.length} files 
 // The one door: only the tenant client holds a tenant's Durable Object stub.
 const DOOR = join(root, "tenants", "client.ts");
 const sideDoors = all.filter((file) => file !== DOOR && /\bTENANTS\b/.test(readFileSync(file, "utf8")));
-for (const file of sideDoors) console.log(`${relative(process.cwd(), file)} reads the TENANTS binding: reach the tenant's Durable Object through src/tenants/client.ts`);
+for (const file of sideDoors)
+  console.log(`${relative(process.cwd(), file)} reads the TENANTS binding: reach the tenant's Durable Object through src/tenants/client.ts`);
 process.exit(loops.length > 0 || sideDoors.length > 0 ? 1 : 0);
