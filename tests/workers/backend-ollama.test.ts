@@ -280,7 +280,9 @@ describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
     const model = backend({ base_url: "http://127.0.0.1:1", model_name: "llama3.2" });
     const health = await model.healthCheck();
     expect(health.ok).toBe(false);
-    expect(health.detail).toMatch(/^Ollama tunnel unreachable: Ollama at 127\.0\.0\.1:1 is unreachable/);
+    expect(health.detail).toMatch(
+      /^Ollama tunnel unreachable: Ollama at 127\.0\.0\.1:1 is unreachable: the connection was refused or closed before any answer/,
+    );
   });
 
   it("says the tunnel is unreachable when Cloudflare Access answers instead of Ollama", async () => {
