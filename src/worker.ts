@@ -7,7 +7,7 @@
  *   /api/v1/models, /api/v1/keys                 tenant admin API (tenant API key)
  *   /v1/models, /v1/chat/completions, ...        OpenAI-compatible API (tenant API key)
  *   /status                                      HTML status page of a tenant (sign in with a tenant key)
- *   /.well-known/oauth-protected-resource/mcp    RFC 9728 metadata for MCP clients
+ *   /.well-known/oauth-protected-resource[/mcp]  RFC 9728 metadata for MCP clients (both forms)
  *   /authorize, /oauth/*, /.well-known/oauth-authorization-server   OAuth 2.1 for MCP clients
  */
 import { type Context, Hono } from "hono";
@@ -49,8 +49,10 @@ app.use(capBodies());
 
 app.get("/health", (c) => c.json({ status: "ok", name: SERVER_INFO.name, version: SERVER_INFO.version }));
 
-// RFC 9728: where MCP clients learn how to get a token for /mcp.
-app.get(RESOURCE_METADATA_PATH, (c) => {
+// RFC 9728: where MCP clients learn how to get a token for /mcp. The 401's
+// challenge names the path-suffixed form; some clients probe the root form
+// first, so it answers the same document (/mcp is the one OAuth resource).
+const protectedResource = (c: Context<AppEnv>) => {
   const { resource, issuer } = oauth(c.env);
   return c.json({
     resource,
@@ -59,7 +61,9 @@ app.get(RESOURCE_METADATA_PATH, (c) => {
     bearer_methods_supported: ["header"],
     resource_name: "MCP model gateway",
   });
-});
+};
+app.get(RESOURCE_METADATA_PATH, protectedResource);
+app.get("/.well-known/oauth-protected-resource", protectedResource);
 
 // The OAuth authorization server: consent page (ours), metadata, token, revocation, registration (the library's).
 app.route("/authorize", consentRoutes);

@@ -47,10 +47,15 @@ export function operatorAuth() {
   });
 }
 
+export const NOT_A_TENANT_KEY =
+  "That bearer is not a tenant API key (mgw_<tenant>_…): /v1 and /api take tenant API keys; OAuth access tokens are for /mcp only.";
+
 export function tenantAuth() {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = bearer(c.req.header("authorization"));
     if (!token) return unauthenticated(c, "Send a tenant API key as 'Authorization: Bearer <key>'.");
+    // Not shaped like a key: most often an OAuth access token, sent where only /mcp takes one.
+    if (!tenantOfKey(token)) return unauthenticated(c, NOT_A_TENANT_KEY, "invalid_token");
     const scope = await authenticate(c, token);
     if (!scope) return unauthenticated(c, "The API key is not valid (unknown or revoked).", "invalid_token");
     c.set("scope", scope);

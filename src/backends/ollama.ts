@@ -27,8 +27,24 @@ import { parseAnswer } from "./wire";
 import { ndjsonEvents } from "./stream";
 import type { BackendFactory, ModelBackend } from "./types";
 
+/**
+ * Ollama's native API lives at the server root (/api/chat); a base_url ending in
+ * /v1 is its OpenAI-compatible API, where every native path is a 404. Refused
+ * when the config is checked (registration and every call), naming the fix.
+ */
+export const OLLAMA_V1_BASE_URL =
+  "should be the server root, e.g. https://host:11434, without /v1; for Ollama's OpenAI-compatible API use backend_type openai_compatible";
+
+function endsInV1(raw: string): boolean {
+  try {
+    return /\/v1\/*$/i.test(new URL(raw).pathname);
+  } catch {
+    return false; // not a URL: HttpUrl says so
+  }
+}
+
 const Config = CommonConfig.extend({
-  base_url: HttpUrl,
+  base_url: HttpUrl.refine((url) => !endsInV1(url), OLLAMA_V1_BASE_URL),
   model_name: ModelName,
   headers: Headers.optional(),
 }).strict();

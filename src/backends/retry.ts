@@ -81,15 +81,27 @@ export async function retrying<T>(policy: RetryPolicy, attempt: (signal: AbortSi
           ? error
           : timedOut
             ? timeoutError(policy)
-            : new GatewayError("upstream_error", `${policy.label} is unreachable: ${error instanceof Error ? error.message : String(error)}`, {
-                retryable: true,
-              });
+            : new GatewayError("upstream_error", `${policy.label} is unreachable: ${networkFailure(error)}`, { retryable: true });
       if (lastError.code === "upstream_timeout" && policy.retryTimeouts === false) throw lastError;
     } finally {
       clearTimeout(timeout);
     }
   }
   throw lastError ?? new GatewayError("upstream_error", `${policy.label} failed.`);
+}
+
+/**
+ * workerd's fetch throws the one message "Network connection lost." both for a
+ * refused connection (nothing listening on that port) and for one closed before
+ * any answer; its log has the difference, the thrown error does not. Say both
+ * in words a person can act on; any other fetch error keeps its own message.
+ */
+export const CONNECTION_FAILED =
+  "the connection was refused or closed before any answer (is the server running and listening on that host and port?)";
+
+function networkFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /^Network connection lost\.?$/.test(message) ? CONNECTION_FAILED : message;
 }
 
 /** The error of an attempt whose timer fired. */

@@ -27,7 +27,9 @@ import { ipRefusal, parseIpHost } from "./ip";
 /** Name suffixes reserved for, or conventionally used by, local networks (RFC 6761, 6762, 8375; cloud metadata names). */
 const LOCAL_SUFFIXES = ["localhost", "local", "localdomain", "internal", "home.arpa"];
 
-const PRIVATE_NETWORKS = "the gateway never calls private networks";
+/** The refusal's tail: what the rule is, and the one switch an operator has to exempt a host from it. */
+const PRIVATE_NETWORKS =
+  "the gateway never calls private networks unless the operator lists the host in ALLOWED_PRIVATE_HOSTS (a Worker var: comma-separated hosts, e.g. localhost,10.0.0.5)";
 
 export function assertUpstreamUrl(raw: string, field: string, allowedPrivateHosts: ReadonlySet<string>): URL {
   const refuse = (why: string) => new GatewayError("invalid_request", `${field}: ${why}`);

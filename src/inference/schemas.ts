@@ -94,9 +94,33 @@ export const CompleteInput = z.strictObject({
   ...Sampling,
 });
 
+const EmbeddingString = z
+  .string()
+  .min(1, "an empty string cannot be embedded")
+  .max(LIMITS.inputChars, `at most ${LIMITS.inputChars} characters per string`);
+
+/**
+ * What to embed, for the MCP `embed` tool and /v1/embeddings: a string or 1 to
+ * LIMITS.inputs strings. zod reports a failed union as "Invalid input" when
+ * both members abort (an array over its cap does), so the union's own message
+ * is the failure of the member the input's type selects: the cap it broke.
+ */
+export const EmbeddingInputs = z.union(
+  [EmbeddingString, z.array(EmbeddingString).min(1, "at least one string").max(LIMITS.inputs, `at most ${LIMITS.inputs} strings per call`)],
+  {
+    error: (issue) => {
+      const expected = `expected a string or an array of at most ${LIMITS.inputs} strings`;
+      if (issue.code !== "invalid_union" || !Array.isArray(issue.input)) return expected;
+      const first = issue.errors[1]?.[0];
+      if (!first) return expected;
+      return first.path.length > 0 ? `item ${first.path.map(String).join(".")}: ${first.message}` : first.message;
+    },
+  },
+);
+
 export const EmbedInput = z.strictObject({
   model_id: ModelId.describe("Id of a model with the embedding capability"),
-  input: z.union([z.string().min(1).max(LIMITS.inputChars), z.array(z.string().min(1).max(LIMITS.inputChars)).min(1).max(LIMITS.inputs)]),
+  input: EmbeddingInputs,
 });
 
 export const ClassifyInput = z.strictObject({

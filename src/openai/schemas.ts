@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { ToolName } from "../backends/shapes";
-import { ChatExtras, ContentPart, LIMITS, Sampling } from "../inference/schemas";
+import { ChatExtras, ContentPart, EmbeddingInputs, LIMITS, Sampling } from "../inference/schemas";
 
 const Text = z.string().max(LIMITS.messageChars);
 
@@ -114,6 +114,6 @@ export function withoutNulls(json: unknown): unknown {
 
 export const EmbeddingRequest = z.looseObject({
   model: z.string().min(1),
-  input: z.union([z.string().min(1).max(LIMITS.inputChars), z.array(z.string().min(1).max(LIMITS.inputChars)).min(1).max(LIMITS.inputs)]),
+  input: EmbeddingInputs,
   encoding_format: z.enum(["float", "base64"]).optional(),
 });

@@ -218,7 +218,10 @@ describe("the official openai client against /v1", () => {
     );
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
-    expect(error).toMatchObject({ status: 404, error: { type: "not_found", message: 'Model "no-such-model" not found.' } });
+    expect(error).toMatchObject({
+      status: 404,
+      error: { type: "not_found", message: expect.stringMatching(/^Model "no-such-model" not found\. Models of this tenant, closest first: "v1-/) },
+    });
     expect((await fakes.openai.requests(UP_CHAT)).length).toBe(before);
 
     const denied = await client("mgw_sdk_not-a-real-key")

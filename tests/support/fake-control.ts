@@ -11,13 +11,18 @@
  * A fake may add routes of its own (Ollama: pull, tags) or replace one.
  *
  * Also the faults every fake answers the same way: a status (with Retry-After),
- * a hang, a malformed body.
+ * a hang, a malformed body, a connection closed before any answer.
  */
 import type { ServerResponse } from "node:http";
 import { type FakeRequest, json } from "./fake-http.ts";
 
 /** Scripted faults every fake understands; each fake adds its own. */
-export type CommonStep = { kind: "status"; status: number; body?: unknown; retryAfter?: string } | { kind: "hang" } | { kind: "malformed" };
+export type CommonStep =
+  | { kind: "status"; status: number; body?: unknown; retryAfter?: string }
+  | { kind: "hang" }
+  | { kind: "malformed" }
+  // The connection is closed after the request arrived, before any answer (a server that crashed mid-call).
+  | { kind: "drop" };
 
 /** How a model treats a feature it lacks (each fake answers in its API's own words); absent: it has the feature. */
 export interface Quirks {
@@ -116,6 +121,9 @@ export function answerCommonFault(res: ServerResponse, step: { kind: string } | 
     case "malformed":
       res.writeHead(200, { "content-type": "application/json" });
       res.end("{not json");
+      return true;
+    case "drop":
+      res.socket?.destroy();
       return true;
     default:
       return false;

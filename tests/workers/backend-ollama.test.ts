@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ollama } from "../../src/backends/ollama";
-import { callTool, CANARY, createTenant, fakes, registerModel, uniqueId } from "./helpers";
+import { api, callTool, CANARY, createTenant, fakes, registerModel, uniqueId } from "./helpers";
 
 const fakeOllama = fakes.ollama;
 const OLLAMA = fakeOllama.url;
@@ -54,6 +54,25 @@ function instance() {
 }
 
 describe("ollama backend through MCP", () => {
+  it("refuses a base_url ending in /v1 at registration, naming config.base_url and the fix", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    for (const base_url of [`${OLLAMA}/v1`, `${OLLAMA}/v1/`, `${OLLAMA}/i/x/V1`]) {
+      const res = await api<{ error: { code: string; message: string } }>("POST", "/api/v1/models", {
+        token: tenant.adminKey,
+        body: { id: "ol-v1", name: "Ollama", backend_type: "ollama", config: { base_url, model_name: "llama3.2" } },
+      });
+      expect(res.status, base_url).toBe(400);
+      expect(res.body.error, base_url).toEqual({
+        code: "invalid_request",
+        message:
+          "config.base_url: should be the server root, e.g. https://host:11434, without /v1; " +
+          "for Ollama's OpenAI-compatible API use backend_type openai_compatible",
+      });
+    }
+    // A path that merely contains v1 is a root behind a proxy prefix, and is accepted.
+    expect(ollama.configSchema.safeParse({ base_url: `${OLLAMA}/v1/tunnel`, model_name: "m" }).success).toBe(true);
+  });
+
   it("chat sends stream:false, maps sampling into options, carries the Access headers, and reads usage", async () => {
     const { upstream, chat, assertNoSecret } = await setup();
     const res = await chat("hello there", { max_tokens: 50, temperature: 0.2, top_p: 0.9, stop: "END" });
@@ -261,7 +280,9 @@ describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
     const model = backend({ base_url: "http://127.0.0.1:1", model_name: "llama3.2" });
     const health = await model.healthCheck();
     expect(health.ok).toBe(false);
-    expect(health.detail).toMatch(/^Ollama tunnel unreachable: Ollama at 127\.0\.0\.1:1 is unreachable/);
+    expect(health.detail).toMatch(
+      /^Ollama tunnel unreachable: Ollama at 127\.0\.0\.1:1 is unreachable: the connection was refused or closed before any answer/,
+    );
   });
 
   it("says the tunnel is unreachable when Cloudflare Access answers instead of Ollama", async () => {

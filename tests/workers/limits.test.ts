@@ -64,6 +64,32 @@ describe("limits", () => {
     ]);
     expect(await fakes.openai.requests(up)).toEqual(probed);
   });
+  it("embed and /v1/embeddings name the input caps: 256 strings per call, 50 000 characters per string", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const up = uniqueId("embed-caps");
+    await registerModel(tenant, { ...openaiModel("e", up), capabilities: ["embedding"] });
+    const probed = await fakes.openai.requests(up);
+    const long = "x".repeat(50_001);
+    const cases: [unknown, string][] = [
+      [Array.from({ length: 300 }, () => "x"), "input: at most 256 strings per call"],
+      [[], "input: at least one string"],
+      [long, "input: at most 50000 characters per string"],
+      [["a", long], "input.1: at most 50000 characters per string"],
+      ["", "input: an empty string cannot be embedded"],
+      [["a", 5], "input: item 1: Invalid input: expected string, received number"],
+      [5, "input: expected a string or an array of at most 256 strings"],
+    ];
+    for (const [input, message] of cases) {
+      const mcp = await callTool(tenant.userKey, "embed", { model_id: "e", input });
+      expect(mcp.tool.isError, message).toBe(true);
+      // The MCP SDK words an argument refusal itself: "Input validation error: Invalid arguments for tool embed: <zod's message>".
+      expect(mcp.tool.content[0]!.text, message).toBe(`Input validation error: Invalid arguments for tool embed: ${message}`);
+      const v1 = await api("POST", "/v1/embeddings", { token: tenant.userKey, body: { model: "e", input } });
+      expect(v1.status, message).toBe(400);
+      expect((v1.body as { error: { message: string } }).error.message, message).toBe(message);
+    }
+    expect(await fakes.openai.requests(up)).toEqual(probed);
+  });
 });
 
 describe("request bodies are capped while they are read, on every route", () => {

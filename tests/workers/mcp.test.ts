@@ -169,7 +169,10 @@ describe("MCP endpoint", () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, { ...openaiModel("only-embed", "fake-embed"), capabilities: ["embedding"] });
     const unknown = await callTool(tenant.userKey, "chat", { model_id: "ghost", messages: [{ role: "user", content: "hi" }] });
-    expect(unknown.tool).toMatchObject({ isError: true, content: [{ text: 'Model "ghost" not found. [not_found]' }] });
+    expect(unknown.tool).toMatchObject({
+      isError: true,
+      content: [{ text: 'Model "ghost" not found. Models of this tenant, closest first: "only-embed". [not_found]' }],
+    });
 
     const lacking = await callTool(tenant.userKey, "chat", { model_id: "only-embed", messages: [{ role: "user", content: "hi" }] });
     expect(lacking.tool.isError).toBe(true);
@@ -223,7 +226,9 @@ describe("MCP endpoint", () => {
     const upstream = uniqueId("up-iso");
     await registerModel(a, openaiModel("private", upstream));
     const res = await callTool(b.userKey, "chat", { model_id: "private", messages: [{ role: "user", content: "hi" }] });
-    expect(res.tool.content[0]!.text).toBe('Model "private" not found. [not_found]');
+    expect(res.tool.content[0]!.text).toBe(
+      'Model "private" not found. This tenant has no models yet (register one with POST /api/v1/models). [not_found]',
+    );
     const list = await callTool(b.userKey, "list_models", {});
     expect(list.tool.structuredContent).toEqual({ models: [] });
     expect(await fakes.openai.requests(upstream)).toEqual([]);

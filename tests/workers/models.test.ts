@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { api, CANARY, createTenant, openaiModel, registerModel, type Tenant, upstreamUrl } from "./helpers";
+import { api, callTool, CANARY, createTenant, openaiModel, registerModel, type Tenant, upstreamUrl } from "./helpers";
 
 async function modelIds(tenant: Tenant): Promise<string[]> {
   const res = await api<{ models: { id: string }[] }>("GET", "/api/v1/models", { token: tenant.adminKey });
@@ -224,6 +224,34 @@ describe("roles and tenant isolation", () => {
     expect((await api("GET", "/api/v1/models", { token: created.body.key })).status).toBe(401);
   });
 
+  it("an unknown model id lists the tenant's own ids, closest first, the same on MCP, /v1 and the admin API", async () => {
+    const mine = await createTenant({ grantCanary: true });
+    const other = await createTenant({ grantCanary: true });
+    await registerModel(other, openaiModel("gpt-4o")); // another tenant's: never listed, and still "not found"
+    for (const id of ["llama3", "gpt-4o-mini", "gpt-4.1"]) await registerModel(mine, openaiModel(id));
+    const few = 'Model "gpt-4o" not found. Models of this tenant, closest first: "gpt-4o-mini", "gpt-4.1", "llama3".';
+    const mcp = await callTool(mine.userKey, "chat", { model_id: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
+    expect(mcp.tool.content[0]!.text).toBe(`${few} [not_found]`);
+    const v1 = await api<{ error: { message: string } }>("POST", "/v1/chat/completions", {
+      token: mine.userKey,
+      body: { model: "gpt-4o", messages: [{ role: "user", content: "hi" }] },
+    });
+    expect(v1.status).toBe(404);
+    expect(v1.body.error.message).toBe(few);
+    expect((await api<{ error: { message: string } }>("GET", "/api/v1/models/gpt-4o", { token: mine.adminKey })).body.error.message).toBe(few);
+
+    // Past ten models, the ten closest, and where to see the rest ("model-4" shares the 4 of "gpt-4o").
+    for (let i = 0; i < 9; i++) await registerModel(mine, openaiModel(`model-${i}`));
+    const many = await api<{ error: { message: string } }>("POST", "/v1/chat/completions", {
+      token: mine.userKey,
+      body: { model: "gpt-4o", messages: [{ role: "user", content: "hi" }] },
+    });
+    expect(many.body.error.message).toBe(
+      'Model "gpt-4o" not found. The closest 10 of this tenant\'s 12 models: "gpt-4o-mini", "gpt-4.1", "llama3", ' +
+        '"model-4", "model-0", "model-1", "model-2", "model-3", "model-5", "model-6" (list_models or GET /v1/models lists them all).',
+    );
+  });
+
   it("another tenant's model ids behave exactly like ids that do not exist", async () => {
     const a = await createTenant({ grantCanary: true });
     const b = await createTenant({ grantCanary: true });
@@ -231,8 +259,9 @@ describe("roles and tenant isolation", () => {
     const theirs = await api("GET", "/api/v1/models/secret-model", { token: b.adminKey });
     const nobody = await api("GET", "/api/v1/models/no-such-model", { token: b.adminKey });
     expect(theirs.status).toBe(404);
-    expect(theirs.body).toEqual({ error: { code: "not_found", message: 'Model "secret-model" not found.' } });
-    expect(nobody.body).toEqual({ error: { code: "not_found", message: 'Model "no-such-model" not found.' } });
+    const none = "This tenant has no models yet (register one with POST /api/v1/models).";
+    expect(theirs.body).toEqual({ error: { code: "not_found", message: `Model "secret-model" not found. ${none}` } });
+    expect(nobody.body).toEqual({ error: { code: "not_found", message: `Model "no-such-model" not found. ${none}` } });
     expect((await api("PATCH", "/api/v1/models/secret-model", { token: b.adminKey, body: { name: "pwned" } })).status).toBe(404);
     expect((await api("DELETE", "/api/v1/models/secret-model", { token: b.adminKey })).status).toBe(404);
     expect(await modelIds(b)).toEqual([]);

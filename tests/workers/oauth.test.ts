@@ -216,6 +216,21 @@ describe("OAuth for MCP clients", () => {
     expect((await api("GET", "/v1/models", { token: tokens.body.access_token })).status).toBe(401);
   });
 
+  it("an access token on /v1 or /api is told those take tenant API keys, and tokens are for /mcp", async () => {
+    const tenant = await createTenant();
+    const { tokens } = await fullFlow(tenant);
+    const message = "That bearer is not a tenant API key (mgw_<tenant>_…): /v1 and /api take tenant API keys; OAuth access tokens are for /mcp only.";
+    for (const path of ["/v1/models", "/api/v1/models"]) {
+      const res = await api<{ error: { message: string } }>("GET", path, { token: tokens.body.access_token });
+      expect(res.status, path).toBe(401);
+      expect(res.body.error.message, path).toBe(message);
+      expect(res.headers.get("www-authenticate"), path).toMatch(/error="invalid_token"/);
+    }
+    // A key-shaped bearer that is not (or no longer) a key keeps the key message.
+    const unknown = await api<{ error: { message: string } }>("GET", "/v1/models", { token: `mgw_${tenant.id}_${"x".repeat(43)}` });
+    expect(unknown.body.error.message).toBe("The API key is not valid (unknown or revoked).");
+  });
+
   it("deny sends the person back to the client with access_denied", async () => {
     const clientId = await register();
     const { challenge } = await pkce();

@@ -145,4 +145,11 @@ describe("health and routing", () => {
       bearer_methods_supported: ["header"],
     });
   });
+
+  it("serves the same protected-resource metadata at the root form, which some MCP clients probe first", async () => {
+    const root = await api("GET", "/.well-known/oauth-protected-resource");
+    expect(root.status).toBe(200);
+    expect(root.body).toEqual((await api("GET", "/.well-known/oauth-protected-resource/mcp")).body);
+    expect(root.body).toMatchObject({ resource: "http://localhost/mcp", authorization_servers: ["http://localhost"] });
+  });
 });

@@ -30,7 +30,8 @@ function refusal(url: string, allowed: ReadonlySet<string> = PRODUCTION): string
   throw new Error(`${url} was accepted`);
 }
 
-const NEVER = /; the gateway never calls private networks\.$/;
+const NEVER =
+  /; the gateway never calls private networks unless the operator lists the host in ALLOWED_PRIVATE_HOSTS \(a Worker var: comma-separated hosts, e\.g\. localhost,10\.0\.0\.5\)\.$/;
 
 describe("assertUpstreamUrl: private, loopback and metadata addresses in every spelling", () => {
   // [url, why it must be refused] — all over https, so only the host can be the reason.
@@ -124,7 +125,8 @@ describe("assertUpstreamUrl: private, loopback and metadata addresses in every s
 
   it("writes the message the operator docs promise", () => {
     expect(refusal("https://169.254.169.254/latest")).toBe(
-      "config.base_url: 169.254.169.254 is a link-local / metadata address; the gateway never calls private networks.",
+      "config.base_url: 169.254.169.254 is a link-local / metadata address; the gateway never calls private networks " +
+        "unless the operator lists the host in ALLOWED_PRIVATE_HOSTS (a Worker var: comma-separated hosts, e.g. localhost,10.0.0.5).",
     );
   });
 });
@@ -245,7 +247,9 @@ describe("SSRF guard end to end, through the admin API", () => {
     for (const [n, base_url] of [...ATTACKS, upstreamUrl()].entries()) {
       const res = await production("POST", "/api/v1/models", tenant.adminKey, openaiModel(`prod-${n}`, "gpt-fake", { base_url }));
       expect(res.status, base_url).toBe(400);
-      expect(res.body.error?.message, base_url).toMatch(/^config\.base_url: .*the gateway never calls private networks\.$/);
+      expect(res.body.error?.message, base_url).toMatch(
+        /^config\.base_url: .*the gateway never calls private networks unless the operator lists the host in ALLOWED_PRIVATE_HOSTS \(.*\)\.$/,
+      );
     }
     expect(await modelIds(tenant)).toEqual([]);
   });
@@ -259,7 +263,9 @@ describe("SSRF guard end to end, through the admin API", () => {
         body: openaiModel(`dev-${n}`, "gpt-fake", { base_url }),
       });
       expect(res.status, base_url).toBe(400);
-      expect(res.body.error.message, base_url).toMatch(/^config\.base_url: .*the gateway never calls private networks\.$/);
+      expect(res.body.error.message, base_url).toMatch(
+        /^config\.base_url: .*the gateway never calls private networks unless the operator lists the host in ALLOWED_PRIVATE_HOSTS \(.*\)\.$/,
+      );
     }
     expect(await modelIds(tenant)).toEqual([]);
 

@@ -25,6 +25,22 @@ describe("upstream faults", () => {
     expect(await fakes.openai.requests(upstream)).toHaveLength(3);
   });
 
+  it('says a refused connection was refused, instead of workerd\'s "Network connection lost"', async () => {
+    const refused = await setup({ base_url: "http://127.0.0.1:9/v1", max_retries: 0 });
+    const res = await refused.chat();
+    expect(res.tool.isError).toBe(true);
+    expect(res.tool.content[0]!.text).toBe(
+      "OpenAI-compatible upstream 127.0.0.1:9 is unreachable: the connection was refused or closed before any answer " +
+        "(is the server running and listening on that host and port?) [upstream_error]",
+    );
+    // A server that takes the request and closes the connection without answering throws the same error in workerd.
+    const dropped = await setup({ max_retries: 0 });
+    await fakes.openai.script(dropped.upstream, [{ kind: "drop" }]);
+    expect((await dropped.chat()).tool.content[0]!.text).toMatch(
+      /^OpenAI-compatible upstream 127\.0\.0\.1:\d+ is unreachable: the connection was refused or closed before any answer /,
+    );
+  });
+
   it("gives up after max_retries with the upstream's status and message", async () => {
     const { upstream, chat } = await setup({ max_retries: 1 });
     await fakes.openai.script(upstream, [
