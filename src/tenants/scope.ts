@@ -83,38 +83,19 @@ export const MODEL_SUGGESTIONS = 10;
 
 /**
  * "Model "x" not found." plus the ids the caller could use: this tenant's own
- * (the snapshot is the caller's, so another tenant's id gets the same answer as
- * one that exists nowhere), closest first, at most MODEL_SUGGESTIONS of them.
+ * (the snapshot is the caller's), in order of id, at most MODEL_SUGGESTIONS of
+ * them. The list does not depend on the id asked for, so another tenant's id
+ * gets exactly the answer an id that exists nowhere gets.
  */
 export function unknownModel(id: string, ids: readonly string[]): string {
   const notFound = `Model "${id}" not found.`;
   if (ids.length === 0) return `${notFound} This tenant has no models yet (register one with POST /api/v1/models).`;
-  const wanted = id.toLowerCase().slice(0, 64);
-  const closest = ids
-    .map((candidate) => ({
-      candidate,
-      // One id inside the other ("gpt-4o" and "gpt-4o-mini") is closer than any edit distance says.
-      apart: candidate.includes(wanted) || wanted.includes(candidate) ? 0 : 1,
-      distance: editDistance(wanted, candidate),
-    }))
-    .sort((a, b) => a.apart - b.apart || a.distance - b.distance || a.candidate.localeCompare(b.candidate))
+  const listed = [...ids]
+    .sort()
     .slice(0, MODEL_SUGGESTIONS)
-    .map(({ candidate }) => `"${candidate}"`)
+    .map((candidate) => `"${candidate}"`)
     .join(", ");
   return ids.length <= MODEL_SUGGESTIONS
-    ? `${notFound} Models of this tenant, closest first: ${closest}.`
-    : `${notFound} The closest ${MODEL_SUGGESTIONS} of this tenant's ${ids.length} models: ${closest} (list_models or GET /v1/models lists them all).`;
-}
-
-/** Levenshtein distance (ids are at most 64 characters, a tenant at most a few hundred models). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
+    ? `${notFound} Models of this tenant: ${listed}.`
+    : `${notFound} The first ${MODEL_SUGGESTIONS} of this tenant's ${ids.length} models: ${listed} (list_models or GET /v1/models lists them all).`;
 }

@@ -224,12 +224,12 @@ describe("roles and tenant isolation", () => {
     expect((await api("GET", "/api/v1/models", { token: created.body.key })).status).toBe(401);
   });
 
-  it("an unknown model id lists the tenant's own ids, closest first, the same on MCP, /v1 and the admin API", async () => {
+  it("an unknown model id lists the tenant's own ids, in order, the same on MCP, /v1 and the admin API", async () => {
     const mine = await createTenant({ grantCanary: true });
     const other = await createTenant({ grantCanary: true });
     await registerModel(other, openaiModel("gpt-4o")); // another tenant's: never listed, and still "not found"
     for (const id of ["llama3", "gpt-4o-mini", "gpt-4.1"]) await registerModel(mine, openaiModel(id));
-    const few = 'Model "gpt-4o" not found. Models of this tenant, closest first: "gpt-4o-mini", "gpt-4.1", "llama3".';
+    const few = 'Model "gpt-4o" not found. Models of this tenant: "gpt-4.1", "gpt-4o-mini", "llama3".';
     const mcp = await callTool(mine.userKey, "chat", { model_id: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
     expect(mcp.tool.content[0]!.text).toBe(`${few} [not_found]`);
     const v1 = await api<{ error: { message: string } }>("POST", "/v1/chat/completions", {
@@ -240,15 +240,15 @@ describe("roles and tenant isolation", () => {
     expect(v1.body.error.message).toBe(few);
     expect((await api<{ error: { message: string } }>("GET", "/api/v1/models/gpt-4o", { token: mine.adminKey })).body.error.message).toBe(few);
 
-    // Past ten models, the ten closest, and where to see the rest ("model-4" shares the 4 of "gpt-4o").
+    // Past ten models, the first ten, and where to see the rest.
     for (let i = 0; i < 9; i++) await registerModel(mine, openaiModel(`model-${i}`));
     const many = await api<{ error: { message: string } }>("POST", "/v1/chat/completions", {
       token: mine.userKey,
       body: { model: "gpt-4o", messages: [{ role: "user", content: "hi" }] },
     });
     expect(many.body.error.message).toBe(
-      'Model "gpt-4o" not found. The closest 10 of this tenant\'s 12 models: "gpt-4o-mini", "gpt-4.1", "llama3", ' +
-        '"model-4", "model-0", "model-1", "model-2", "model-3", "model-5", "model-6" (list_models or GET /v1/models lists them all).',
+      'Model "gpt-4o" not found. The first 10 of this tenant\'s 12 models: "gpt-4.1", "gpt-4o-mini", "llama3", ' +
+        '"model-0", "model-1", "model-2", "model-3", "model-4", "model-5", "model-6" (list_models or GET /v1/models lists them all).',
     );
   });
 

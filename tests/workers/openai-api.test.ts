@@ -114,7 +114,7 @@ describe("/v1 with the openai client", () => {
     const { openai, tenant, up } = await setup();
     await expect(openai.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({
       status: 404,
-      error: { type: "not_found", message: 'Model "nope" not found. Models of this tenant, closest first: "gpt", "vec".' },
+      error: { type: "not_found", message: 'Model "nope" not found. Models of this tenant: "gpt", "vec".' },
     });
     await expect(openai.embeddings.create({ model: "gpt", input: "x" })).rejects.toMatchObject({ status: 422 });
     await expect(openai.chat.completions.create({ model: "gpt", messages: [{ role: "function", content: "x", name: "f" }] })).rejects.toMatchObject({
