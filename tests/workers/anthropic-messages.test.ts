@@ -9,6 +9,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import { CLAUDE_CODE_HEADERS, claudeCodeRequest } from "../support/claude-code-request";
 import { api, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
@@ -578,5 +579,58 @@ describe("count_tokens and usage", () => {
       completion_tokens: answered.usage.output_tokens + streamed.usage.output_tokens,
       estimated_requests: 0,
     });
+  });
+});
+
+describe("what Claude Code sends (a recorded shape)", () => {
+  const NOT_APPLIED = [
+    "thinking",
+    "context_management",
+    "output_config.effort",
+    "metadata",
+    "cache_control",
+    ...CLAUDE_CODE_HEADERS["anthropic-beta"].split(",").map((flag) => `anthropic-beta:${flag}`),
+  ].join(", ");
+
+  it("openai_compatible and ollama: answered as a stream with a tool call, hints named, the conversation translated", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const upstream = uniqueId("cc");
+    const local = uniqueId("cc-llama");
+    await fakes.ollama.control("pull", { model: local });
+    await registerModel(tenant, { ...openaiModel("cc-gpt", upstream), features: ["tools"] });
+    await registerModel(tenant, {
+      id: "cc-local",
+      name: "cc",
+      backend_type: "ollama",
+      config: { base_url: OLLAMA, model_name: local, timeout: 5 },
+      features: ["tools"],
+    });
+    for (const model of ["cc-gpt", "cc-local"]) {
+      const response = await post(tenant.userKey, claudeCodeRequest(model), CLAUDE_CODE_HEADERS, "/v1/messages?beta=true");
+      expect(response.status, model).toBe(200);
+      expect(response.headers.get("x-gateway-not-applied")).toBe(NOT_APPLIED);
+      const seen = await events(response);
+      expect(seen.map((e) => e.event).at(-1)).toBe("message_stop");
+      expect(seen.find((e) => e.event === "content_block_start")!.data.content_block).toMatchObject({ type: "tool_use", name: "Bash" });
+      expect(seen.find((e) => e.event === "message_delta")!.data.delta).toEqual({ stop_reason: "tool_use", stop_sequence: null });
+    }
+    const [sent] = await openaiSent(upstream);
+    expect(sent!.max_tokens).toBe(32000);
+    expect(sent!.messages).toEqual([
+      {
+        role: "system",
+        content:
+          "You are Claude Code, Anthropic's official CLI for Claude.\n\nYou are an interactive CLI tool that helps users with software engineering tasks.",
+      },
+      { role: "user", content: "list the files" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "toolu_01A", type: "function", function: { name: "Bash", arguments: '{"command":"ls"}' } }],
+      },
+      { role: "tool", tool_call_id: "toolu_01A", content: "README.md\nsrc" },
+      { role: "user", content: "now summarize" },
+    ]);
+    expect((sent!.tools as { function: { name: string } }[]).map((t) => t.function.name)).toEqual(["Bash", "Read", "mcp__ide__getDiagnostics"]);
   });
 });
