@@ -46,6 +46,14 @@ export function chatRequest(body: MessagesRequest | CountTokensRequest): Transla
   if ("metadata" in body && body.metadata !== undefined) hint("metadata");
   if ("service_tier" in body && body.service_tier !== undefined) hint("service_tier");
 
+  const last = body.messages.length - 1;
+  if (body.messages[last]!.role === "assistant") {
+    throw refuse(
+      `messages.${last}`,
+      "a last assistant message (prefilling the answer) is not supported: the upstreams behind the gateway answer with a new turn instead of continuing it.",
+    );
+  }
+
   const messages: ChatMessage[] = [];
   const system = body.system === undefined ? "" : typeof body.system === "string" ? body.system : blocksText(body.system, hint);
   if (system !== "") messages.push({ role: "system", content: system });

@@ -81,7 +81,7 @@ export type ContentBlock = z.infer<typeof ContentBlock>;
 
 export const Message = z.strictObject({
   role: z.enum(["user", "assistant"], { error: "role must be user or assistant (the system prompt is the top-level `system`)" }),
-  content: z.union([Text, z.array(ContentBlock).max(LIMITS.parts)]),
+  content: z.union([Text, z.array(ContentBlock).min(1, "at least one content block").max(LIMITS.parts)]),
 });
 export type Message = z.infer<typeof Message>;
 

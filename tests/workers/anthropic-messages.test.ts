@@ -521,6 +521,18 @@ describe("hints, refusals and errors", () => {
       type: "error",
       error: { type: "invalid_request_error", message: 'unknown field(s) "frequency_penalty"' },
     });
+    const prefill = await post(tenant.userKey, {
+      model: "gpt",
+      max_tokens: 10,
+      messages: [
+        { role: "user", content: "x" },
+        { role: "assistant", content: "{" },
+      ],
+    });
+    expect(prefill.status).toBe(400);
+    expect(((await prefill.json()) as { error: { message: string } }).error.message).toMatch(/^messages\.1: a last assistant message \(prefilling/);
+    const empty = await post(tenant.userKey, { model: "gpt", max_tokens: 10, messages: [{ role: "user", content: [] }] });
+    expect(((await empty.json()) as { error: { message: string } }).error.message).toBe("messages.0.content: at least one content block");
     const noMax = await post(tenant.userKey, { model: "gpt", messages: [{ role: "user", content: "x" }] });
     expect(noMax.status).toBe(400);
     expect(((await noMax.json()) as { error: { message: string } }).error.message).toMatch(/^max_tokens: /);
