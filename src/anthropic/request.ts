@@ -80,6 +80,26 @@ export function chatRequest(body: MessagesRequest | CountTokensRequest): Transla
   return { request, notApplied: [...notApplied] };
 }
 
+/** The chat call's parameters a backend may refuse, by the names a Messages caller wrote. */
+const ANTHROPIC_NAMES: Record<string, string> = {
+  stop: "stop_sequences",
+  parallel_tool_calls: "tool_choice.disable_parallel_tool_use",
+  response_format: "output_config.format",
+};
+
+/**
+ * A backend's refusal names the chat call's parameter (`stop: … Leave stop
+ * out …`): said again with the field the caller sent (`stop_sequences`).
+ */
+export function inAnthropicTerms(error: GatewayError): GatewayError {
+  if (error.code !== "unsupported_feature") return error;
+  const param = /^([a-z_]+)[:\s]/.exec(error.message)?.[1];
+  const name = param && ANTHROPIC_NAMES[param];
+  if (!name) return error;
+  const message = error.message.replace(new RegExp(`^${param}\\b`), name).replace(`Leave ${param} out`, `Leave ${name} out`);
+  return new GatewayError(error.code, message, { cause: error });
+}
+
 /** Text blocks as one text (system prompts, tool results and assistant turns carry text only). */
 function blocksText(blocks: readonly { text: string; cache_control?: unknown }[], hint: (name: string) => void, separator = "\n\n"): string {
   for (const b of blocks) if (b.cache_control) hint("cache_control");

@@ -16,7 +16,7 @@ import { readJson } from "../http/body";
 import { type CallInput, type CallResult, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import { budgetRemainingHeader } from "../usage/meter";
-import { chatRequest } from "./request";
+import { chatRequest, inAnthropicTerms } from "./request";
 import { ContentEvents, contentBlocks, type MessagesEvent, messageEnd, messageId, messageStart, stopReason, streamError, usage } from "./response";
 import { CountTokensRequest, MessagesRequest } from "./schemas";
 
@@ -52,7 +52,7 @@ export const anthropicRoutes = new Hono<AppEnv>()
     const call = openCall(c.var.scope, body.model, { capability: "chat", request });
     return c.json({ input_tokens: call.demand.prompt_tokens });
   })
-  .onError((error) => anthropicErrorResponse(toGatewayError(error)));
+  .onError((error) => anthropicErrorResponse(inAnthropicTerms(toGatewayError(error))));
 
 /** `x-gateway-not-applied`: the hints in the body, and every `anthropic-beta` flag (none is sent on). */
 function hintsHeader(c: Context<AppEnv>, fromBody: string[]) {

@@ -13,6 +13,7 @@ import { CLAUDE_CODE_HEADERS, claudeCodeRequest } from "../support/claude-code-r
 import { api, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
+const HF = inject("hfUrl");
 const PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 const ALL = ["tools", "vision", "json_schema"];
 const fetchWorker = (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init));
@@ -223,6 +224,60 @@ describe("non-streamed", () => {
         ],
       },
     ]);
+  });
+});
+
+describe("every backend type", () => {
+  it("huggingface and workers_ai answer too (streamed and not); a backend's refusal names the field as the caller wrote it", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const name = `org/chat-${Date.now()}`;
+    await registerModel(tenant, {
+      id: "hf",
+      name: "hf",
+      backend_type: "huggingface",
+      config: { model_name: name, api_key: "${UPSTREAM_KEY}", base_url: HF, provider: "together", timeout: 5 },
+    });
+    await registerModel(tenant, {
+      id: "wai",
+      name: "wai",
+      backend_type: "workers_ai",
+      config: { model_name: "@cf/meta/llama-3.2-11b-vision-instruct", timeout: 5 },
+    });
+    const local = uniqueId("llama-refuse");
+    await fakes.ollama.control("pull", { model: local });
+    await registerModel(tenant, {
+      id: "local",
+      name: "local",
+      backend_type: "ollama",
+      config: { base_url: OLLAMA, model_name: local, timeout: 5 },
+      features: ALL,
+    });
+    const client = apiKeyClient(tenant.userKey);
+    for (const model of ["hf", "wai"]) {
+      const message = await client.messages.create({ model, max_tokens: 20, messages: [{ role: "user", content: `hi ${model}` }] });
+      expect(message, model).toMatchObject({
+        model,
+        content: [{ type: "text", text: expect.stringContaining(`hi ${model}`) }],
+        stop_reason: "end_turn",
+      });
+      const streamed = await client.messages
+        .stream({ model, max_tokens: 20, messages: [{ role: "user", content: `again ${model}` }] })
+        .finalMessage();
+      expect(streamed.content, model).toEqual([{ type: "text", text: expect.stringContaining(`again ${model}`) }]);
+    }
+    const refused = async (model: string, extra: Record<string, unknown>) => {
+      const response = await post(tenant.userKey, { model, max_tokens: 20, messages: [{ role: "user", content: "x" }], ...extra });
+      expect(response.status).toBe(400);
+      return ((await response.json()) as { error: { type: string; message: string } }).error;
+    };
+    expect(await refused("wai", { stop_sequences: ["END"] })).toEqual({
+      type: "invalid_request_error",
+      message: expect.stringMatching(/^stop_sequences: Workers AI.*Leave stop_sequences out/),
+    });
+    expect((await refused("local", { tools: [WEATHER], tool_choice: { type: "auto", disable_parallel_tool_use: true } })).message).toMatch(
+      /^tool_choice\.disable_parallel_tool_use: Ollama/,
+    );
+    expect((await refused("local", { tools: [WEATHER], tool_choice: { type: "any" } })).message).toMatch(/^tool_choice: Ollama/);
   });
 });
 
