@@ -65,7 +65,7 @@ export function chatRequest(body: MessagesRequest | CountTokensRequest): Transla
   const request: ChatRequest = {
     messages,
     ...(tools?.length && { tools }),
-    ...(choice && { tool_choice: choice.tool_choice }),
+    ...(choice?.tool_choice !== undefined && { tool_choice: choice.tool_choice }),
     ...(choice?.parallel_tool_calls !== undefined && { parallel_tool_calls: choice.parallel_tool_calls }),
     ...(format && { response_format: { type: "json_schema", json_schema: { name: "output", schema: format.schema, strict: true } } }),
   };

@@ -197,6 +197,19 @@ describe("non-streamed", () => {
     expect((await openaiSent(upstream))[0]).toMatchObject({ stop: ["END", "###"], max_tokens: 2 });
   });
 
+  it("output_config.format asks for JSON output: the upstream gets response_format json_schema", async () => {
+    const { client, upstream } = await openaiTenant();
+    const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false };
+    const message = await client.messages.create({
+      model: "gpt",
+      max_tokens: 50,
+      output_config: { format: { type: "json_schema", schema } },
+      messages: [{ role: "user", content: "Rome" }],
+    });
+    expect(JSON.parse((message.content[0] as Anthropic.TextBlock).text)).toEqual({ city: "Rome" });
+    expect((await openaiSent(upstream))[0]!.response_format).toEqual({ type: "json_schema", json_schema: { name: "output", schema, strict: true } });
+  });
+
   it("an image block (base64 and by URL) reaches the upstream as an image part", async () => {
     const { client, upstream } = await openaiTenant();
     const message = await client.messages.create({
