@@ -1,6 +1,7 @@
 /**
  * The one error type of the gateway, and the one place it is turned into what a
- * caller sees: an HTTP JSON error, or an MCP tool result with `isError: true`.
+ * caller sees: an HTTP JSON error (the gateway's own, OpenAI's or Anthropic's shape),
+ * or an MCP tool result with `isError: true`.
  *
  * Messages are written for people and never carry secret values: anything that
  * may have come from an upstream goes through `redact()` before it gets here.
@@ -80,6 +81,54 @@ export function openAIErrorBody(error: GatewayError) {
 export function openAIErrorResponse(error: GatewayError): Response {
   const response = httpErrorResponse(error);
   return new Response(JSON.stringify(openAIErrorBody(error)), { status: response.status, headers: response.headers });
+}
+
+/** Anthropic's error types (docs.anthropic.com/en/api/errors), for the Messages API under /v1. */
+export type AnthropicErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "request_too_large"
+  | "rate_limit_error"
+  | "api_error"
+  | "overloaded_error";
+
+/** Each gateway code as Anthropic names its kind; the HTTP status stays the gateway's own. */
+const ANTHROPIC_TYPE = {
+  invalid_request: "invalid_request_error",
+  context_length_exceeded: "invalid_request_error",
+  content_filtered: "invalid_request_error",
+  unauthenticated: "authentication_error",
+  forbidden: "permission_error",
+  not_found: "not_found_error",
+  conflict: "invalid_request_error",
+  payload_too_large: "request_too_large",
+  unsupported_capability: "invalid_request_error",
+  unsupported_feature: "invalid_request_error",
+  rate_limited: "rate_limit_error",
+  budget_exceeded: "rate_limit_error",
+  internal: "api_error",
+  upstream_error: "api_error",
+  model_unavailable: "overloaded_error",
+  audit_unavailable: "api_error",
+  upstream_timeout: "api_error",
+} as const satisfies Record<ErrorCode, AnthropicErrorType>;
+
+/** Anthropic's error shape, for /v1/messages: the SDKs read `error.type` and `error.message`. */
+export function anthropicErrorBody(error: GatewayError) {
+  return { type: "error" as const, error: { type: ANTHROPIC_TYPE[error.code], message: error.message } };
+}
+
+/**
+ * An error as Anthropic answers it. A budget refusal says `x-should-retry: false`:
+ * the Anthropic SDKs and Claude Code read it and stop retrying (the budget will
+ * not have room again within their retries).
+ */
+export function anthropicErrorResponse(error: GatewayError): Response {
+  const response = httpErrorResponse(error);
+  if (error.code === "budget_exceeded") response.headers.set("x-should-retry", "false");
+  return new Response(JSON.stringify(anthropicErrorBody(error)), { status: response.status, headers: response.headers });
 }
 
 /** An MCP tool result for a failure the caller (person or agent) can act on. */

@@ -6,6 +6,7 @@
  *   /api/v1/tenants/...                          operator API (ADMIN_TOKEN)
  *   /api/v1/models, /api/v1/keys                 tenant admin API (tenant API key)
  *   /v1/models, /v1/chat/completions, ...        OpenAI-compatible API (tenant API key)
+ *   /v1/messages, /v1/messages/count_tokens      Anthropic Messages API (tenant API key, also as x-api-key)
  *   /status                                      HTML status page of a tenant (sign in with a tenant key)
  *   /.well-known/oauth-protected-resource[/mcp]  RFC 9728 metadata for MCP clients (both forms)
  *   /authorize, /oauth/*, /.well-known/oauth-authorization-server   OAuth 2.1 for MCP clients
@@ -14,6 +15,7 @@ import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { operatorRoutes } from "./admin/operator";
 import { tenantRoutes } from "./admin/tenant";
+import { anthropicRoutes } from "./anthropic/routes";
 import { mcpAuth, RESOURCE_METADATA_PATH } from "./auth/middleware";
 import { GatewayError, httpErrorResponse, toGatewayError } from "./errors";
 import { watchdog } from "./health/watchdog";
@@ -84,6 +86,8 @@ app.use(
 );
 app.all("/mcp", mcpAuth(), serveMcp);
 
+// The Messages routes first: the OpenAI routes' auth (Bearer only) covers all of /v1 after them.
+app.route("/v1", anthropicRoutes);
 app.route("/v1", openAIRoutes);
 app.route("/status", statusRoutes);
 app.route("/api/v1/tenants", operatorRoutes);

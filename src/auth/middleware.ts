@@ -1,7 +1,8 @@
 /**
  * Authentication as small Hono middleware factories:
  * - `operatorAuth()` accepts only the operator token (Worker secret ADMIN_TOKEN);
- * - `tenantAuth()` accepts a tenant API key and puts a TenantScope on the context;
+ * - `tenantAuth()` accepts a tenant API key and puts a TenantScope on the context
+ *   (for the Anthropic Messages routes also as `x-api-key`, in Anthropic's error shape);
  * - `requireRole("admin")` refuses user keys with 403.
  * Missing or bad credentials get 401 with a WWW-Authenticate header that points
  * MCP clients at the protected-resource metadata (RFC 9728).
@@ -25,8 +26,13 @@ function bearer(header: string | undefined): string | null {
 }
 
 /** 401 with the RFC 9728 challenge that sends MCP clients to the protected-resource metadata. */
-function unauthenticated(c: Context<AppEnv>, message: string, error?: "invalid_token"): Response {
-  const response = httpErrorResponse(new GatewayError("unauthenticated", message));
+function unauthenticated(
+  c: Context<AppEnv>,
+  message: string,
+  error?: "invalid_token",
+  show: (error: GatewayError) => Response = httpErrorResponse,
+): Response {
+  const response = show(new GatewayError("unauthenticated", message));
   const metadata = `${settings(c.env).publicUrl ?? new URL(c.req.url).origin}${RESOURCE_METADATA_PATH}`;
   const parts = [`realm="mcp-model-gateway"`, `resource_metadata="${metadata}"`, `scope="${MCP_SCOPE}"`];
   if (error) parts.push(`error="${error}"`);
@@ -50,14 +56,31 @@ export function operatorAuth() {
 export const NOT_A_TENANT_KEY =
   "That bearer is not a tenant API key (mgw_<tenant>_…): /v1 and /api take tenant API keys; OAuth access tokens are for /mcp only.";
 
-export function tenantAuth() {
+export interface TenantAuthOptions {
+  /**
+   * Also take the key from `x-api-key` (what the Anthropic SDKs and Claude Code
+   * send). Both headers at once must carry the same key.
+   */
+  apiKeyHeader?: boolean;
+  /** How a 401 is shown (default: the gateway's own error shape). */
+  show?: (error: GatewayError) => Response;
+}
+
+export function tenantAuth(options: TenantAuthOptions = {}) {
+  const { apiKeyHeader = false, show = httpErrorResponse } = options;
+  const how = apiKeyHeader ? "'x-api-key: <key>' or 'Authorization: Bearer <key>'" : "'Authorization: Bearer <key>'";
   return createMiddleware<AppEnv>(async (c, next) => {
-    const token = bearer(c.req.header("authorization"));
-    if (!token) return unauthenticated(c, "Send a tenant API key as 'Authorization: Bearer <key>'.");
+    const fromBearer = bearer(c.req.header("authorization"));
+    const fromHeader = apiKeyHeader ? (c.req.header("x-api-key")?.trim() ?? null) || null : null;
+    if (fromBearer && fromHeader && !safeEqual(fromBearer, fromHeader)) {
+      return unauthenticated(c, "Two different API keys were sent ('x-api-key' and 'Authorization'); send one.", "invalid_token", show);
+    }
+    const token = fromBearer ?? fromHeader;
+    if (!token) return unauthenticated(c, `Send a tenant API key as ${how}.`, undefined, show);
     // Not shaped like a key: most often an OAuth access token, sent where only /mcp takes one.
-    if (!tenantOfKey(token)) return unauthenticated(c, NOT_A_TENANT_KEY, "invalid_token");
+    if (!tenantOfKey(token)) return unauthenticated(c, NOT_A_TENANT_KEY, "invalid_token", show);
     const scope = await authenticate(c, token);
-    if (!scope) return unauthenticated(c, "The API key is not valid (unknown or revoked).", "invalid_token");
+    if (!scope) return unauthenticated(c, "The API key is not valid (unknown or revoked).", "invalid_token", show);
     c.set("scope", scope);
     await next();
   });

@@ -26,6 +26,10 @@ function routes(tenant: Tenant, model: string): Record<string, () => Promise<{ s
     "POST /v1/chat/completions": () => v1("/v1/chat/completions", { model, messages: HI }),
     "POST /v1/chat/completions (stream)": () => v1("/v1/chat/completions", { model, messages: HI, stream: true }),
     "POST /v1/completions": () => v1("/v1/completions", { model, prompt: "hi" }),
+    "POST /v1/messages (x-api-key)": () =>
+      api("POST", "/v1/messages", { headers: { "x-api-key": tenant.userKey }, body: { model, max_tokens: 16, messages: HI } }),
+    "POST /v1/messages (stream)": () => v1("/v1/messages", { model, max_tokens: 16, messages: HI, stream: true }),
+    "POST /v1/messages/count_tokens": () => v1("/v1/messages/count_tokens", { model, messages: HI }),
     "MCP tools/list": () => mcp("tools/list"),
     "MCP tools/call chat": () => mcp("tools/call", { name: "chat", arguments: { model_id: model, messages: HI } }),
     "MCP tools/call list_models": () => mcp("tools/call", { name: "list_models", arguments: {} }),
