@@ -7,15 +7,13 @@
  * shape. Hints left out are named in `x-gateway-not-applied`.
  */
 import { type Context, Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { tenantAuth } from "../auth/middleware";
-import type { ToolCallDelta } from "../backends/types";
+import { budgetHeader, holdUntilFirstPiece } from "../edge/held-stream";
 import { anthropicErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { type CallInput, type CallResult, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
-import { budgetRemainingHeader } from "../usage/meter";
 import { chatRequest, inAnthropicTerms } from "./request";
 import { ContentEvents, contentBlocks, type MessagesEvent, messageEnd, messageId, messageStart, stopReason, streamError, usage } from "./response";
 import { CountTokensRequest, MessagesRequest } from "./schemas";
@@ -65,64 +63,29 @@ function hintsHeader(c: Context<AppEnv>, fromBody: string[]) {
   if (all.length > 0) c.header("x-gateway-not-applied", all.join(", "));
 }
 
-/** `x-gateway-budget-remaining` when a budget applies to the call (as on the OpenAI routes). */
-function budgetHeader(c: Context<AppEnv>) {
-  const remaining = budgetRemainingHeader(c.var.scope);
-  if (remaining) c.header("x-gateway-budget-remaining", remaining);
-}
-
 /**
- * The answer as Anthropic's events. The call starts first, and the headers and
- * message_start go out only once its first piece is in hand: a failure before
- * it is an ordinary HTTP error (and fallbacks had their turn). Once pieces flow,
- * a failure ends the stream with an `error` event and no message_stop.
- *
- * Pieces go through one ordered queue with backpressure (as on the OpenAI
- * routes): the call's sink waits until the writer has taken each piece.
+ * The answer as Anthropic's events, held until the first piece
+ * (src/edge/held-stream.ts): message_start goes out only then. Once pieces
+ * flow, a failure ends the stream with an `error` event and no message_stop.
  */
 async function stream(c: Context<AppEnv>, requested: string, input: Extract<CallInput, { capability: "chat" }>) {
-  type Piece = string | ToolCallDelta;
-  const queue = new TransformStream<Piece, Piece>();
-  const writer = queue.writable.getWriter();
-  let firstPiece!: () => void;
-  const started = new Promise<void>((resolve) => (firstPiece = resolve));
-  // A client that goes away mid-stream stops the upstream too.
-  const gone = new AbortController();
-  const take = async (piece: Piece) => {
-    gone.signal.throwIfAborted();
-    firstPiece();
-    await writer.write(piece);
-  };
-  const opened = openCall(c.var.scope, requested, input, {
-    sink: { text: take, toolCall: take },
-    signal: AbortSignal.any([c.req.raw.signal, gone.signal]),
-  });
-  const promptEstimate = opened.demand.prompt_tokens;
-  const call: Promise<CallResult<"chat">> = runCall(opened);
-  await Promise.race([started, call]); // rejects when the call fails before any piece
-  void call.then(
-    () => writer.close().catch(() => {}),
-    () => writer.close().catch(() => {}),
+  let promptEstimate = 0;
+  const held = await holdUntilFirstPiece(
+    c,
+    (sink, signal): Promise<CallResult<"chat">> => {
+      const opened = openCall(c.var.scope, requested, input, { sink, signal });
+      promptEstimate = opened.demand.prompt_tokens;
+      return runCall(opened);
+    },
+    { toolCalls: true },
   );
-  budgetHeader(c);
-
-  return streamSSE(c, async (sse) => {
-    sse.onAbort(() => gone.abort());
+  return held.respond(async (sse, pieces) => {
     const send = (e: MessagesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const blocks = new ContentEvents();
-    const reader = queue.readable.getReader();
+    await send(messageStart(messageId(), requested, promptEstimate));
+    for await (const piece of pieces) for (const e of blocks.piece(piece)) await send(e);
     try {
-      await send(messageStart(messageId(), requested, promptEstimate));
-      for (;;) {
-        const next = await reader.read();
-        if (next.done) break;
-        for (const e of blocks.piece(next.value)) await send(e);
-      }
-    } finally {
-      void reader.cancel().catch(() => {});
-    }
-    try {
-      const result = await call;
+      const result = await held.call;
       if (result.error) return await send(streamError(result.error));
       for (const e of [...blocks.stop(), ...messageEnd(result, promptEstimate)]) await send(e);
     } catch (error) {

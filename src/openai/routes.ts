@@ -4,17 +4,16 @@
  * OpenAI's error shape so SDKs surface them as they would OpenAI's own.
  */
 import { type Context, Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { tenantAuth } from "../auth/middleware";
 import { z } from "zod";
 import type { Generation, ToolCallDelta } from "../backends/types";
+import { budgetHeader, holdUntilFirstPiece, type Piece } from "../edge/held-stream";
 import { GatewayError, openAIErrorBody, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { type Answered, type CallInput, type CallResult, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import { inputDemand } from "../usage/cost";
-import { budgetRemainingHeader } from "../usage/meter";
 import { chatRequest, completionRequest } from "./request";
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, withoutNulls } from "./schemas";
 
@@ -139,26 +138,14 @@ function answeredBy(result: Answered): { fallback?: Answered["fallback"] } {
   return result.fallback ? { fallback: result.fallback } : {};
 }
 
-/** `x-gateway-budget-remaining` when a budget applies to the call (see docs/openai-api.md). */
-function budgetHeader(c: Context<AppEnv>) {
-  const remaining = budgetRemainingHeader(c.var.scope);
-  if (remaining) c.header("x-gateway-budget-remaining", remaining);
-}
-
 function now() {
   return Math.floor(Date.now() / 1000);
 }
 
 /**
- * Server-sent events in OpenAI's chunk format. The call starts first, and the
- * response headers go out only once its first token is in hand: if it fails
- * before any text, the client gets an ordinary HTTP error (and fallbacks had
- * their turn). Once text flows, a failure arrives as an `error` event and the
- * stream ends without [DONE], so clients see that it was cut.
- *
- * Every delta goes through one ordered queue with backpressure: the call's
- * `onText` waits until the writer has taken its delta, so nothing is dropped or
- * reordered, and a slow client slows the upstream read instead of filling memory.
+ * Server-sent events in OpenAI's chunk format, held until the first piece
+ * (src/edge/held-stream.ts). Once text flows, a failure arrives as an `error`
+ * event and the stream ends without [DONE], so clients see that it was cut.
  */
 async function stream(
   c: Context<AppEnv>,
@@ -171,55 +158,24 @@ async function stream(
   const isChat = object === "chat.completion.chunk";
   const chunk = (model: string, choices: Record<string, unknown>[], extra: Record<string, unknown> = {}) =>
     JSON.stringify({ id, object, created: now(), model, choices: choices.map((choice) => ({ index: 0, ...choice })), ...extra });
-  /** A text piece, or a tool call piece (chat only). */
-  type Piece = string | ToolCallDelta;
   /** The chunks' choices for one piece: a tool call piece may become two chunks (see toolCallDeltas). */
   const choices = (delta: Piece) =>
     typeof delta !== "string"
       ? toolCallDeltas(delta).map((call) => ({ delta: { tool_calls: [call] }, finish_reason: null }))
       : [isChat ? { delta: { content: delta }, finish_reason: null } : { text: delta, finish_reason: null }];
 
-  const queue = new TransformStream<Piece, Piece>();
-  const writer = queue.writable.getWriter();
-  let firstText!: () => void;
-  const started = new Promise<void>((resolve) => (firstText = resolve));
-  // A client that goes away mid-stream stops the upstream too: the call ends (and is counted) with what was generated.
-  const gone = new AbortController();
-  const take = async (delta: Piece) => {
-    gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
-    firstText();
-    await writer.write(delta);
-  };
   // A completion streams text only; a chat, tool call pieces too.
-  const sink = isChat ? { text: take, toolCall: take } : { text: take };
-  const call: Promise<CallResult<"chat" | "completion">> = runCall(
-    openCall(c.var.scope, requested, input, { sink, signal: AbortSignal.any([c.req.raw.signal, gone.signal]) }),
+  const held = await holdUntilFirstPiece(
+    c,
+    (sink, signal): Promise<CallResult<"chat" | "completion">> => runCall(openCall(c.var.scope, requested, input, { sink, signal })),
+    { toolCalls: isChat },
   );
-  await Promise.race([started, call]); // rejects when the call fails before any text
-  // The queue ends when the call does, after the deltas already in it.
-  void call.then(
-    () => writer.close().catch(() => {}),
-    () => writer.close().catch(() => {}),
-  );
-  budgetHeader(c);
-
-  return streamSSE(c, async (sse) => {
-    sse.onAbort(() => gone.abort());
-    const reader = queue.readable.getReader();
-    try {
-      if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
-      for (;;) {
-        const next = await reader.read();
-        if (next.done) break;
-        for (const one of choices(next.value)) await sse.writeSSE({ data: chunk(requested, [one]) });
-      }
-    } finally {
-      // A no-op after the last delta; if writing failed (the client left), the call stops waiting on the queue.
-      void reader.cancel().catch(() => {});
-    }
+  return held.respond(async (sse, pieces) => {
+    if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
+    for await (const piece of pieces) for (const one of choices(piece)) await sse.writeSSE({ data: chunk(requested, [one]) });
     const fail = (message: string) => sse.writeSSE({ data: JSON.stringify(openAIErrorBody(new GatewayError("upstream_error", message))) });
     try {
-      const result = await call;
+      const result = await held.call;
       if (result.error) return await fail(result.error);
       const done = isChat ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: finish(result) };
       await sse.writeSSE({ data: chunk(result.model_id, [done], answeredBy(result)) });

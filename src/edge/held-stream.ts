@@ -1,0 +1,89 @@
+/**
+ * What every streaming wire format does the same way (the /v1 chat and
+ * completion routes, Anthropic Messages, and any format added later), written
+ * once. The call starts first, and the response (its headers, then the
+ * format's lifecycle events) goes out only once the call's first piece is in
+ * hand: if it fails before any piece, the edge answers an ordinary HTTP error
+ * in its format (and fallbacks had their turn). Once pieces flow, the format
+ * says how a failure ends the stream (never as a clean stop).
+ *
+ * Every piece goes through one ordered queue with backpressure: the call's sink
+ * waits until the response has taken its piece, so nothing is dropped or
+ * reordered, and a slow client slows the upstream read instead of filling
+ * memory. A client that goes away stops the upstream too: the call ends (and
+ * is counted) with what was generated.
+ */
+import type { Context } from "hono";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
+import type { ToolCallDelta } from "../backends/types";
+import type { AppEnv } from "../http/app-env";
+import type { StreamSink } from "../inference/call";
+import { budgetRemainingHeader } from "../usage/meter";
+
+/** A streamed text piece, or a streamed piece of a tool call. */
+export type Piece = string | ToolCallDelta;
+
+export interface HeldStream<R> {
+  /** The call, settling when it ends (after its last piece is queued). */
+  call: Promise<R>;
+  /** The SSE response: `write` sends the format's events for each piece, in order, then for the call's end. */
+  respond(write: (sse: SSEStreamingApi, pieces: AsyncIterable<Piece>) => Promise<void>): Response;
+}
+
+/**
+ * Start a call with a sink that queues its pieces, and wait for its first piece
+ * (or its failure, which is thrown). `toolCalls`: the format streams tool call
+ * pieces too (a completion streams text only).
+ */
+export async function holdUntilFirstPiece<R>(
+  c: Context<AppEnv>,
+  start: (sink: StreamSink, signal: AbortSignal) => Promise<R>,
+  { toolCalls }: { toolCalls: boolean },
+): Promise<HeldStream<R>> {
+  const queue = new TransformStream<Piece, Piece>();
+  const writer = queue.writable.getWriter();
+  let firstPiece!: () => void;
+  const started = new Promise<void>((resolve) => (firstPiece = resolve));
+  const gone = new AbortController();
+  const take = async (piece: Piece) => {
+    gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
+    firstPiece();
+    await writer.write(piece);
+  };
+  const call = start(toolCalls ? { text: take, toolCall: take } : { text: take }, AbortSignal.any([c.req.raw.signal, gone.signal]));
+  await Promise.race([started, call]); // rejects when the call fails before any piece
+  // The queue ends when the call does, after the pieces already in it.
+  const close = () => writer.close().catch(() => {});
+  void call.then(close, close);
+  budgetHeader(c);
+
+  return {
+    call,
+    respond: (write) =>
+      streamSSE(c, async (sse) => {
+        sse.onAbort(() => gone.abort());
+        const reader = queue.readable.getReader();
+        const pieces = {
+          async *[Symbol.asyncIterator]() {
+            for (;;) {
+              const next = await reader.read();
+              if (next.done) return;
+              yield next.value;
+            }
+          },
+        };
+        try {
+          await write(sse, pieces);
+        } finally {
+          // A no-op after the last piece; if writing failed (the client left), the call stops waiting on the queue.
+          void reader.cancel().catch(() => {});
+        }
+      }),
+  };
+}
+
+/** `x-gateway-budget-remaining` when a budget applies to the call (see docs/usage.md). */
+export function budgetHeader(c: Context<AppEnv>): void {
+  const remaining = budgetRemainingHeader(c.var.scope);
+  if (remaining) c.header("x-gateway-budget-remaining", remaining);
+}
