@@ -501,6 +501,11 @@ describe("hints, refusals and errors", () => {
     const error = await client.responses.create({ model: "nope", store: false, input: "x" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect((error as InstanceType<typeof OpenAI.NotFoundError>).error).toMatchObject({ type: "not_found", code: "not_found" });
+    // Nothing is stored yet: GET and DELETE of a response id find nothing.
+    for (const method of ["GET", "DELETE"]) {
+      const stored = await api(method, "/v1/responses/resp_123", { token: (await openaiTenant()).tenant.userKey });
+      expect(stored.status, method).toBe(404);
+    }
     const none = await post("", { model: "gpt", input: "x" });
     expect(none.status).toBe(401);
     expect(((await none.json()) as { error: { type: string } }).error.type).toBe("unauthenticated");
