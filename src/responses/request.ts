@@ -4,7 +4,7 @@
  * tool_choice, text.format, max_output_tokens, sampling) is translated, or
  * refused with a 400 naming it; hints the upstreams behind this edge cannot
  * use (reasoning, include, prompt caching, metadata, service tier, hosted
- * tools, Codex's namespace tools, store) are left out and listed in
+ * tools, Codex's namespace tools) are left out and listed in
  * `notApplied`, which the route sends as `x-gateway-not-applied`. See
  * docs/responses-api.md.
  */
@@ -29,6 +29,10 @@ export interface Translated {
   notApplied: string[];
   /** `parallel_tool_calls: false`: honoured here (only the model's first call is returned), on every backend. */
   oneToolCall: boolean;
+  /** The system message `instructions` became (none or one): not carried over to a response that continues this one. */
+  instructions: ChatMessage[];
+  /** The input items as chat messages: what a stored conversation continues with. */
+  input: ChatMessage[];
 }
 
 /** Tools OpenAI runs on its own servers: nothing here runs them, so they are hints, left out. */
@@ -56,12 +60,6 @@ function translate(body: InputTokensRequest, full: ResponsesRequest | undefined)
   const notApplied = new Set<string>();
   const hint = (name: string) => notApplied.add(name);
 
-  if (body.previous_response_id) {
-    throw refuse(
-      "previous_response_id",
-      "stored responses are not kept by the gateway yet; send the whole conversation in `input` (with store: false).",
-    );
-  }
   if (body.conversation !== undefined && body.conversation !== null) {
     throw refuse("conversation", "conversations are not kept by the gateway; send the whole conversation in `input`.");
   }
@@ -83,14 +81,15 @@ function translate(body: InputTokensRequest, full: ResponsesRequest | undefined)
   if (full?.service_tier) hint("service_tier");
   if (full?.max_tool_calls) hint("max_tool_calls");
   if (full?.stream_options) hint("stream_options");
-  // OpenAI's default is to store; nothing is stored here yet.
-  if (full && full.store !== false) hint("store");
 
-  const messages: ChatMessage[] = [];
-  if (body.instructions) messages.push({ role: "system", content: body.instructions });
-  if (typeof body.input === "string") messages.push({ role: "user", content: body.input });
-  else items(body.input ?? [], messages, hint);
-  if (messages.every((m) => m.role === "system")) throw new GatewayError("invalid_request", "input: give at least one message to answer.");
+  const instructions: ChatMessage[] = body.instructions ? [{ role: "system", content: body.instructions }] : [];
+  const input: ChatMessage[] = [];
+  if (typeof body.input === "string") input.push({ role: "user", content: body.input });
+  else items(body.input ?? [], input, hint);
+  if (!body.previous_response_id && input.every((m) => m.role === "system")) {
+    throw new GatewayError("invalid_request", "input: give at least one message to answer.");
+  }
+  const messages = [...instructions, ...input];
 
   const tools = body.tools ? functionTools(body.tools, hint) : [];
   const choice = body.tool_choice ? toolChoice(body.tool_choice, tools) : undefined;
@@ -119,7 +118,7 @@ function translate(body: InputTokensRequest, full: ResponsesRequest | undefined)
       ...(full.top_p !== undefined && full.top_p !== null && { top_p: full.top_p }),
     });
   }
-  return { request, notApplied: [...notApplied], oneToolCall: tools.length > 0 && body.parallel_tool_calls === false };
+  return { request, notApplied: [...notApplied], oneToolCall: tools.length > 0 && body.parallel_tool_calls === false, instructions, input };
 }
 
 /** The chat call's parameters a backend may refuse, by the names a Responses caller wrote. */

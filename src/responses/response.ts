@@ -63,9 +63,9 @@ export function echo(body: ResponsesRequest) {
     truncation: body.truncation ?? "disabled",
     metadata: body.metadata ?? {},
     user: body.user ?? null,
-    store: false,
+    store: body.store ?? true,
     background: false,
-    previous_response_id: null,
+    previous_response_id: body.previous_response_id ?? null,
   };
 }
 

@@ -4,20 +4,23 @@
  * gateway's typed call (./request.ts) and the result a response object or
  * Responses events (./response.ts). The key comes as `Authorization: Bearer`
  * (as on the other /v1 routes); errors use OpenAI's shape. Hints left out are
- * named in `x-gateway-not-applied`. Nothing is stored yet: `store` is named as
- * not applied and `previous_response_id` is refused (docs/responses-api.md).
+ * named in `x-gateway-not-applied`. With `store` (OpenAI's default) the answer
+ * and its conversation are kept in the tenant's Durable Object, for
+ * `previous_response_id` and `GET` / `DELETE /v1/responses/:id`
+ * (docs/responses-api.md).
  */
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { tenantAuth } from "../auth/middleware";
-import type { Generation, ToolCallDelta } from "../backends/types";
-import { openAIErrorResponse, toGatewayError } from "../errors";
+import type { ChatMessage, Generation, ToolCallDelta } from "../backends/types";
+import { GatewayError, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { type CallInput, type CallResult, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
+import type { TenantScope } from "../tenants/scope";
 import { budgetRemainingHeader } from "../usage/meter";
-import { chatRequest, inResponsesTerms, promptRequest } from "./request";
+import { chatRequest, inResponsesTerms, promptRequest, type Translated } from "./request";
 import { echo, incomplete, outputItems, ResponseEvents, type ResponsesEvent, responseId, responseObject, type Shell, usage } from "./response";
 import { InputTokensRequest, ResponsesRequest } from "./schemas";
 
@@ -26,34 +29,97 @@ const auth = tenantAuth({ show: openAIErrorResponse });
 export const responsesRoutes = new Hono<AppEnv>()
   .post("/responses/input_tokens", auth, async (c) => {
     const body = await readJson(c, InputTokensRequest);
-    const { request, notApplied } = promptRequest(body);
-    hintsHeader(c, notApplied);
+    const translated = promptRequest(body);
+    hintsHeader(c, translated.notApplied);
+    const { request } = await continued(c.var.scope, translated, body.previous_response_id);
     // The gateway's own estimate of what would be sent (the one budgets admit), not the upstream's tokenizer.
     const call = openCall(c.var.scope, body.model, { capability: "chat", request });
     return c.json({ object: "response.input_tokens", input_tokens: call.demand.prompt_tokens });
   })
   .post("/responses", auth, async (c) => {
     const body = await readJson(c, ResponsesRequest);
-    const { request, notApplied, oneToolCall } = chatRequest(body);
-    hintsHeader(c, notApplied);
+    const translated = chatRequest(body);
+    hintsHeader(c, translated.notApplied);
+    const { request, conversation } = await continued(c.var.scope, translated, body.previous_response_id);
     const input = { capability: "chat", request } as const;
+    const keep = body.store !== false ? (result: Generation, response: object) => store(c.var.scope, conversation, result, response) : undefined;
     const shell = (model: string): Shell => ({ id: responseId(), created_at: Math.floor(Date.now() / 1000), model, echo: echo(body) });
-    if (body.stream) return stream(c, body.model, input, shell(body.model), oneToolCall);
+    if (body.stream) return stream(c, body.model, input, shell(body.model), translated.oneToolCall, keep);
     const call = openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal });
-    const result = firstCallOnly(await runCall(call), oneToolCall);
+    const result = firstCallOnly(await runCall(call), translated.oneToolCall);
     budgetHeader(c);
     const cut = incomplete(result);
-    return c.json({
-      ...responseObject(shell(result.model_id), {
-        status: cut ? "incomplete" : "completed",
-        output: outputItems(result),
-        usage: usage(result, call.demand.prompt_tokens),
-        incomplete_details: cut,
-      }),
-      ...(result.fallback && { fallback: result.fallback }),
+    const response = responseObject(shell(result.model_id), {
+      status: cut ? "incomplete" : "completed",
+      output: outputItems(result),
+      usage: usage(result, call.demand.prompt_tokens),
+      incomplete_details: cut,
     });
+    // A conversation too large to keep is answered all the same, and says so.
+    if (keep && !(await keep(result, response))) c.header("x-gateway-not-applied", [...translated.notApplied, "store"].join(", "));
+    return c.json({ ...response, ...(result.fallback && { fallback: result.fallback }) });
+  })
+  .get("/responses/:id", auth, async (c) => {
+    const stored = await c.var.scope.tenant.getResponse(c.req.param("id"));
+    if (!stored) throw notFound(c.req.param("id"));
+    return c.json(JSON.parse(stored.response) as object);
+  })
+  .delete("/responses/:id", auth, async (c) => {
+    const id = c.req.param("id");
+    // Another tenant's id is not in this tenant's object: not found, as a nonexistent one.
+    await c.var.scope.tenant.deleteResponse(id).catch((error: unknown) => {
+      throw error instanceof GatewayError && error.code === "not_found" ? notFound(id) : error;
+    });
+    return c.json({ id, object: "response", deleted: true });
   })
   .onError((error) => openAIErrorResponse(inResponsesTerms(toGatewayError(error))));
+
+function notFound(id: string): GatewayError {
+  return new GatewayError("not_found", `No stored response "${id}" (never stored, deleted, or older than 30 days).`);
+}
+
+/**
+ * The chat request with the stored conversation a `previous_response_id`
+ * continues put before the new input (its `instructions` are not carried
+ * over, as OpenAI does), and the conversation to keep with the answer.
+ */
+async function continued(scope: TenantScope, translated: Translated, previousId: string | null | undefined) {
+  let before: ChatMessage[] = [];
+  if (previousId) {
+    const stored = await scope.tenant.getResponse(previousId);
+    if (!stored) {
+      throw new GatewayError(
+        "invalid_request",
+        `previous_response_id: no stored response "${previousId}" (never stored, deleted, or older than 30 days).`,
+      );
+    }
+    before = JSON.parse(stored.conversation) as ChatMessage[];
+  }
+  const conversation = [...before, ...translated.input];
+  return { request: { ...translated.request, messages: [...translated.instructions, ...conversation] }, conversation };
+}
+
+/** Keep an answer and the conversation up to it; false when it was not kept. A failure to keep it is logged: the answer stands. */
+async function store(
+  scope: TenantScope,
+  conversation: ChatMessage[],
+  result: Generation,
+  response: object & { id?: unknown; created_at?: unknown },
+): Promise<boolean> {
+  const answer: ChatMessage = { role: "assistant", content: result.text, ...(result.tool_calls?.length && { tool_calls: result.tool_calls }) };
+  try {
+    const kept = await scope.tenant.putResponse({
+      id: String(response.id),
+      created_at: Number(response.created_at),
+      response: JSON.stringify({ ...response, store: true }),
+      conversation: JSON.stringify([...conversation, answer]),
+    });
+    return kept.stored;
+  } catch (error) {
+    console.error("responses: could not store a response", toGatewayError(error).message);
+    return false;
+  }
+}
 
 function hintsHeader(c: Context<AppEnv>, notApplied: string[]) {
   if (notApplied.length > 0) c.header("x-gateway-not-applied", notApplied.join(", "));
@@ -81,7 +147,14 @@ function firstCallOnly<R extends Generation>(result: R, one: boolean): R {
  * Pieces go through one ordered queue with backpressure (as on the other /v1
  * routes): the call's sink waits until the writer has taken each piece.
  */
-async function stream(c: Context<AppEnv>, requested: string, input: Extract<CallInput, { capability: "chat" }>, shell: Shell, oneToolCall: boolean) {
+async function stream(
+  c: Context<AppEnv>,
+  requested: string,
+  input: Extract<CallInput, { capability: "chat" }>,
+  shell: Shell,
+  oneToolCall: boolean,
+  keep: ((result: Generation, response: object) => Promise<boolean>) | undefined,
+) {
   type Piece = string | ToolCallDelta;
   const queue = new TransformStream<Piece, Piece>();
   const writer = queue.writable.getWriter();
@@ -140,6 +213,7 @@ async function stream(c: Context<AppEnv>, requested: string, input: Extract<Call
         usage: usage(result, promptEstimate),
         incomplete_details: cut,
       });
+      await keep?.(result, final);
       await send(items.event(cut ? "response.incomplete" : "response.completed", { response: final }));
     } catch (error) {
       await send(failed(toGatewayError(error).message));

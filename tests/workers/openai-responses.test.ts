@@ -445,7 +445,7 @@ describe("hints, refusals and errors", () => {
       .withResponse();
     expect(data.output_text).toBe("echo: think");
     expect(response.headers.get("x-gateway-not-applied")).toBe(
-      "reasoning, include:reasoning.encrypted_content, include:web_search_call.action.sources, prompt_cache_key, metadata, store, tools.web_search",
+      "reasoning, include:reasoning.encrypted_content, include:web_search_call.action.sources, prompt_cache_key, metadata, tools.web_search",
     );
     const streamed = await post(tenant.userKey, {
       model: "gpt",
@@ -468,12 +468,10 @@ describe("hints, refusals and errors", () => {
 
   it("what cannot be honoured is a 400 naming it in OpenAI's shape; nothing reaches the upstream", async () => {
     const { tenant, client, upstream } = await openaiTenant();
-    const error = await client.responses
-      .create({ model: "gpt", store: false, input: "x", previous_response_id: "resp_123" })
-      .catch((e: unknown) => e);
+    const error = await client.responses.create({ model: "gpt", store: false, input: "x", ...{ conversation: "conv_1" } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).error).toMatchObject({
-      message: expect.stringMatching(/^previous_response_id: stored responses are not kept/),
+      message: expect.stringMatching(/^conversation: conversations are not kept/),
       type: "unsupported_feature",
     });
     const refused = async (body: Record<string, unknown>) => {
@@ -496,12 +494,11 @@ describe("hints, refusals and errors", () => {
     expect(await openaiSent(upstream)).toHaveLength(0);
   });
 
-  it("an unknown model is a 404; no key is a 401 (both in OpenAI's shape)", async () => {
+  it("an unknown model is a 404, an unknown response id too; no key is a 401 (all in OpenAI's shape)", async () => {
     const { client } = await openaiTenant();
     const error = await client.responses.create({ model: "nope", store: false, input: "x" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect((error as InstanceType<typeof OpenAI.NotFoundError>).error).toMatchObject({ type: "not_found", code: "not_found" });
-    // Nothing is stored yet: GET and DELETE of a response id find nothing.
     for (const method of ["GET", "DELETE"]) {
       const stored = await api(method, "/v1/responses/resp_123", { token: (await openaiTenant()).tenant.userKey });
       expect(stored.status, method).toBe(404);
@@ -545,6 +542,79 @@ describe("input_tokens and usage", () => {
       completion_tokens: answered.usage!.output_tokens + streamed.usage!.output_tokens,
       estimated_requests: 0,
     });
+  });
+});
+
+describe("stored responses", () => {
+  it("store (the default) keeps the answer: GET returns it, previous_response_id continues it, DELETE drops it; store: false keeps nothing", async () => {
+    const { client, upstream } = await openaiTenant();
+    const first = await client.responses.create({ model: "gpt", instructions: "first rules", tools: [WEATHER], input: "Paris" });
+    expect(first).toMatchObject({ store: true, previous_response_id: null });
+    const call = first.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(call).toMatchObject({ type: "function_call", name: "get_weather" });
+    expect(await client.responses.retrieve(first.id)).toEqual(first);
+
+    // The function call's output continues the stored conversation; the first instructions are not carried over.
+    const second = await client.responses.create({
+      model: "gpt",
+      instructions: "second rules",
+      previous_response_id: first.id,
+      tools: [WEATHER],
+      input: [{ type: "function_call_output", call_id: call.call_id, output: "sunny" }],
+    });
+    expect(second).toMatchObject({ previous_response_id: first.id, output_text: "tool said: sunny" });
+    expect((await openaiSent(upstream))[1]!.messages).toEqual([
+      { role: "system", content: "second rules" },
+      { role: "user", content: "Paris" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: call.call_id, type: "function", function: { name: "get_weather", arguments: call.arguments } }],
+      },
+      { role: "tool", tool_call_id: call.call_id, content: "sunny" },
+    ]);
+    // A chain: the third continues the second, which held the first.
+    const third = await client.responses.create({ model: "gpt", previous_response_id: second.id, input: "and tomorrow?" });
+    expect(third.output_text).toBe("echo: and tomorrow?");
+    expect(((await openaiSent(upstream))[2]!.messages as unknown[]).length).toBe(5);
+
+    expect(await client.responses.delete(first.id)).toMatchObject({ id: first.id, object: "response", deleted: true });
+    const gone = await client.responses.retrieve(first.id).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
+    const again = await client.responses.delete(first.id).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(OpenAI.NotFoundError);
+    const continuing = await client.responses.create({ model: "gpt", previous_response_id: first.id, input: "x" }).catch((e: unknown) => e);
+    expect(continuing).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((continuing as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/previous_response_id: no stored response/);
+
+    const unstored = await client.responses.create({ model: "gpt", store: false, input: "forget me" });
+    expect(unstored).toMatchObject({ store: false });
+    expect(await client.responses.retrieve(unstored.id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it("a streamed answer is stored once complete; another tenant's id is not found, as a nonexistent one", async () => {
+    const { tenant, client } = await openaiTenant();
+    const seen = await events(await post(tenant.userKey, { model: "gpt", stream: true, input: "keep this" }));
+    const final = seen.at(-1)!.data.response as OpenAI.Responses.Response;
+    expect(seen.at(-1)!.event).toBe("response.completed");
+    expect(await client.responses.retrieve(final.id)).toMatchObject({ id: final.id, status: "completed", store: true, output: final.output });
+
+    const other = await openaiTenant();
+    expect(await other.client.responses.retrieve(final.id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(await other.client.responses.delete(final.id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
+    const continuing = await other.client.responses.create({ model: "gpt", previous_response_id: final.id, input: "x" }).catch((e: unknown) => e);
+    expect(continuing).toBeInstanceOf(OpenAI.BadRequestError);
+    // Still there for its own tenant.
+    expect((await client.responses.retrieve(final.id)).id).toBe(final.id);
+  });
+
+  it("a cut stream is not stored", async () => {
+    const { tenant, client, upstream } = await openaiTenant();
+    await fakes.openai.script(upstream, [{ kind: "break_stream", afterChunks: 2 }]);
+    const seen = await events(await post(tenant.userKey, { model: "gpt", stream: true, input: "one two three" }));
+    expect(seen.at(-1)!.event).toBe("response.failed");
+    const id = (seen[0]!.data.response as { id: string }).id;
+    expect(await client.responses.retrieve(id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
   });
 });
 
