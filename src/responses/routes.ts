@@ -15,6 +15,8 @@ import { tenantAuth } from "../auth/middleware";
 import type { ChatMessage, Generation, ToolCallDelta } from "../backends/types";
 import { GatewayError, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
+import { z } from "zod";
+import { ChatMessage as ChatMessageShape } from "../backends/shapes";
 import { readJson } from "../http/body";
 import { type CallInput, type CallResult, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
@@ -93,7 +95,10 @@ async function continued(scope: TenantScope, translated: Translated, previousId:
         `previous_response_id: no stored response "${previousId}" (never stored, deleted, or older than 30 days).`,
       );
     }
-    before = JSON.parse(stored.conversation) as ChatMessage[];
+    // Parsed, not cast: a row written by an older version (or damaged) fails here, loudly.
+    const parsed = z.array(ChatMessageShape).safeParse(JSON.parse(stored.conversation));
+    if (!parsed.success) throw new GatewayError("internal", `The stored conversation of "${previousId}" cannot be read.`, { cause: parsed.error });
+    before = parsed.data;
   }
   const conversation = [...before, ...translated.input];
   return { request: { ...translated.request, messages: [...translated.instructions, ...conversation] }, conversation };
