@@ -14,6 +14,7 @@ import { CODEX_NOT_APPLIED, codexRequest } from "../support/codex-request";
 import { api, createTenant, fakes, openaiClient, openaiModel, registerModel, uniqueId } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
+const HF = inject("hfUrl");
 const PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 const ALL = ["tools", "vision", "json_schema"];
 
@@ -506,6 +507,42 @@ describe("hints, refusals and errors", () => {
     const none = await post("", { model: "gpt", input: "x" });
     expect(none.status).toBe(401);
     expect(((await none.json()) as { error: { type: string } }).error.type).toBe("unauthenticated");
+  });
+});
+
+describe("every backend type and budgets", () => {
+  it("huggingface and workers_ai answer too (streamed and not)", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, {
+      id: "hf",
+      name: "hf",
+      backend_type: "huggingface",
+      config: { model_name: `org/chat-${Date.now()}`, api_key: "${UPSTREAM_KEY}", base_url: HF, provider: "together", timeout: 5 },
+    });
+    await registerModel(tenant, {
+      id: "wai",
+      name: "wai",
+      backend_type: "workers_ai",
+      config: { model_name: "@cf/meta/llama-3.2-11b-vision-instruct", timeout: 5 },
+    });
+    const client = openaiClient(tenant.userKey);
+    for (const model of ["hf", "wai"]) {
+      const response = await client.responses.create({ model, store: false, max_output_tokens: 20, input: `hi ${model}` });
+      expect(response, model).toMatchObject({ model, status: "completed" });
+      expect(response.output_text, model).toContain(`hi ${model}`);
+      const streamed = await client.responses.stream({ model, store: false, max_output_tokens: 20, input: `again ${model}` }).finalResponse();
+      expect(streamed.output_text, model).toContain(`again ${model}`);
+    }
+  });
+
+  it("a budget refusal is a 429 in OpenAI's shape with x-should-retry: false", async () => {
+    const { tenant } = await openaiTenant();
+    const set = await api("PATCH", `/api/v1/keys/${tenant.userKeyId}`, { token: tenant.adminKey, body: { budget: { period: "day", tokens: 5 } } });
+    expect(set.status, set.text).toBe(200);
+    const response = await post(tenant.userKey, { model: "gpt", store: false, max_output_tokens: 100, input: "x" });
+    expect(response.status).toBe(429);
+    expect(response.headers.get("x-should-retry")).toBe("false");
+    expect(await response.json()).toMatchObject({ error: { type: "budget_exceeded", code: "budget_exceeded" } });
   });
 });
 
