@@ -376,6 +376,18 @@ describe("streamed", () => {
     expect(streamed.output_text).toBe("echo: via stream");
   });
 
+  it("a stream cut by max_output_tokens ends with response.incomplete (not completed, not failed)", async () => {
+    const { tenant } = await openaiTenant();
+    const seen = await events(
+      await post(tenant.userKey, { model: "gpt", store: false, stream: true, max_output_tokens: 2, input: "one two three four" }),
+    );
+    const names = seen.map((e) => e.event);
+    expect(names.at(-1)).toBe("response.incomplete");
+    expect(names).not.toContain("response.completed");
+    expect(names).not.toContain("response.failed");
+    expect(seen.at(-1)!.data.response).toMatchObject({ status: "incomplete", incomplete_details: { reason: "max_output_tokens" } });
+  });
+
   it("failover before the first event: the primary fails, the client sees only the fallback's answer (streamed and not)", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const primaryUp = uniqueId("primary");
@@ -490,6 +502,8 @@ describe("hints, refusals and errors", () => {
     );
     expect(await refused({ input: [{ type: "item_reference", id: "x" }] })).toMatch(/^input\.0: "item_reference" items/);
     expect(await refused({ input: "x", background: true })).toMatch(/^background: /);
+    expect(await refused({ input: [{ type: "message", role: "user", content: [{ type: "input_text" }] }] })).toMatch(/^input\.0\.content/);
+    expect(await refused({ input: [{ type: "function_call", call_id: "c1", name: "f" }] })).toMatch(/^input\.0\.arguments/);
     expect(await refused({ input: "x", frequency_penalty: 1 })).toBe('unknown field(s) "frequency_penalty"');
     expect(await refused({ input: "x", tools: [WEATHER], tool_choice: { type: "function", name: "nope" } })).toMatch(/^tool_choice\.name: /);
     expect(await openaiSent(upstream)).toHaveLength(0);
