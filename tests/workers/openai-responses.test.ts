@@ -442,7 +442,7 @@ describe("streamed", () => {
 });
 
 describe("hints, refusals and errors", () => {
-  it("reasoning, include, prompt_cache_key, web_search and store are answered, not sent, and named in x-gateway-not-applied (streamed and not)", async () => {
+  it("reasoning, include, prompt_cache_key, metadata and web_search are answered, not sent, and named in x-gateway-not-applied (streamed and not)", async () => {
     const { tenant, client, upstream } = await openaiTenant();
     const { data, response } = await client.responses
       .create({
