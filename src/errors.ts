@@ -78,8 +78,14 @@ export function openAIErrorBody(error: GatewayError) {
   return { error: { message: error.message, type: error.code, param: null, code: error.code } };
 }
 
+/**
+ * An error as OpenAI answers it. A budget refusal says `x-should-retry: false`:
+ * the OpenAI SDKs read it and stop retrying (the budget will not have room
+ * again within their retries), as the Anthropic ones do.
+ */
 export function openAIErrorResponse(error: GatewayError): Response {
   const response = httpErrorResponse(error);
+  if (error.code === "budget_exceeded") response.headers.set("x-should-retry", "false");
   return new Response(JSON.stringify(openAIErrorBody(error)), { status: response.status, headers: response.headers });
 }
 

@@ -26,6 +26,7 @@ import { SERVER_INFO, serveMcp } from "./mcp/server";
 import { consentRoutes } from "./oauth/consent";
 import { MCP_SCOPE, oauth } from "./oauth/server";
 import { openAIRoutes } from "./openai/routes";
+import { responsesRoutes } from "./responses/routes";
 import { statusRoutes } from "./status/page";
 
 export { TenantRegistry } from "./durable/tenant-registry";
@@ -86,8 +87,9 @@ app.use(
 );
 app.all("/mcp", mcpAuth(), serveMcp);
 
-// The Messages routes first: the OpenAI routes' auth (Bearer only) covers all of /v1 after them.
+// The Messages and Responses routes first: the OpenAI routes' auth (Bearer only) covers all of /v1 after them.
 app.route("/v1", anthropicRoutes);
+app.route("/v1", responsesRoutes);
 app.route("/v1", openAIRoutes);
 app.route("/status", statusRoutes);
 app.route("/api/v1/tenants", operatorRoutes);

@@ -140,6 +140,18 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE models ADD COLUMN feature_checks TEXT NOT NULL DEFAULT '{}';
   `,
+  // 9: stored Responses API answers (src/durable/response-store.ts): the response object and the
+  // conversation up to it (the chat messages, for previous_response_id); bounded in age and number
+  `
+  CREATE TABLE responses (
+    id           TEXT PRIMARY KEY,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    conversation TEXT NOT NULL
+  );
+  CREATE INDEX responses_created ON responses (created_at);
+  `,
 ];
 
 /**

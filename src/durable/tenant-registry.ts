@@ -39,6 +39,7 @@ import { HealthScheduler } from "./health-scheduler";
 import { migrate } from "./migrations";
 import { createKey, deleteKey, findKey, hasKey, listKeys } from "./key-store";
 import { deleteModel, getModel, insertModel, listModels, replaceModel, setStatus } from "./model-store";
+import { deleteResponse, getResponse, putResponse, type StoredResponse } from "./response-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
@@ -318,6 +319,20 @@ export class TenantRegistry extends DurableObject<Env> {
     const own = this.sealedSecrets();
     const names = new Set(own.map((s) => s.name));
     return [...own, ...this.grants().filter((g) => !names.has(g.name))];
+  }
+
+  // --- stored Responses API answers (./response-store.ts) -------------------
+
+  putResponse(actor: Actor, row: StoredResponse, now: number): WriteResult<{ id: string; stored: boolean }> {
+    return this.refuse(actor, "key") ?? putResponse(this.sql, row, now);
+  }
+
+  getResponse(id: string, now: number): StoredResponse | null {
+    return getResponse(this.sql, id, now);
+  }
+
+  deleteResponse(actor: Actor, id: string): WriteResult<{ id: string }> {
+    return this.refuse(actor, "key") ?? deleteResponse(this.sql, id);
   }
 
   /**

@@ -12,6 +12,7 @@
  * A client belongs to the request that made it (its stub is an I/O object of
  * that request): work that outlives a request makes its own client.
  */
+import type { StoredResponse } from "../durable/response-store";
 import type { Actor, TenantRegistry } from "../durable/tenant-registry";
 import { GatewayError } from "../errors";
 import type { HealthOutcome } from "../health/status";
@@ -237,5 +238,24 @@ export class TenantClient {
   /** A batch of finished calls; the object applies a batch id once. Checked against the incarnation only: a revoked key's calls still spent. */
   recordUsage(batchId: string, records: UsageRecord[], now: number) {
     return this.stub.recordUsage(this.actor?.incarnation ?? null, batchId, records, now);
+  }
+
+  // --- stored Responses API answers -------------------------------------------
+
+  /** Keep an answer (a write that changes nothing requests read: the tenant's cached copy stays). */
+  async putResponse(row: StoredResponse): Promise<{ id: string; stored: boolean }> {
+    const written = await this.stub.putResponse(this.actor, row, Date.now());
+    if (!written.ok) throw new GatewayError(written.code, written.message);
+    return written.value;
+  }
+
+  getResponse(id: string): Promise<StoredResponse | null> {
+    return this.stub.getResponse(id, Date.now());
+  }
+
+  async deleteResponse(id: string): Promise<{ id: string }> {
+    const written = await this.stub.deleteResponse(this.actor, id);
+    if (!written.ok) throw new GatewayError(written.code, written.message);
+    return written.value;
   }
 }

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { migrate, MIGRATIONS } from "../../src/durable/migrations";
+import { MAX_RESPONSE_BYTES, MAX_RESPONSES, RESPONSE_TTL_MS } from "../../src/durable/response-store";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import type { ModelRecord } from "../../src/models/schema";
 import { tenantObject, uniqueId } from "./helpers";
@@ -83,5 +84,35 @@ describe("TenantRegistry Durable Object", () => {
     expect((await stub.snapshot("h1")).key?.id).toBe("k1");
     await stub.destroy();
     expect(await stub.snapshot("h1")).toEqual({ tenantId: null, incarnation: null, key: null, models: [], grants: [] });
+  });
+});
+
+describe("stored responses (src/durable/response-store.ts)", () => {
+  it("bounded: expired ones are dropped, at most MAX_RESPONSES kept (oldest dropped), too large a row not kept, a revoked key refused", async () => {
+    const stub = env.TENANTS.getByName(uniqueId("do"));
+    await runInDurableObject(stub, (instance: TenantRegistry, state) => {
+      const { incarnation } = instance.activate("t1");
+      const operator = null;
+      const row = (id: string, created_at: number) => ({ id, created_at, response: `{"id":"${id}"}`, conversation: "[]" });
+      const now = 1_000_000_000_000;
+      expect(instance.putResponse(operator, row("resp_old", 1), now)).toEqual({ ok: true, value: { id: "resp_old", stored: true } });
+      expect(instance.getResponse("resp_old", now + RESPONSE_TTL_MS - 1)?.response).toBe('{"id":"resp_old"}');
+      expect(instance.getResponse("resp_old", now + RESPONSE_TTL_MS)).toBeNull();
+      // Storing another after the time is up drops the expired row.
+      instance.putResponse(operator, row("resp_new", 2), now + RESPONSE_TTL_MS);
+      const count = () => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM responses").one().n;
+      expect(count()).toBe(1);
+      for (let i = 0; i < MAX_RESPONSES + 5; i++) instance.putResponse(operator, row(`resp_${i}`, 10 + i), now + RESPONSE_TTL_MS);
+      expect(count()).toBe(MAX_RESPONSES);
+      expect(instance.getResponse("resp_new", now + RESPONSE_TTL_MS)).toBeNull();
+      expect(instance.getResponse("resp_4", now + RESPONSE_TTL_MS)).toBeNull();
+      expect(instance.getResponse("resp_5", now + RESPONSE_TTL_MS)).not.toBeNull();
+      const huge = { ...row("resp_huge", 99_999), conversation: "x".repeat(MAX_RESPONSE_BYTES) };
+      expect(instance.putResponse(operator, huge, now + RESPONSE_TTL_MS)).toEqual({ ok: true, value: { id: "resp_huge", stored: false } });
+      expect(instance.putResponse({ incarnation, keyId: "no-such-key" }, row("resp_x", 5), now).ok).toBe(false);
+      expect(instance.deleteResponse({ incarnation, keyId: "no-such-key" }, "resp_5").ok).toBe(false);
+      expect(instance.deleteResponse(operator, "resp_5")).toEqual({ ok: true, value: { id: "resp_5" } });
+      expect(instance.deleteResponse(operator, "resp_5")).toMatchObject({ ok: false, code: "not_found" });
+    });
   });
 });

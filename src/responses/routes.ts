@@ -1,0 +1,227 @@
+/**
+ * OpenAI's Responses API under /v1 (`POST /v1/responses`,
+ * `POST /v1/responses/input_tokens`), on every backend: the body becomes the
+ * gateway's typed call (./request.ts) and the result a response object or
+ * Responses events (./response.ts). The key comes as `Authorization: Bearer`
+ * (as on the other /v1 routes); errors use OpenAI's shape. Hints left out are
+ * named in `x-gateway-not-applied`. With `store` (OpenAI's default) the answer
+ * and its conversation are kept in the tenant's Durable Object, for
+ * `previous_response_id` and `GET` / `DELETE /v1/responses/:id`
+ * (docs/responses-api.md).
+ */
+import { type Context, Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { tenantAuth } from "../auth/middleware";
+import type { ChatMessage, Generation, ToolCallDelta } from "../backends/types";
+import { GatewayError, openAIErrorResponse, toGatewayError } from "../errors";
+import type { AppEnv } from "../http/app-env";
+import { z } from "zod";
+import { ChatMessage as ChatMessageShape } from "../backends/shapes";
+import { readJson } from "../http/body";
+import { type CallInput, type CallResult, openCall } from "../inference/call";
+import { runCall } from "../inference/run";
+import type { TenantScope } from "../tenants/scope";
+import { budgetRemainingHeader } from "../usage/meter";
+import { chatRequest, inResponsesTerms, promptRequest, type Translated } from "./request";
+import { echo, incomplete, outputItems, ResponseEvents, type ResponsesEvent, responseId, responseObject, type Shell, usage } from "./response";
+import { InputTokensRequest, ResponsesRequest } from "./schemas";
+
+const auth = tenantAuth({ show: openAIErrorResponse });
+
+export const responsesRoutes = new Hono<AppEnv>()
+  .post("/responses/input_tokens", auth, async (c) => {
+    const body = await readJson(c, InputTokensRequest);
+    const translated = promptRequest(body);
+    hintsHeader(c, translated.notApplied);
+    const { request } = await continued(c.var.scope, translated, body.previous_response_id);
+    // The gateway's own estimate of what would be sent (the one budgets admit), not the upstream's tokenizer.
+    const call = openCall(c.var.scope, body.model, { capability: "chat", request });
+    return c.json({ object: "response.input_tokens", input_tokens: call.demand.prompt_tokens });
+  })
+  .post("/responses", auth, async (c) => {
+    const body = await readJson(c, ResponsesRequest);
+    const translated = chatRequest(body);
+    hintsHeader(c, translated.notApplied);
+    const { request, conversation } = await continued(c.var.scope, translated, body.previous_response_id);
+    const input = { capability: "chat", request } as const;
+    const keep = body.store !== false ? (result: Generation, response: object) => store(c.var.scope, conversation, result, response) : undefined;
+    const shell = (model: string): Shell => ({ id: responseId(), created_at: Math.floor(Date.now() / 1000), model, echo: echo(body) });
+    if (body.stream) return stream(c, body.model, input, shell(body.model), translated.oneToolCall, keep);
+    const call = openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal });
+    const result = firstCallOnly(await runCall(call), translated.oneToolCall);
+    budgetHeader(c);
+    const cut = incomplete(result);
+    const response = responseObject(shell(result.model_id), {
+      status: cut ? "incomplete" : "completed",
+      output: outputItems(result),
+      usage: usage(result, call.demand.prompt_tokens),
+      incomplete_details: cut,
+    });
+    // A conversation too large to keep is answered all the same, and says so.
+    if (keep && !(await keep(result, response))) c.header("x-gateway-not-applied", [...translated.notApplied, "store"].join(", "));
+    return c.json({ ...response, ...(result.fallback && { fallback: result.fallback }) });
+  })
+  .get("/responses/:id", auth, async (c) => {
+    const stored = await c.var.scope.tenant.getResponse(c.req.param("id"));
+    if (!stored) throw notFound(c.req.param("id"));
+    return c.json(JSON.parse(stored.response) as object);
+  })
+  .delete("/responses/:id", auth, async (c) => {
+    const id = c.req.param("id");
+    // Another tenant's id is not in this tenant's object: not found, as a nonexistent one.
+    await c.var.scope.tenant.deleteResponse(id).catch((error: unknown) => {
+      throw error instanceof GatewayError && error.code === "not_found" ? notFound(id) : error;
+    });
+    return c.json({ id, object: "response", deleted: true });
+  })
+  .onError((error) => openAIErrorResponse(inResponsesTerms(toGatewayError(error))));
+
+function notFound(id: string): GatewayError {
+  return new GatewayError("not_found", `No stored response "${id}" (never stored, deleted, or older than 30 days).`);
+}
+
+/**
+ * The chat request with the stored conversation a `previous_response_id`
+ * continues put before the new input (its `instructions` are not carried
+ * over, as OpenAI does), and the conversation to keep with the answer.
+ */
+async function continued(scope: TenantScope, translated: Translated, previousId: string | null | undefined) {
+  let before: ChatMessage[] = [];
+  if (previousId) {
+    const stored = await scope.tenant.getResponse(previousId);
+    if (!stored) {
+      throw new GatewayError(
+        "invalid_request",
+        `previous_response_id: no stored response "${previousId}" (never stored, deleted, or older than 30 days).`,
+      );
+    }
+    // Parsed, not cast: a row written by an older version (or damaged) fails here, loudly.
+    const parsed = z.array(ChatMessageShape).safeParse(JSON.parse(stored.conversation));
+    if (!parsed.success) throw new GatewayError("internal", `The stored conversation of "${previousId}" cannot be read.`, { cause: parsed.error });
+    before = parsed.data;
+  }
+  const conversation = [...before, ...translated.input];
+  return { request: { ...translated.request, messages: [...translated.instructions, ...conversation] }, conversation };
+}
+
+/** Keep an answer and the conversation up to it; false when it was not kept. A failure to keep it is logged: the answer stands. */
+async function store(
+  scope: TenantScope,
+  conversation: ChatMessage[],
+  result: Generation,
+  response: object & { id?: unknown; created_at?: unknown },
+): Promise<boolean> {
+  const answer: ChatMessage = { role: "assistant", content: result.text, ...(result.tool_calls?.length && { tool_calls: result.tool_calls }) };
+  try {
+    const kept = await scope.tenant.putResponse({
+      id: String(response.id),
+      created_at: Number(response.created_at),
+      response: JSON.stringify({ ...response, store: true }),
+      conversation: JSON.stringify([...conversation, answer]),
+    });
+    return kept.stored;
+  } catch (error) {
+    console.error("responses: could not store a response", toGatewayError(error).message);
+    return false;
+  }
+}
+
+function hintsHeader(c: Context<AppEnv>, notApplied: string[]) {
+  if (notApplied.length > 0) c.header("x-gateway-not-applied", notApplied.join(", "));
+}
+
+/** `x-gateway-budget-remaining` when a budget applies to the call (as on the other /v1 routes). */
+function budgetHeader(c: Context<AppEnv>) {
+  const remaining = budgetRemainingHeader(c.var.scope);
+  if (remaining) c.header("x-gateway-budget-remaining", remaining);
+}
+
+/** `parallel_tool_calls: false`, honoured here on every backend: the model's first call only. */
+function firstCallOnly<R extends Generation>(result: R, one: boolean): R {
+  if (!one || (result.tool_calls?.length ?? 0) <= 1) return result;
+  return { ...result, tool_calls: result.tool_calls!.slice(0, 1) };
+}
+
+/**
+ * The answer as Responses events. The call starts first, and the headers and
+ * response.created go out only once its first piece is in hand: a failure
+ * before it is an ordinary HTTP error (and fallbacks had their turn). Once
+ * pieces flow, a failure ends the stream with response.failed, never
+ * response.completed.
+ *
+ * Pieces go through one ordered queue with backpressure (as on the other /v1
+ * routes): the call's sink waits until the writer has taken each piece.
+ */
+async function stream(
+  c: Context<AppEnv>,
+  requested: string,
+  input: Extract<CallInput, { capability: "chat" }>,
+  shell: Shell,
+  oneToolCall: boolean,
+  keep: ((result: Generation, response: object) => Promise<boolean>) | undefined,
+) {
+  type Piece = string | ToolCallDelta;
+  const queue = new TransformStream<Piece, Piece>();
+  const writer = queue.writable.getWriter();
+  let firstPiece!: () => void;
+  const started = new Promise<void>((resolve) => (firstPiece = resolve));
+  // A client that goes away mid-stream stops the upstream too.
+  const gone = new AbortController();
+  const take = async (piece: Piece) => {
+    gone.signal.throwIfAborted();
+    firstPiece();
+    await writer.write(piece);
+  };
+  const opened = openCall(c.var.scope, requested, input, {
+    sink: { text: take, toolCall: take },
+    signal: AbortSignal.any([c.req.raw.signal, gone.signal]),
+  });
+  const promptEstimate = opened.demand.prompt_tokens;
+  const call: Promise<CallResult<"chat">> = runCall(opened);
+  await Promise.race([started, call]); // rejects when the call fails before any piece
+  void call.then(
+    () => writer.close().catch(() => {}),
+    () => writer.close().catch(() => {}),
+  );
+  budgetHeader(c);
+
+  return streamSSE(c, async (sse) => {
+    sse.onAbort(() => gone.abort());
+    const send = (e: ResponsesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
+    const items = new ResponseEvents();
+    const failed = (message: string) =>
+      items.event("response.failed", {
+        response: responseObject(shell, { status: "failed", output: items.done, error: { code: "server_error", message } }),
+      });
+    const reader = queue.readable.getReader();
+    try {
+      const begun = responseObject(shell, { status: "in_progress", output: [] });
+      await send(items.event("response.created", { response: begun }));
+      await send(items.event("response.in_progress", { response: begun }));
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) break;
+        if (oneToolCall && typeof next.value !== "string" && next.value.index > 0) continue;
+        for (const e of items.piece(next.value)) await send(e);
+      }
+    } finally {
+      void reader.cancel().catch(() => {});
+    }
+    try {
+      const result = firstCallOnly(await call, oneToolCall);
+      if (result.error) return await send(failed(result.error));
+      for (const e of items.stop()) await send(e);
+      const cut = incomplete(result);
+      const final = responseObject(shell, {
+        status: cut ? "incomplete" : "completed",
+        output: items.done,
+        usage: usage(result, promptEstimate),
+        incomplete_details: cut,
+      });
+      await keep?.(result, final);
+      await send(items.event(cut ? "response.incomplete" : "response.completed", { response: final }));
+    } catch (error) {
+      await send(failed(toGatewayError(error).message));
+    }
+  });
+}
