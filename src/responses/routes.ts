@@ -10,9 +10,9 @@
  * (docs/responses-api.md).
  */
 import { type Context, Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { tenantAuth } from "../auth/middleware";
-import type { ChatMessage, Generation, ToolCallDelta } from "../backends/types";
+import type { ChatMessage, Generation } from "../backends/types";
+import { budgetHeader, holdUntilFirstPiece } from "../edge/held-stream";
 import { GatewayError, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { z } from "zod";
@@ -21,7 +21,6 @@ import { readJson } from "../http/body";
 import { type CallInput, type CallResult, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import type { TenantScope } from "../tenants/scope";
-import { budgetRemainingHeader } from "../usage/meter";
 import { chatRequest, inResponsesTerms, promptRequest, type Translated } from "./request";
 import { echo, incomplete, outputItems, ResponseEvents, type ResponsesEvent, responseId, responseObject, type Shell, usage } from "./response";
 import { InputTokensRequest, ResponsesRequest } from "./schemas";
@@ -130,12 +129,6 @@ function hintsHeader(c: Context<AppEnv>, notApplied: string[]) {
   if (notApplied.length > 0) c.header("x-gateway-not-applied", notApplied.join(", "));
 }
 
-/** `x-gateway-budget-remaining` when a budget applies to the call (as on the other /v1 routes). */
-function budgetHeader(c: Context<AppEnv>) {
-  const remaining = budgetRemainingHeader(c.var.scope);
-  if (remaining) c.header("x-gateway-budget-remaining", remaining);
-}
-
 /** `parallel_tool_calls: false`, honoured here on every backend: the model's first call only. */
 function firstCallOnly<R extends Generation>(result: R, one: boolean): R {
   if (!one || (result.tool_calls?.length ?? 0) <= 1) return result;
@@ -143,14 +136,10 @@ function firstCallOnly<R extends Generation>(result: R, one: boolean): R {
 }
 
 /**
- * The answer as Responses events. The call starts first, and the headers and
- * response.created go out only once its first piece is in hand: a failure
- * before it is an ordinary HTTP error (and fallbacks had their turn). Once
- * pieces flow, a failure ends the stream with response.failed, never
+ * The answer as Responses events, held until the first piece
+ * (src/edge/held-stream.ts): response.created goes out only then. Once pieces
+ * flow, a failure ends the stream with response.failed, never
  * response.completed.
- *
- * Pieces go through one ordered queue with backpressure (as on the other /v1
- * routes): the call's sink waits until the writer has taken each piece.
  */
 async function stream(
   c: Context<AppEnv>,
@@ -160,55 +149,32 @@ async function stream(
   oneToolCall: boolean,
   keep: ((result: Generation, response: object) => Promise<boolean>) | undefined,
 ) {
-  type Piece = string | ToolCallDelta;
-  const queue = new TransformStream<Piece, Piece>();
-  const writer = queue.writable.getWriter();
-  let firstPiece!: () => void;
-  const started = new Promise<void>((resolve) => (firstPiece = resolve));
-  // A client that goes away mid-stream stops the upstream too.
-  const gone = new AbortController();
-  const take = async (piece: Piece) => {
-    gone.signal.throwIfAborted();
-    firstPiece();
-    await writer.write(piece);
-  };
-  const opened = openCall(c.var.scope, requested, input, {
-    sink: { text: take, toolCall: take },
-    signal: AbortSignal.any([c.req.raw.signal, gone.signal]),
-  });
-  const promptEstimate = opened.demand.prompt_tokens;
-  const call: Promise<CallResult<"chat">> = runCall(opened);
-  await Promise.race([started, call]); // rejects when the call fails before any piece
-  void call.then(
-    () => writer.close().catch(() => {}),
-    () => writer.close().catch(() => {}),
+  let promptEstimate = 0;
+  const held = await holdUntilFirstPiece(
+    c,
+    (sink, signal): Promise<CallResult<"chat">> => {
+      const opened = openCall(c.var.scope, requested, input, { sink, signal });
+      promptEstimate = opened.demand.prompt_tokens;
+      return runCall(opened);
+    },
+    { toolCalls: true },
   );
-  budgetHeader(c);
-
-  return streamSSE(c, async (sse) => {
-    sse.onAbort(() => gone.abort());
+  return held.respond(async (sse, pieces) => {
     const send = (e: ResponsesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const items = new ResponseEvents();
     const failed = (message: string) =>
       items.event("response.failed", {
         response: responseObject(shell, { status: "failed", output: items.done, error: { code: "server_error", message } }),
       });
-    const reader = queue.readable.getReader();
-    try {
-      const begun = responseObject(shell, { status: "in_progress", output: [] });
-      await send(items.event("response.created", { response: begun }));
-      await send(items.event("response.in_progress", { response: begun }));
-      for (;;) {
-        const next = await reader.read();
-        if (next.done) break;
-        if (oneToolCall && typeof next.value !== "string" && next.value.index > 0) continue;
-        for (const e of items.piece(next.value)) await send(e);
-      }
-    } finally {
-      void reader.cancel().catch(() => {});
+    const begun = responseObject(shell, { status: "in_progress", output: [] });
+    await send(items.event("response.created", { response: begun }));
+    await send(items.event("response.in_progress", { response: begun }));
+    for await (const piece of pieces) {
+      if (oneToolCall && typeof piece !== "string" && piece.index > 0) continue;
+      for (const e of items.piece(piece)) await send(e);
     }
     try {
-      const result = firstCallOnly(await call, oneToolCall);
+      const result = firstCallOnly(await held.call, oneToolCall);
       if (result.error) return await send(failed(result.error));
       for (const e of items.stop()) await send(e);
       const cut = incomplete(result);
