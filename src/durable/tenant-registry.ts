@@ -328,7 +328,7 @@ export class TenantRegistry extends DurableObject<Env> {
   }
 
   getResponse(id: string, now: number): StoredResponse | null {
-    return getResponse(this.sql, id, now);
+    return this.opened ? getResponse(this.sql, id, now) : null;
   }
 
   deleteResponse(actor: Actor, id: string): WriteResult<{ id: string }> {
