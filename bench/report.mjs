@@ -19,9 +19,10 @@ const COMPARED_WITH = {
   "floor-mcp-rl": ["floor-mcp"],
   "gateway-v1": ["floor-v1", "floor-v1-rl", "baseline-v1"],
   "gateway-mcp": ["floor-mcp", "floor-mcp-rl", "baseline-mcp"],
-  "gateway-mcp-list": ["floor-mcp-list"],
+  "gateway-mcp-list": ["floor-mcp-list", "baseline-mcp-list"],
   "baseline-v1": ["floor-v1-rl"],
   "baseline-mcp": ["floor-mcp-rl"],
+  "baseline-mcp-list": ["floor-mcp-list"],
 };
 
 /**
@@ -115,7 +116,7 @@ export function render(summary, targets, { streaming, cold, bundle, loads, round
     "goals:",
     ...GOALS.map(goalLine),
     `  ${goal(g("gateway-mcp-list").listVsChat === undefined ? undefined : g("gateway-mcp-list").listVsChat >= 2)} MCP tools/list: >= 2x the req/s of tools/call chat (${x(g("gateway-mcp-list").listVsChat)})`,
-    ...["gateway-v1", "gateway-mcp", "gateway-mcp-list", "baseline-v1", "baseline-mcp"]
+    ...["gateway-v1", "gateway-mcp", "gateway-mcp-list", "baseline-v1", "baseline-mcp", "baseline-mcp-list"]
       .filter((k) => g(k).storage_round_trips)
       .map((k) => `       storage round trips, ${k} (warm; the snapshot is reloaded every 10 s): ${g(k).storage_round_trips}`),
   ];

@@ -25,7 +25,7 @@
  *   npm run bench -- --sequential     # the old sequential latency comparison (chat-latency.mjs)
  * What both modes share (settings, upstreams, tenant, statistics) is in common.mjs.
  *   npm run bench -- --only=gateway-v1,floor-v1
- *   BENCH_BASELINE_DIR=../other-worktree npm run bench   # adds baseline-v1 and baseline-mcp
+ *   BENCH_BASELINE_DIR=../other-worktree npm run bench   # adds baseline-v1, baseline-mcp and baseline-mcp-list
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -210,6 +210,14 @@ async function runLoad() {
         ...mcpFloor.list,
         check: includes('"name":"chat"'),
       },
+      baseline && {
+        key: "baseline-mcp-list",
+        label: "baseline MCP tools/list",
+        url: `${baseline.url}/mcp`,
+        ...mcpBaseline.list,
+        check: includes('"name":"chat"'),
+        gateway: true,
+      },
       {
         key: "gateway-mcp-list",
         label: "gateway MCP tools/list",
@@ -229,6 +237,7 @@ async function runLoad() {
       "floor-mcp-list": mcp,
       "baseline-v1": baseline,
       "baseline-mcp": baseline,
+      "baseline-mcp-list": baseline,
     };
     const devOf = (key) => (key in servedBy ? servedBy[key] : gateway);
 

@@ -58,8 +58,10 @@ const VISION_MODELS = /llava|vision|gemma3|qwen2\.5vl|qwen-vl|minicpm-v|moondrea
 export const ollama = {
   configSchema: Config,
   supports: ["chat", "completion", "embedding"],
-  // Ollama's embedding models by family name (nomic-embed-text, mxbai-embed-large, all-minilm, bge-m3, snowflake-arctic-embed).
-  defaultCapabilities: (config) => (/embed|minilm|bge|e5|gte/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"]),
+  // Ollama's embedding models by family name (nomic-embed-text, mxbai-embed-large, all-minilm, bge-m3, snowflake-arctic-embed,
+  // multilingual-e5, gte-base); the short names only as a word of their own, so "llama-e5f2" or "gtest" stay chat models.
+  defaultCapabilities: (config) =>
+    /embed|minilm|(^|[^a-z0-9])(bge|e5|gte)([^a-z0-9]|$)/i.test(config.model_name) ? ["embedding"] : ["chat", "completion"],
   // `format` (JSON mode, schemas) works with every model; tools and images only with the families trained for them.
   defaultFeatures: ({ model_name }) => [
     ...(TOOL_MODELS.test(model_name) ? (["tools"] as const) : []),

@@ -56,11 +56,15 @@ export class TenantClient {
     return (this.remote ??= this.env.TENANTS.getByName(this.tenantId) as unknown as TenantStub);
   }
 
-  /** A write's value, or its refusal as the gateway's error; either way this isolate's copy of the tenant is dropped on success. */
-  private async write<T>(result: Promise<WriteResult<T>>): Promise<T> {
+  /**
+   * A write's value, or its refusal as the gateway's error. On success this
+   * isolate's copy of the tenant is dropped, unless the write changes nothing
+   * requests read (`cached: "unchanged"`).
+   */
+  private async write<T>(result: Promise<WriteResult<T>>, cached: "changed" | "unchanged" = "changed"): Promise<T> {
     const written = await result;
     if (!written.ok) throw new GatewayError(written.code, written.message);
-    invalidateTenant(this.tenantId);
+    if (cached === "changed") invalidateTenant(this.tenantId);
     return written.value;
   }
 
@@ -243,19 +247,15 @@ export class TenantClient {
   // --- stored Responses API answers -------------------------------------------
 
   /** Keep an answer (a write that changes nothing requests read: the tenant's cached copy stays). */
-  async putResponse(row: StoredResponse): Promise<{ id: string; stored: boolean }> {
-    const written = await this.stub.putResponse(this.actor, row, Date.now());
-    if (!written.ok) throw new GatewayError(written.code, written.message);
-    return written.value;
+  putResponse(row: StoredResponse): Promise<{ id: string; stored: boolean }> {
+    return this.write(this.stub.putResponse(this.actor, row, Date.now()), "unchanged");
   }
 
   getResponse(id: string): Promise<StoredResponse | null> {
     return this.stub.getResponse(id, Date.now());
   }
 
-  async deleteResponse(id: string): Promise<{ id: string }> {
-    const written = await this.stub.deleteResponse(this.actor, id);
-    if (!written.ok) throw new GatewayError(written.code, written.message);
-    return written.value;
+  deleteResponse(id: string): Promise<{ id: string }> {
+    return this.write(this.stub.deleteResponse(this.actor, id), "unchanged");
   }
 }

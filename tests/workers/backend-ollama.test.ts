@@ -253,6 +253,17 @@ describe("ollama upstream faults through MCP", () => {
   });
 });
 
+describe("ollama default capabilities", () => {
+  it("embedding models by family name; the short family names only as a word of their own", () => {
+    const of = (model_name: string) => ollama.defaultCapabilities(ollama.configSchema.parse({ base_url: OLLAMA, model_name }));
+    for (const name of ["nomic-embed-text", "mxbai-embed-large", "all-minilm", "bge-m3", "jeffh/intfloat-multilingual-e5-large:f16", "gte-base"]) {
+      expect(of(name), name).toEqual(["embedding"]);
+    }
+    // A random suffix that happens to hold "e5" or "gte" (as the tests' base-36 timestamps can) is not a family name.
+    for (const name of ["llama3.2", "cc-llama-mipe5x-12", "qwen2.5-gtest", "phi4"]) expect(of(name), name).toEqual(["chat", "completion"]);
+  });
+});
+
 describe("ollama healthCheck (GET /api/tags, no tokens spent)", () => {
   it("ok when the tags list has the model; a bare name matches its :latest tag", async () => {
     const inst = instance();
