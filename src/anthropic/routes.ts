@@ -12,7 +12,7 @@ import { budgetHeader, holdUntilFirstPiece } from "../edge/held-stream";
 import { anthropicErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
-import { type CallInput, type CallResult, openCall } from "../inference/call";
+import { type CallInput, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import { chatRequest, inAnthropicTerms } from "./request";
 import { ContentEvents, contentBlocks, type MessagesEvent, messageEnd, messageId, messageStart, stopReason, streamError, usage } from "./response";
@@ -69,16 +69,8 @@ function hintsHeader(c: Context<AppEnv>, fromBody: string[]) {
  * flow, a failure ends the stream with an `error` event and no message_stop.
  */
 async function stream(c: Context<AppEnv>, requested: string, input: Extract<CallInput, { capability: "chat" }>) {
-  let promptEstimate = 0;
-  const held = await holdUntilFirstPiece(
-    c,
-    (sink, signal): Promise<CallResult<"chat">> => {
-      const opened = openCall(c.var.scope, requested, input, { sink, signal });
-      promptEstimate = opened.demand.prompt_tokens;
-      return runCall(opened);
-    },
-    { toolCalls: true },
-  );
+  const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: true });
+  const promptEstimate = held.opened.demand.prompt_tokens;
   return held.respond(async (sse, pieces) => {
     const send = (e: MessagesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const blocks = new ContentEvents();

@@ -17,29 +17,33 @@ import type { Context } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { ToolCallDelta } from "../backends/types";
 import type { AppEnv } from "../http/app-env";
-import type { StreamSink } from "../inference/call";
+import type { CallInput, CallResult, InferenceCall, StreamSink } from "../inference/call";
+import { runCall } from "../inference/run";
 import { budgetRemainingHeader } from "../usage/meter";
 
 /** A streamed text piece, or a streamed piece of a tool call. */
 export type Piece = string | ToolCallDelta;
 
-export interface HeldStream<R> {
-  /** The call, settling when it ends (after its last piece is queued). */
-  call: Promise<R>;
+export interface HeldStream<I extends CallInput> {
+  /** The call as opened (its worst case, what it needs). */
+  opened: InferenceCall<I>;
+  /** The call's result, settling when it ends (after its last piece is queued). */
+  call: Promise<CallResult<I["capability"]>>;
   /** The SSE response: `write` sends the format's events for each piece, in order, then for the call's end. */
   respond(write: (sse: SSEStreamingApi, pieces: AsyncIterable<Piece>) => Promise<void>): Response;
 }
 
 /**
- * Start a call with a sink that queues its pieces, and wait for its first piece
- * (or its failure, which is thrown). `toolCalls`: the format streams tool call
- * pieces too (a completion streams text only).
+ * Open a call (`open` is given the sink that queues its pieces and the
+ * signal), run it, and wait for its first piece (or its failure, which is
+ * thrown). `toolCalls`: the format streams tool call pieces too (a completion
+ * streams text only).
  */
-export async function holdUntilFirstPiece<R>(
+export async function holdUntilFirstPiece<I extends CallInput>(
   c: Context<AppEnv>,
-  start: (sink: StreamSink, signal: AbortSignal) => Promise<R>,
+  open: (io: { sink: StreamSink; signal: AbortSignal }) => InferenceCall<I>,
   { toolCalls }: { toolCalls: boolean },
-): Promise<HeldStream<R>> {
+): Promise<HeldStream<I>> {
   const queue = new TransformStream<Piece, Piece>();
   const writer = queue.writable.getWriter();
   let firstPiece!: () => void;
@@ -50,7 +54,11 @@ export async function holdUntilFirstPiece<R>(
     firstPiece();
     await writer.write(piece);
   };
-  const call = start(toolCalls ? { text: take, toolCall: take } : { text: take }, AbortSignal.any([c.req.raw.signal, gone.signal]));
+  const opened = open({
+    sink: toolCalls ? { text: take, toolCall: take } : { text: take },
+    signal: AbortSignal.any([c.req.raw.signal, gone.signal]),
+  });
+  const call = runCall(opened);
   await Promise.race([started, call]); // rejects when the call fails before any piece
   // The queue ends when the call does, after the pieces already in it.
   const close = () => writer.close().catch(() => {});
@@ -58,6 +66,7 @@ export async function holdUntilFirstPiece<R>(
   budgetHeader(c);
 
   return {
+    opened,
     call,
     respond: (write) =>
       streamSSE(c, async (sse) => {

@@ -11,7 +11,7 @@ import { budgetHeader, holdUntilFirstPiece, type Piece } from "../edge/held-stre
 import { GatewayError, openAIErrorBody, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
-import { type Answered, type CallInput, type CallResult, openCall } from "../inference/call";
+import { type Answered, type CallInput, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import { inputDemand } from "../usage/cost";
 import { chatRequest, completionRequest } from "./request";
@@ -165,11 +165,7 @@ async function stream(
       : [isChat ? { delta: { content: delta }, finish_reason: null } : { text: delta, finish_reason: null }];
 
   // A completion streams text only; a chat, tool call pieces too.
-  const held = await holdUntilFirstPiece(
-    c,
-    (sink, signal): Promise<CallResult<"chat" | "completion">> => runCall(openCall(c.var.scope, requested, input, { sink, signal })),
-    { toolCalls: isChat },
-  );
+  const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: isChat });
   return held.respond(async (sse, pieces) => {
     if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
     for await (const piece of pieces) for (const one of choices(piece)) await sse.writeSSE({ data: chunk(requested, [one]) });

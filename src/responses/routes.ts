@@ -18,7 +18,7 @@ import type { AppEnv } from "../http/app-env";
 import { z } from "zod";
 import { ChatMessage as ChatMessageShape } from "../backends/shapes";
 import { readJson } from "../http/body";
-import { type CallInput, type CallResult, openCall } from "../inference/call";
+import { type CallInput, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import type { TenantScope } from "../tenants/scope";
 import { chatRequest, inResponsesTerms, promptRequest, type Translated } from "./request";
@@ -149,16 +149,8 @@ async function stream(
   oneToolCall: boolean,
   keep: ((result: Generation, response: object) => Promise<boolean>) | undefined,
 ) {
-  let promptEstimate = 0;
-  const held = await holdUntilFirstPiece(
-    c,
-    (sink, signal): Promise<CallResult<"chat">> => {
-      const opened = openCall(c.var.scope, requested, input, { sink, signal });
-      promptEstimate = opened.demand.prompt_tokens;
-      return runCall(opened);
-    },
-    { toolCalls: true },
-  );
+  const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: true });
+  const promptEstimate = held.opened.demand.prompt_tokens;
   return held.respond(async (sse, pieces) => {
     const send = (e: ResponsesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const items = new ResponseEvents();

@@ -11,6 +11,7 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { CLAUDE_CODE_HEADERS, claudeCodeRequest } from "../support/claude-code-request";
 import { api, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
+import { sseEvents } from "../support/sse-events";
 
 const OLLAMA = inject("ollamaUrl");
 const HF = inject("hfUrl");
@@ -63,26 +64,7 @@ async function post(key: string, body: Record<string, unknown>, headers: Record<
   );
 }
 
-/** An SSE body as its events: the `event:` name and the parsed data of each. */
-async function events(response: Response): Promise<{ event: string; data: Record<string, unknown> }[]> {
-  const text = await response.text();
-  return text
-    .split("\n\n")
-    .filter((chunk) => chunk.trim() !== "")
-    .map((chunk) => {
-      const lines = chunk.split("\n");
-      const event =
-        lines
-          .find((l) => l.startsWith("event:"))
-          ?.slice(6)
-          .trim() ?? "";
-      const data = lines
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trimStart())
-        .join("\n");
-      return { event, data: JSON.parse(data) as Record<string, unknown> };
-    });
-}
+const events = sseEvents;
 
 describe("non-streamed", () => {
   it("openai_compatible: a message with a text block, end_turn and the upstream's usage; the key as Bearer", async () => {

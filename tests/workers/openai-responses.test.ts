@@ -12,6 +12,7 @@ import OpenAI from "openai";
 import { describe, expect, inject, it } from "vitest";
 import { CODEX_NOT_APPLIED, codexRequest } from "../support/codex-request";
 import { api, createTenant, fakes, openaiClient, openaiModel, registerModel, uniqueId } from "./helpers";
+import { type SseEvent, sseEvents } from "../support/sse-events";
 
 const OLLAMA = inject("ollamaUrl");
 const HF = inject("hfUrl");
@@ -69,28 +70,9 @@ async function post(key: string, body: Record<string, unknown>, path = "/v1/resp
   );
 }
 
-type Event = { event: string; data: Record<string, unknown> };
+type Event = SseEvent;
 
-/** An SSE body as its events: the `event:` name and the parsed data of each. */
-async function events(response: Response): Promise<Event[]> {
-  const text = await response.text();
-  return text
-    .split("\n\n")
-    .filter((chunk) => chunk.trim() !== "")
-    .map((chunk) => {
-      const lines = chunk.split("\n");
-      const event =
-        lines
-          .find((l) => l.startsWith("event:"))
-          ?.slice(6)
-          .trim() ?? "";
-      const data = lines
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trimStart())
-        .join("\n");
-      return { event, data: JSON.parse(data) as Record<string, unknown> };
-    });
-}
+const events = sseEvents;
 
 const deltas = (seen: Event[]) =>
   seen
