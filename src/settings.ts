@@ -31,6 +31,8 @@ const Vars = z.object({
   PUBLIC_URL: Optional.pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional()).transform((url) => url?.replace(/\/+$/, "")),
   /** Hostnames (or origins) of browser apps allowed to call /mcp. */
   ALLOWED_ORIGINS: List.transform((items) => items.map((item) => (item.includes("://") ? new URL(item).hostname : item))),
+  /** Hosts of Client ID Metadata Document clients that a failed authorization request is sent back to. */
+  OAUTH_TRUSTED_CLIENT_HOSTS: List.transform((hosts) => new Set(hosts) as ReadonlySet<string>),
   ADMIN_TOKEN: Optional,
   SECRETS_KEY: Optional,
   /** Set only while rotating the secrets key. */
@@ -48,6 +50,8 @@ export interface Settings {
   allowedPrivateHosts: ReadonlySet<string>;
   publicUrl: string | undefined;
   allowedOrigins: readonly string[];
+  /** Hosts of metadata-document clients whose redirect URI a failed authorization request may go back to. */
+  oauthTrustedClientHosts: ReadonlySet<string>;
   adminToken: string | undefined;
   secretsKey: string | undefined;
   secretsKeyPrevious: string | undefined;
@@ -72,6 +76,7 @@ export function settings(env: Env): Settings {
       allowedPrivateHosts: vars.ALLOWED_PRIVATE_HOSTS,
       publicUrl: vars.PUBLIC_URL,
       allowedOrigins: vars.ALLOWED_ORIGINS,
+      oauthTrustedClientHosts: vars.OAUTH_TRUSTED_CLIENT_HOSTS,
       adminToken: vars.ADMIN_TOKEN,
       secretsKey: vars.SECRETS_KEY,
       secretsKeyPrevious: vars.SECRETS_KEY_PREVIOUS,

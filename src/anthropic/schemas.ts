@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { JsonObject, ToolName } from "../backends/shapes";
+import { inlineImageProblem } from "../backends/images";
 import { ImageUrl, LIMITS } from "../inference/schemas";
 
 const Text = z.string().max(LIMITS.messageChars);
@@ -25,11 +26,16 @@ export const TextBlock = z.strictObject({
 });
 
 const ImageSource = z.discriminatedUnion("type", [
-  z.strictObject({
-    type: z.literal("base64"),
-    media_type: z.enum(["image/jpeg", "image/png", "image/gif", "image/webp"]),
-    data: z.string().max(LIMITS.imageUrlChars),
-  }),
+  z
+    .strictObject({
+      type: z.literal("base64"),
+      media_type: z.enum(["image/jpeg", "image/png", "image/gif", "image/webp"]),
+      data: z.string().max(LIMITS.imageUrlChars),
+    })
+    .superRefine((source, ctx) => {
+      const problem = inlineImageProblem(source.media_type, source.data);
+      if (problem) ctx.addIssue({ code: "custom", message: problem, path: ["data"] });
+    }),
   z.strictObject({ type: z.literal("url"), url: ImageUrl }),
 ]);
 

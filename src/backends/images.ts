@@ -14,13 +14,57 @@ export const IMAGE_LIMITS = { bytes: 10 * 1024 * 1024, perRequest: 8, timeoutMs:
 
 const DATA_URL = /^data:(image\/[a-z0-9.+-]+);base64,([a-z0-9+/=\s]*)$/i;
 
+/**
+ * The image formats every upstream that takes images accepts, by the bytes
+ * each file starts with. An image given inline is checked here, so a payload
+ * that is not what it claims is the caller's 400, not an upstream's 500.
+ */
+const MAGIC: Record<string, (bytes: Uint8Array) => boolean> = {
+  "image/png": (b) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((v, i) => b[i] === v),
+  "image/jpeg": (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
+  "image/gif": (b) => ascii(b, 0, 6) === "GIF87a" || ascii(b, 0, 6) === "GIF89a",
+  "image/webp": (b) => ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 12) === "WEBP",
+};
+
+function ascii(bytes: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode(...bytes.subarray(from, to));
+}
+
+/** What is wrong with an inline image (base64 of one of the formats above), or null when it is one. */
+export function inlineImageProblem(mediaType: string, base64: string): string | null {
+  const starts = MAGIC[mediaType.toLowerCase()];
+  if (!starts) return `${mediaType} is not supported inline; send ${Object.keys(MAGIC).join(", ")}`;
+  if (base64.length === 0) return "it holds no image";
+  if (base64.length % 4 !== 0 || !/^[a-z0-9+/]*={0,2}$/i.test(base64)) return "its data is not valid base64";
+  let head: Uint8Array;
+  try {
+    head = Uint8Array.from(atob(base64.slice(0, 16)), (c) => c.charCodeAt(0));
+  } catch {
+    return "its data is not valid base64";
+  }
+  return starts(head) ? null : `its data is not a ${mediaType.slice("image/".length).toUpperCase()} image`;
+}
+
 /** A `data:` URL's media type and base64 payload, or a 400 saying what is wrong with it. */
 export function dataUrl(url: string): { mediaType: string; base64: string } {
   const match = DATA_URL.exec(url);
   if (!match) throw refuse("a data: URL must be data:image/<type>;base64,<data>");
   const base64 = match[2]!.replace(/\s+/g, "");
-  if (base64.length === 0) throw refuse("the data: URL holds no image");
-  return { mediaType: match[1]!.toLowerCase(), base64 };
+  const mediaType = match[1]!.toLowerCase();
+  const problem = inlineImageProblem(mediaType, base64);
+  if (problem) throw refuse(`the data: URL's image: ${problem}`);
+  return { mediaType, base64 };
+}
+
+/** Null for an https URL or a valid data: URL image; otherwise what is wrong with the data: URL. */
+export function dataUrlProblem(url: string): string | null {
+  if (!/^data:/i.test(url)) return null;
+  try {
+    dataUrl(url);
+    return null;
+  } catch (error) {
+    return error instanceof GatewayError ? error.message.replace(/^image_url\.url: /, "").replace(/\.$/, "") : "not a valid data: URL";
+  }
 }
 
 /** One loader per call: it counts the images it fetches. */

@@ -10,7 +10,7 @@
  * Scheduled checks and registration probes are not counted: the schedule and
  * the admin's writes bound those.
  */
-import { takeToken } from "../inference/rate-limit";
+import { takeToken } from "../util/token-bucket";
 
 /** Model probes one tenant may ask for at once (the most models a tenant may hold). */
 export const ON_DEMAND_BURST = 200;

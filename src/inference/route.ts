@@ -10,7 +10,7 @@ import { commonConfig } from "../config/common";
 import { Capability, Feature, type FeatureCheck, type ModelRecord, type VerifiableFeature } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import type { Need } from "./features";
-import { tokensLeft } from "./rate-limit";
+import { tokensLeft } from "../util/token-bucket";
 
 /** Why a model cannot take a call now: a fact the caller can branch on, and its words for people. */
 export type Blocked =

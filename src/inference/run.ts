@@ -23,7 +23,7 @@ import { openMeter } from "../usage/meter";
 import { passBreaker } from "./breaker";
 import { type CallInput, type CallOutput, type CallResult, type InferenceCall, invoke } from "./call";
 import { instanceFor } from "./instances";
-import { takeToken } from "./rate-limit";
+import { takeToken } from "../util/token-bucket";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 import { CallStream } from "./stream";
 

@@ -7,6 +7,7 @@ import { z } from "zod";
 import * as BackendShapes from "../backends/shapes";
 import { ModelId } from "../models/schema";
 import { argumentsObject } from "../backends/tool-calls";
+import { dataUrlProblem } from "../backends/images";
 import type { ChatMessage as BackendMessage, ToolCall } from "../backends/types";
 
 export const LIMITS = {
@@ -29,7 +30,11 @@ const Text = z.string().max(LIMITS.messageChars);
 export const ImageUrl = z
   .string()
   .max(LIMITS.imageUrlChars)
-  .refine((url) => /^(https?:\/\/|data:image\/)/i.test(url), "must be an https URL or a data:image/... URL");
+  .refine((url) => /^(https?:\/\/|data:image\/)/i.test(url), "must be an https URL or a data:image/... URL")
+  .superRefine((url, ctx) => {
+    const problem = dataUrlProblem(url);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
 
 export const ContentPart = z.discriminatedUnion("type", [
   BackendShapes.TextPart.extend({ text: Text }),

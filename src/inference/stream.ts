@@ -39,16 +39,41 @@ export class CallStream {
       await send(out);
     };
     const toolCall = sink.toolCall?.bind(sink);
-    // Tool call pieces are redacted one by one (a secret split across two argument pieces is not caught here; the whole call is, after).
+    const sendTool = (delta: ToolCallDelta) => {
+      this.started = true;
+      this.reached += JSON.stringify(delta).length;
+      return toolCall!(delta);
+    };
+    // Each call's arguments are held back like text: a secret split across two pieces is caught.
+    const pendingArgs = new Map<number, string>();
+    const flushTools = async (except?: number) => {
+      for (const [index, rest] of pendingArgs) {
+        if (index === except) continue;
+        pendingArgs.delete(index);
+        if (rest) await sendTool({ index, arguments: redact(rest) });
+      }
+    };
     const onToolCall =
       toolCall &&
-      ((delta: ToolCallDelta) => {
-        const clean = redact.idle
-          ? delta
-          : { ...delta, ...(delta.name && { name: redact(delta.name) }), ...(delta.arguments && { arguments: redact(delta.arguments) }) };
-        this.started = true;
-        this.reached += JSON.stringify(clean).length;
-        return toolCall(clean);
+      (async (delta: ToolCallDelta) => {
+        if (redact.idle) return sendTool(delta);
+        const opens = delta.id !== undefined || delta.name !== undefined;
+        // A new call begins: what earlier calls held back goes first, so each call's pieces stay in order.
+        if (opens) await flushTools(delta.index);
+        let args: string | undefined;
+        if (delta.arguments) {
+          const joined = redact((pendingArgs.get(delta.index) ?? "") + delta.arguments);
+          const ready = joined.length - redact.unsafeTail(joined);
+          pendingArgs.set(delta.index, joined.slice(ready));
+          args = joined.slice(0, ready);
+        }
+        if (!opens && !args) return;
+        await sendTool({
+          index: delta.index,
+          ...(delta.id !== undefined && { id: delta.id }),
+          ...(delta.name !== undefined && { name: redact(delta.name) }),
+          ...(args && { arguments: args }),
+        });
       });
     return {
       options: { ...options, onText, ...(onToolCall && { onToolCall }) },
@@ -56,6 +81,7 @@ export class CallStream {
         const rest = redact(pending);
         pending = "";
         if (rest) await send(rest);
+        if (toolCall) await flushTools();
       },
     };
   }

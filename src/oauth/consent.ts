@@ -25,8 +25,9 @@ import { authenticate } from "../tenants/authenticate";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { pageSecurityHeaders } from "../http/pages";
+import { settings } from "../settings";
 import { grantUserId } from "./grants";
-import { type GrantProps, MCP_SCOPE, oauth } from "./server";
+import { type GrantProps, MCP_SCOPE, OFFLINE_SCOPE, oauth } from "./server";
 
 export const consentRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
@@ -54,7 +55,8 @@ export const consentRoutes = new Hono<AppEnv>()
       const key = String(form.get("key") ?? "").trim();
       const scope = key ? await authenticate(c, key) : null;
       if (!scope) return render(c, message("That API key is not valid (unknown or revoked). Go back and try again."), 400);
-      const approved = await api.approveConsent(c.req.raw, handle, { scope: [MCP_SCOPE, ...granted(form.getAll("scope"))] });
+      // The scopes granted are the ones the client asked for (the page listed them), `mcp` always.
+      const approved = await api.approveConsent(c.req.raw, handle);
       const props: GrantProps = { tenantId: scope.tenantId, keyId: scope.key.id };
       const userId = await grantUserId(scope.tenantId, scope.key.id);
       const { redirectTo } = await scope.audited("oauth.authorize", approved.request.clientId, { role: scope.role }, () =>
@@ -62,7 +64,7 @@ export const consentRoutes = new Hono<AppEnv>()
           request: approved.request,
           userId,
           metadata: { tenant: scope.tenantId, role: scope.role },
-          scope: approved.request.scope.filter((s) => s === MCP_SCOPE || s === "offline_access"),
+          scope: grantedScopes(approved.request.scope),
           props,
         }),
       );
@@ -107,7 +109,12 @@ async function sendBack(c: Context<AppEnv>, location: string, redirectUri: strin
 
 /** A request refused before the person acted: back to the client only when its redirect URI is verified. */
 function requestFailure(c: Context<AppEnv>, error: unknown) {
-  if (error instanceof AuthorizationError && error.redirectTo && error.redirectUri && verifiedRedirect(c.req.query("client_id"), error.redirectUri)) {
+  if (
+    error instanceof AuthorizationError &&
+    error.redirectTo &&
+    error.redirectUri &&
+    verifiedRedirect(c.req.query("client_id"), error.redirectUri, settings(c.env).oauthTrustedClientHosts)
+  ) {
     return c.redirect(error.redirectTo, 302);
   }
   if (error instanceof AuthorizationError) return render(c, message(error.description ?? "This authorization request is not valid."), 400);
@@ -116,23 +123,35 @@ function requestFailure(c: Context<AppEnv>, error: unknown) {
 }
 
 /**
- * A redirect URI is verified when a domain vouches for it: the client is a Client
- * ID Metadata Document (an https URL) and the redirect URI is on that same host.
- * A self-registered client's redirect URIs are whatever it typed.
+ * A redirect URI is verified when a domain the operator trusts vouches for it:
+ * the client is a Client ID Metadata Document (an https URL) on a host of
+ * `OAUTH_TRUSTED_CLIENT_HOSTS`, and the redirect URI is on that same host. Any
+ * domain can publish a metadata document, so its own word is not enough (an
+ * attacker's document would make this origin an open redirector); a
+ * self-registered client's redirect URIs are whatever it typed.
  */
-function verifiedRedirect(clientId: string | undefined, redirectUri: string): boolean {
+export function verifiedRedirect(clientId: string | undefined, redirectUri: string, trusted: ReadonlySet<string>): boolean {
   try {
     const client = new URL(clientId ?? "");
     const redirect = new URL(redirectUri);
-    return client.protocol === "https:" && redirect.protocol === "https:" && redirect.hostname === client.hostname;
+    return (
+      client.protocol === "https:" &&
+      redirect.protocol === "https:" &&
+      redirect.hostname === client.hostname &&
+      trusted.has(client.hostname.toLowerCase())
+    );
   } catch {
     return false;
   }
 }
 
-/** Only scopes this server knows are passed on; `mcp` is always granted (the role comes from the key). */
-function granted(values: (string | File)[]): string[] {
-  return values.map(String).filter((s) => s === "offline_access");
+/**
+ * What a grant carries: `mcp` always (the role comes from the key), and
+ * `offline_access` (refresh tokens, see ./server.ts) only when the client asked
+ * for it. Scopes this server does not know are not granted.
+ */
+export function grantedScopes(requested: readonly string[]): string[] {
+  return requested.includes(OFFLINE_SCOPE) ? [MCP_SCOPE, OFFLINE_SCOPE] : [MCP_SCOPE];
 }
 
 function consentPage(details: ConsentDescription, handle: string) {
@@ -152,10 +171,13 @@ function consentPage(details: ConsentDescription, handle: string) {
     }
     <form method="post">
       <input type="hidden" name="handle" value="${handle}" />
-      <p>Scopes: ${details.scope.length ? details.scope.join(", ") : MCP_SCOPE}</p>
+      <p>Access: use this gateway's models and tools (<code>${MCP_SCOPE}</code>)${
+        details.scope.includes(OFFLINE_SCOPE)
+          ? html`, and stay signed in until you revoke it (<code>${OFFLINE_SCOPE}</code>: the app may refresh its access)`
+          : html`, for one hour`
+      }.</p>
       <label for="key">Tenant API key (the app gets this key's tenant and role; the key itself is not shared)</label>
       <input id="key" name="key" type="password" autocomplete="off" placeholder="mgw_…" />
-      <input type="hidden" name="scope" value="offline_access" />
       <p>
         <button name="decision" value="approve">Allow</button>
         <button name="decision" value="deny" formnovalidate>Deny</button>

@@ -6,6 +6,7 @@
 import type { Context } from "hono";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
+import { checkFailedAuthBudget, recordFailedAuth } from "./auth-throttle";
 import { knownKeyHash, loadTenant, rememberKeyHash } from "./cache";
 import { TenantClient } from "./client";
 import { hashKey, tenantOfKey } from "./keys";
@@ -24,11 +25,19 @@ export async function authenticate(c: Context<AppEnv>, token: string): Promise<T
 
 /** The tenant scope for a credential of a known tenant, or null when the tenant does not know it. */
 export async function scopeFor(c: Context<AppEnv>, tenantId: string, credential: { hash: string } | { keyId: string }) {
+  let asked = false;
   const loaded = await loadTenant(tenantId, credential, () => {
+    // Only a credential the cache cannot vouch for gets here: past the bucket, it costs the object nothing.
+    checkFailedAuthBudget(tenantId);
+    asked = true;
     c.set("storageTrips", (c.get("storageTrips") ?? 0) + 1);
     return TenantClient.snapshot(c.env, tenantId, credential);
   });
-  if (!loaded) return null;
+  if (!loaded) {
+    // A repeat of a credential already refused costs nothing (the cache answered), so only a lookup counts.
+    if (asked) recordFailedAuth(tenantId);
+    return null;
+  }
   await enforceTenantRate(c.env, tenantId);
   return new TenantScope(c.env, (p) => c.executionCtx.waitUntil(p), tenantId, loaded.incarnation, loaded.key, loaded.snapshot);
 }

@@ -67,7 +67,7 @@ export async function consent(
   if (!handle) throw new Error(`no consent handle in the page:\n${html}`);
   const cookies = (page.headers.getSetCookie?.() ?? [page.headers.get("set-cookie") ?? ""]).map((c) => c.split(";")[0]!).filter(Boolean);
   if (!cookies.some((c) => c.startsWith("__Host-"))) throw new Error(`the consent page set no __Host- cookie: ${JSON.stringify(cookies)}`);
-  const form = new URLSearchParams({ handle, decision, key, scope: "offline_access" });
+  const form = new URLSearchParams({ handle, decision, key });
   const answer = await fetch(new URL("/authorize", url), {
     method: "POST",
     redirect: "manual",

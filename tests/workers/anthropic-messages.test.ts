@@ -222,6 +222,22 @@ describe("non-streamed", () => {
   });
 });
 
+describe("inline images", () => {
+  it("a base64 image block whose bytes are not its media_type is a 400 naming the block", async () => {
+    const { client, upstream } = await openaiTenant();
+    const send = client.messages.create({
+      model: "gpt",
+      max_tokens: 20,
+      messages: [{ role: "user", content: [{ type: "image", source: { type: "base64", media_type: "image/jpeg", data: PIXEL } }] }],
+    });
+    await expect(send).rejects.toMatchObject({
+      status: 400,
+      error: { error: { type: "invalid_request_error", message: expect.stringMatching(/messages\.0\.content\.0.*not a JPEG image/) } },
+    });
+    expect(await openaiSent(upstream)).toEqual([]);
+  });
+});
+
 describe("every backend type", () => {
   it("huggingface and workers_ai answer too (streamed and not); a backend's refusal names the field as the caller wrote it", async () => {
     const tenant = await createTenant({ grantCanary: true });

@@ -3,7 +3,8 @@
  * dynamic registration, authorization with PKCE and consent, token exchange,
  * calling /mcp, refresh rotation, and the attacks the issue names.
  */
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { verifiedRedirect } from "../../src/oauth/consent";
 import { describe, expect, it } from "vitest";
 import { api, callTool, createTenant, openaiModel, registerModel, type Tenant } from "./helpers";
 
@@ -43,7 +44,7 @@ async function register(name = "Test MCP client", redirectUris = [REDIRECT]) {
 }
 
 /** Open the consent page, then approve it with a tenant key; returns the authorization code. */
-async function authorize(clientId: string, key: string, challenge: string, resource = `${BASE}/mcp`) {
+async function authorize(clientId: string, key: string, challenge: string, resource = `${BASE}/mcp`, scope = "mcp offline_access") {
   const params = new URLSearchParams({
     response_type: "code",
     client_id: clientId,
@@ -51,14 +52,14 @@ async function authorize(clientId: string, key: string, challenge: string, resou
     code_challenge: challenge,
     code_challenge_method: "S256",
     state: "xyz",
-    scope: "mcp offline_access",
+    scope,
     resource,
   });
   const page = await raw(`/authorize?${params}`);
   const html = await page.text();
   const handle = /name="handle" value="([^"]+)"/.exec(html)?.[1];
   const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!;
-  const form = new URLSearchParams({ handle: handle ?? "", decision: "approve", key, scope: "offline_access" });
+  const form = new URLSearchParams({ handle: handle ?? "", decision: "approve", key });
   const approved = await raw("/authorize", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: BASE },
@@ -76,10 +77,10 @@ async function token(body: Record<string, string>) {
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
-async function fullFlow(tenant: Tenant, key = tenant.userKey) {
+async function fullFlow(tenant: Tenant, key = tenant.userKey, scope?: string) {
   const clientId = await register();
   const { verifier, challenge } = await pkce();
-  const { location } = await authorize(clientId, key, challenge);
+  const { location } = await authorize(clientId, key, challenge, undefined, scope);
   const code = new URL(location).searchParams.get("code")!;
   const tokens = await token({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier });
   return { clientId, verifier, code, tokens };
@@ -124,7 +125,8 @@ describe("OAuth for MCP clients", () => {
     expect(html).not.toContain('<img src=x onerror="alert(1)">');
     expect(html).toContain("<strong>127.0.0.1</strong>");
     expect(html).toContain("an app on your computer");
-    expect(html).toContain("Scopes: mcp");
+    expect(html).toContain("use this gateway's models and tools (<code>mcp</code>), for one hour.");
+    expect(html).not.toContain("offline_access");
     expect(page.headers.get("x-frame-options")).toBe("DENY");
     expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     expect(page.headers.get("set-cookie")).toMatch(/^__Host-/);
@@ -159,6 +161,42 @@ describe("OAuth for MCP clients", () => {
     const stale = await token({ grant_type: "refresh_token", refresh_token: tokens.body.refresh_token!, client_id: clientId });
     expect(stale.status).toBe(400);
     expect(stale.body.error).toBe("invalid_grant");
+  });
+
+  it("offline_access (a refresh token) is granted only when the client asks for it, and the page says which", async () => {
+    const tenant = await createTenant();
+    const asked = await fullFlow(tenant, tenant.userKey, "mcp offline_access");
+    expect(asked.tokens.body.scope?.split(" ").sort()).toEqual(["mcp", "offline_access"]);
+    expect(asked.tokens.body.refresh_token).toEqual(expect.any(String));
+
+    const notAsked = await fullFlow(tenant, tenant.userKey, "mcp");
+    expect(notAsked.tokens.status).toBe(200);
+    expect(notAsked.tokens.body.scope).toBe("mcp");
+    expect(notAsked.tokens.body.refresh_token).toBeUndefined();
+    expect((await callTool(notAsked.tokens.body.access_token!, "list_models", {})).tool.isError).toBeFalsy();
+
+    const { challenge } = await pkce();
+    const page = await authorize(await register(), tenant.userKey, challenge, undefined, "mcp offline_access");
+    expect(page.html).toContain("stay signed in until you revoke it (<code>offline_access</code>");
+  });
+
+  it("a dynamically registered client expires when unused (30 days, renewed by use)", async () => {
+    const clientId = await register("Short-lived client");
+    const listed = await env.OAUTH_KV.list({ prefix: `client:${clientId}` });
+    const expiration = listed.keys[0]?.expiration ?? 0;
+    const days = (expiration - Date.now() / 1000) / 86_400;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+  });
+
+  it("a bad access token sent again is refused from the isolate, without another KV read", async () => {
+    const bad = `${"u".repeat(16)}:${"g".repeat(16)}:${"s".repeat(32)}`;
+    const send = () => raw("/mcp", { method: "POST", headers: { authorization: `Bearer ${bad}`, "content-type": "application/json" }, body: "{}" });
+    const first = await send();
+    const again = await send();
+    expect([first.status, again.status]).toEqual([401, 401]);
+    expect(first.headers.get("server-timing")).toContain("dur=1");
+    expect(again.headers.get("server-timing")).toContain("dur=0");
   });
 
   it("an admin key's consent grants admin tools, and revoking the key ends the token and its grant", async () => {
@@ -320,6 +358,16 @@ describe("where the consent page sends the browser", () => {
 });
 
 describe("Client ID Metadata Documents", () => {
+  it("a failed request goes back to a metadata-document client only on a host the operator trusts", () => {
+    const trusted = new Set(["app.example"]);
+    expect(verifiedRedirect("https://app.example/client.json", "https://app.example/callback", trusted)).toBe(true);
+    // Anyone can publish a document naming its own domain: that alone does not make this origin redirect there.
+    expect(verifiedRedirect("https://evil.example/client.json", "https://evil.example/landing", trusted)).toBe(false);
+    expect(verifiedRedirect("https://app.example/client.json", "https://evil.example/landing", trusted)).toBe(false);
+    expect(verifiedRedirect("https://app.example/client.json", "http://app.example/callback", trusted)).toBe(false);
+    expect(verifiedRedirect("https://app.example/client.json", "https://app.example/callback", new Set())).toBe(false);
+  });
+
   it("are advertised, as MCP 2026-07-28 prefers them to dynamic registration", async () => {
     const as = (await (await raw("/.well-known/oauth-authorization-server")).json()) as Record<string, unknown>;
     expect(as.client_id_metadata_document_supported).toBe(true);

@@ -184,6 +184,30 @@ describe("structured output, images and parameters through /v1", () => {
     expect(sent!.body.messages).toEqual([{ role: "user", content }]);
   });
 
+  it("an inline image that is not what its data: URL says is a 400 naming the part, and nothing is sent upstream", async () => {
+    const { openai, up } = await setup();
+    const cases: [string, RegExp][] = [
+      ["data:image/png;base64,AAAAAAAAAAAA", /messages\.0\.content\.1\.image_url\.url: .*not a PNG image/],
+      ["data:image/jpeg;base64,iVBORw0KGgo=", /not a JPEG image/],
+      ["data:image/png;base64,iVBORw0KGgo", /not valid base64/],
+      [
+        "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=",
+        /image\/svg\+xml is not supported inline; send image\/png, image\/jpeg, image\/gif, image\/webp/,
+      ],
+    ];
+    for (const [url, message] of cases) {
+      const content: OpenAI.ChatCompletionContentPart[] = [
+        { type: "text", text: "what is this?" },
+        { type: "image_url", image_url: { url } },
+      ];
+      await expect(openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content }] }), url).rejects.toMatchObject({
+        status: 400,
+        error: { message: expect.stringMatching(message) },
+      });
+    }
+    expect(await fakes.openai.requests(up)).toEqual([]);
+  });
+
   it("seed, stop, penalties, logit_bias, user, max_completion_tokens and unknown fields reach an OpenAI-compatible upstream", async () => {
     const { openai, up } = await setup();
     await openai.chat.completions.create({

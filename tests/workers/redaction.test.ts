@@ -2,6 +2,7 @@
 import { describe, expect, inject, it } from "vitest";
 import { redactor } from "../../src/inference/redaction";
 import { CallStream } from "../../src/inference/stream";
+import type { ToolCallDelta } from "../../src/backends/types";
 import { callTool, CANARY, createTenant, fakes, registerModel } from "./helpers";
 
 const SECRET = "sk-live-0123456789abcdef";
@@ -30,6 +31,26 @@ describe("redactor", () => {
   it("holds back only a tail that could start a secret, and releases it when it does not", async () => {
     const seen = await streamThrough(["a sk", "y is blue"]);
     expect(seen).toEqual(["a ", "sky is blue"]);
+  });
+
+  it("removes a secret split across streamed tool call argument pieces; each call's pieces stay whole and in order", async () => {
+    const seen: ToolCallDelta[] = [];
+    const { options, flush } = new CallStream({ text: () => {}, toolCall: (d) => void seen.push(d) }).attempt({}, redactor([SECRET]));
+    await options.onToolCall!({ index: 0, id: "c1", name: "lookup" });
+    for (const piece of ['{"key":"sk-li', "ve-0123", '456789abcdef","q":"sk', '"}']) await options.onToolCall!({ index: 0, arguments: piece });
+    await options.onToolCall!({ index: 1, id: "c2", name: "other", arguments: '{"a":1}' });
+    await flush();
+    const args = (i: number) =>
+      seen
+        .filter((d) => d.index === i)
+        .map((d) => d.arguments ?? "")
+        .join("");
+    expect(args(0)).toBe('{"key":"[redacted]","q":"sk"}');
+    expect(args(1)).toBe('{"a":1}');
+    for (const d of seen) expect(d.arguments ?? "").not.toMatch(/sk-li|0123456789/);
+    // Call 0's held-back tail went out before call 1 began.
+    expect(seen.map((d) => d.index)).toEqual([...seen.filter((d) => d.index === 0).map(() => 0), ...seen.filter((d) => d.index === 1).map(() => 1)]);
+    expect(seen[0]).toEqual({ index: 0, id: "c1", name: "lookup" });
   });
 
   it("covers URL-encoded and base64 forms", () => {

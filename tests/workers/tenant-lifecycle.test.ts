@@ -8,6 +8,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
+import { FAILED_AUTH_BURST } from "../../src/tenants/auth-throttle";
 import { api, createTenant, openaiModel, OPERATOR, registerModel, tenantObject, uniqueId } from "./helpers";
 
 const bogusKey = (tenantId: string) => `mgw_${tenantId}_${"x".repeat(43)}`;
@@ -38,6 +39,35 @@ describe("credentials that match nothing", () => {
     expect([first.status, again.status]).toEqual([401, 401]);
     expect(first.headers.get("server-timing")).toContain("dur=1");
     expect(again.headers.get("server-timing")).toContain("dur=0");
+  });
+});
+
+describe("made-up keys of a real tenant", () => {
+  const randomKey = (tenantId: string) =>
+    `mgw_${tenantId}_${btoa(String(Math.random()))
+      .replace(/[^A-Za-z0-9]/g, "")
+      .padEnd(43, "q")
+      .slice(0, 43)}`;
+
+  it("cost its object a bounded number of lookups per isolate, then get 429 without one; known keys and other tenants go on", async () => {
+    const tenant = await createTenant();
+    const other = await createTenant();
+    // A key that authenticated before the flood is vouched for by this isolate's cache.
+    expect((await api("GET", "/api/v1/models", { token: tenant.userKey })).status).toBe(200);
+    const answers: { status: number; trips: string }[] = [];
+    for (let i = 0; i < FAILED_AUTH_BURST + 5; i++) {
+      const res = await api("GET", "/api/v1/models", { token: randomKey(tenant.id) });
+      answers.push({ status: res.status, trips: /dur=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? "?" });
+    }
+    expect(answers.slice(0, FAILED_AUTH_BURST)).toEqual(Array(FAILED_AUTH_BURST).fill({ status: 401, trips: "1" }));
+    expect(answers.slice(FAILED_AUTH_BURST)).toEqual(Array(5).fill({ status: 429, trips: "0" }));
+    const refused = await api("GET", "/api/v1/models", { token: randomKey(tenant.id) });
+    expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(JSON.stringify(refused.body)).toMatch(/not valid/);
+
+    expect((await api("GET", "/api/v1/models", { token: tenant.userKey })).status).toBe(200);
+    expect((await api("GET", "/api/v1/models", { token: other.userKey })).status).toBe(200);
+    expect((await api("GET", "/api/v1/models", { token: randomKey(other.id) })).status).toBe(401);
   });
 });
 

@@ -1,10 +1,9 @@
 /**
- * `rate_limit` from a model's config: requests per minute this gateway sends to
- * that upstream, as a token bucket (bursts up to the per-minute figure, refilled
- * evenly). Buckets live in the isolate, so the limit holds per isolate: a busy
- * deployment with several isolates may send a small multiple of it. Counting
- * every call in the tenant's Durable Object would cost the round trip that the
- * warm path avoids.
+ * Token buckets in the isolate (bursts up to a figure, refilled evenly per
+ * minute), for limits that must not cost a storage round trip: a model's
+ * `rate_limit` (requests per minute to its upstream), failed authentications
+ * per tenant, on-demand checks. A limit kept here holds per isolate: a busy
+ * deployment with several isolates may let through a small multiple of it.
  */
 const buckets = new Map<string, { tokens: number; at: number }>();
 const MAX_BUCKETS = 10_000;
@@ -38,6 +37,6 @@ export function takeToken(
 }
 
 /** Whole requests left in the budget right now, without taking any. */
-export function tokensLeft(key: string, perMinute: number, now = Date.now()): number {
-  return Math.floor(refill(key, perMinute, now).tokens);
+export function tokensLeft(key: string, perMinute: number, now = Date.now(), burst = perMinute): number {
+  return Math.floor(refill(key, perMinute, now, burst).tokens);
 }
