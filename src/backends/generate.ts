@@ -32,7 +32,12 @@ export async function streamOrWhole(ways: GenerationWays, options: CallOptions |
   const onText = options?.onText;
   if (!onText) return ways.whole();
   if (ways.streams === false) return handOver(await ways.whole(), options);
-  const firstToken = { ...policy, timeoutMs: policy.firstTokenMs ?? policy.timeoutMs, timeoutName: "first_token_timeout in the model config" };
+  const firstToken = {
+    ...policy,
+    timeoutMs: policy.firstTokenMs ?? policy.timeoutMs,
+    timeoutName: "first_token_timeout in the model config",
+    onTimedOut: options.onTimedOut && ((elapsedMs: number) => options.onTimedOut!({ elapsedMs, streamed: true })),
+  };
   const started = await retrying(firstToken, async (signal, disarm) => {
     const first = await untilFirstToken(ways.events(await ways.connect(signal)), ways.piece, signal, policy.label);
     disarm();

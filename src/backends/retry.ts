@@ -28,6 +28,11 @@ export interface RetryPolicy {
   retryTimeouts?: boolean;
   /** What the timeout was, for its message; default: the model's `timeout`. */
   timeoutName?: string;
+  /**
+   * Told of each attempt whose timer fired, with how long it ran: the upstream
+   * may have worked (and billed) all that time, so the call is charged for it.
+   */
+  onTimedOut?: (elapsedMs: number) => void;
   /** Injectable for tests of the backoff. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -42,7 +47,8 @@ export function timing(config: { timeout: number; first_token_timeout?: number; 
  * attempt when a fallback can take the call instead.
  */
 export function forCall<P extends RetryPolicy>(policy: P, options: CallOptions | undefined): P {
-  return { ...policy, signal: options?.signal, retryTimeouts: !options?.fallbackAvailable };
+  const onTimedOut = options?.onTimedOut && ((elapsedMs: number) => options.onTimedOut!({ elapsedMs, streamed: false }));
+  return { ...policy, signal: options?.signal, retryTimeouts: !options?.fallbackAvailable, ...(onTimedOut && { onTimedOut }) };
 }
 
 const BASE_DELAY_MS = 250;
@@ -67,12 +73,14 @@ export async function retrying<T>(policy: RetryPolicy, attempt: (signal: AbortSi
       await sleep(delay);
     }
     const timer = new AbortController();
+    const began = Date.now();
     const timeout = setTimeout(() => timer.abort(), policy.timeoutMs);
     const signal = policy.signal ? AbortSignal.any([policy.signal, timer.signal]) : timer.signal;
     try {
       return await attempt(signal, () => clearTimeout(timeout));
     } catch (error) {
       const timedOut = timer.signal.aborted;
+      if (timedOut) policy.onTimedOut?.(Date.now() - began);
       timer.abort(); // the attempt is over: drop its connection, and whatever the upstream was still sending
       if (policy.signal?.aborted) throw new GatewayError("upstream_error", `${policy.label}: the call was cancelled.`);
       if (error instanceof GatewayError && !error.retryable) throw error;

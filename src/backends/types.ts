@@ -79,6 +79,12 @@ export interface CallOptions {
    * is then not retried here (a silent upstream is left at once).
    */
   fallbackAvailable?: boolean;
+  /**
+   * Told of each upstream attempt that timed out (retries included): how long
+   * it ran, and whether it was a stream waiting for its first token. The call
+   * is charged for what the upstream may have generated meanwhile.
+   */
+  onTimedOut?: (attempt: { elapsedMs: number; streamed: boolean }) => void;
 }
 
 /** One piece of a streamed tool call: the first piece of a call carries its id and name. */

@@ -7,7 +7,7 @@
  * src/usage/budget.ts. Times are passed in (ms), so tests can move the clock.
  *
  * Retention: per-period spend for 62 days, pruned as batches are charged;
- * a reservation never settled for 3 hours.
+ * a reservation never settled for 3 hours, when it is charged at its worst case.
  */
 import { z } from "zod";
 import {
@@ -29,7 +29,7 @@ import { all, first } from "./rows";
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const PERIODS_KEPT_MS = 62 * DAY_MS;
-/** A reservation never settled (its isolate died mid-call) is released after this long; longer than any call may run. */
+/** A reservation never settled (its isolate died mid-call) is settled at its worst case after this long (usage-store.ts `settleAbandoned`); longer than any call may run. */
 export const RESERVATION_TTL_MS = 3 * HOUR_MS;
 
 const TENANT = "tenant";

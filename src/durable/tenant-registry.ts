@@ -43,7 +43,7 @@ import { deleteResponse, getResponse, putResponse, type StoredResponse } from ".
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
-import { recordBatch, usageReport, usageSeries } from "./usage-store";
+import { recordBatch, settleAbandoned, usageReport, usageSeries } from "./usage-store";
 
 /**
  * The object's tenant, once the operator activated it: its id and the incarnation
@@ -252,6 +252,7 @@ export class TenantRegistry extends DurableObject<Env> {
   /** Admit a call's worst case against the budgets that apply, holding it until the call is recorded. */
   reserveUsage(actor: Actor, ask: Reservation, now: number) {
     if (this.refuse(actor, "key")) return { ok: true as const, left: { tokens: null, cost_nano: null }, held: false };
+    settleAbandoned(this.ctx.storage, now);
     return reserveUsage(this.ctx.storage, ask, now);
   }
 

@@ -96,6 +96,40 @@ export function recordBatch(storage: DurableObjectStorage, batchId: string, reco
   });
 }
 
+const Abandoned = z.object({ id: z.string(), key_id: z.string(), model_id: z.string(), tokens: z.number(), cost_nano: z.number(), at: z.number() });
+
+/**
+ * Settle the reservations whose calls never reported (their isolate died
+ * mid-call) at their worst case: each is counted as one failed request with
+ * the tokens and cost it held (as completion tokens, estimated), against its
+ * key, its model and the budgets. Dropping them would give those calls away
+ * for free; the upstream may well have answered them.
+ */
+export function settleAbandoned(storage: DurableObjectStorage, now: number): number {
+  const expired = all(storage.sql.exec("SELECT id, key_id, model_id, tokens, cost_nano, at FROM reservations WHERE expires_at < ?", now), Abandoned);
+  for (const r of expired) {
+    recordBatch(
+      storage,
+      `abandoned:${r.id}`,
+      [
+        {
+          at: r.at,
+          key_id: r.key_id,
+          model_id: r.model_id,
+          ok: false,
+          prompt_tokens: 0,
+          completion_tokens: r.tokens,
+          estimated: true,
+          cost_nano: r.cost_nano,
+          reservation: r.id,
+        },
+      ],
+      now,
+    );
+  }
+  return expired.length;
+}
+
 const TotalsRow = z.object({
   grp: z.string(),
   requests: z.number(),

@@ -21,7 +21,7 @@ import type {
 import { GatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
-import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, inputDemand } from "../usage/cost";
+import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, imageTokens, inputDemand } from "../usage/cost";
 import { type Need, requiredFeatures } from "./features";
 
 /** What is asked, by capability: the request shape each capability's backends take. */
@@ -118,11 +118,17 @@ function sized(input: CallInput): Pick<InferenceCall, "needs" | "demand" | "huge
       const { messages, tools, response_format, max_tokens } = input.request;
       // The prompt estimate covers what is sent: messages, tool definitions and the response format
       // (as JSON.stringify([messages, tools, format]) would count them, with the messages written once).
+      // Images count by their number and size class, not by the length of their URLs.
+      const images = messages
+        .flatMap((m) => (m.role === "user" && typeof m.content !== "string" ? m.content : []))
+        .filter((p) => p.type === "image_url");
+      const urlChars = images.reduce((n, p) => n + p.image_url.url.length, 0);
       const messagesChars = JSON.stringify(messages).length;
-      const sentChars = messagesChars + JSON.stringify(tools ?? null).length + JSON.stringify(response_format ?? null).length + 4;
+      const sentChars = messagesChars - urlChars + JSON.stringify(tools ?? null).length + JSON.stringify(response_format ?? null).length + 4;
+      const imageTokensSent = images.reduce((n, p) => n + imageTokens(p.image_url.detail), 0);
       return {
         needs: requiredFeatures(input.request),
-        demand: { prompt_tokens: Math.ceil(sentChars / 4), completion_tokens: max_tokens ?? DEFAULT_MAX_TOKENS },
+        demand: { prompt_tokens: Math.ceil(sentChars / 4) + imageTokensSent, completion_tokens: max_tokens ?? DEFAULT_MAX_TOKENS },
         huge: isHuge(messagesChars, max_tokens),
       };
     }

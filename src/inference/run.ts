@@ -19,7 +19,8 @@
  */
 import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
-import { openMeter } from "../usage/meter";
+import { timedOutCharge } from "../usage/cost";
+import { type Meter, openMeter } from "../usage/meter";
 import { passBreaker } from "./breaker";
 import { type CallInput, type CallOutput, type CallResult, type InferenceCall, invoke } from "./call";
 import { instanceFor } from "./instances";
@@ -36,7 +37,7 @@ export async function runCall<I extends CallInput>(call: InferenceCall<I>): Prom
   const meter = await openMeter(call);
   const stream = new CallStream(call.sink);
   try {
-    const result = await route(call, stream);
+    const result = await route(meter.bounded ? withMaxTokens(call) : call, stream, meter);
     meter.answered(result);
     // The backend for `call.input` answered it: the result's capability is the input's.
     return result as CallResult<I["capability"]>;
@@ -46,10 +47,20 @@ export async function runCall<I extends CallInput>(call: InferenceCall<I>): Prom
   }
 }
 
+/**
+ * Under a budget the worst case held is `max_tokens` (or DEFAULT_MAX_TOKENS):
+ * the upstream is told so, or it could generate past what the budget admitted.
+ */
+function withMaxTokens<I extends CallInput>(call: InferenceCall<I>): InferenceCall<I> {
+  const { input, demand } = call;
+  if ((input.capability !== "chat" && input.capability !== "completion") || input.request.max_tokens !== undefined) return call;
+  return { ...call, input: { ...input, request: { ...input.request, max_tokens: demand.completion_tokens } } };
+}
+
 /** Failures no other model would answer differently: the call ends with them. */
 const FINAL = new Set<ErrorCode>(["invalid_request", "content_filtered", "internal"]);
 
-async function route(call: InferenceCall, stream: CallStream): Promise<CallResult> {
+async function route(call: InferenceCall, stream: CallStream, meter: Meter): Promise<CallResult> {
   const { scope, model: requested, input, needs, signal } = call;
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
@@ -69,6 +80,7 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
         model,
         stream,
         steps.slice(index + 1).some((s) => !s.blocked),
+        meter,
       );
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
@@ -146,7 +158,7 @@ function brokenStream(result: CallOutput): string | undefined {
 }
 
 /** One model: take a rate token, build the backend with secrets resolved, call it, redact everything that comes back. */
-async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStream, fallbackAvailable: boolean) {
+async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStream, fallbackAvailable: boolean, meter: Meter) {
   const { scope, signal } = call;
   const limit = rateLimit(model);
   if (limit !== undefined) {
@@ -158,7 +170,10 @@ async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStre
     }
   }
   const { backend, redact } = await instanceFor(scope.env, scope.snapshot, model);
-  const piped = stream.attempt({ signal, fallbackAvailable }, redact);
+  // A timed-out attempt may have generated (and been billed) all the while: the call is charged for it.
+  const maxTokens = "max_tokens" in call.input.request ? call.input.request.max_tokens : undefined;
+  const onTimedOut = (timedOut: { elapsedMs: number; streamed: boolean }) => meter.charge(model.id, timedOutCharge(call.demand, maxTokens, timedOut));
+  const piped = stream.attempt({ signal, fallbackAvailable, onTimedOut }, redact);
   const started = Date.now();
   try {
     const result = await invoke(backend, call.input, piped.options);

@@ -42,11 +42,36 @@ export interface Demand {
   completion_tokens: number;
 }
 
-export function generationDemand(sent: unknown, maxTokens: number | undefined): Demand {
-  return {
-    prompt_tokens: estimateTokens(typeof sent === "string" ? sent : JSON.stringify(sent)),
-    completion_tokens: maxTokens ?? DEFAULT_MAX_TOKENS,
-  };
+/**
+ * Tokens an image costs at most, by its size class: `detail: "low"` is one
+ * small tile on every upstream that prices images (85 tokens at OpenAI); any
+ * other is taken at the largest image the big providers accept before they
+ * scale it down (about 1.15 megapixels: ~1,600 tokens at Anthropic, fewer at
+ * OpenAI). Counted per image, whatever the length of its URL.
+ */
+export const IMAGE_TOKENS = { low: 85, other: 1_600 } as const;
+
+export function imageTokens(detail: "low" | "high" | "auto" | undefined): number {
+  return detail === "low" ? IMAGE_TOKENS.low : IMAGE_TOKENS.other;
+}
+
+/**
+ * The fastest an upstream is taken to generate, for charging an attempt that
+ * timed out before it answered (a non-streamed call shows nothing until the
+ * end): it may have generated this many tokens a second all the while.
+ */
+export const WORST_CASE_TOKENS_PER_S = 250;
+
+/**
+ * What an attempt that timed out is charged: its prompt (the upstream read it),
+ * and, when it was not streamed, what it could have generated in the time it
+ * ran, at most its `max_tokens`. A stream that timed out waiting for its first
+ * token generated nothing the caller could see, and is charged its prompt.
+ */
+export function timedOutCharge(demand: Demand, maxTokens: number | undefined, attempt: { elapsedMs: number; streamed: boolean }): Demand {
+  if (demand.completion_tokens === 0 || attempt.streamed) return { prompt_tokens: demand.prompt_tokens, completion_tokens: 0 };
+  const couldHave = Math.ceil((attempt.elapsedMs / 1000) * WORST_CASE_TOKENS_PER_S);
+  return { prompt_tokens: demand.prompt_tokens, completion_tokens: maxTokens === undefined ? couldHave : Math.min(maxTokens, couldHave) };
 }
 
 export function inputDemand(sent: string[]): Demand {

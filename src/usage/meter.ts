@@ -16,7 +16,7 @@ import type { TenantScope } from "../tenants/scope";
 import { type Actor, TenantClient } from "../tenants/client";
 import { Batcher } from "./batcher";
 import type { Remaining } from "./budget";
-import { costNano, estimateTokens, toUsd } from "./cost";
+import { costNano, type Demand, estimateTokens, toUsd } from "./cost";
 import type { Reservation, UsageRecord } from "./record";
 
 /** How long a record waits in this isolate for others of its tenant before the batch is written. */
@@ -45,9 +45,42 @@ export function flushUsage(tenantId: string): Promise<void> {
 }
 
 export interface Meter {
+  /** A budget applies to this call: its worst case is held, and `max_tokens` must reach the upstream. */
+  readonly bounded: boolean;
+  /**
+   * An attempt that failed but may have cost something upstream (one that timed
+   * out): charged to the call with its model's price, whatever the call's end.
+   */
+  charge(modelId: string, tokens: Demand): void;
   answered(result: CallResult): void;
   /** `reached`: characters of streamed text that reached the caller before the failure (src/inference/stream.ts). */
   failed(reached: number): void;
+}
+
+/**
+ * Request fields that multiply what one call costs beyond what its tokens say
+ * (several candidates, a dearer tier, searches billed per call). A budget
+ * cannot bound them, so they are refused while one applies.
+ */
+const COST_MULTIPLIERS: Record<string, (value: unknown) => boolean> = {
+  best_of: (v) => typeof v !== "number" || v > 1,
+  n: (v) => typeof v !== "number" || v > 1,
+  service_tier: (v) => !["auto", "default", "flex", null].includes(v as string | null),
+  web_search_options: () => true,
+  modalities: (v) => !Array.isArray(v) || v.some((m) => m !== "text"),
+  audio: () => true,
+};
+
+function refuseCostMultipliers(call: InferenceCall): void {
+  const extra = "request" in call.input && "extra" in call.input.request ? call.input.request.extra : undefined;
+  for (const [field, value] of Object.entries(extra ?? {})) {
+    if (COST_MULTIPLIERS[field]?.(value)) {
+      throw new GatewayError(
+        "invalid_request",
+        `${field}: multiplies what a call costs in a way a budget cannot bound, so it is not accepted while a budget applies to this key or tenant; leave it out.`,
+      );
+    }
+  }
 }
 
 /** What the /v1 routes say in `x-gateway-budget-remaining`, per request. */
@@ -66,7 +99,9 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
   const budgets = scope.snapshot.budgets;
   let held: Reservation | undefined;
   let left: Remaining | undefined;
-  if (budgets && (budgets.tenant || budgets.keys[scope.key.id])) {
+  const bounded = Boolean(budgets && (budgets.tenant || budgets.keys[scope.key.id]));
+  if (bounded) {
+    refuseCostMultipliers(call);
     const route = [requested, ...requested.fallbacks.flatMap((id) => scope.snapshot.models.filter((m) => m.id === id))];
     const ask: Reservation = {
       id: crypto.randomUUID(),
@@ -104,19 +139,24 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     });
   }
 
+  const priceOf = (modelId: string, prompt: number, completion: number) => {
+    const model = scope.snapshot.models.find((m) => m.id === modelId);
+    return costNano(model && pricingOf(model), prompt, completion);
+  };
+  // Failed attempts that cost something (each priced by its own model): part of the call's one record.
+  const charged = { prompt: 0, completion: 0, cost_nano: 0, attempts: 0 };
   const record = (modelId: string, ok: boolean, prompt: number, completion: number, estimated: boolean) => {
     if (spent) return; // counted once
-    const model = scope.snapshot.models.find((m) => m.id === modelId);
-    const cost = costNano(model && pricingOf(model), prompt, completion);
-    spent = { tokens: prompt + completion, cost_nano: cost };
+    const cost = priceOf(modelId, prompt, completion) + charged.cost_nano;
+    spent = { tokens: prompt + completion + charged.prompt + charged.completion, cost_nano: cost };
     const entry: UsageRecord = {
       at: Date.now(),
       key_id: scope.key.id,
       model_id: modelId,
       ok,
-      prompt_tokens: prompt,
-      completion_tokens: completion,
-      estimated,
+      prompt_tokens: prompt + charged.prompt,
+      completion_tokens: completion + charged.completion,
+      estimated: estimated || charged.attempts > 0,
       cost_nano: cost,
       ...(held && { reservation: held.id }),
     };
@@ -126,6 +166,13 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
   };
 
   return {
+    bounded,
+    charge(modelId, tokens) {
+      charged.prompt += tokens.prompt_tokens;
+      charged.completion += tokens.completion_tokens;
+      charged.cost_nano += priceOf(modelId, tokens.prompt_tokens, tokens.completion_tokens);
+      charged.attempts += 1;
+    },
     answered(result) {
       const generated = result.capability === "chat" || result.capability === "completion" ? result : null;
       const reportedPrompt = count(result.usage?.prompt_tokens);

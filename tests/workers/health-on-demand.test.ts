@@ -81,5 +81,6 @@ describe("on-demand health checks", () => {
     await registerModel(other, openaiModel("m", upstream));
     const { tool } = await callTool(other.userKey, "check_health", {});
     expect(tool.isError).toBeFalsy();
-  });
+    // 40 registrations (each waits for its first probe) and 240 probes: more than the default 5 s on a busy machine.
+  }, 30_000);
 });
