@@ -9,8 +9,13 @@ import { GatewayError } from "../errors";
 import { rejectionError } from "./rejections";
 import { retrying, type RetryPolicy } from "./retry";
 
-/** The most of a JSON answer the gateway reads (a large batch of embeddings fits). */
-export const MAX_JSON_BYTES = 32 * 1024 * 1024;
+/**
+ * The most of a JSON answer the gateway reads. It is held whole while parsed
+ * (the bytes, the text, the objects: about three times its size), in an
+ * isolate of 128 MB that serves other requests too; 16 MiB fits a batch of 256
+ * embeddings of 3,072 dimensions.
+ */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 /** Error bodies are only shown as a short snippet: read no more than this of them. */
 export const MAX_ERROR_BODY_BYTES = 16 * 1024;
 

@@ -10,7 +10,8 @@ import { assertUpstreamUrl } from "../config/urls";
 import { GatewayError } from "../errors";
 import type { ImageLoader } from "./types";
 
-export const IMAGE_LIMITS = { bytes: 10 * 1024 * 1024, perRequest: 8, timeoutMs: 15_000 } as const;
+/** Per image; all of one call's images together; images by URL per call; fetched at once; time per image. */
+export const IMAGE_LIMITS = { bytes: 10 * 1024 * 1024, callBytes: 12 * 1024 * 1024, perRequest: 8, concurrency: 2, timeoutMs: 15_000 } as const;
 
 const DATA_URL = /^data:(image\/[a-z0-9.+-]+);base64,([a-z0-9+/=\s]*)$/i;
 
@@ -67,65 +68,116 @@ export function dataUrlProblem(url: string): string | null {
   }
 }
 
-/** One loader per call: it counts the images it fetches. */
+/**
+ * One loader per call: it counts the images it fetches and the bytes they
+ * hold. At most `concurrency` images are fetched at once, each read straight
+ * into base64 as it arrives (no second copy of the bytes), and all of a call's
+ * images together may hold at most `callBytes`: an isolate has 128 MB for
+ * every request it serves, and a call's images are held three times over on
+ * their way upstream (bytes, base64, the JSON body). The first image that
+ * fails cancels the others of the call, fetching or waiting.
+ */
 export function imageLoader(fetch: typeof globalThis.fetch, allowedPrivateHosts: ReadonlySet<string>): ImageLoader {
   let fetched = 0;
+  let bytesLeft = IMAGE_LIMITS.callBytes;
+  const failed = new AbortController();
+  const slot = limiter(IMAGE_LIMITS.concurrency);
+  // `declared`: only check that a body of that size would fit (a Content-Length, before reading).
+  const take = (bytes: number, declared = false) => {
+    if (bytesLeft - bytes < 0) throw refuse(`the images of one request may hold at most ${IMAGE_LIMITS.callBytes / (1024 * 1024)} MiB in all`);
+    if (!declared) bytesLeft -= bytes;
+  };
   return async (url, signal) => {
     if (url.startsWith("data:")) return dataUrl(url);
     const target = assertUpstreamUrl(url, "image_url.url", allowedPrivateHosts);
     if (++fetched > IMAGE_LIMITS.perRequest) throw refuse(`at most ${IMAGE_LIMITS.perRequest} images by URL per request for this model`);
-    const timeout = AbortSignal.timeout(IMAGE_LIMITS.timeoutMs);
-    let response: Response;
     try {
-      response = await fetch(target, {
-        headers: { accept: "image/*" },
-        redirect: "manual",
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      return await slot(() => {
+        if (failed.signal.aborted) throw refuse(`not fetched: another image of this request failed`);
+        return fetchImage(fetch, target, AbortSignal.any([failed.signal, ...(signal ? [signal] : [])]), take);
       });
-    } catch {
-      throw refuse(`the image at ${target.host} could not be fetched within ${IMAGE_LIMITS.timeoutMs / 1000} s`);
+    } catch (error) {
+      failed.abort();
+      throw error;
     }
-    // Only the host is named: a URL's path and query may carry tokens.
-    if (!response.ok) {
-      void response.body?.cancel().catch(() => {});
-      const why = response.status >= 300 && response.status < 400 ? "redirected (redirects are not followed)" : `answered ${response.status}`;
-      throw refuse(`the image at ${target.host} ${why}`);
-    }
-    const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    if (!mediaType.startsWith("image/")) {
-      void response.body?.cancel().catch(() => {});
-      throw refuse(`${target.host} answered ${mediaType || "something"} instead of an image`);
-    }
-    return { mediaType, base64: toBase64(await readCapped(response, target.host)) };
   };
 }
 
-async function readCapped(response: Response, host: string): Promise<Uint8Array> {
-  const tooBig = () => refuse(`the image at ${host} is larger than ${IMAGE_LIMITS.bytes / (1024 * 1024)} MiB`);
-  if (Number(response.headers.get("content-length") ?? 0) > IMAGE_LIMITS.bytes) {
+type Take = (bytes: number, declared?: boolean) => void;
+
+async function fetchImage(fetch: typeof globalThis.fetch, target: URL, signal: AbortSignal, take: Take) {
+  const timeout = AbortSignal.timeout(IMAGE_LIMITS.timeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(target, { headers: { accept: "image/*" }, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
+  } catch {
+    throw refuse(`the image at ${target.host} could not be fetched within ${IMAGE_LIMITS.timeoutMs / 1000} s`);
+  }
+  // Only the host is named: a URL's path and query may carry tokens.
+  if (!response.ok) {
     void response.body?.cancel().catch(() => {});
-    throw tooBig();
+    const why = response.status >= 300 && response.status < 400 ? "redirected (redirects are not followed)" : `answered ${response.status}`;
+    throw refuse(`the image at ${target.host} ${why}`);
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (!mediaType.startsWith("image/")) {
+    void response.body?.cancel().catch(() => {});
+    throw refuse(`${target.host} answered ${mediaType || "something"} instead of an image`);
+  }
+  return { mediaType, base64: await readBase64(response, target.host, take) };
+}
+
+/** The body as base64, encoded as it arrives (3 bytes at a time make 4 characters), within the caps. */
+async function readBase64(response: Response, host: string, take: Take): Promise<string> {
+  const tooBig = () => refuse(`the image at ${host} is larger than ${IMAGE_LIMITS.bytes / (1024 * 1024)} MiB`);
+  const declared = Number(response.headers.get("content-length") ?? 0);
   const reader = response.body!.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > IMAGE_LIMITS.bytes) {
-      void reader.cancel().catch(() => {});
-      throw tooBig();
+  const out: string[] = [];
+  let carry = new Uint8Array(0);
+  let size = 0;
+  try {
+    if (declared > IMAGE_LIMITS.bytes) throw tooBig();
+    take(declared, true);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > IMAGE_LIMITS.bytes) throw tooBig();
+      take(value.byteLength);
+      const joined = carry.length === 0 ? value : concat(carry, value);
+      const whole = joined.length - (joined.length % 3);
+      out.push(toBase64(joined.subarray(0, whole)));
+      carry = joined.slice(whole);
     }
-    chunks.push(value);
+  } catch (error) {
+    void reader.cancel().catch(() => {});
+    throw error instanceof GatewayError ? error : refuse(`the image at ${host} could not be read: ${(error as Error).message}`);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  out.push(toBase64(carry));
+  return out.join("");
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const both = new Uint8Array(a.length + b.length);
+  both.set(a);
+  both.set(b, a.length);
+  return both;
+}
+
+/** Run at most `n` of the given tasks at once; the rest wait their turn. */
+function limiter(n: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 function toBase64(bytes: Uint8Array): string {

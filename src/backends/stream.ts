@@ -42,7 +42,11 @@ const DONE = Symbol("done");
 /** Parsed JSON events of one stream, ending early at a `[DONE]` marker. */
 export type EventStream = ReadableStream<unknown>;
 
-/** The most of one stream the gateway reads (raw bytes from the upstream). */
+/**
+ * The most of one stream the gateway reads (raw bytes from the upstream). A
+ * stream is not held: each event is passed on as it is read, and only the
+ * text is kept (a small part of the bytes: each token comes in an event).
+ */
 export const MAX_STREAM_BYTES = 32 * 1024 * 1024;
 
 /** A stream that went past MAX_STREAM_BYTES. */

@@ -15,6 +15,36 @@ import { awaitFirstCheck } from "./schedule-store";
 
 /** Most models one tenant may register: the whole registry travels with every cold request. */
 export const MAX_MODELS = 200;
+/** Most bytes of the models' configs, names and descriptions of one tenant, for the same reason. */
+export const MAX_REGISTRY_BYTES = 1024 * 1024;
+
+/** What a record adds to the registry's size (as `registryBytes` counts it). */
+function recordBytes(record: ModelRecord): number {
+  const encoder = new TextEncoder();
+  return (
+    encoder.encode(JSON.stringify(record.config)).byteLength +
+    encoder.encode(record.name).byteLength +
+    encoder.encode(record.description ?? "").byteLength
+  );
+}
+
+/** A conflict when writing `record` (new, or replacing its namesake) would take the registry past MAX_REGISTRY_BYTES. */
+function tooBig(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null {
+  const others =
+    sql
+      .exec<{ n: number | null }>(
+        "SELECT sum(length(CAST(config AS BLOB)) + length(CAST(name AS BLOB)) + length(CAST(coalesce(description, '') AS BLOB))) AS n FROM models WHERE id != ?",
+        record.id,
+      )
+      .one().n ?? 0;
+  const bytes = recordBytes(record);
+  if (others + bytes <= MAX_REGISTRY_BYTES) return null;
+  return {
+    ok: false,
+    code: "conflict",
+    message: `A tenant's models may hold at most ${MAX_REGISTRY_BYTES} bytes of config, names and descriptions in all; the others hold ${others} and this one ${bytes}. Remove a model or shorten configs.`,
+  };
+}
 
 /** A model write's result, and whether it changed when checks are due (the object then re-arms its alarm). */
 export interface ModelWrite<T = ModelRecord> {
@@ -43,7 +73,7 @@ export function insertModel(sql: SqlStorage, record: ModelRecord, now: number): 
   if (sql.exec<{ n: number }>("SELECT count(*) AS n FROM models").one().n >= MAX_MODELS) {
     return unchanged({ ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` });
   }
-  const problem = checkFallbacks(sql, record);
+  const problem = checkFallbacks(sql, record) ?? tooBig(sql, record);
   if (problem) return unchanged(problem);
   sql.exec(
     `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
@@ -65,7 +95,7 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   if (current.updated_at !== expectedUpdatedAt) {
     return unchanged({ ok: false, code: "conflict", message: `Model "${record.id}" was changed by another request; read it again and retry.` });
   }
-  const problem = checkFallbacks(sql, record);
+  const problem = checkFallbacks(sql, record) ?? tooBig(sql, record);
   if (problem) return unchanged(problem);
   // Maintenance sticks; otherwise a changed config or backend starts afresh (the old results were about the old config).
   const reset =

@@ -112,8 +112,22 @@ interface Draft {
   updated_at: string;
 }
 
+/**
+ * Most bytes one model's config may take as JSON. The registry travels with
+ * every cold request of its tenant, so each model's share is bounded (and the
+ * whole registry too: durable/model-store.ts); real configs take a few hundred.
+ */
+export const MAX_CONFIG_BYTES = 16 * 1024;
+
 /** Validate a draft against its backend type and this tenant's grants; the result is what gets stored. */
 function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
+  const size = new TextEncoder().encode(JSON.stringify(draft.config)).byteLength;
+  if (size > MAX_CONFIG_BYTES) {
+    throw new GatewayError(
+      "invalid_request",
+      `config: at most ${MAX_CONFIG_BYTES} bytes as JSON (this one is ${size}); shorten its headers or URLs.`,
+    );
+  }
   assertNoLiteralSecrets(draft.config);
   const { type, factory, config } = checkModelConfig(scope.env, scope.snapshot.grants, draft.backend_type, draft.config);
 

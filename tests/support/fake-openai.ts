@@ -17,7 +17,8 @@
  * careless proxies do), or ignored (plain text). A `down_for` step
  * serves every request of its model until its time is up. It also serves
  * images for the gateway to fetch (backends that take image bytes):
- *   GET /__fixtures/pixel.png   a 1x1 PNG;  /__fixtures/page.html  not an image;  /__fixtures/huge.png  over 10 MiB
+ *   GET /__fixtures/pixel.png   a 1x1 PNG;  /__fixtures/page.html  not an image;  /__fixtures/huge.png  over 10 MiB;
+ *   /__fixtures/big.png?mib=N&id=X  N MiB, recorded under model name X with the bytes delivered
  */
 import type { ServerResponse } from "node:http";
 import { answerCommonFault, type CommonStep, FakeControl, type Quirks } from "./fake-control.ts";
@@ -87,6 +88,13 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
   return serve(async (request, res) => {
     if (control.handle(request, res)) return;
     const { method, url, headers, fields } = request;
+    if (url.pathname === "/__fixtures/big.png") {
+      // `mib` MiB of "image", written as the client reads; recorded under the model name `id` with what was `delivered`.
+      const entry = control.record(request, { model: url.searchParams.get("id") ?? "" });
+      res.writeHead(200, { "content-type": "image/png" });
+      await pump(res, (entry.delivered = progress()), "", Number(url.searchParams.get("mib") ?? 1) * 1024 * 1024, "");
+      return;
+    }
     if (url.pathname.startsWith("/__fixtures/")) {
       fixture(url.pathname, res);
       return;

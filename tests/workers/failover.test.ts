@@ -314,16 +314,16 @@ describe("upstream answers are read under a cap", () => {
   // Chunked, its size is known only as it arrives: read up to the cap. Declared, it is refused unread.
   it.each([
     { sent: "chunked", declared: false, takenBelow: 96 * 1024 * 1024 },
-    { sent: "with a Content-Length", declared: true, takenBelow: 32 * 1024 * 1024 },
+    { sent: "with a Content-Length", declared: true, takenBelow: 16 * 1024 * 1024 },
   ])(
-    "a JSON answer past 32 MiB, $sent, is a clear error and the gateway stops reading it",
+    "a JSON answer past 16 MiB, $sent, is a clear error and the gateway stops reading it",
     async ({ declared, takenBelow }) => {
       const { tenant, primaryUp } = await pair({ max_retries: 0 });
       await api("PATCH", "/api/v1/models/primary", { token: tenant.adminKey, body: { fallbacks: [] } });
       await fakes.openai.script(primaryUp, [{ kind: "huge_json", bytes: 96 * 1024 * 1024, declared }]);
       const { tool } = await chat(tenant, "big");
       expect(tool.isError).toBe(true);
-      expect(tool.content[0]!.text).toMatch(/an answer larger than 32 MiB.*\[upstream_error\]/);
+      expect(tool.content[0]!.text).toMatch(/an answer larger than 16 MiB.*\[upstream_error\]/);
       const taken = await delivered(primaryUp);
       expect(taken).toMatchObject({ complete: false });
       expect(taken!.bytes).toBeLessThan(takenBelow);

@@ -175,6 +175,20 @@ describe("ollama: /api/chat's own shapes", () => {
     ).rejects.toMatchObject({ status: 400, error: { message: expect.stringMatching(/image_url\.url: 169\.254\.169\.254 is/) } });
     expect(await ollamaSent(upstream)).toEqual([]);
   });
+
+  it("a call's images hold at most 12 MiB in all: past it the fetches stop (two at a time; the rest never start), and nothing is sent upstream", async () => {
+    const { upstream, openai } = await setup();
+    const ids = [uniqueId("img"), uniqueId("img"), uniqueId("img")];
+    const content = ids.map((id) => ({ type: "image_url" as const, image_url: { url: `${inject("openaiUrl")}/__fixtures/big.png?mib=9&id=${id}` } }));
+    await expect(openai.chat.completions.create({ model: "local", messages: [{ role: "user", content }] })).rejects.toMatchObject({
+      status: 400,
+      error: { message: expect.stringMatching(/image_url\.url: the images of one request may hold at most 12 MiB in all/) },
+    });
+    const served = await Promise.all(ids.map((id) => fakes.openai.requests(id)));
+    // Two fetched at once; when they passed 12 MiB together both were cancelled, and the third was never asked for.
+    expect(served.map((s) => s.length)).toEqual([1, 1, 0]);
+    expect(await ollamaSent(upstream)).toEqual([]);
+  });
 });
 
 describe("huggingface router: OpenAI-compatible, everything passes", () => {

@@ -166,6 +166,51 @@ describe("how much one tenant may hold", () => {
     expect(over.text).toContain("at most 200 models");
   });
 
+  it("a model's config: at most 16 KiB as JSON; a tenant's registry: at most 1 MiB in all (each a clear error, nothing stored)", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const big = await api("POST", "/api/v1/models", {
+      token: tenant.adminKey,
+      body: openaiModel("big", "gpt-fake", { headers: { "x-padding": "a".repeat(20_000) } }),
+    });
+    expect(big.status).toBe(400);
+    expect(big.text).toMatch(/config: at most 16384 bytes as JSON \(this one is 2\d{4}\)/);
+
+    // Registry size: fill it in the object with configs of ~15 KiB, then the API refuses the next one by name.
+    const padded = { base_url: "https://api.example.com/v1", model_name: "m", headers: { "x-padding": "p".repeat(15_000) } };
+    await runInDurableObject(env.TENANTS.getByName(tenant.id), (instance: TenantRegistry) => {
+      const now = new Date().toISOString();
+      for (let i = 0; i < 69; i++) {
+        const written = instance.insertModel(null, {
+          id: `p${i}`,
+          name: `p${i}`,
+          description: null,
+          backend_type: "openai_compatible",
+          config: padded,
+          capabilities: ["chat" as const],
+          features: [],
+          feature_checks: {},
+          fallbacks: [],
+          status: "initializing",
+          status_detail: null,
+          last_checked_at: null,
+          latency_ms: null,
+          created_at: now,
+          updated_at: now,
+        });
+        if (!written.ok) throw new Error(written.message);
+      }
+    });
+    const over = await api("POST", "/api/v1/models", {
+      token: tenant.adminKey,
+      body: openaiModel("one-more", "gpt-fake", { headers: { "x-pad-1": "q".repeat(7_500), "x-pad-2": "q".repeat(7_500) } }),
+    });
+    expect(over.status, over.text).toBe(409);
+    expect(over.text).toMatch(/at most 1048576 bytes of config, names and descriptions in all/);
+    expect((await api("GET", "/api/v1/models/one-more", { token: tenant.adminKey })).status).toBe(404);
+    // A small model still fits.
+    expect((await api("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("small") })).status).toBe(201);
+  });
+
   it("API keys: 100 at most", async () => {
     const tenant = await createTenant(); // holds 2 keys already
     await runInDurableObject(env.TENANTS.getByName(tenant.id), (instance: TenantRegistry) => {
