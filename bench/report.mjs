@@ -18,6 +18,9 @@ const COMPARED_WITH = {
   "floor-v1-rl": ["floor-v1"],
   "floor-mcp-rl": ["floor-mcp"],
   "gateway-v1": ["floor-v1", "floor-v1-rl", "baseline-v1"],
+  // The agents' wire formats against /v1/chat/completions of the same gateway, in the same round.
+  "gateway-messages": ["gateway-v1", "floor-v1-rl"],
+  "gateway-responses": ["gateway-v1", "floor-v1-rl"],
   "gateway-mcp": ["floor-mcp", "floor-mcp-rl", "baseline-mcp"],
   "gateway-mcp-list": ["floor-mcp-list", "baseline-mcp-list"],
   "baseline-v1": ["floor-v1-rl"],

@@ -178,6 +178,24 @@ async function runLoad() {
         check: includes(EXPECTED),
         gateway: true,
       },
+      {
+        key: "gateway-messages",
+        label: "gateway POST /v1/messages",
+        url: `${gateway.url}/v1/messages`,
+        body: JSON.stringify({ model: MODEL_ID, max_tokens: 64, messages: MESSAGES }),
+        headers: { ...jsonHeaders, "x-api-key": user.key, "anthropic-version": "2023-06-01" },
+        check: includes(EXPECTED),
+        gateway: true,
+      },
+      {
+        key: "gateway-responses",
+        label: "gateway POST /v1/responses",
+        url: `${gateway.url}/v1/responses`,
+        body: JSON.stringify({ model: MODEL_ID, input: MESSAGES, store: false }),
+        headers: { ...jsonHeaders, authorization: `Bearer ${user.key}` },
+        check: includes(EXPECTED),
+        gateway: true,
+      },
       { key: "floor-mcp", label: "floor: bare createMcpHandler, chat", url: `${mcp.url}/mcp`, ...mcpFloor.chat, check: includes(EXPECTED) },
       // The floor's captured request: the rate-limited floor is the same Worker.
       mcpRl && {
