@@ -74,7 +74,7 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
         steps.slice(index + 1).some((s) => !s.blocked),
         { fallbackIndex: index, breakerTrial: step.blocked !== undefined },
       );
-      traceAnswered(model.id);
+      traceAnswered(model.id, result);
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
     } catch (error) {

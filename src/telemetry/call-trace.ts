@@ -23,7 +23,22 @@ export function traceCall(call: InferenceCall): void {
     requestModel: call.model.id,
     backendType: call.model.backend_type,
     skipped: [],
+    // Text only for a tenant that opted in; redacted when exported (./spans.ts), never logged.
+    ...(call.scope.snapshot.telemetry?.capture_content && { content: { input: JSON.stringify(inputText(call.input)) } }),
   };
+}
+
+function inputText(input: InferenceCall["input"]): unknown {
+  switch (input.capability) {
+    case "chat":
+      return input.request.messages;
+    case "completion":
+      return input.request.prompt;
+    case "embedding":
+      return input.request.input;
+    case "classification":
+      return input.request.text;
+  }
 }
 
 /** A model on the route was not tried (blocked, or its breaker open). */
@@ -31,10 +46,12 @@ export function traceSkipped(model: ModelRecord, reason: string): void {
   currentTrace()?.call?.skipped.push({ modelId: model.id, reason });
 }
 
-/** The answer: which model gave it. */
-export function traceAnswered(modelId: string): void {
+/** The answer: which model gave it (and its text, for a tenant that captures content). */
+export function traceAnswered(modelId: string, result: CallOutput): void {
   const call = currentTrace()?.call;
-  if (call) call.answeredBy = modelId;
+  if (!call) return;
+  call.answeredBy = modelId;
+  if (call.content && (result.capability === "chat" || result.capability === "completion")) call.content.output = result.text;
 }
 
 /** What the meter counted for the call (the numbers get_usage reports). */

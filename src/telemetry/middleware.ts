@@ -2,10 +2,12 @@
  * The first middleware of every request: start its trace (./request-trace.ts),
  * run the rest of the request with it, put the `Server-Timing` header on the
  * response, and when the request is over (a streamed body: when it ends or
- * the client leaves) write its log line.
+ * the client leaves) write its log line and hand its spans to the tenant's
+ * export, if it set one.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/app-env";
+import { exportRequest } from "./export";
 import { requestLogLine } from "./request-log";
 import { RequestTrace, withTrace } from "./request-trace";
 import { serverTiming, withHeader } from "./server-timing";
@@ -25,6 +27,8 @@ export function observe(): MiddlewareHandler<AppEnv> {
       if (finished) return;
       finished = true;
       console.log(JSON.stringify(requestLogLine(trace, c.get("storageTrips"))));
+      const exported = exportRequest(scope, trace);
+      if (exported) c.executionCtx.waitUntil(exported);
     };
     const body = c.res.body;
     if (body && c.res.headers.get("content-type")?.startsWith("text/event-stream")) c.res = new Response(untilEnd(body, finish), c.res);
