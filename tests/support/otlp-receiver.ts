@@ -91,7 +91,7 @@ export class OtlpReceiver {
       req.on("end", () => {
         const bytes = Buffer.concat(chunks);
         const contentType = req.headers["content-type"] ?? "";
-        let spans: ReceivedSpan[] = [];
+        let spans: ReceivedSpan[];
         try {
           const request = contentType.includes("json")
             ? (JSON.parse(bytes.toString("utf8")) as Record<string, unknown>)
