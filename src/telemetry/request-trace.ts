@@ -53,7 +53,7 @@ export interface CallRecord {
 
 export class RequestTrace {
   readonly requestId = crypto.randomUUID();
-  readonly traceId: string;
+  traceId: string;
   readonly spanId = randomSpanId();
   /** The caller's span this request's span is a child of (from `traceparent` or MCP `_meta.traceparent`). */
   parent?: ParentContext;
@@ -82,7 +82,7 @@ export class RequestTrace {
     const parent = parseTraceparent(typeof traceparent === "string" ? traceparent : null);
     if (!parent) return;
     this.parent = parent;
-    (this as { traceId: string }).traceId = parent.traceId;
+    this.traceId = parent.traceId;
   }
 
   attemptStarted(record: Omit<AttemptRecord, "spanId" | "startedAt">): AttemptRecord {
