@@ -170,9 +170,18 @@ describe("OpenTelemetry export", () => {
 
   it("another tenant's collector never receives this tenant's spans", async () => {
     await client(a.userKey).chat.completions.create({ model: "backup", messages: [{ role: "user", content: "hi" }] });
-    await client(b.userKey).chat.completions.create({ model: "backup", messages: [{ role: "user", content: "hi" }] });
+    // b's call streamed: its request span says the time to the first chunk.
+    for await (const chunk of await client(b.userKey).chat.completions.create({
+      model: "backup",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+    }))
+      void chunk;
     await receivers.a.until("a's second call", (all) => all.filter((s) => s.parentSpanId === "" || s.parentSpanId === CALLER_SPAN).length >= 2);
-    await receivers.b.until("b's call", (all) => all.some((s) => s.attributes["gen_ai.request.model"] === "backup" && s.parentSpanId === ""));
+    const streamed = await receivers.b.until("b's streamed call", (all) =>
+      all.find((s) => s.attributes["gen_ai.request.model"] === "backup" && s.parentSpanId === ""),
+    );
+    expect(streamed.attributes["gen_ai.response.time_to_first_chunk"]).toEqual(expect.any(Number));
     expect(new Set(receivers.a.spans().map((s) => s.tenant))).toEqual(new Set([a.id]));
     expect(new Set(receivers.b.spans().map((s) => s.tenant))).toEqual(new Set([b.id]));
     const aTraces = new Set(receivers.a.spans().map((s) => s.traceId));
