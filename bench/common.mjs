@@ -82,12 +82,12 @@ export async function json(url, { method = "POST", token, body, timeoutMs = 30_0
  * granted for 127.0.0.1, and one openai_compatible model per `[id, upstream
  * URL]`. Resolves with the keys.
  */
-export async function benchTenant(gateway, models) {
+export async function benchTenant(gateway, models, id = "bench") {
   const op = gateway.adminToken;
-  await json(`${gateway.url}/api/v1/tenants`, { token: op, body: { id: "bench", name: "Benchmark" } });
-  const admin = await json(`${gateway.url}/api/v1/tenants/bench/keys`, { token: op, body: { role: "admin" } });
-  const user = await json(`${gateway.url}/api/v1/tenants/bench/keys`, { token: op, body: { role: "user", name: "bench" } });
-  await json(`${gateway.url}/api/v1/tenants/bench/grants/UPSTREAM_KEY`, { method: "PUT", token: op, body: { hosts: ["127.0.0.1"] } });
+  await json(`${gateway.url}/api/v1/tenants`, { token: op, body: { id, name: "Benchmark" } });
+  const admin = await json(`${gateway.url}/api/v1/tenants/${id}/keys`, { token: op, body: { role: "admin" } });
+  const user = await json(`${gateway.url}/api/v1/tenants/${id}/keys`, { token: op, body: { role: "user", name: "bench" } });
+  await json(`${gateway.url}/api/v1/tenants/${id}/grants/UPSTREAM_KEY`, { method: "PUT", token: op, body: { hosts: ["127.0.0.1"] } });
   for (const [id, base] of models) {
     await json(`${gateway.url}/api/v1/models`, {
       token: admin.key,

@@ -40,6 +40,7 @@ import {
   environment,
   EXPECTED,
   guardRun,
+  json,
   MESSAGES,
   MODEL_ID,
   RESULTS_DIR,
@@ -52,6 +53,7 @@ import {
 import { load, send, storageTrips } from "./load.mjs";
 import { profile } from "./profile.mjs";
 import { render, summarizeRounds } from "./report.mjs";
+import { createServer } from "node:http";
 
 const { Headers } = globalThis;
 
@@ -80,11 +82,13 @@ async function runLoad() {
   const started = new Date();
   const loads = [loadavg()[0]];
   let upstream;
+  let sink;
   let tmp;
   const devs = {};
   let cleaning;
   const cleanup = () =>
     (cleaning ??= (async () => {
+      sink?.close();
       await Promise.all(Object.values(devs).map((d) => d.dispose().catch(() => {})));
       upstream?.stop();
       if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -124,6 +128,17 @@ async function runLoad() {
     ];
     const { user } = await benchTenant(gateway, tenantModels);
     const baselineUser = baseline && (await benchTenant(baseline, tenantModels)).user;
+    // The same tenant again, exporting every trace (sampling 1.0) to an OTLP sink on 127.0.0.1 (docs/observability.md).
+    let otel;
+    if (wanted("gateway-v1-otel")) {
+      otel = await benchTenant(gateway, tenantModels, "bench-otel");
+      sink = await otlpSink();
+      await json(`${gateway.url}/api/v1/telemetry`, {
+        method: "PUT",
+        token: otel.admin.key,
+        body: { endpoint: `${sink.url}/v1/traces`, sampling_ratio: 1 },
+      });
+    }
 
     // The MCP requests exactly as a real client (2026-07-28, stateless) sends them, replayed below.
     const mcpGateway = await captureMcp(`${gateway.url}/mcp`, user.key, MODEL_ID, MESSAGES);
@@ -193,6 +208,15 @@ async function runLoad() {
         url: `${gateway.url}/v1/responses`,
         body: JSON.stringify({ model: MODEL_ID, input: MESSAGES, store: false }),
         headers: { ...jsonHeaders, authorization: `Bearer ${user.key}` },
+        check: includes(EXPECTED),
+        gateway: true,
+      },
+      otel && {
+        key: "gateway-v1-otel",
+        label: "gateway POST /v1/chat/completions, OTel export on",
+        url: `${gateway.url}/v1/chat/completions`,
+        body: chatBody,
+        headers: { ...jsonHeaders, authorization: `Bearer ${otel.user.key}` },
         check: includes(EXPECTED),
         gateway: true,
       },
@@ -290,6 +314,12 @@ async function runLoad() {
         loads.push(loadavg()[0]);
       }
       rounds.push(results);
+    }
+    if (rounds[0]?.["gateway-v1-otel"] && rounds[0]?.["gateway-v1"]) {
+      const ratios = rounds.map((r) => r["gateway-v1-otel"].rps / r["gateway-v1"].rps);
+      console.log(
+        `OTel export on / off, req/s per round: ${ratios.map((x) => x.toFixed(3)).join(", ")}; spans received by the sink: ${sink.spans()}`,
+      );
     }
 
     // Streaming: time to the first token through each /v1 path, against the token-paced upstream.
@@ -514,4 +544,23 @@ if (process.argv.includes("--sequential")) {
   await import("./chat-latency.mjs");
 } else {
   await runLoad();
+}
+
+/** An OTLP/HTTP sink for the export target: answers 200 at once, counts the bytes it got. */
+async function otlpSink() {
+  let bytes = 0;
+  let requests = 0;
+  const server = createServer((req, res) => {
+    req.on("data", (c) => (bytes += c.length));
+    req.on("end", () => {
+      requests++;
+      res.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    spans: () => `${requests} export request(s), ${bytes} bytes`,
+    close: () => server.close(),
+  };
 }

@@ -28,24 +28,14 @@ import { MCP_SCOPE, oauth } from "./oauth/server";
 import { openAIRoutes } from "./openai/routes";
 import { responsesRoutes } from "./responses/routes";
 import { statusRoutes } from "./status/page";
+import { observe } from "./telemetry/middleware";
 
 export { TenantRegistry } from "./durable/tenant-registry";
 
 const app = new Hono<AppEnv>();
 
-// Report storage round trips, so the "at most one before the upstream" rule can be seen.
-app.use(async (c, next) => {
-  c.set("storageTrips", 0);
-  await next();
-  const timing = `storage;desc="round trips";dur=${c.get("storageTrips")}`;
-  try {
-    c.res.headers.append("server-timing", timing);
-  } catch {
-    // Some responses (Response.redirect, the OAuth library's) have immutable headers: copy them.
-    c.res = new Response(c.res.body, c.res);
-    c.res.headers.append("server-timing", timing);
-  }
-});
+// Every request's trace: Server-Timing (the gateway's own time, the upstream's, storage round trips).
+app.use(observe());
 
 // Every request body, on every route and before authentication, is capped while it is read.
 app.use(capBodies());

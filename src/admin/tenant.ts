@@ -14,6 +14,7 @@ import { explainRoute } from "../inference/route";
 import { Capability, Feature, ModelStatus } from "../models/schema";
 import { listModels, registerModel, removeModel, setMaintenance, updateModel } from "../models/service";
 import { deleteSecret, putSecret, readSecretBody, secretName } from "../secrets/service";
+import { readTelemetry, removeTelemetry, setTelemetry } from "../telemetry/service";
 import { Budget } from "../usage/budget";
 import { UsageQuery } from "../usage/record";
 import { readUsage } from "../usage/service";
@@ -54,6 +55,10 @@ export const tenantRoutes = new Hono<AppEnv>()
     return c.json(await updateModel(c.var.scope, c.req.param("id"), body));
   })
   .delete("/models/:id", requireRole("admin"), async (c) => c.json(await removeModel(c.var.scope, c.req.param("id"))))
+  // The tenant's OpenTelemetry export (docs/observability.md).
+  .get("/telemetry", requireRole("admin"), (c) => c.json(readTelemetry(c.var.scope)))
+  .put("/telemetry", requireRole("admin"), async (c) => c.json(await setTelemetry(c.var.scope, await readJson(c, z.unknown()))))
+  .delete("/telemetry", requireRole("admin"), async (c) => c.json(await removeTelemetry(c.var.scope)))
   .put("/models/:id/status", requireRole("admin"), async (c) => {
     const body = await readJson(c, StatusBody);
     return c.json(await setMaintenance(c.var.scope, c.req.param("id"), body.status));

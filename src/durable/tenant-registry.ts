@@ -32,7 +32,9 @@ import type { HealthCheck, HealthOutcome } from "../health/status";
 import type { Nudge } from "../health/watchdog";
 import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/shapes";
 import { grantTrial } from "./breaker-store";
+import type { TelemetryExport } from "../telemetry/config";
 import { budgetSet, budgetStatuses, reserveUsage, setBudget } from "./budget-store";
+import { setTelemetryExport, telemetryExport } from "./telemetry-store";
 import { deleteGrant, listGrants, putGrant } from "./grant-store";
 import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
 import { HealthScheduler } from "./health-scheduler";
@@ -151,6 +153,7 @@ export class TenantRegistry extends DurableObject<Env> {
       models: this.models(),
       grants: this.references(),
       budgets: budgetSet(this.sql),
+      telemetry: telemetryExport(this.sql),
     };
   }
 
@@ -275,6 +278,16 @@ export class TenantRegistry extends DurableObject<Env> {
     }
     setBudget(this.sql, keyId, budget, at);
     return { ok: true, value: { key_id: keyId, budget } };
+  }
+
+  // --- the OpenTelemetry export (see telemetry-store.ts) -----------------------
+
+  /** The tenant's export config (checked by the Worker first); `null` turns export off. */
+  setTelemetryExport(actor: Actor, config: TelemetryExport | null): WriteResult<TelemetryExport | null> {
+    const refused = this.refuse(actor, "admin");
+    if (refused) return refused;
+    setTelemetryExport(this.sql, config);
+    return { ok: true, value: config };
   }
 
   // --- grants of Worker secrets (see grant-store.ts) ----------------------------

@@ -27,6 +27,7 @@ import { instanceFor } from "./instances";
 import { takeToken } from "../util/token-bucket";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 import { CallStream } from "./stream";
+import { traceAnswered, traceAttempt, traceCall, traceSkipped } from "../telemetry/call-trace";
 
 /**
  * Run a call: admit it against budgets (nothing is sent when it does not fit),
@@ -34,6 +35,7 @@ import { CallStream } from "./stream";
  * one asked for, when it failed), off the response path.
  */
 export async function runCall<I extends CallInput>(call: InferenceCall<I>): Promise<CallResult<I["capability"]>> {
+  traceCall(call);
   const meter = await openMeter(call);
   const stream = new CallStream(call.sink);
   try {
@@ -70,6 +72,7 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
     const blocked = step.blocked?.reason === "down" ? await throughBreaker(call, model, step.blocked) : step.blocked;
     if (blocked) {
       last = blockedError(model.id, blocked);
+      traceSkipped(model, last.message);
       attempts.push({ model_id: model.id, error: last.message });
       continue;
     }
@@ -81,7 +84,9 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
         stream,
         steps.slice(index + 1).some((s) => !s.blocked),
         meter,
+        { fallbackIndex: index, breakerTrial: step.blocked !== undefined },
       );
+      traceAnswered(model.id, result);
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
     } catch (error) {
@@ -158,7 +163,14 @@ function brokenStream(result: CallOutput): string | undefined {
 }
 
 /** One model: take a rate token, build the backend with secrets resolved, call it, redact everything that comes back. */
-async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStream, fallbackAvailable: boolean, meter: Meter) {
+async function attempt(
+  call: InferenceCall,
+  model: ModelRecord,
+  stream: CallStream,
+  fallbackAvailable: boolean,
+  meter: Meter,
+  traced: { fallbackIndex: number; breakerTrial: boolean },
+) {
   const { scope, signal } = call;
   const limit = rateLimit(model);
   if (limit !== undefined) {
@@ -174,9 +186,11 @@ async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStre
   const maxTokens = "max_tokens" in call.input.request ? call.input.request.max_tokens : undefined;
   const onTimedOut = (timedOut: { elapsedMs: number; streamed: boolean }) => meter.charge(model.id, timedOutCharge(call.demand, maxTokens, timedOut));
   const piped = stream.attempt({ signal, fallbackAvailable, onTimedOut }, redact);
+  const span = traceAttempt(model, traced.fallbackIndex, traced.breakerTrial);
   const started = Date.now();
   try {
-    const result = await invoke(backend, call.input, piped.options);
+    const result = await invoke(backend, call.input, span.watch(piped.options));
+    span.succeeded(result);
     await piped.flush();
     // A stream that broke after it started still answers (with the partial text), and counts against the model
     // unless the caller went away or made the request huge.
@@ -189,6 +203,7 @@ async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStre
     const failure = toGatewayError(error);
     if (failure.code === "internal") console.error("backend call failed", model.backend_type, redact(String(error)));
     const shown = new GatewayError(failure.code, redact(failure.message), { retryAfter: failure.retryAfter });
+    span.failed(shown.code);
     if (upstreamCaused(shown, call)) report(call, model, false, Date.now() - started, shown.message);
     throw shown;
   }

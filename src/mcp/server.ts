@@ -10,6 +10,7 @@ import { createMcpHandler } from "agents/mcp/server";
 import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { MAX_BODY_BYTES } from "../http/body";
+import { traceMcpRequest } from "../telemetry/mcp-trace";
 import { TenantScope } from "../tenants/scope";
 import { installTools, type ToolRegistrar, type ToolSet } from "./definitions";
 import { type McpAccess, mcpAccess } from "./origins";
@@ -69,6 +70,7 @@ export async function serveMcp(c: Context<AppEnv>): Promise<Response> {
     if (parsedBody === undefined)
       request = new Request(request.url, { method: request.method, headers: request.headers, body: text, signal: request.signal });
   }
+  traceMcpRequest(parsedBody);
   const authInfo = authInfoFor(scope, toolCalled(parsedBody));
   return mcpHandler(c.env).fetch(request, { authInfo, ...(parsedBody !== undefined && { parsedBody }) });
 }

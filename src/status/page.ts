@@ -16,6 +16,7 @@ import { PAGE_SECURITY_HEADERS } from "../http/pages";
 import type { ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { csrfToken, endSession, openSession, readSessionCookie, sameSiteForm, startSession } from "./session";
+import { telemetrySection } from "./telemetry-section";
 import { loadUsageOverview, usageSection } from "./usage-section";
 
 const CHECKS_SHOWN = 30;
@@ -49,7 +50,8 @@ export const statusRoutes = new Hono<AppEnv>()
       ${usageSection(
         usage,
         scope.snapshot.models.map((m) => m.id),
-      )}`;
+      )}
+      ${telemetrySection(scope)}`;
     return page(c, `Status — ${scope.tenantId}`, body, 200, true);
   })
   .post("/login", async (c) => {

@@ -19,6 +19,7 @@ import type { HealthOutcome } from "../health/status";
 import type { Capability, ModelRecord, ModelStatus } from "../models/schema";
 import type { SealedSecret } from "../secrets/crypto";
 import type { SecretGrant } from "../config/secrets";
+import type { TelemetryExport } from "../telemetry/config";
 import type { Budget } from "../usage/budget";
 import type { Reservation, UsageRecord } from "../usage/record";
 import { invalidateTenant } from "./cache";
@@ -167,6 +168,11 @@ export class TenantClient {
   /** The tenant's budget (`keyId` null) or a key's; `null` removes it. */
   setBudget(keyId: string | null, budget: Budget | null) {
     return this.write(this.stub.setBudget(this.actor, keyId, budget, new Date().toISOString()));
+  }
+
+  /** The tenant's OpenTelemetry export; `null` turns it off. */
+  setTelemetryExport(config: TelemetryExport | null) {
+    return this.write(this.stub.setTelemetryExport(this.actor, config));
   }
 
   putSecret(input: { name: string; hosts: string[]; sealed: SealedSecret }) {

@@ -7,6 +7,7 @@ import type { ErrorCode } from "../errors";
 import type { SecretGrant } from "../config/secrets";
 import type { HealthCheck } from "../health/status";
 import type { ModelRecord } from "../models/schema";
+import type { TelemetryExport } from "../telemetry/config";
 import type { BudgetSet } from "../usage/budget";
 import type { ApiKeyInfo } from "./keys";
 
@@ -25,6 +26,8 @@ export interface TenantSnapshot {
   grants: SecretGrant[];
   /** The tenant's budgets (its own and its keys'): whether a call needs admission at all. Absent for an unknown key. */
   budgets?: BudgetSet;
+  /** The tenant's OpenTelemetry export, when it set one (src/telemetry/config.ts). */
+  telemetry?: TelemetryExport | null;
 }
 
 /** A registry write: the value written, or why nothing was (the object changes nothing then). */

@@ -14,6 +14,7 @@ import type { ModelRecord } from "../models/schema";
 import type { CallResult, InferenceCall } from "../inference/call";
 import type { TenantScope } from "../tenants/scope";
 import { type Actor, TenantClient } from "../tenants/client";
+import { traceUsage } from "../telemetry/call-trace";
 import { Batcher } from "./batcher";
 import type { Remaining } from "./budget";
 import { costNano, type Demand, estimateTokens, toUsd } from "./cost";
@@ -163,6 +164,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     const target = `${scope.tenantId}/${scope.incarnation}`;
     targets.set(target, { env: scope.env, tenantId: scope.tenantId, actor: scope.tenant.actor });
     counted(batcher.add(target, entry, held !== undefined));
+    traceUsage(prompt, completion, cost, estimated);
   };
 
   return {

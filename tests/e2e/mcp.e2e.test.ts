@@ -41,7 +41,7 @@ const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 
 /** Tools every tenant key gets (more may be added, e.g. classify); admin keys get ADMIN_TOOLS on top. */
 const USER_TOOLS = ["chat", "complete", "embed", "get_model", "list_models"];
-const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "update_model"];
+const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "set_telemetry_export", "update_model"];
 
 const openaiUrl = inject("openaiUrl");
 let dev: WranglerDev;

@@ -26,7 +26,7 @@ const RUN = String(Date.now() % 1e8);
 const UPSTREAM_MODEL = `gpt-e2e-oauth-${RUN}`;
 /** A loopback redirect URI; nobody listens on it: the 302's Location is read instead. */
 const REDIRECT = "http://127.0.0.1:33419/callback";
-const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "update_model"];
+const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "set_telemetry_export", "update_model"];
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();

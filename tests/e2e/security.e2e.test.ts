@@ -917,7 +917,8 @@ describe("(b) attacks at the HTTP edge", () => {
     }
     const names = (await user.listTools()).map((t) => t.name);
     expect(names).toContain("chat");
-    for (const tool of ["register_model", "update_model", "remove_model", "set_maintenance"]) expect(names).not.toContain(tool);
+    for (const tool of ["register_model", "update_model", "remove_model", "set_maintenance", "set_telemetry_export"])
+      expect(names).not.toContain(tool);
     const attempt = await toolOrError(user.callTool("remove_model", { model_id: "oa-w" }));
     expect(JSON.stringify(attempt)).toMatch(/remove_model/);
     // Nothing changed.

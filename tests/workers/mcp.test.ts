@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { api, callTool, CANARY, createTenant, fakes, openaiModel, registerModel, rpc, uniqueId } from "./helpers";
 
-const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "update_model"];
+const ADMIN_TOOLS = ["register_model", "remove_model", "set_maintenance", "set_telemetry_export", "update_model"];
 
 async function toolNames(token: string): Promise<string[]> {
   const res = await rpc(token, "tools/list");

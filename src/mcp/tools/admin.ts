@@ -3,6 +3,8 @@ import { z } from "zod";
 import { describeBackendTypes } from "../../backends/registry";
 import { ModelId, ModelRecord, ModelRegistrationRequest, ModelUpdateRequest } from "../../models/schema";
 import { registerModel, removeModel, setMaintenance, updateModel } from "../../models/service";
+import { TelemetryExport } from "../../telemetry/config";
+import { readTelemetry, removeTelemetry, setTelemetry, TelemetryView } from "../../telemetry/service";
 import type { ToolRegistrar } from "../definitions";
 import { guarded, ok } from "../result";
 
@@ -65,6 +67,27 @@ export function registerAdminTools(server: ToolRegistrar): void {
     guarded(async ({ model_id, maintenance }, scope) => {
       const model = await setMaintenance(scope, model_id, maintenance ? "maintenance" : "available");
       return ok(model, `${model.id} is now ${model.status}.`);
+    }),
+  );
+
+  server.registerTool(
+    "set_telemetry_export",
+    {
+      title: "Set or remove the OpenTelemetry export",
+      description:
+        "Send this tenant's traces (one span per request, one per upstream attempt, GenAI semantic conventions) to an OTLP/HTTP collector (admin). " +
+        'Header credentials as "${NAME}" secret references bound to the endpoint\'s host. export: null turns export off; omit it to read the current config.',
+      inputSchema: z.strictObject({ export: TelemetryExport.nullable().optional() }),
+      outputSchema: TelemetryView,
+      annotations: { ...admin, destructiveHint: false, idempotentHint: true },
+    },
+    guarded(async (args, scope) => {
+      if (args.export === undefined) {
+        scope.requireAdmin();
+        return ok(readTelemetry(scope), "The current export.");
+      }
+      const view = args.export === null ? await removeTelemetry(scope) : await setTelemetry(scope, args.export);
+      return ok(view, view.export ? `Spans go to ${view.export.endpoint}.` : "Export is off.");
     }),
   );
 }
