@@ -197,6 +197,7 @@ export async function collectStream(
   let done = started.ended;
   let skipped = started.skipped;
   const usage: Generation["usage"] = { prompt_tokens: null, completion_tokens: null };
+  const usageFields = ["prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens"] as const;
   const toolCalls = () => {
     const made = calls.filter(Boolean);
     return made.length > 0 ? { tool_calls: made } : {};
@@ -204,8 +205,11 @@ export async function collectStream(
   const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error, ...toolCalls() });
   /** Take one piece; true when it ends the stream. */
   const take = async (piece: StreamPiece): Promise<boolean> => {
-    if (piece.usage?.prompt_tokens != null) usage.prompt_tokens = piece.usage.prompt_tokens;
-    if (piece.usage?.completion_tokens != null) usage.completion_tokens = piece.usage.completion_tokens;
+    // Each count as the upstream last gave it (Anthropic gives the prompt's at the start, the output's at the end).
+    for (const field of usageFields) {
+      const value = piece.usage?.[field];
+      if (value != null) usage[field] = value;
+    }
     if (piece.text) {
       text += piece.text;
       await onText(piece.text);

@@ -16,7 +16,7 @@ import type { TenantScope } from "../tenants/scope";
 import { type Actor, TenantClient } from "../tenants/client";
 import { Batcher } from "./batcher";
 import type { Remaining } from "./budget";
-import { costNano, estimateTokens, toUsd } from "./cost";
+import { type CacheTokens, costNano, estimateTokens, toUsd, worstCaseNano } from "./cost";
 import type { Reservation, UsageRecord } from "./record";
 
 /** How long a record waits in this isolate for others of its tenant before the batch is written. */
@@ -74,7 +74,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       model_id: requested.id,
       tokens: demand.prompt_tokens + demand.completion_tokens,
       // The dearest model on the route: a fallback may answer.
-      cost_nano: Math.max(...route.map((m) => costNano(pricingOf(m), demand.prompt_tokens, demand.completion_tokens))),
+      cost_nano: Math.max(...route.map((m) => worstCaseNano(pricingOf(m), demand.prompt_tokens, demand.completion_tokens))),
     };
     const now = Date.now();
     const verdict = await scope.tenant.reserveUsage(ask, now);
@@ -104,10 +104,10 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     });
   }
 
-  const record = (modelId: string, ok: boolean, prompt: number, completion: number, estimated: boolean) => {
+  const record = (modelId: string, ok: boolean, prompt: number, completion: number, estimated: boolean, details = NO_DETAILS) => {
     if (spent) return; // counted once
     const model = scope.snapshot.models.find((m) => m.id === modelId);
-    const cost = costNano(model && pricingOf(model), prompt, completion);
+    const cost = costNano(model && pricingOf(model), prompt, completion, details);
     spent = { tokens: prompt + completion, cost_nano: cost };
     const entry: UsageRecord = {
       at: Date.now(),
@@ -116,6 +116,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       ok,
       prompt_tokens: prompt,
       completion_tokens: completion,
+      ...details,
       estimated,
       cost_nano: cost,
       ...(held && { reservation: held.id }),
@@ -134,7 +135,13 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       // Embeddings and classifications generate no tokens.
       const completion = generated ? (reportedCompletion ?? estimateTokens(generated.text)) : 0;
       const estimated = reportedPrompt === null || (generated !== null && reportedCompletion === null);
-      record(result.model_id, generated?.error === undefined, prompt, completion, estimated);
+      // Cache and reasoning counts are parts of the prompt and completion: only kept when those are the upstream's own.
+      const details: Details = {
+        cached_tokens: (reportedPrompt !== null && count(generated?.usage.cached_tokens)) || 0,
+        cache_write_tokens: (reportedPrompt !== null && count(generated?.usage.cache_write_tokens)) || 0,
+        reasoning_tokens: (reportedCompletion !== null && count(generated?.usage.reasoning_tokens)) || 0,
+      };
+      record(result.model_id, generated?.error === undefined, prompt, completion, estimated, details);
     },
     failed(reached) {
       // Text that reached the caller before the failure was generated: count it (estimated), with the prompt that produced it.
@@ -143,6 +150,9 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     },
   };
 }
+
+type Details = CacheTokens & { reasoning_tokens: number };
+const NO_DETAILS: Details = { cached_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 };
 
 function pricingOf(model: ModelRecord) {
   return commonConfig(model.config).pricing;
