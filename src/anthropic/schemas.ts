@@ -173,3 +173,19 @@ export type MessagesRequest = z.infer<typeof MessagesRequest>;
 
 export const CountTokensRequest = z.strictObject(Prompt);
 export type CountTokensRequest = z.infer<typeof CountTokensRequest>;
+
+/**
+ * What a body must be to go upstream as written (a model of backend type
+ * `anthropic`): the fields the gateway itself reads, checked; every other
+ * field kept as sent, for the upstream to judge.
+ */
+export const NativeMessagesRequest = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(z.unknown()).min(1).max(LIMITS.messages),
+  max_tokens: z.number().int().positive().max(LIMITS.maxTokens),
+  stream: z.boolean().optional(),
+});
+export type NativeMessagesRequest = z.infer<typeof NativeMessagesRequest>;
+
+/** Request headers of the Messages API a native upstream gets as the caller sent them. */
+export const NATIVE_HEADERS = ["anthropic-version", "anthropic-beta"] as const;
