@@ -80,7 +80,8 @@ export const ContentBlock = z.discriminatedUnion(
 export type ContentBlock = z.infer<typeof ContentBlock>;
 
 export const Message = z.strictObject({
-  role: z.enum(["user", "assistant"], { error: "role must be user or assistant (the system prompt is the top-level `system`)" }),
+  // A system message among the turns: documented in the SDK's MessageParam, and sent by Claude Code 2.1.
+  role: z.enum(["user", "assistant", "system"], { error: "role must be user, assistant or system" }),
   content: z.union([Text, z.array(ContentBlock).min(1, "at least one content block").max(LIMITS.parts)]),
 });
 export type Message = z.infer<typeof Message>;
