@@ -132,6 +132,43 @@ describe("anthropic backend: chat by translation", () => {
     ]);
   });
 
+  it("images go up as image blocks (a URL source, or base64 from a data: URL); MCP complete is one user turn", async () => {
+    const name = fresh("claude-vision");
+    const { tenant } = await setup(name);
+    const pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+    const res = await openaiClient(tenant.userKey).chat.completions.create({
+      model: "claude",
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "what is this" },
+            { type: "image_url", image_url: { url: "https://images.example.com/cat.png" } },
+            { type: "image_url", image_url: { url: `data:image/png;base64,${pixel}` } },
+          ],
+        },
+      ],
+    });
+    expect(res.choices[0]!.message.content).toBe("claude: what is this [2 image(s)]");
+    expect((await sent(name))[0]!.body.messages).toEqual([
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "what is this" },
+          { type: "image", source: { type: "url", url: "https://images.example.com/cat.png" } },
+          { type: "image", source: { type: "base64", media_type: "image/png", data: pixel } },
+        ],
+      },
+    ]);
+
+    const completed = await callTool(tenant.userKey, "complete", { model_id: "claude", prompt: "once upon", max_tokens: 20 });
+    expect(completed.tool.structuredContent).toMatchObject({ text: "claude: once upon", finish_reason: "stop" });
+    expect((await sent(name))[1]!.body).toMatchObject({
+      messages: [{ role: "user", content: [{ type: "text", text: "once upon" }] }],
+      max_tokens: 20,
+    });
+  });
+
   it("a parameter Anthropic has no such thing as is refused by name, and nothing is sent", async () => {
     const name = fresh("claude-refuse");
     const { tenant } = await setup(name);

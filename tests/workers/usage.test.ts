@@ -125,6 +125,7 @@ describe("usage counting", () => {
       { kind: "cache_usage", cached: 1000, reasoning: 7 },
       { kind: "cache_usage", cached: 2000, reasoning: 11 },
       { kind: "cache_usage", cached: 500, reasoning: 3 },
+      { kind: "cache_usage", cached: 300, reasoning: 5 },
     ]);
     const whole = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "a long cached prefix" }] });
     expect(whole.usage?.prompt_tokens_details?.cached_tokens).toBe(1000);
@@ -148,21 +149,26 @@ describe("usage counting", () => {
     expect(messages.status, messages.text).toBe(200);
     expect(messages.body.usage.cache_read_input_tokens).toBe(500);
 
+    // The Responses API's usage has them under input_tokens_details / output_tokens_details.
+    const responded = await openai.responses.create({ model: "gpt", input: "as a response", store: false });
+    expect(responded.usage).toMatchObject({ input_tokens_details: { cached_tokens: 300 }, output_tokens_details: { reasoning_tokens: 5 } });
+
     const report = await usage(tenant.adminKey);
     const gpt = group(report, "gpt")!;
-    const prompt = whole.usage!.prompt_tokens + streamed!.prompt_tokens + messages.body.usage.input_tokens! + 500;
-    const completion = whole.usage!.completion_tokens + streamed!.completion_tokens + messages.body.usage.output_tokens!;
+    const prompt = whole.usage!.prompt_tokens + streamed!.prompt_tokens + messages.body.usage.input_tokens! + 500 + responded.usage!.input_tokens;
+    const completion =
+      whole.usage!.completion_tokens + streamed!.completion_tokens + messages.body.usage.output_tokens! + responded.usage!.output_tokens;
     expect(gpt).toMatchObject({
-      requests: 3,
+      requests: 4,
       prompt_tokens: prompt,
       completion_tokens: completion,
-      cached_tokens: 3500,
+      cached_tokens: 3800,
       cache_write_tokens: 0,
-      reasoning_tokens: 21,
+      reasoning_tokens: 26,
       estimated_requests: 0,
     });
     // Cached tokens at the cache price, the rest of the prompt at the input price.
-    expect(gpt.cost_usd).toBeCloseTo(((prompt - 3500) * 2 + 3500 * 0.5 + completion * 8) / 1e6, 12);
+    expect(gpt.cost_usd).toBeCloseTo(((prompt - 3800) * 2 + 3800 * 0.5 + completion * 8) / 1e6, 12);
     const mcp = await callTool(tenant.adminKey, "get_usage", {});
     expect((mcp.tool.structuredContent as unknown as Report).totals).toEqual(report.totals);
   });
