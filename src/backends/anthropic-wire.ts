@@ -53,7 +53,7 @@ export function messagesBody(model: string, request: ChatRequest, stream: boolea
     ...wireParams(sampling, ANTHROPIC_PARAMS, label),
     max_tokens: request.max_tokens ?? DEFAULT_MAX_TOKENS,
     ...(user !== undefined && { metadata: { user_id: user } }),
-    ...tooling(request, label),
+    ...tooling(request),
     ...outputFormat(request, label),
     ...(stream && { stream: true }),
   };
@@ -111,7 +111,7 @@ function toolUse(call: ToolCall, label: string): Block {
   return { type: "tool_use", id: call.id, name: call.name, input };
 }
 
-function tooling(request: ChatRequest, label: string): Record<string, unknown> {
+function tooling(request: ChatRequest): Record<string, unknown> {
   const { tools, tool_choice, parallel_tool_calls } = request;
   const out: Record<string, unknown> = {};
   if (tools && tools.length > 0) {
@@ -127,10 +127,9 @@ function tooling(request: ChatRequest, label: string): Record<string, unknown> {
   else if (tool_choice === "none") choice = { type: "none" };
   else if (tool_choice === "required") choice = { type: "any" };
   else if (tool_choice) choice = { type: "tool", name: tool_choice.function.name };
-  if (parallel_tool_calls === false) {
-    if (choice?.type === "none") choice = { type: "none" };
-    else if (!out.tools) throw unsupportedParam("parallel_tool_calls", label, "takes it only with tools");
-    else choice = { ...(choice ?? { type: "auto" }), disable_parallel_tool_use: true };
+  // Without tools (or with none allowed) there are no calls to keep apart: nothing to send.
+  if (parallel_tool_calls === false && out.tools && choice?.type !== "none") {
+    choice = { ...(choice ?? { type: "auto" }), disable_parallel_tool_use: true };
   }
   if (choice) out.tool_choice = choice;
   return out;

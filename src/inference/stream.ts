@@ -7,7 +7,7 @@
  * `reached` (what a failed call still generated).
  */
 import type { CallOptions, ToolCallDelta } from "../backends/types";
-import { isTextDelta, textDelta } from "./native-events";
+import { contentChars, isTextDelta, textDelta } from "./native-events";
 import type { StreamSink } from "./call";
 import type { Redactor } from "./redaction";
 
@@ -88,7 +88,7 @@ export class CallStream {
         const text = isTextDelta(event);
         if (text === undefined || redact.idle) {
           await release();
-          return send(redact.result(event), text?.length ?? 0);
+          return send(redact.result(event), contentChars(event));
         }
         if (held && held.index !== event.index) await release();
         const pending = redact((held?.text ?? "") + text);
