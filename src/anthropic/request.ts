@@ -106,6 +106,16 @@ function blocksText(blocks: readonly { text: string; cache_control?: unknown }[]
   return blocks.map((b) => b.text).join(separator);
 }
 
+/** A system message among the turns: its text (text blocks only; a system message carries no images or tools). */
+function systemText(content: Message["content"], path: string, hint: (name: string) => void): string {
+  if (typeof content === "string") return content;
+  const texts = content.map((block, j) => {
+    if (block.type !== "text") throw refuse(`${path}.content.${j}`, `a system message takes text blocks only, not ${block.type}.`);
+    return block;
+  });
+  return blocksText(texts, hint);
+}
+
 function image(block: Extract<ContentBlock, { type: "image" }>): ContentPart {
   const { source } = block;
   const url = source.type === "base64" ? `data:${source.media_type};base64,${source.data}` : source.url;
@@ -118,6 +128,7 @@ function image(block: Extract<ContentBlock, { type: "image" }>): ContentPart {
  * assistant turn's tool_use blocks become its tool calls.
  */
 function message(m: Message, path: string, hint: (name: string) => void): ChatMessage[] {
+  if (m.role === "system") return [{ role: "system", content: systemText(m.content, path, hint) }];
   if (typeof m.content === "string") return [m.role === "user" ? { role: "user", content: m.content } : { role: "assistant", content: m.content }];
   const out: ChatMessage[] = [];
   if (m.role === "assistant") {

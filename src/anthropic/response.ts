@@ -29,12 +29,31 @@ export function stopReason(result: Generation): StopReason {
   return "end_turn";
 }
 
-/** The upstream's own token counts; the gateway's estimates (as metering records them) where it gave none. */
-export function usage(result: Generation, promptEstimate: number): { input_tokens: number; output_tokens: number } {
+export interface MessagesUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+}
+
+/**
+ * The upstream's own token counts; the gateway's estimates (as metering
+ * records them) where it gave none. Anthropic counts cached and cache-written
+ * prompt tokens apart from `input_tokens`; the gateway's prompt_tokens holds
+ * them all.
+ */
+export function usage(result: Generation, promptEstimate: number): MessagesUsage {
   const written = result.text + (result.tool_calls ?? []).map((c) => c.name + c.arguments).join("");
+  const prompt = result.usage.prompt_tokens;
+  const output_tokens = result.usage.completion_tokens ?? estimateTokens(written);
+  if (prompt === null) return { input_tokens: promptEstimate, output_tokens };
+  const cached = result.usage.cached_tokens ?? 0;
+  const writes = result.usage.cache_write_tokens ?? 0;
   return {
-    input_tokens: result.usage.prompt_tokens ?? promptEstimate,
-    output_tokens: result.usage.completion_tokens ?? estimateTokens(written),
+    input_tokens: Math.max(0, prompt - cached - writes),
+    output_tokens,
+    ...(result.usage.cached_tokens != null && { cache_read_input_tokens: cached }),
+    ...(result.usage.cache_write_tokens != null && { cache_creation_input_tokens: writes }),
   };
 }
 

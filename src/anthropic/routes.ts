@@ -8,28 +8,31 @@
  */
 import { type Context, Hono } from "hono";
 import { tenantAuth } from "../auth/middleware";
-import { budgetHeader, holdUntilFirstPiece } from "../edge/held-stream";
+import { type AnyPiece, budgetHeader, holdUntilFirstPiece } from "../edge/held-stream";
 import { anthropicErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
+import { parseOrThrow } from "../http/validation";
 import { type CallInput, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import { chatRequest, inAnthropicTerms } from "./request";
 import { ContentEvents, contentBlocks, type MessagesEvent, messageEnd, messageId, messageStart, stopReason, streamError, usage } from "./response";
-import { CountTokensRequest, MessagesRequest } from "./schemas";
+import { CountTokensRequest, MessagesRequest, NATIVE_HEADERS, NativeMessagesRequest } from "./schemas";
 
 const auth = tenantAuth({ apiKeyHeader: true, show: anthropicErrorResponse });
 
 export const anthropicRoutes = new Hono<AppEnv>()
   .post("/messages", auth, async (c) => {
-    const body = await readJson(c, MessagesRequest);
-    const { request, notApplied } = chatRequest(body);
-    hintsHeader(c, notApplied);
-    const input = { capability: "chat", request } as const;
-    if (body.stream) return stream(c, body.model, input);
-    const call = openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal });
+    const raw = await readJson(c, NativeMessagesRequest);
+    const { input, notApplied } = messagesInput(c, raw);
+    // A native model takes the request as written: nothing is left out, so nothing is named (a translated fallback's hints are).
+    if (!input.native) hintsHeader(c, notApplied);
+    if (raw.stream) return stream(c, raw.model, input);
+    const call = openCall(c.var.scope, raw.model, input, { signal: c.req.raw.signal });
     const result = await runCall(call);
     budgetHeader(c);
+    if (result.native) return c.json(result.native);
+    if (input.native) hintsHeader(c, notApplied);
     return c.json({
       id: messageId(),
       type: "message",
@@ -63,22 +66,73 @@ function hintsHeader(c: Context<AppEnv>, fromBody: string[]) {
   if (all.length > 0) c.header("x-gateway-not-applied", all.join(", "));
 }
 
+type ChatInput = Extract<CallInput, { capability: "chat" }>;
+
+/**
+ * The call for a Messages body. On a model of a backend that speaks the
+ * Messages API (`anthropic`), the body goes upstream as the caller wrote it
+ * (`native`, see src/inference/call.ts), its translation kept for fallbacks
+ * of other types; a body that does not translate can still be sent natively
+ * (then only such a model can take it). On any other model the body must
+ * translate, and hints left out are named.
+ */
+function messagesInput(c: Context<AppEnv>, raw: NativeMessagesRequest): { input: ChatInput; notApplied: string[] } {
+  const model = c.var.scope.model(raw.model);
+  if (model.backend_type !== "anthropic") {
+    const { request, notApplied } = chatRequest(parseOrThrow(MessagesRequest, raw));
+    return { input: { capability: "chat", request }, notApplied };
+  }
+  const headers = Object.fromEntries(
+    NATIVE_HEADERS.flatMap((name) => {
+      const value = c.req.header(name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
+  const native = { format: "anthropic", body: raw, headers } as const;
+  try {
+    const { request, notApplied } = chatRequest(parseOrThrow(MessagesRequest, raw));
+    return { input: { capability: "chat", request, native: { request: native } }, notApplied };
+  } catch (error) {
+    const untranslated = toGatewayError(error);
+    if (untranslated.code !== "invalid_request" && untranslated.code !== "unsupported_feature") throw error;
+    // Sized by the native body (call.ts); the typed request only carries max_tokens.
+    const request = { messages: [], max_tokens: raw.max_tokens };
+    return { input: { capability: "chat", request, native: { request: native, untranslated } }, notApplied: [] };
+  }
+}
+
 /**
  * The answer as Anthropic's events, held until the first piece
- * (src/edge/held-stream.ts): message_start goes out only then. Once pieces
- * flow, a failure ends the stream with an `error` event and no message_stop.
+ * (src/edge/held-stream.ts): message_start goes out only then. A native
+ * model's events are forwarded as the upstream sent them (redacted); a
+ * translated model's pieces become events here. Once pieces flow, a failure
+ * ends the stream with an `error` event and no message_stop.
  */
-async function stream(c: Context<AppEnv>, requested: string, input: Extract<CallInput, { capability: "chat" }>) {
-  const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: true });
+async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
+  const held = await holdUntilFirstPiece<ChatInput, AnyPiece>(c, (io) => openCall(c.var.scope, requested, input, io), {
+    toolCalls: true,
+    native: true,
+  });
   const promptEstimate = held.opened.demand.prompt_tokens;
   return held.respond(async (sse, pieces) => {
     const send = (e: MessagesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const blocks = new ContentEvents();
-    await send(messageStart(messageId(), requested, promptEstimate));
-    for await (const piece of pieces) for (const e of blocks.piece(piece)) await send(e);
+    let translated = false;
+    for await (const piece of pieces) {
+      if (typeof piece === "object" && "native" in piece) {
+        await sse.writeSSE({ event: String(piece.native.type), data: JSON.stringify(piece.native) });
+        continue;
+      }
+      if (!translated) {
+        translated = true;
+        await send(messageStart(messageId(), requested, promptEstimate));
+      }
+      for (const e of blocks.piece(piece)) await send(e);
+    }
     try {
       const result = await held.call;
       if (result.error) return await send(streamError(result.error));
+      if (!translated) return; // the upstream's own message_delta and message_stop went out
       for (const e of [...blocks.stop(), ...messageEnd(result, promptEstimate)]) await send(e);
     } catch (error) {
       await send(streamError(toGatewayError(error).message));

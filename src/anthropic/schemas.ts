@@ -86,7 +86,8 @@ export const ContentBlock = z.discriminatedUnion(
 export type ContentBlock = z.infer<typeof ContentBlock>;
 
 export const Message = z.strictObject({
-  role: z.enum(["user", "assistant"], { error: "role must be user or assistant (the system prompt is the top-level `system`)" }),
+  // A system message among the turns: documented in the SDK's MessageParam, and sent by Claude Code 2.1.
+  role: z.enum(["user", "assistant", "system"], { error: "role must be user, assistant or system" }),
   content: z.union([Text, z.array(ContentBlock).min(1, "at least one content block").max(LIMITS.parts)]),
 });
 export type Message = z.infer<typeof Message>;
@@ -179,3 +180,19 @@ export type MessagesRequest = z.infer<typeof MessagesRequest>;
 
 export const CountTokensRequest = z.strictObject(Prompt);
 export type CountTokensRequest = z.infer<typeof CountTokensRequest>;
+
+/**
+ * What a body must be to go upstream as written (a model of backend type
+ * `anthropic`): the fields the gateway itself reads, checked; every other
+ * field kept as sent, for the upstream to judge.
+ */
+export const NativeMessagesRequest = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(z.unknown()).min(1).max(LIMITS.messages),
+  max_tokens: z.number().int().positive().max(LIMITS.maxTokens),
+  stream: z.boolean().optional(),
+});
+export type NativeMessagesRequest = z.infer<typeof NativeMessagesRequest>;
+
+/** Request headers of the Messages API a native upstream gets as the caller sent them. */
+export const NATIVE_HEADERS = ["anthropic-version", "anthropic-beta"] as const;

@@ -12,7 +12,14 @@ import { OPENAI_PARAMS, wireParams } from "./params";
 import { argumentsText } from "./tool-calls";
 import type { ChatMessage, ChatRequest, CompletionRequest, Generation } from "./types";
 
-const Usage = z.object({ prompt_tokens: z.number().nullish(), completion_tokens: z.number().nullish() }).nullish();
+const Usage = z
+  .object({
+    prompt_tokens: z.number().nullish(),
+    completion_tokens: z.number().nullish(),
+    prompt_tokens_details: z.object({ cached_tokens: z.number().nullish() }).passthrough().nullish(),
+    completion_tokens_details: z.object({ reasoning_tokens: z.number().nullish() }).passthrough().nullish(),
+  })
+  .nullish();
 
 const ToolCalls = z.array(z.object({ id: z.string().nullish(), function: z.object({ name: z.string(), arguments: z.unknown() }) })).nullish();
 
@@ -129,8 +136,14 @@ export function completionGeneration(json: unknown, label: string): Generation {
   return { text: choice.text ?? "", finish_reason: finishReason(choice.finish_reason), usage: usage(answer.usage) };
 }
 
+/** OpenAI's usage: cached tokens under prompt_tokens_details, reasoning tokens under completion_tokens_details. */
 function usage(value: z.infer<typeof Usage>): Generation["usage"] {
-  return { prompt_tokens: value?.prompt_tokens ?? null, completion_tokens: value?.completion_tokens ?? null };
+  return {
+    prompt_tokens: value?.prompt_tokens ?? null,
+    completion_tokens: value?.completion_tokens ?? null,
+    cached_tokens: value?.prompt_tokens_details?.cached_tokens ?? null,
+    reasoning_tokens: value?.completion_tokens_details?.reasoning_tokens ?? null,
+  };
 }
 
 /** One OpenAI stream chunk (chat delta or completion text) as a stream piece. */

@@ -3,6 +3,7 @@
  * folder plus one line here.
  */
 import { GatewayError } from "../errors";
+import { anthropic } from "./anthropic";
 import { huggingface } from "./huggingface";
 import { ollama } from "./ollama";
 import { openaiCompatible } from "./openai-compatible";
@@ -14,6 +15,7 @@ export const backends = {
   huggingface,
   workers_ai: workersAi,
   openai_compatible: openaiCompatible,
+  anthropic,
 } satisfies Record<string, BackendFactory>;
 
 export type BackendType = keyof typeof backends;

@@ -81,7 +81,17 @@ export const Generation = z.object({
   text: z.string(),
   finish_reason: FinishReason,
   // null when the upstream did not say.
-  usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() }),
+  usage: z.object({
+    /** Every input token, cached and cache-written ones included. */
+    prompt_tokens: z.number().nullable(),
+    completion_tokens: z.number().nullable(),
+    /** Of prompt_tokens: read from the upstream's prompt cache. */
+    cached_tokens: z.number().nullish(),
+    /** Of prompt_tokens: written to the upstream's prompt cache (Anthropic's cache_creation_input_tokens). */
+    cache_write_tokens: z.number().nullish(),
+    /** Of completion_tokens: spent on reasoning. */
+    reasoning_tokens: z.number().nullish(),
+  }),
   error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
   tool_calls: z.array(ToolCall).optional().describe("The calls the model made, when it called tools"),
 });

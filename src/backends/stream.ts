@@ -31,11 +31,15 @@ export interface StreamPiece {
    * without one (Ollama), each then a new call after those seen so far.
    */
   toolCalls?: (Omit<ToolCallDelta, "index"> & { index?: number })[];
+  /** The event as the upstream sent it, for a native call: it goes to `onNative` instead of its text and tool calls. */
+  native?: Record<string, unknown>;
+  /** The event brings the caller content though no text of the answer (a native call's thinking). */
+  content?: boolean;
 }
 
 /** Whether a piece brings the caller something: text or a piece of a tool call (the "first token"). */
 function isToken(piece: StreamPiece): boolean {
-  return Boolean(piece.text) || (piece.toolCalls?.length ?? 0) > 0;
+  return Boolean(piece.text) || (piece.toolCalls?.length ?? 0) > 0 || piece.content === true;
 }
 
 const DONE = Symbol("done");
@@ -182,11 +186,18 @@ export async function untilFirstToken(
 export async function collectStream(
   started: StartedStream,
   onText: (delta: string) => void | Promise<void>,
-  options: { idleMs: number; label: string; onToolCall?: (delta: ToolCallDelta) => void | Promise<void> },
+  options: {
+    idleMs: number;
+    label: string;
+    onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
+    onNative?: (event: Record<string, unknown>) => void | Promise<void>;
+  },
 ): Promise<Generation> {
   const { reader } = started;
   const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
   const calls: ToolCall[] = [];
+  /** The piece being taken is a native event, already given to the caller whole. */
+  let native = false;
   /** Assemble a call from its pieces, and pass each piece on in OpenAI's delta form. */
   const takeToolCall = async (piece: NonNullable<StreamPiece["toolCalls"]>[number]) => {
     const index = piece.index ?? calls.length;
@@ -194,6 +205,7 @@ export async function collectStream(
     const call = known ?? (calls[index] = { id: piece.id || newCallId(), name: piece.name ?? "", arguments: "" });
     if (known && piece.name && !known.name) known.name = piece.name;
     call.arguments += piece.arguments ?? "";
+    if (native) return; // the caller has the upstream's own event
     await options.onToolCall?.({ index, ...(!known && { id: call.id, name: call.name }), arguments: piece.arguments ?? "" });
   };
   let text = "";
@@ -201,6 +213,7 @@ export async function collectStream(
   let done = started.ended;
   let skipped = started.skipped;
   const usage: Generation["usage"] = { prompt_tokens: null, completion_tokens: null };
+  const usageFields = ["prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens"] as const;
   const toolCalls = () => {
     const made = calls.filter(Boolean);
     return made.length > 0 ? { tool_calls: made } : {};
@@ -208,11 +221,16 @@ export async function collectStream(
   const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error, ...toolCalls() });
   /** Take one piece; true when it ends the stream. */
   const take = async (piece: StreamPiece): Promise<boolean> => {
-    if (piece.usage?.prompt_tokens != null) usage.prompt_tokens = piece.usage.prompt_tokens;
-    if (piece.usage?.completion_tokens != null) usage.completion_tokens = piece.usage.completion_tokens;
+    // Each count as the upstream last gave it (Anthropic gives the prompt's at the start, the output's at the end).
+    for (const field of usageFields) {
+      const value = piece.usage?.[field];
+      if (value != null) usage[field] = value;
+    }
+    native = piece.native !== undefined && options.onNative !== undefined;
+    if (native) await options.onNative?.(piece.native!);
     if (piece.text) {
       text += piece.text;
-      await onText(piece.text);
+      if (!native) await onText(piece.text);
     }
     for (const call of piece.toolCalls ?? []) await takeToolCall(call);
     if (piece.finish) finish = piece.finish;

@@ -75,6 +75,12 @@ export interface CallOptions {
   /** While streaming, each piece of a tool call, in OpenAI's delta form (index; id and name first; arguments in fragments). */
   onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
   /**
+   * A native call streams its upstream's events as they were sent (each
+   * parsed), to this; the text and tool calls in them are not given to
+   * `onText` / `onToolCall` as well.
+   */
+  onNative?: (event: Record<string, unknown>) => void | Promise<void>;
+  /**
    * Another model can take the call if this one fails: a timed-out attempt
    * is then not retried here (a silent upstream is left at once).
    */
@@ -101,6 +107,21 @@ export interface HealthResult {
   detail: string | null;
 }
 
+/**
+ * A caller's request in one wire format, as the caller wrote it (see
+ * src/inference/call.ts): a backend that speaks that format sends it as is.
+ */
+export interface NativeRequest {
+  format: "anthropic";
+  /** The body as the caller sent it. */
+  body: Record<string, unknown>;
+  /** The caller's request headers (lower-case names); the backend forwards the ones its format defines. */
+  headers: Record<string, string>;
+}
+
+/** A generation from a native call: `native` is the upstream's whole answer as it sent it (a call that did not stream). */
+export type NativeGeneration = Generation & { native?: Record<string, unknown> };
+
 /** One model's backend, built per call; the capabilities it serves are its factory's `supports`. */
 export interface ModelBackend {
   /** The backend's own cheap check (no tokens spent): is the upstream there, does it know the model. */
@@ -109,6 +130,8 @@ export interface ModelBackend {
   complete?(request: CompletionRequest, options?: CallOptions): Promise<Generation>;
   embed?(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings>;
   classify?(request: ClassificationRequest, options?: CallOptions): Promise<Classification>;
+  /** Chat in the upstream's own wire format, when a caller speaks it too: the request goes as it was written. */
+  native?: { format: NativeRequest["format"]; chat(request: NativeRequest, options?: CallOptions): Promise<NativeGeneration> };
 }
 
 /**

@@ -4,10 +4,16 @@
  */
 import { z } from "zod";
 
-/** `pricing`: USD per million tokens, for cost accounting and cost budgets (src/usage/). */
+/**
+ * `pricing`: USD per million tokens, for cost accounting and cost budgets
+ * (src/usage/). Prompt tokens read from or written to the upstream's prompt
+ * cache have their own prices; each defaults to the input price.
+ */
 export const Pricing = z.strictObject({
   input_per_mtok: z.number().min(0).max(10_000),
   output_per_mtok: z.number().min(0).max(10_000),
+  cache_read_per_mtok: z.number().min(0).max(10_000).optional(),
+  cache_write_per_mtok: z.number().min(0).max(10_000).optional(),
 });
 export type Pricing = z.infer<typeof Pricing>;
 

@@ -152,6 +152,16 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX responses_created ON responses (created_at);
   `,
+  // 10: the parts of the token counts upstreams report: prompt tokens read from and written to their prompt caches
+  // (priced apart), completion tokens spent on reasoning
+  `
+  ALTER TABLE usage_hourly ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage_hourly ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage_hourly ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage_daily ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage_daily ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage_daily ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

@@ -32,17 +32,35 @@ interface Totals {
   errors: number;
   prompt_tokens: number;
   completion_tokens: number;
+  cached_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
   estimated: number;
   cost_nano: number;
 }
 
+const ZERO: Totals = {
+  requests: 0,
+  errors: 0,
+  prompt_tokens: 0,
+  completion_tokens: 0,
+  cached_tokens: 0,
+  cache_write_tokens: 0,
+  reasoning_tokens: 0,
+  estimated: 0,
+  cost_nano: 0,
+};
+
 /** Add `values` to the totals kept under `key` (created at zero). */
 function addTo<V extends object>(rows: Map<string, V & Totals>, key: string, values: V, record: UsageRecord): void {
-  const row = rows.get(key) ?? { ...values, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, estimated: 0, cost_nano: 0 };
+  const row = rows.get(key) ?? { ...values, ...ZERO };
   row.requests += 1;
   row.errors += record.ok ? 0 : 1;
   row.prompt_tokens += record.prompt_tokens;
   row.completion_tokens += record.completion_tokens;
+  row.cached_tokens += record.cached_tokens ?? 0;
+  row.cache_write_tokens += record.cache_write_tokens ?? 0;
+  row.reasoning_tokens += record.reasoning_tokens ?? 0;
   row.estimated += record.estimated ? 1 : 0;
   row.cost_nano += record.cost_nano;
   rows.set(key, row);
@@ -72,10 +90,13 @@ export function recordBatch(storage: DurableObjectStorage, batchId: string, reco
     for (const b of buckets.values()) {
       const column = b.table === "usage_hourly" ? "hour" : "day";
       sql.exec(
-        `INSERT INTO ${b.table} (${column}, key_id, model_id, requests, errors, prompt_tokens, completion_tokens, estimated, cost_nano)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO ${b.table} (${column}, key_id, model_id, requests, errors, prompt_tokens, completion_tokens,
+           cached_tokens, cache_write_tokens, reasoning_tokens, estimated, cost_nano)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors,
            prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
+           cached_tokens = cached_tokens + excluded.cached_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
            estimated = estimated + excluded.estimated, cost_nano = cost_nano + excluded.cost_nano`,
         b.bucket,
         b.key_id,
@@ -84,6 +105,9 @@ export function recordBatch(storage: DurableObjectStorage, batchId: string, reco
         b.errors,
         b.prompt_tokens,
         b.completion_tokens,
+        b.cached_tokens,
+        b.cache_write_tokens,
+        b.reasoning_tokens,
         b.estimated,
         b.cost_nano,
       );
@@ -136,12 +160,16 @@ const TotalsRow = z.object({
   errors: z.number(),
   prompt_tokens: z.number(),
   completion_tokens: z.number(),
+  cached_tokens: z.number(),
+  cache_write_tokens: z.number(),
+  reasoning_tokens: z.number(),
   estimated: z.number(),
   cost_nano: z.number(),
 });
 
 const SUMS = `sum(requests) AS requests, sum(errors) AS errors, sum(prompt_tokens) AS prompt_tokens,
-  sum(completion_tokens) AS completion_tokens, sum(estimated) AS estimated, sum(cost_nano) AS cost_nano`;
+  sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+  sum(reasoning_tokens) AS reasoning_tokens, sum(estimated) AS estimated, sum(cost_nano) AS cost_nano`;
 
 /** Aggregates over [from, to), grouped; hourly rows when `from` is recent enough, daily rows otherwise. */
 export function usageReport(
@@ -187,6 +215,9 @@ function totals(rows: z.infer<typeof TotalsRow>[]) {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
+    cached_tokens: sum((r) => r.cached_tokens),
+    cache_write_tokens: sum((r) => r.cache_write_tokens),
+    reasoning_tokens: sum((r) => r.reasoning_tokens),
     estimated_requests: sum((r) => r.estimated),
     cost_usd: toUsd(sum((r) => r.cost_nano)),
   };

@@ -23,39 +23,45 @@ import { budgetRemainingHeader } from "../usage/meter";
 
 /** A streamed text piece, or a streamed piece of a tool call. */
 export type Piece = string | ToolCallDelta;
+/** ...or an upstream's own event of a native call (only an edge that asks for them gets them). */
+export type AnyPiece = Piece | { native: Record<string, unknown> };
 
-export interface HeldStream<I extends CallInput> {
+export interface HeldStream<I extends CallInput, P extends AnyPiece = Piece> {
   /** The call as opened (its worst case, what it needs). */
   opened: InferenceCall<I>;
   /** The call's result, settling when it ends (after its last piece is queued). */
   call: Promise<CallResult<I["capability"]>>;
   /** The SSE response: `write` sends the format's events for each piece, in order, then for the call's end. */
-  respond(write: (sse: SSEStreamingApi, pieces: AsyncIterable<Piece>) => Promise<void>): Response;
+  respond(write: (sse: SSEStreamingApi, pieces: AsyncIterable<P>) => Promise<void>): Response;
 }
 
 /**
  * Open a call (`open` is given the sink that queues its pieces and the
  * signal), run it, and wait for its first piece (or its failure, which is
  * thrown). `toolCalls`: the format streams tool call pieces too (a completion
- * streams text only).
+ * streams text only); `native`: the format takes a native call's events.
  */
-export async function holdUntilFirstPiece<I extends CallInput>(
+export async function holdUntilFirstPiece<I extends CallInput, P extends AnyPiece = Piece>(
   c: Context<AppEnv>,
   open: (io: { sink: StreamSink; signal: AbortSignal }) => InferenceCall<I>,
-  { toolCalls }: { toolCalls: boolean },
-): Promise<HeldStream<I>> {
-  const queue = new TransformStream<Piece, Piece>();
+  { toolCalls, native = false }: { toolCalls: boolean; native?: boolean },
+): Promise<HeldStream<I, P>> {
+  const queue = new TransformStream<AnyPiece, AnyPiece>();
   const writer = queue.writable.getWriter();
   let firstPiece!: () => void;
   const started = new Promise<void>((resolve) => (firstPiece = resolve));
   const gone = new AbortController();
-  const take = async (piece: Piece) => {
+  const take = async (piece: AnyPiece) => {
     gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
     firstPiece();
     await writer.write(piece);
   };
   const opened = open({
-    sink: toolCalls ? { text: take, toolCall: take } : { text: take },
+    sink: {
+      text: take,
+      ...(toolCalls && { toolCall: take }),
+      ...(native && { native: (event: Record<string, unknown>) => take({ native: event }) }),
+    },
     signal: AbortSignal.any([c.req.raw.signal, gone.signal]),
   });
   const call = runCall(opened);
@@ -77,7 +83,8 @@ export async function holdUntilFirstPiece<I extends CallInput>(
             for (;;) {
               const next = await reader.read();
               if (next.done) return;
-              yield next.value;
+              // Only an edge that asked for native events (and so typed P to hold them) gets them.
+              yield next.value as P;
             }
           },
         };

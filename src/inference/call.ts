@@ -16,6 +16,8 @@ import type {
   EmbeddingRequest,
   Generation,
   ModelBackend,
+  NativeGeneration,
+  NativeRequest,
   ToolCallDelta,
 } from "../backends/types";
 import { GatewayError } from "../errors";
@@ -24,16 +26,32 @@ import type { TenantScope } from "../tenants/scope";
 import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, imageTokens, inputDemand } from "../usage/cost";
 import { type Need, requiredFeatures } from "./features";
 
-/** What is asked, by capability: the request shape each capability's backends take. */
+/**
+ * What is asked, by capability: the request shape each capability's backends take.
+ *
+ * A chat may also carry the caller's request in its own wire format
+ * (`native`, e.g. a /v1/messages body): a backend that speaks that format
+ * (`ModelBackend.native`) sends it as written and streams the upstream's
+ * events back as they came, so nothing is lost in translation; every other
+ * backend on the route (a fallback) takes the typed `request`, its
+ * translation. Routing, budgets, metering, redaction and failover stay the
+ * typed call's, whichever backend answers. When the request does not
+ * translate (`untranslated`: why), only a backend of its format can take it.
+ */
+export interface NativeInput {
+  request: NativeRequest;
+  untranslated?: GatewayError;
+}
+
 export type CallInput =
-  | { capability: "chat"; request: ChatRequest }
+  | { capability: "chat"; request: ChatRequest; native?: NativeInput }
   | { capability: "completion"; request: CompletionRequest }
   | { capability: "embedding"; request: EmbeddingRequest }
   | { capability: "classification"; request: ClassificationRequest };
 
 /** What a backend answers, by capability. */
 interface Outputs {
-  chat: Generation;
+  chat: NativeGeneration;
   completion: Generation;
   embedding: Embeddings;
   classification: Classification;
@@ -62,6 +80,8 @@ export type CallResult<C extends Capability = Capability> = Extract<CallOutput, 
 export interface StreamSink {
   text(delta: string): void | Promise<void>;
   toolCall?(delta: ToolCallDelta): void | Promise<void>;
+  /** An upstream event of a native call (see `NativeInput`), as it was sent. */
+  native?(event: Record<string, unknown>): void | Promise<void>;
 }
 
 export interface InferenceCall<I extends CallInput = CallInput> {
@@ -117,14 +137,17 @@ function sized(input: CallInput): Pick<InferenceCall, "needs" | "demand" | "huge
     case "chat": {
       const { messages, tools, response_format, max_tokens } = input.request;
       // The prompt estimate covers what is sent: messages, tool definitions and the response format
-      // (as JSON.stringify([messages, tools, format]) would count them, with the messages written once).
-      // Images count by their number and size class, not by the length of their URLs.
+      // (as JSON.stringify([messages, tools, format]) would count them, with the messages written once);
+      // for a native request, its body (the larger of the two: the native one goes to a native backend).
+      // Images count by their number and size class, not by the length of their URLs (or data).
       const images = messages
         .flatMap((m) => (m.role === "user" && typeof m.content !== "string" ? m.content : []))
         .filter((p) => p.type === "image_url");
       const urlChars = images.reduce((n, p) => n + p.image_url.url.length, 0);
       const messagesChars = JSON.stringify(messages).length;
-      const sentChars = messagesChars - urlChars + JSON.stringify(tools ?? null).length + JSON.stringify(response_format ?? null).length + 4;
+      const typedChars = messagesChars + JSON.stringify(tools ?? null).length + JSON.stringify(response_format ?? null).length + 4;
+      const nativeChars = input.native ? JSON.stringify(input.native.request.body).length : 0;
+      const sentChars = Math.max(typedChars, nativeChars) - urlChars;
       const imageTokensSent = images.reduce((n, p) => n + imageTokens(p.image_url.detail), 0);
       return {
         needs: requiredFeatures(input.request),
@@ -157,9 +180,15 @@ function charsOf(texts: string[]): number {
 export async function invoke(backend: ModelBackend, input: CallInput, options: CallOptions): Promise<CallOutput> {
   const missing = () => new GatewayError("unsupported_capability", `This backend type cannot serve ${input.capability}.`);
   switch (input.capability) {
-    case "chat":
+    case "chat": {
+      const native = input.native;
+      if (native && backend.native?.format === native.request.format) {
+        return { capability: "chat", ...(await backend.native.chat(native.request, options)) };
+      }
+      if (native?.untranslated) throw native.untranslated;
       if (!backend.chat) throw missing();
       return { capability: "chat", ...(await backend.chat(input.request, options)) };
+    }
     case "completion":
       if (!backend.complete) throw missing();
       return { capability: "completion", ...(await backend.complete(input.request, options)) };

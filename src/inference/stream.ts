@@ -7,6 +7,7 @@
  * `reached` (what a failed call still generated).
  */
 import type { CallOptions, ToolCallDelta } from "../backends/types";
+import { contentChars, isTextDelta, textDelta } from "./native-events";
 import type { StreamSink } from "./call";
 import type { Redactor } from "./redaction";
 
@@ -75,14 +76,53 @@ export class CallStream {
           ...(args && { arguments: args }),
         });
       });
+    const native = sink.native && this.native(sink.native.bind(sink), redact);
     return {
-      options: { ...options, onText, ...(onToolCall && { onToolCall }) },
+      options: { ...options, onText, ...(onToolCall && { onToolCall }), ...(native && { onNative: native.take }) },
       flush: async () => {
         const rest = redact(pending);
         pending = "";
         if (rest) await send(rest);
         if (toolCall) await flushTools();
+        await native?.flush();
       },
+    };
+  }
+
+  /**
+   * A native call's events (src/inference/call.ts): each redacted whole; the
+   * text of text deltas goes through the same hold-back as `onText`, so a
+   * secret split across two deltas is caught (the held tail goes out, as a
+   * delta of its own block, before the next event that is not more of it).
+   */
+  private native(deliver: (event: Record<string, unknown>) => void | Promise<void>, redact: Redactor) {
+    let held: { index: unknown; text: string } | undefined;
+    const send = (event: Record<string, unknown>, chars: number) => {
+      this.started = true;
+      this.reached += chars;
+      return deliver(event);
+    };
+    const release = async () => {
+      if (!held) return;
+      const { index, text } = held;
+      held = undefined;
+      const rest = redact(text);
+      if (rest) await send(textDelta(index, rest), rest.length);
+    };
+    return {
+      take: async (event: Record<string, unknown>) => {
+        const text = isTextDelta(event);
+        if (text === undefined || redact.idle) {
+          await release();
+          return send(redact.result(event), contentChars(event));
+        }
+        if (held && held.index !== event.index) await release();
+        const pending = redact((held?.text ?? "") + text);
+        const ready = pending.length - redact.unsafeTail(pending);
+        held = { index: event.index, text: pending.slice(Math.max(0, ready)) };
+        if (ready > 0) await send(textDelta(event.index, pending.slice(0, ready)), ready);
+      },
+      flush: release,
     };
   }
 }

@@ -127,10 +127,18 @@ function finish(result: Generation): "stop" | "length" | "content_filter" | "too
     : "stop";
 }
 
+/** OpenAI's usage, with the parts the upstream reported (cached prompt tokens, reasoning tokens) in their details. */
 function usage(result: Generation) {
   const prompt = result.usage.prompt_tokens ?? 0;
   const completion = result.usage.completion_tokens ?? 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const { cached_tokens, reasoning_tokens } = result.usage;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    ...(cached_tokens != null && { prompt_tokens_details: { cached_tokens } }),
+    ...(reasoning_tokens != null && { completion_tokens_details: { reasoning_tokens } }),
+  };
 }
 
 /** When a fallback answered: which model was asked for and why each model before it failed (as on MCP). */

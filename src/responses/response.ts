@@ -36,8 +36,8 @@ export function usage(result: Generation, promptEstimate: number): Usage {
     input_tokens: input,
     output_tokens: output,
     total_tokens: input + output,
-    input_tokens_details: { cached_tokens: 0 },
-    output_tokens_details: { reasoning_tokens: 0 },
+    input_tokens_details: { cached_tokens: result.usage.cached_tokens ?? 0 },
+    output_tokens_details: { reasoning_tokens: result.usage.reasoning_tokens ?? 0 },
   };
 }
 

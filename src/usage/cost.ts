@@ -19,11 +19,44 @@ export function estimateTokens(text: string): number {
   return Math.ceil(text.length / CHARS_PER_TOKEN);
 }
 
-/** Cost of a call in nano-dollars, rounded once per call; 0 for a model without pricing. */
-export function costNano(pricing: Pricing | undefined, promptTokens: number, completionTokens: number): number {
+/** Of a call's prompt tokens, those read from and written to the upstream's prompt cache. */
+export interface CacheTokens {
+  cached_tokens: number;
+  cache_write_tokens: number;
+}
+
+/**
+ * Cost of a call in nano-dollars, rounded once per call; 0 for a model without
+ * pricing. Cached and cache-written tokens are part of `promptTokens`: they
+ * are priced at the cache prices (the input price when a model has none), the
+ * rest of the prompt at the input price.
+ */
+export function costNano(
+  pricing: Pricing | undefined,
+  promptTokens: number,
+  completionTokens: number,
+  cache: CacheTokens = { cached_tokens: 0, cache_write_tokens: 0 },
+): number {
   if (!pricing) return 0;
+  const cached = Math.min(cache.cached_tokens, promptTokens);
+  const written = Math.min(cache.cache_write_tokens, promptTokens - cached);
+  const uncached = promptTokens - cached - written;
+  const input = pricing.input_per_mtok;
   // USD per million tokens × 1000 = nano-dollars per token.
-  return Math.round(promptTokens * pricing.input_per_mtok * 1000 + completionTokens * pricing.output_per_mtok * 1000);
+  return Math.round(
+    (uncached * input +
+      cached * (pricing.cache_read_per_mtok ?? input) +
+      written * (pricing.cache_write_per_mtok ?? input) +
+      completionTokens * pricing.output_per_mtok) *
+      1000,
+  );
+}
+
+/** The most a call can cost: every prompt token at the dearest of its prices (a cache write may cost more than input). */
+export function worstCaseNano(pricing: Pricing | undefined, promptTokens: number, completionTokens: number): number {
+  if (!pricing) return 0;
+  const dearest = Math.max(pricing.input_per_mtok, pricing.cache_read_per_mtok ?? 0, pricing.cache_write_per_mtok ?? 0);
+  return costNano({ input_per_mtok: dearest, output_per_mtok: pricing.output_per_mtok }, promptTokens, completionTokens);
 }
 
 export function toUsd(nano: number): number {

@@ -17,7 +17,7 @@ import { type Actor, TenantClient } from "../tenants/client";
 import { traceUsage } from "../telemetry/call-trace";
 import { Batcher } from "./batcher";
 import type { Remaining } from "./budget";
-import { costNano, type Demand, estimateTokens, toUsd } from "./cost";
+import { type CacheTokens, costNano, type Demand, estimateTokens, toUsd, worstCaseNano } from "./cost";
 import type { Reservation, UsageRecord } from "./record";
 
 /** How long a record waits in this isolate for others of its tenant before the batch is written. */
@@ -110,7 +110,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       model_id: requested.id,
       tokens: demand.prompt_tokens + demand.completion_tokens,
       // The dearest model on the route: a fallback may answer.
-      cost_nano: Math.max(...route.map((m) => costNano(pricingOf(m), demand.prompt_tokens, demand.completion_tokens))),
+      cost_nano: Math.max(...route.map((m) => worstCaseNano(pricingOf(m), demand.prompt_tokens, demand.completion_tokens))),
     };
     const now = Date.now();
     const verdict = await scope.tenant.reserveUsage(ask, now);
@@ -140,15 +140,15 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     });
   }
 
-  const priceOf = (modelId: string, prompt: number, completion: number) => {
+  const priceOf = (modelId: string, prompt: number, completion: number, details: CacheTokens = NO_DETAILS) => {
     const model = scope.snapshot.models.find((m) => m.id === modelId);
-    return costNano(model && pricingOf(model), prompt, completion);
+    return costNano(model && pricingOf(model), prompt, completion, details);
   };
   // Failed attempts that cost something (each priced by its own model): part of the call's one record.
   const charged = { prompt: 0, completion: 0, cost_nano: 0, attempts: 0 };
-  const record = (modelId: string, ok: boolean, prompt: number, completion: number, estimated: boolean) => {
+  const record = (modelId: string, ok: boolean, prompt: number, completion: number, estimated: boolean, details = NO_DETAILS) => {
     if (spent) return; // counted once
-    const cost = priceOf(modelId, prompt, completion) + charged.cost_nano;
+    const cost = priceOf(modelId, prompt, completion, details) + charged.cost_nano;
     spent = { tokens: prompt + completion + charged.prompt + charged.completion, cost_nano: cost };
     const entry: UsageRecord = {
       at: Date.now(),
@@ -157,6 +157,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       ok,
       prompt_tokens: prompt + charged.prompt,
       completion_tokens: completion + charged.completion,
+      ...details,
       estimated: estimated || charged.attempts > 0,
       cost_nano: cost,
       ...(held && { reservation: held.id }),
@@ -164,7 +165,7 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     const target = `${scope.tenantId}/${scope.incarnation}`;
     targets.set(target, { env: scope.env, tenantId: scope.tenantId, actor: scope.tenant.actor });
     counted(batcher.add(target, entry, held !== undefined));
-    traceUsage(prompt, completion, cost, estimated);
+    traceUsage(entry.prompt_tokens, entry.completion_tokens, cost, entry.estimated);
   };
 
   return {
@@ -183,7 +184,13 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       // Embeddings and classifications generate no tokens.
       const completion = generated ? (reportedCompletion ?? estimateTokens(generated.text)) : 0;
       const estimated = reportedPrompt === null || (generated !== null && reportedCompletion === null);
-      record(result.model_id, generated?.error === undefined, prompt, completion, estimated);
+      // Cache and reasoning counts are parts of the prompt and completion: only kept when those are the upstream's own.
+      const details: Details = {
+        cached_tokens: (reportedPrompt !== null && count(generated?.usage.cached_tokens)) || 0,
+        cache_write_tokens: (reportedPrompt !== null && count(generated?.usage.cache_write_tokens)) || 0,
+        reasoning_tokens: (reportedCompletion !== null && count(generated?.usage.reasoning_tokens)) || 0,
+      };
+      record(result.model_id, generated?.error === undefined, prompt, completion, estimated, details);
     },
     failed(reached) {
       // Text that reached the caller before the failure was generated: count it (estimated), with the prompt that produced it.
@@ -192,6 +199,9 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
     },
   };
 }
+
+type Details = CacheTokens & { reasoning_tokens: number };
+const NO_DETAILS: Details = { cached_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 };
 
 function pricingOf(model: ModelRecord) {
   return commonConfig(model.config).pricing;

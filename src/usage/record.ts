@@ -15,6 +15,13 @@ export interface UsageRecord {
   ok: boolean;
   prompt_tokens: number;
   completion_tokens: number;
+  // The parts below are optional: a batch from a Worker version that did not count them still applies.
+  /** Of prompt_tokens: read from the upstream's prompt cache (0 when it reported none). */
+  cached_tokens?: number;
+  /** Of prompt_tokens: written to the upstream's prompt cache. */
+  cache_write_tokens?: number;
+  /** Of completion_tokens: spent on reasoning. */
+  reasoning_tokens?: number;
   /** Some of the tokens are the gateway's estimate: the upstream reported none (or not all). */
   estimated: boolean;
   cost_nano: number;
@@ -52,6 +59,9 @@ export const UsageTotals = z.object({
   prompt_tokens: z.number(),
   completion_tokens: z.number(),
   total_tokens: z.number(),
+  cached_tokens: z.number().describe("Of prompt_tokens: read from the upstreams' prompt caches (priced at cache_read_per_mtok)"),
+  cache_write_tokens: z.number().describe("Of prompt_tokens: written to the upstreams' prompt caches (priced at cache_write_per_mtok)"),
+  reasoning_tokens: z.number().describe("Of completion_tokens: spent on reasoning"),
   estimated_requests: z.number().describe("Requests whose tokens were (partly) estimated: the upstream reported none"),
   cost_usd: z.number().describe("From the models' pricing; 0 for models without pricing"),
 });

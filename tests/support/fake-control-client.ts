@@ -53,4 +53,5 @@ export const fakes = {
   openai: fakeUpstream(inject("openaiUrl")),
   ollama: fakeUpstream(inject("ollamaUrl")),
   hf: fakeUpstream(inject("hfUrl")),
+  anthropic: fakeUpstream(inject("anthropicUrl")),
 };

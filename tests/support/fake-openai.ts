@@ -52,7 +52,10 @@ export type Step =
   // `declared`: with its Content-Length (otherwise chunked, its size unknown until the end).
   | { kind: "huge_json"; bytes: number; declared?: boolean }
   | { kind: "huge_stream"; bytes: number }
-  | { kind: "huge_error"; bytes: number; status?: number };
+  | { kind: "huge_error"; bytes: number; status?: number }
+  // The answer's usage says `cached` of its prompt tokens came from the prompt cache and `reasoning` of its
+  // completion tokens were reasoning (OpenAI's prompt_tokens_details / completion_tokens_details), streamed or not.
+  | { kind: "cache_usage"; cached: number; reasoning: number };
 
 /** OpenAI's answer to a prompt longer than the model's context (https://platform.openai.com/docs/guides/error-codes). */
 export const CONTEXT_LENGTH_BODY = {
@@ -179,7 +182,7 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
         created: 1700000000,
         model,
         choices: [{ index: 0, message: { role: "assistant", content: text.value }, finish_reason: text.finish, logprobs: null }],
-        usage: usage(JSON.stringify(messages), text.value),
+        usage: usage(JSON.stringify(messages), text.value, step),
       });
     }
     if (method === "POST" && url.pathname === "/v1/completions") {
@@ -319,7 +322,7 @@ async function stream(
   await chunk({
     choices: [kind === "chat" ? { index: 0, delta: {}, finish_reason: text.finish } : { index: 0, text: "", finish_reason: text.finish }],
   });
-  await chunk({ choices: [], usage: usage("", text.value) });
+  await chunk({ choices: [], usage: usage("", text.value, step) });
   res.write("data: [DONE]\n\n");
   res.end();
 }
@@ -375,8 +378,21 @@ async function write(res: ServerResponse, into: Progress, parts: string[]): Prom
   into.complete = !closed;
 }
 
-function usage(prompt: string, completion: string) {
-  const p = prompt.split(/\s+/).filter(Boolean).length;
-  const c = completion.split(/\s+/).filter(Boolean).length;
+function usage(prompt: string, completion: string, step?: Step) {
+  const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
+  if (step?.kind === "cache_usage") {
+    // The cached and reasoning tokens are parts of the totals, as OpenAI counts them.
+    const p = words(prompt) + step.cached;
+    const c = words(completion) + step.reasoning;
+    return {
+      prompt_tokens: p,
+      completion_tokens: c,
+      total_tokens: p + c,
+      prompt_tokens_details: { cached_tokens: step.cached, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: step.reasoning, audio_tokens: 0 },
+    };
+  }
+  const p = words(prompt);
+  const c = words(completion);
   return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
 }

@@ -1,6 +1,8 @@
 /**
  * What the fake chat upstreams answer, decided once for all of them from the
  * request in OpenAI's terms (each fake reads its own wire format into these):
+ *   - the user's text holds `[call <tool> <JSON object>]` and that tool is offered:
+ *     the model calls it with those arguments (how an agent is driven end to end);
  *   - tools offered (and tool_choice not "none"), last message not a tool result:
  *     the model calls the tool named by tool_choice, or every tool when the user
  *     says "parallel" (unless parallel_tool_calls is false), or else the first;
@@ -61,6 +63,10 @@ export function reply(chat: FakeChat, prefix: string): FakeReply {
     return { text: `tool said: ${results.join(" | ")}` };
   }
   const tools = chat.tools ?? [];
+  const scripted = /\[call ([A-Za-z0-9_-]+) (\{.*?\})\]/.exec(user);
+  if (scripted && tools.some((t) => t.name === scripted[1])) {
+    return { text: "", toolCalls: [{ id: "call_fake_0", name: scripted[1]!, arguments: JSON.parse(scripted[2]!) as Record<string, unknown> }] };
+  }
   if (tools.length > 0 && chat.toolChoice !== "none") {
     const named =
       typeof chat.toolChoice === "object" && chat.toolChoice ? (chat.toolChoice as { function?: { name?: string } }).function?.name : undefined;

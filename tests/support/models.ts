@@ -15,3 +15,13 @@ export function openaiModel(id: string, upstreamModel = "gpt-fake", config: Reco
     config: { base_url: upstreamUrl(), model_name: upstreamModel, api_key: "${UPSTREAM_KEY}", timeout: 5, ...config },
   };
 }
+
+/** A model on the fake Anthropic Messages API using the granted canary; `upstreamModel` selects its fault script. */
+export function anthropicModel(id: string, upstreamModel: string, config: Record<string, unknown> = {}) {
+  return {
+    id,
+    name: `Claude ${id}`,
+    backend_type: "anthropic",
+    config: { base_url: inject("anthropicUrl"), model_name: upstreamModel, api_key: "${UPSTREAM_KEY}", timeout: 5, ...config },
+  };
+}

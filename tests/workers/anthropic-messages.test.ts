@@ -166,6 +166,30 @@ describe("non-streamed", () => {
     expect(second.content).toEqual([{ type: "text", text: "tool said: rain" }]);
   });
 
+  it("a system message among the turns (as Claude Code 2.1 sends it) is a system message where it stands; an image in it is refused", async () => {
+    const { tenant, upstream } = await openaiTenant();
+    const turns = [
+      { role: "user", content: "first" },
+      { role: "system", content: [{ type: "text", text: "reminder: be brief" }] },
+      { role: "user", content: "second" },
+    ];
+    const ok = await post(tenant.userKey, { model: "gpt", max_tokens: 20, messages: turns });
+    expect(ok.status).toBe(200);
+    expect((await openaiSent(upstream))[0]!.messages).toEqual([
+      { role: "user", content: "first" },
+      { role: "system", content: "reminder: be brief" },
+      { role: "user", content: "second" },
+    ]);
+    const image = { type: "image", source: { type: "url", url: "https://example.com/a.png" } };
+    const refused = await post(tenant.userKey, {
+      model: "gpt",
+      max_tokens: 20,
+      messages: [turns[0], { role: "system", content: [image] }, turns[2]],
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(await refused.json())).toContain("messages.1.content.0");
+  });
+
   it("stop_sequences become stop; max_tokens reached reads as max_tokens", async () => {
     const { client, upstream } = await openaiTenant();
     const cut = await client.messages.create({

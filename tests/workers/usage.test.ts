@@ -15,6 +15,9 @@ interface Totals {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  cached_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
   estimated_requests: number;
   cost_usd: number;
 }
@@ -110,6 +113,64 @@ describe("usage counting", () => {
 
     // Reading again counts nothing twice.
     expect((await usage(tenant.adminKey)).totals).toEqual(report.totals);
+  });
+
+  it("cached and reasoning tokens: the upstream's figures in get_usage, streamed and not, each edge's own usage, and the cache price", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const up = uniqueId("cache");
+    const pricing = { input_per_mtok: 2, output_per_mtok: 8, cache_read_per_mtok: 0.5 };
+    await registerModel(tenant, openaiModel("gpt", up, { pricing }));
+    const openai = openaiClient(tenant.userKey);
+    await fakes.openai.script(up, [
+      { kind: "cache_usage", cached: 1000, reasoning: 7 },
+      { kind: "cache_usage", cached: 2000, reasoning: 11 },
+      { kind: "cache_usage", cached: 500, reasoning: 3 },
+      { kind: "cache_usage", cached: 300, reasoning: 5 },
+    ]);
+    const whole = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "a long cached prefix" }] });
+    expect(whole.usage?.prompt_tokens_details?.cached_tokens).toBe(1000);
+    expect(whole.usage?.completion_tokens_details?.reasoning_tokens).toBe(7);
+    let streamed: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of await openai.chat.completions.create({
+      model: "gpt",
+      messages: [{ role: "user", content: "again, streamed" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    })) {
+      streamed = chunk.usage ?? streamed;
+    }
+    expect(streamed?.prompt_tokens_details?.cached_tokens).toBe(2000);
+    expect(streamed?.completion_tokens_details?.reasoning_tokens).toBe(11);
+    // Anthropic's usage counts cached prompt tokens apart from input_tokens.
+    const messages = await api<{ usage: Record<string, number> }>("POST", "/v1/messages", {
+      token: tenant.userKey,
+      body: { model: "gpt", max_tokens: 50, messages: [{ role: "user", content: "as a message" }] },
+    });
+    expect(messages.status, messages.text).toBe(200);
+    expect(messages.body.usage.cache_read_input_tokens).toBe(500);
+
+    // The Responses API's usage has them under input_tokens_details / output_tokens_details.
+    const responded = await openai.responses.create({ model: "gpt", input: "as a response", store: false });
+    expect(responded.usage).toMatchObject({ input_tokens_details: { cached_tokens: 300 }, output_tokens_details: { reasoning_tokens: 5 } });
+
+    const report = await usage(tenant.adminKey);
+    const gpt = group(report, "gpt")!;
+    const prompt = whole.usage!.prompt_tokens + streamed!.prompt_tokens + messages.body.usage.input_tokens! + 500 + responded.usage!.input_tokens;
+    const completion =
+      whole.usage!.completion_tokens + streamed!.completion_tokens + messages.body.usage.output_tokens! + responded.usage!.output_tokens;
+    expect(gpt).toMatchObject({
+      requests: 4,
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      cached_tokens: 3800,
+      cache_write_tokens: 0,
+      reasoning_tokens: 26,
+      estimated_requests: 0,
+    });
+    // Cached tokens at the cache price, the rest of the prompt at the input price.
+    expect(gpt.cost_usd).toBeCloseTo(((prompt - 3800) * 2 + 3800 * 0.5 + completion * 8) / 1e6, 12);
+    const mcp = await callTool(tenant.adminKey, "get_usage", {});
+    expect((mcp.tool.structuredContent as unknown as Report).totals).toEqual(report.totals);
   });
 
   it("counts a call against the fallback that answered, and a failed call as an error", async () => {
