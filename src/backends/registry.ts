@@ -6,6 +6,7 @@ import { GatewayError } from "../errors";
 import { huggingface } from "./huggingface";
 import { ollama } from "./ollama";
 import { openaiCompatible } from "./openai-compatible";
+import { worker } from "./worker";
 import { workersAi } from "./workers-ai";
 import type { BackendFactory } from "./types";
 
@@ -14,6 +15,7 @@ export const backends = {
   huggingface,
   workers_ai: workersAi,
   openai_compatible: openaiCompatible,
+  worker,
 } satisfies Record<string, BackendFactory>;
 
 export type BackendType = keyof typeof backends;

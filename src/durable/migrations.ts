@@ -152,6 +152,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX responses_created ON responses (created_at);
   `,
+  // 10: a grant is of a Worker secret (bound to hosts) or of a service binding (a backend Worker for `worker` models)
+  `
+  ALTER TABLE grants ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret' CHECK (kind IN ('secret', 'binding'));
+  `,
 ];
 
 /**

@@ -9,5 +9,7 @@ declare module "vitest" {
     ollamaUrl: string;
     /** Base URL of the fake Hugging Face router + hf-inference + Inference Endpoint. */
     hfUrl: string;
+    /** Base URL of the fake OpenAI-compatible upstream behind the example backend Worker (workers project). */
+    backendUpstreamUrl: string;
   }
 }
