@@ -30,6 +30,7 @@ export default tseslint.config(
           "TextEncoder",
           "URL",
           "performance",
+          "AbortSignal",
         ].map((name) => [name, "readonly"]),
       ),
     },
