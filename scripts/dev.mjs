@@ -66,7 +66,12 @@ const portArgs = portArg >= 0 ? [] : ["--port", String(port)];
 // PUBLIC_URL (OAuth issuer and token audience) must be the URL clients use: this port.
 // --test-scheduled: exposes /__scheduled, through which this script fires the cron (below).
 const scheduledArgs = args.includes("--test-scheduled") ? [] : ["--test-scheduled"];
-const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...scheduledArgs, ...portArgs, ...args], { stdio: "inherit" });
+// CLOUDFLARE_CF_FETCH_ENABLED=false: miniflare would fetch workers.cloudflare.com/cf.json for a sample
+// Request.cf on each start (a failed lookup when offline); the gateway reads nothing from it.
+const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...scheduledArgs, ...portArgs, ...args], {
+  stdio: "inherit",
+  env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", ...process.env },
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 

@@ -105,6 +105,8 @@ function childEnv(root: string, logDir: string): NodeJS.ProcessEnv {
     PATH: `${bin}:${process.env.PATH ?? ""}`,
     CI: "1",
     WRANGLER_SEND_METRICS: "false",
+    // No fetch of workers.cloudflare.com/cf.json (offline: a failed lookup in every log).
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
     WRANGLER_SEND_ERROR_REPORTS: "false",
     CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
     NO_COLOR: "1",
