@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "**/.wrangler/", "src/worker-configuration.d.ts", "coverage/"] },
+  { ignores: ["node_modules/", "**/.wrangler/", "src/worker-configuration.d.ts", "coverage/", "dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -30,6 +30,7 @@ export default tseslint.config(
           "TextEncoder",
           "URL",
           "performance",
+          "AbortSignal",
         ].map((name) => [name, "readonly"]),
       ),
     },

@@ -7,9 +7,12 @@
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { bundleExampleBackend } from "./tests/support/backend-worker.ts";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
+  // The example backend Worker runs beside the gateway, behind the service binding EXAMPLE_BACKEND.
+  const backend = await bundleExampleBackend();
   return {
     test: {
       projects: [
@@ -46,8 +49,19 @@ export default defineConfig(async () => {
                     ],
                     compatibilityDate: "2026-11-01",
                   },
+                  {
+                    name: "example-backend",
+                    modules: [{ type: "ESModule", path: backend.path }],
+                    compatibilityDate: "2026-11-01",
+                    compatibilityFlags: ["nodejs_compat"],
+                    bindings: { UPSTREAM_BASE_URL: `http://127.0.0.1:${backend.upstreamPort}/v1`, EMBEDDING_MODELS: "fake-embed" },
+                  },
                 ],
-                serviceBindings: { AI: { name: "fake-workers-ai", entrypoint: "FakeAi" } },
+                serviceBindings: {
+                  AI: { name: "fake-workers-ai", entrypoint: "FakeAi" },
+                  // A backend Worker (examples/backend-worker) for `worker` models, and one with no such entrypoint (a failing RPC).
+                  EXAMPLE_BACKEND: { name: "example-backend", entrypoint: "OpenAIBackend" },
+                },
                 // ...and the real (remote-only) binding from wrangler.toml moved out of its way.
                 ai: { binding: "UNUSED_REMOTE_AI" },
                 // A small per-tenant budget, so the limit test needs few requests.
@@ -58,7 +72,7 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["tests/workers/**/*.test.ts"],
-            globalSetup: ["tests/support/upstreams.setup.ts"],
+            globalSetup: ["tests/support/upstreams.setup.ts", "tests/support/backend-worker.setup.ts"],
             setupFiles: ["tests/support/apply-migrations.ts"],
           },
         },

@@ -7,7 +7,10 @@
  * 4. Creates a development tenant `dev` with an admin and a user key (kept in
  *    `.dev-tenant.json`, git-ignored, reused while they still work) and prints
  *    what a person needs to connect an MCP client.
- * 5. Fires the cron trigger every minute, as Cloudflare does in production
+ * 5. Finds a local Ollama (localhost:11434) and LM Studio (localhost:1234) while
+ *    wrangler starts, and registers their models in the `dev` tenant
+ *    (./discover.mjs); `npm start -- --no-discover` skips it.
+ * 6. Fires the cron trigger every minute, as Cloudflare does in production
  *    (`wrangler dev` fires none by itself): the health watchdog, which re-arms
  *    tenants whose alarm went missing. The checks themselves run from each
  *    tenant's Durable Object alarm, which `wrangler dev` runs on its own.
@@ -17,10 +20,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { setInterval } from "node:timers";
+import { discoverLocalModels } from "./discover.mjs";
 
 const VARS = ".dev.vars";
 const TENANT_FILE = ".dev-tenant.json";
-const args = process.argv.slice(2);
+const discover = !process.argv.includes("--no-discover");
+const args = process.argv.slice(2).filter((arg) => arg !== "--no-discover");
 const portArg = args.indexOf("--port");
 const port = portArg >= 0 ? Number(args[portArg + 1]) : Number(process.env.PORT ?? 8787);
 const base = `http://localhost:${port}`;
@@ -52,12 +57,21 @@ const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "mcp-gateway
 });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
+// Asked while wrangler dev starts (after the synchronous migrations, which would stall the timeouts):
+// an absent server costs nothing a person notices.
+const discovered = discover ? discoverLocalModels() : Promise.resolve([]);
+
 const portArgs = portArg >= 0 ? [] : ["--port", String(port)];
 // --local: no remote bindings, so no Cloudflare account is needed (Workers AI is then unavailable).
 // PUBLIC_URL (OAuth issuer and token audience) must be the URL clients use: this port.
 // --test-scheduled: exposes /__scheduled, through which this script fires the cron (below).
 const scheduledArgs = args.includes("--test-scheduled") ? [] : ["--test-scheduled"];
-const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...scheduledArgs, ...portArgs, ...args], { stdio: "inherit" });
+// CLOUDFLARE_CF_FETCH_ENABLED=false: miniflare would fetch workers.cloudflare.com/cf.json for a sample
+// Request.cf on each start (a failed lookup when offline); the gateway reads nothing from it.
+const dev = spawn("wrangler", ["dev", "--local", "--var", `PUBLIC_URL:${base}`, ...scheduledArgs, ...portArgs, ...args], {
+  stdio: "inherit",
+  env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", ...process.env },
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 
@@ -65,6 +79,7 @@ await waitForHealth();
 fireCronEveryMinute();
 try {
   const keys = await devTenant();
+  const local = await registerLocal(keys.admin, await discovered);
   console.log(`
 ────────────────────────────────────────────────────────────────────────
  MCP model gateway is running at ${base}
@@ -78,13 +93,49 @@ try {
  Connect an MCP client (MCP Inspector, Claude, Cursor) to ${base}/mcp
  with the header  Authorization: Bearer <admin or user key>.
  Health checks run on their own (${vars.HEALTH_CHECK_INTERVAL_S === "0" ? "at every fired cron" : `every ${vars.HEALTH_CHECK_INTERVAL_S ?? 60} s per model`}; docs/health.md).
- Register a model:  curl -X POST ${base}/api/v1/models \\
-   -H "Authorization: Bearer ${keys.admin}" -H "content-type: application/json" \\
-   -d '{"name":"My model","backend_type":"openai_compatible","config":{"base_url":"http://localhost:11434/v1","model_name":"llama3.2"}}'
+${local.length > 0 ? localSummary(local, keys.user) : registerHint(keys.admin)}
 ────────────────────────────────────────────────────────────────────────
 `);
 } catch (error) {
   console.error(`Could not set up the dev tenant: ${error instanceof Error ? error.message : error}`);
+}
+
+/** Register what the local servers list; a model already registered (an earlier start) is kept as it is. */
+async function registerLocal(adminKey, models) {
+  const lines = [];
+  for (const { server, registration } of models) {
+    const res = await call("POST", "/api/v1/models", adminKey, registration);
+    if (res.status === 201 || res.status === 409) {
+      const model = res.status === 201 ? res.body : (await call("GET", `/api/v1/models/${registration.id}`, adminKey)).body;
+      lines.push({ server, id: registration.id, capabilities: model?.capabilities ?? [], status: model?.status ?? "?" });
+    } else {
+      lines.push({ server, id: registration.id, error: res.body?.error?.message ?? `HTTP ${res.status}` });
+    }
+  }
+  return lines;
+}
+
+function localSummary(local, userKey) {
+  const width = Math.max(...local.map((m) => m.id.length));
+  const rows = local.map((m) =>
+    m.error
+      ? `   ${m.id.padEnd(width)}  ${m.server}: not registered: ${m.error}`
+      : `   ${m.id.padEnd(width)}  ${m.server}, ${m.capabilities.join(", ")} (${m.status})`,
+  );
+  const chat = local.find((m) => !m.error && m.capabilities.includes("chat"));
+  const example = chat
+    ? `\n Chat with one:  curl ${base}/v1/chat/completions -H "Authorization: Bearer ${userKey}" \\\n   -H "content-type: application/json" -d '{"model":"${chat.id}","messages":[{"role":"user","content":"Hello"}]}'`
+    : "";
+  return ` Local models registered in tenant dev (npm start -- --no-discover skips this):\n${rows.join("\n")}${example}`;
+}
+
+function registerHint(adminKey) {
+  const none = discover
+    ? "\n (No Ollama on localhost:11434 nor LM Studio on localhost:1234 was found; start one and run npm start again to register its models.)"
+    : "";
+  return ` Register a model:  curl -X POST ${base}/api/v1/models \\
+   -H "Authorization: Bearer ${adminKey}" -H "content-type: application/json" \\
+   -d '{"name":"My model","backend_type":"openai_compatible","config":{"base_url":"http://localhost:11434/v1","model_name":"llama3.2"}}'${none}`;
 }
 
 /** The cron trigger of wrangler.toml (`* * * * *`), fired now and then every minute while `wrangler dev` runs. */

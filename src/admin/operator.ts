@@ -8,6 +8,7 @@ import { z } from "zod";
 import { CreateKey, issueKey, revokeKey } from "../auth/issue";
 import { TenantId } from "../tenants/keys";
 import { operatorAuth } from "../auth/middleware";
+import { assertGrantableBinding } from "../config/bindings";
 import { RESERVED_SECRETS, SecretHosts, SecretName } from "../config/secrets";
 import { TenantClient } from "../tenants/client";
 import { GatewayError } from "../errors";
@@ -21,7 +22,12 @@ import { UsageQuery } from "../usage/record";
 import { readUsage } from "../usage/service";
 
 const CreateTenant = z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) });
-const Grant = z.strictObject({ hosts: SecretHosts });
+/** A grant of a Worker secret (the hosts it may be sent to) or of a service binding (a backend Worker for `worker` models). */
+const Grant = z
+  .strictObject({ hosts: SecretHosts.optional(), binding: z.literal(true).optional() })
+  .refine((g) => (g.hosts === undefined) !== (g.binding === undefined), {
+    message: 'give either hosts (a Worker secret) or "binding": true (a service binding to a backend Worker), not both',
+  });
 
 export const operatorRoutes = new Hono<AppEnv>()
   .use(operatorAuth())
@@ -89,9 +95,11 @@ export const operatorRoutes = new Hono<AppEnv>()
     const name = parseOrThrow(SecretName, c.req.param("name"), "secret_name");
     if (RESERVED_SECRETS.has(name)) throw new GatewayError("invalid_request", `${name} is the gateway's own secret and cannot be granted.`);
     const body = await readJson(c, Grant);
-    const hosts = [...new Set(body.hosts)];
-    const grant = await audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail: { hosts } }, () =>
-      TenantClient.operator(c.env, tenant.id).putGrant({ name, hosts }),
+    if (body.binding) assertGrantableBinding(c.env, name, "binding");
+    const hosts = [...new Set(body.hosts ?? [])];
+    const detail = body.binding ? { binding: true } : { hosts };
+    const grant = await audit(c, { tenantId: tenant.id, action: "grant.put", target: name, detail }, () =>
+      TenantClient.operator(c.env, tenant.id).putGrant(body.binding ? { name, hosts, binding: true } : { name, hosts }),
     );
     return c.json(grant);
   })

@@ -5,7 +5,8 @@
  * bound to every host the model calls.
  */
 import { backends, canonicalBackendType, type BackendType } from "./registry";
-import type { BackendFactory } from "./types";
+import type { BackendFactory, Declared } from "./types";
+import { grantedBinding } from "../config/bindings";
 import { parseOrThrow } from "../http/validation";
 import { settings } from "../settings";
 import { assertReferencesAllowed, type SecretGrant } from "../config/secrets";
@@ -16,6 +17,8 @@ export interface CheckedConfig {
   factory: BackendFactory;
   config: Record<string, unknown>;
   hosts: string[];
+  /** The granted service binding the config names (`worker` models), or undefined. */
+  service: unknown;
 }
 
 export function checkModelConfig(env: Env, grants: readonly SecretGrant[], backendType: string, raw: Record<string, unknown>): CheckedConfig {
@@ -26,5 +29,23 @@ export function checkModelConfig(env: Env, grants: readonly SecretGrant[], backe
     .upstreamUrls(config)
     .map(({ field, url }) => ({ field, host: assertUpstreamUrl(url, field, settings(env).allowedPrivateHosts).hostname }));
   assertReferencesAllowed(config, upstreams, grants);
-  return { type, factory, config, hosts: upstreams.map((u) => u.host) };
+  const binding = factory.serviceBinding?.(config);
+  const service = binding ? grantedBinding(env, grants, binding.name, binding.field) : undefined;
+  return { type, factory, config, hosts: upstreams.map((u) => u.host), service };
+}
+
+/**
+ * What the backend says it serves, for backend types that can say (`worker`):
+ * asked at registration, after the config passed its checks. Undefined for the others.
+ */
+export async function declaredByBackend(
+  env: Env,
+  grants: readonly SecretGrant[],
+  backendType: string,
+  raw: Record<string, unknown>,
+): Promise<Declared | undefined> {
+  const factory: BackendFactory = backends[canonicalBackendType(backendType)];
+  if (!factory.declared) return undefined;
+  const { config, service } = checkModelConfig(env, grants, backendType, raw);
+  return factory.declared(config, { fetch, service });
 }

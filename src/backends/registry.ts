@@ -7,6 +7,7 @@ import { anthropic } from "./anthropic";
 import { huggingface } from "./huggingface";
 import { ollama } from "./ollama";
 import { openaiCompatible } from "./openai-compatible";
+import { worker } from "./worker";
 import { workersAi } from "./workers-ai";
 import type { BackendFactory } from "./types";
 
@@ -16,6 +17,7 @@ export const backends = {
   workers_ai: workersAi,
   openai_compatible: openaiCompatible,
   anthropic,
+  worker,
 } satisfies Record<string, BackendFactory>;
 
 export type BackendType = keyof typeof backends;

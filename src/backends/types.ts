@@ -150,6 +150,18 @@ export interface BackendDeps {
    * `imageLoader` with no private-host exemptions.
    */
   imageLoader?: () => ImageLoader;
+  /**
+   * The one service binding a `worker` model names, after the checks that the
+   * operator granted it to this tenant and that it is a service binding
+   * (src/config/bindings.ts); absent for every other backend type.
+   */
+  service?: unknown;
+}
+
+/** What a backend says it serves for one config, when it can say (a `worker` backend's `describe()`). */
+export interface Declared {
+  capabilities: Capability[];
+  features: Feature[];
 }
 
 /** An image's bytes as base64, with its media type. */
@@ -171,6 +183,14 @@ export interface BackendFactory<Schema extends z.ZodType<Record<string, unknown>
    * should read it in explain_route, e.g. "Workers AI binding (AI)".
    */
   readonly binding?: string;
+  /** The service binding a config names (`worker`): checked against the tenant's grants, then handed to `create` as `deps.service`. */
+  serviceBinding?(config: z.output<Schema>): { field: string; name: string };
+  /**
+   * Asked at registration when the backend itself knows what it serves: its
+   * answer is the model's default capabilities and features, and the most a
+   * registration may name.
+   */
+  declared?(config: z.output<Schema>, deps: BackendDeps): Promise<Declared>;
   /** Build a backend for one call from config whose secret references are resolved. */
   create(config: z.output<Schema>, deps: BackendDeps): ModelBackend;
 }

@@ -74,6 +74,12 @@ export interface SecretGrant {
   name: string;
   hosts: string[];
   sealed?: SealedSecret & { tenant_id: string };
+  /**
+   * A grant of a service binding (a backend Worker for `worker` models), not
+   * of a secret: `hosts` is then empty and the name never resolves a `${NAME}`
+   * reference (see ./bindings.ts).
+   */
+  binding?: boolean;
 }
 
 /** Every `${NAME}` in a config, with the path where it appears. */
@@ -130,7 +136,7 @@ export function assertReferencesAllowed(config: Record<string, unknown>, upstrea
     if (!SECRET_NAME.test(name)) {
       throw new GatewayError("invalid_request", `${path}: "\${${name}}" is not a valid secret name (use A-Z, 0-9 and _).`);
     }
-    const grant = grants.find((g) => g.name === name);
+    const grant = grants.find((g) => g.name === name && !g.binding);
     if (!grant || RESERVED_SECRETS.has(name)) {
       throw new GatewayError(
         "invalid_request",

@@ -162,6 +162,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE usage_daily ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE usage_daily ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
   `,
+  // 11: a grant is of a Worker secret (bound to hosts) or of a service binding (a backend Worker for `worker` models)
+  `
+  ALTER TABLE grants ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret' CHECK (kind IN ('secret', 'binding'));
+  `,
 ];
 
 /**

@@ -37,7 +37,9 @@ export const ModelRow = ModelRecord.extend({
 
 export const KeyRow = ApiKeyInfo;
 
-export const GrantRow = z.object({ name: z.string(), hosts: Hosts });
+export const GrantRow = z
+  .object({ name: z.string(), hosts: Hosts, kind: z.enum(["secret", "binding"]) })
+  .transform(({ name, hosts, kind }) => (kind === "binding" ? { name, hosts, binding: true } : { name, hosts }));
 
 export const SecretInfoRow = z.object({ name: z.string(), hosts: Hosts, updated_at: z.string() });
 

@@ -332,7 +332,8 @@ export class TenantRegistry extends DurableObject<Env> {
   private references(): SecretGrant[] {
     const own = this.sealedSecrets();
     const names = new Set(own.map((s) => s.name));
-    return [...own, ...this.grants().filter((g) => !names.has(g.name))];
+    // A binding grant is no secret: a tenant secret of the same name never hides it.
+    return [...own, ...this.grants().filter((g) => g.binding || !names.has(g.name))];
   }
 
   // --- stored Responses API answers (./response-store.ts) -------------------

@@ -26,8 +26,8 @@ export interface Instance {
 }
 
 export async function instantiate(env: Env, grants: readonly SecretGrant[], model: ModelRecord): Promise<Instance> {
-  const { factory, config } = checkModelConfig(env, grants, model.backend_type, model.config);
-  const byName = new Map(grants.map((g) => [g.name, g]));
+  const { factory, config, service } = checkModelConfig(env, grants, model.backend_type, model.config);
+  const byName = new Map(grants.filter((g) => !g.binding).map((g) => [g.name, g]));
   const names = [...new Set(findReferences(config).map((r) => r.name))];
   // A Worker binding only for names granted by the operator; never for a tenant secret's name.
   const fromBinding = (name: string) => (byName.get(name)?.sealed ? undefined : settings(env).workerSecret(name));
@@ -45,5 +45,5 @@ export async function instantiate(env: Env, grants: readonly SecretGrant[], mode
   const redact = redactor(names.flatMap((name) => lookup(name) ?? []));
   const { allowedPrivateHosts } = settings(env);
   const newLoader = () => imageLoader(redact.fetch, allowedPrivateHosts);
-  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI, imageLoader: newLoader }), redact };
+  return { backend: factory.create(resolveReferences(config, lookup), { fetch: redact.fetch, ai: env.AI, imageLoader: newLoader, service }), redact };
 }

@@ -4,7 +4,8 @@
  * references), then write once to the tenant's Durable Object, which checks
  * what spans records (duplicate ids, fallbacks) in the same atomic step.
  */
-import { checkModelConfig } from "../backends/model-config";
+import { checkModelConfig, declaredByBackend } from "../backends/model-config";
+import type { Declared } from "../backends/types";
 import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
@@ -28,7 +29,8 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
   const id = request.id ?? slugify(request.name);
   if (!id) throw new GatewayError("invalid_request", "id: cannot derive an id from name; give an id.");
   const now = new Date().toISOString();
-  const record = buildRecord(scope, {
+  const declared = await declaredByBackend(scope.env, scope.snapshot.grants, request.backend_type, request.config);
+  const record = buildRecord(scope, declared, {
     id,
     name: request.name,
     description: request.description ?? null,
@@ -55,7 +57,9 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
   // Features not given follow the model: the declared ones kept, unless another backend or model now answers (then its defaults).
   const otherModel = backendChanged || config.model_name !== current.config.model_name;
   const keepFeatures = patch.features === undefined && !otherModel;
-  const record = buildRecord(scope, {
+  const backendType = patch.backend_type ?? current.backend_type;
+  const declared = await declaredByBackend(scope.env, scope.snapshot.grants, backendType, config);
+  const record = buildRecord(scope, declared, {
     ...current,
     name: patch.name ?? current.name,
     description: patch.description === undefined ? current.description : patch.description,
@@ -119,8 +123,11 @@ interface Draft {
  */
 export const MAX_CONFIG_BYTES = 16 * 1024;
 
-/** Validate a draft against its backend type and this tenant's grants; the result is what gets stored. */
-function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
+/**
+ * Validate a draft against its backend type and this tenant's grants; the result is what gets stored.
+ * `declared`: what the backend itself says it serves (a `worker` backend), which then bounds the draft.
+ */
+function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: Draft): ModelRecord {
   const size = new TextEncoder().encode(JSON.stringify(draft.config)).byteLength;
   if (size > MAX_CONFIG_BYTES) {
     throw new GatewayError(
@@ -131,12 +138,22 @@ function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
   assertNoLiteralSecrets(draft.config);
   const { type, factory, config } = checkModelConfig(scope.env, scope.snapshot.grants, draft.backend_type, draft.config);
 
-  const capabilities = draft.capabilities ?? factory.defaultCapabilities(config);
-  const unsupported = capabilities.filter((c) => !factory.supports.includes(c));
+  const capabilities = draft.capabilities ?? declared?.capabilities ?? factory.defaultCapabilities(config);
+  const serves = declared?.capabilities ?? factory.supports;
+  const unsupported = capabilities.filter((c) => !serves.includes(c));
   if (unsupported.length > 0) {
     throw new GatewayError(
       "invalid_request",
-      `capabilities: backend type ${type} cannot serve ${unsupported.join(", ")} (it serves ${factory.supports.join(", ")}).`,
+      declared
+        ? `capabilities: the backend Worker of this model does not declare ${unsupported.join(", ")} (it declares ${serves.join(", ")}).`
+        : `capabilities: backend type ${type} cannot serve ${unsupported.join(", ")} (it serves ${serves.join(", ")}).`,
+    );
+  }
+  const undeclared = (draft.features ?? []).filter((f) => declared && !declared.features.includes(f));
+  if (declared && undeclared.length > 0) {
+    throw new GatewayError(
+      "invalid_request",
+      `features: the backend Worker of this model does not declare ${undeclared.join(", ")} (it declares ${declared.features.join(", ") || "none"}).`,
     );
   }
   return ModelRecord.parse({
@@ -146,7 +163,7 @@ function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
     backend_type: type,
     config,
     capabilities: [...new Set(capabilities)],
-    features: [...new Set(draft.features ?? (capabilities.includes("chat") ? factory.defaultFeatures(config) : []))],
+    features: [...new Set(draft.features ?? (capabilities.includes("chat") ? (declared?.features ?? factory.defaultFeatures(config)) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
     feature_checks: {},
     status: "initializing",

@@ -11,5 +11,7 @@ declare module "vitest" {
     hfUrl: string;
     /** Base URL of the fake Anthropic Messages API. */
     anthropicUrl: string;
+    /** Base URL of the fake OpenAI-compatible upstream behind the example backend Worker (workers project). */
+    backendUpstreamUrl: string;
   }
 }

@@ -32,6 +32,8 @@ export interface WranglerDevOptions {
   startupTimeoutMs?: number;
   /** Another wrangler config than the project's (the benchmark's floors, a tuned copy). */
   config?: string;
+  /** More Workers run beside the gateway (`wrangler dev -c <config> -c <extra> …`), e.g. a backend Worker it binds. */
+  extraConfigs?: string[];
   /** Apply the project's D1 migrations before starting (default true; a config without D1 says false). */
   migrations?: boolean;
   /**
@@ -103,6 +105,8 @@ function childEnv(root: string, logDir: string): NodeJS.ProcessEnv {
     PATH: `${bin}:${process.env.PATH ?? ""}`,
     CI: "1",
     WRANGLER_SEND_METRICS: "false",
+    // No fetch of workers.cloudflare.com/cf.json (offline: a failed lookup in every log).
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
     WRANGLER_SEND_ERROR_REPORTS: "false",
     CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
     NO_COLOR: "1",
@@ -243,6 +247,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
         wranglerIn(root),
         "dev",
         ...configArgs,
+        ...(options.extraConfigs ?? []).flatMap((extra) => ["--config", extra]),
         "--local",
         // Exposes /__scheduled?cron=... so tests can fire the health sweep.
         "--test-scheduled",

@@ -60,7 +60,7 @@ describe("model registry over the admin API", () => {
         "unknown backend type",
         { ...good, backend_type: "skynet" },
         400,
-        /backend_type: unknown backend type "skynet"; known types are ollama, huggingface, workers_ai, openai_compatible, anthropic, external_api/,
+        /backend_type: unknown backend type "skynet"; known types are ollama, huggingface, workers_ai, openai_compatible, anthropic, worker, external_api/,
       ],
       ["missing base_url", { ...good, config: { model_name: "m" } }, 400, /config\.base_url: /],
       ["wrong type", { ...good, config: { ...good.config, timeout: "fast" } }, 400, /config\.timeout: .*expected number/],
