@@ -74,7 +74,7 @@ async function stream(c: Context<AppEnv>, requested: string, input: Extract<Call
   return held.respond(async (sse, pieces) => {
     const send = (e: MessagesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const blocks = new ContentEvents();
-    await send(messageStart(messageId(), requested, promptEstimate));
+    await send(messageStart(messageId(), held.opened.model.id, promptEstimate));
     for await (const piece of pieces) for (const e of blocks.piece(piece)) await send(e);
     try {
       const result = await held.call;

@@ -152,6 +152,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX responses_created ON responses (created_at);
   `,
+  // 10: other names a client may use for a model (JSON array of strings); unique in the tenant across ids
+  // and aliases, which src/durable/model-store.ts checks in the same synchronous write
+  `
+  ALTER TABLE models ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+  `,
 ];
 
 /**

@@ -40,15 +40,17 @@ export function insertModel(sql: SqlStorage, record: ModelRecord, now: number): 
   if (getModel(sql, record.id)) {
     return unchanged({ ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` });
   }
+  const clash = checkNames(sql, record);
+  if (clash) return unchanged(clash);
   if (sql.exec<{ n: number }>("SELECT count(*) AS n FROM models").one().n >= MAX_MODELS) {
     return unchanged({ ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` });
   }
   const problem = checkFallbacks(sql, record);
   if (problem) return unchanged(problem);
   sql.exec(
-    `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
+    `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, aliases, status,
        status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...toRow(record),
   );
   awaitFirstCheck(sql, record.id, now);
@@ -65,6 +67,8 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   if (current.updated_at !== expectedUpdatedAt) {
     return unchanged({ ok: false, code: "conflict", message: `Model "${record.id}" was changed by another request; read it again and retry.` });
   }
+  const clash = checkNames(sql, record);
+  if (clash) return unchanged(clash);
   const problem = checkFallbacks(sql, record);
   if (problem) return unchanged(problem);
   // Maintenance sticks; otherwise a changed config or backend starts afresh (the old results were about the old config).
@@ -79,7 +83,7 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   // What the capability probe found was about the model that answered then; another model must be probed afresh.
   if (upstreamModelChanged(current, record)) sql.exec("UPDATE models SET feature_checks = '{}' WHERE id = ?", record.id);
   sql.exec(
-    `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
+    `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?, aliases = ?,
        updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
     ...described(record),
     record.updated_at,
@@ -121,6 +125,26 @@ export function setStatus(sql: SqlStorage, id: string, status: Extract<ModelStat
   return { result: { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } }, rescheduled: true };
 }
 
+/**
+ * Why a model's names cannot stand, or null: its id and each alias must be no
+ * other model's id or alias (read and written in one synchronous step, so two
+ * writes cannot both take a name), and an alias is not the model's own id.
+ */
+function checkNames(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null {
+  if (record.aliases.includes(record.id)) {
+    return { ok: false, code: "invalid_request", message: `aliases: "${record.id}" is the model's own id.` };
+  }
+  const others = listModels(sql).filter((m) => m.id !== record.id);
+  for (const name of [record.id, ...record.aliases]) {
+    const holder = others.find((m) => m.id === name || m.aliases.includes(name));
+    if (holder) {
+      const as = holder.id === name ? "id" : "an alias";
+      return { ok: false, code: "conflict", message: `"${name}" is already ${as} of model "${holder.id}"; a name is unique in the tenant.` };
+    }
+  }
+  return null;
+}
+
 /** Why a model's fallbacks cannot stand, or null: each must be another model of this tenant. */
 function checkFallbacks(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null {
   if (record.fallbacks.includes(record.id)) {
@@ -139,7 +163,15 @@ function checkFallbacks(sql: SqlStorage, record: ModelRecord): WriteResult<never
 
 /** The columns an admin writes, in the order both the insert and the update name them. */
 function described(r: ModelRecord): SqlStorageValue[] {
-  return [r.name, r.description, r.backend_type, JSON.stringify(r.config), JSON.stringify(r.capabilities), JSON.stringify(r.fallbacks)];
+  return [
+    r.name,
+    r.description,
+    r.backend_type,
+    JSON.stringify(r.config),
+    JSON.stringify(r.capabilities),
+    JSON.stringify(r.fallbacks),
+    JSON.stringify(r.aliases),
+  ];
 }
 
 function toRow(r: ModelRecord): SqlStorageValue[] {

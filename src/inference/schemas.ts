@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import * as BackendShapes from "../backends/shapes";
-import { ModelId } from "../models/schema";
+import { ModelAlias } from "../models/schema";
 import { argumentsObject } from "../backends/tool-calls";
 import type { ChatMessage as BackendMessage, ToolCall } from "../backends/types";
 
@@ -82,14 +82,14 @@ export const Sampling = {
 };
 
 export const ChatInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the chat capability (see list_models)"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the chat capability (see list_models)"),
   messages: z.array(ChatMessage).min(1).max(LIMITS.messages),
   ...Sampling,
   ...ChatExtras,
 });
 
 export const CompleteInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the completion capability (see list_models)"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the completion capability (see list_models)"),
   prompt: z.string().min(1).max(LIMITS.promptChars),
   ...Sampling,
 });
@@ -119,12 +119,12 @@ export const EmbeddingInputs = z.union(
 );
 
 export const EmbedInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the embedding capability"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the embedding capability"),
   input: EmbeddingInputs,
 });
 
 export const ClassifyInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the classification capability"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the classification capability"),
   text: z.string().min(1).max(LIMITS.inputChars),
   labels: z.array(z.string().min(1).max(200)).min(1).max(LIMITS.labels).optional().describe("Candidate labels: zero-shot classification when given"),
 });

@@ -37,6 +37,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     capabilities: request.capabilities,
     features: request.features,
     fallbacks: request.fallbacks ?? [],
+    aliases: request.aliases ?? [],
     created_at: now,
     updated_at: now,
   });
@@ -64,6 +65,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     capabilities: patch.capabilities ?? (backendChanged ? undefined : current.capabilities),
     features: patch.features ?? (otherModel ? undefined : current.features),
     fallbacks: patch.fallbacks ?? current.fallbacks,
+    aliases: patch.aliases ?? current.aliases,
     updated_at: laterThan(current.updated_at),
   });
   const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, () =>
@@ -108,6 +110,7 @@ interface Draft {
   capabilities: Capability[] | undefined;
   features: Feature[] | undefined;
   fallbacks: string[];
+  aliases: string[];
   created_at: string;
   updated_at: string;
 }
@@ -134,6 +137,7 @@ function buildRecord(scope: TenantScope, draft: Draft): ModelRecord {
     capabilities: [...new Set(capabilities)],
     features: [...new Set(draft.features ?? (capabilities.includes("chat") ? factory.defaultFeatures(config) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
+    aliases: [...new Set(draft.aliases)],
     feature_checks: {},
     status: "initializing",
     status_detail: null,

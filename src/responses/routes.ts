@@ -45,7 +45,7 @@ export const responsesRoutes = new Hono<AppEnv>()
     const input = { capability: "chat", request } as const;
     const keep = body.store !== false ? (result: Generation, response: object) => store(c.var.scope, conversation, result, response) : undefined;
     const shell = (model: string): Shell => ({ id: responseId(), created_at: Math.floor(Date.now() / 1000), model, echo: echo(body) });
-    if (body.stream) return stream(c, body.model, input, shell(body.model), translated.oneToolCall, keep);
+    if (body.stream) return stream(c, body.model, input, shell, translated.oneToolCall, keep);
     const call = openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal });
     const result = firstCallOnly(await runCall(call), translated.oneToolCall);
     budgetHeader(c);
@@ -145,12 +145,14 @@ async function stream(
   c: Context<AppEnv>,
   requested: string,
   input: Extract<CallInput, { capability: "chat" }>,
-  shell: Shell,
+  shellFor: (model: string) => Shell,
   oneToolCall: boolean,
   keep: ((result: Generation, response: object) => Promise<boolean>) | undefined,
 ) {
   const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: true });
   const promptEstimate = held.opened.demand.prompt_tokens;
+  // The model's id, whatever name (an alias) the caller asked for it by.
+  const shell = shellFor(held.opened.model.id);
   return held.respond(async (sse, pieces) => {
     const send = (e: ResponsesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const items = new ResponseEvents();

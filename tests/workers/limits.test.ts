@@ -151,6 +151,7 @@ describe("how much one tenant may hold", () => {
           features: [],
           feature_checks: {},
           fallbacks: [],
+          aliases: [],
           status: "initializing",
           status_detail: null,
           last_checked_at: null,
