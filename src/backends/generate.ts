@@ -38,7 +38,12 @@ export async function streamOrWhole(ways: GenerationWays, options: CallOptions |
     disarm();
     return first;
   });
-  return collectStream(started, onText, { idleMs: policy.timeoutMs, label: policy.label, onToolCall: options.onToolCall });
+  return collectStream(started, onText, {
+    idleMs: policy.timeoutMs,
+    label: policy.label,
+    onToolCall: options.onToolCall,
+    onNative: options.onNative,
+  });
 }
 
 /** A whole answer given to a streaming caller as one piece of text and whole tool calls. */

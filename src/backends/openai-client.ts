@@ -7,9 +7,10 @@
 import { httpGeneration } from "./generate";
 import { forCall, jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import { chatBody, chatGeneration, completionBody, completionGeneration, EmbeddingList, ModelList, openAIStreamPiece } from "./openai-wire";
+import { responsesBody, responsesGeneration, responsesStreamPiece } from "./responses-wire";
 import { parseAnswer } from "./wire";
 import { sseEvents } from "./stream";
-import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation } from "./types";
+import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation, NativeRequest } from "./types";
 
 export interface OpenAIClientOptions {
   /** Everything before `/chat/completions`, e.g. https://api.openai.com/v1 */
@@ -34,6 +35,16 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
     complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
       const body = (stream: boolean) => completionBody(model, request, stream, label);
       return httpGeneration({ ...generation, url: `${base}/completions`, body, parse: completionGeneration }, policy, options);
+    },
+
+    /** A Responses API body, sent as it is to {base_url}/responses (./responses-wire.ts). */
+    responses(request: NativeRequest, options?: CallOptions): Promise<Generation> {
+      const body = (stream: boolean) => responsesBody(model, request.body, stream);
+      return httpGeneration(
+        { url: `${base}/responses`, body, headers, events: sseEvents, piece: responsesStreamPiece, parse: responsesGeneration },
+        policy,
+        options,
+      );
     },
 
     async embed(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings> {

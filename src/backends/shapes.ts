@@ -81,9 +81,21 @@ export const Generation = z.object({
   text: z.string(),
   finish_reason: FinishReason,
   // null when the upstream did not say.
-  usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() }),
+  usage: z.object({
+    prompt_tokens: z.number().nullable(),
+    completion_tokens: z.number().nullable(),
+    // What the upstream said beyond the two counts (null or absent: it did not). prompt_tokens includes the cached
+    // ones; reasoning tokens are part of completion_tokens.
+    cached_tokens: z.number().nullish(),
+    cache_write_tokens: z.number().nullish(),
+    reasoning_tokens: z.number().nullish(),
+  }),
   error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
   tool_calls: z.array(ToolCall).optional().describe("The calls the model made, when it called tools"),
+  native: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The upstream's own answer, when the backend answered the caller's native request (CallInput.native) in its wire format"),
 });
 export type Generation = z.infer<typeof Generation>;
 

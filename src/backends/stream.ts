@@ -31,6 +31,8 @@ export interface StreamPiece {
    * without one (Ollama), each then a new call after those seen so far.
    */
   toolCalls?: (Omit<ToolCallDelta, "index"> & { index?: number })[];
+  /** The event itself, for a caller that takes the upstream's own events (CallOptions.onNative). */
+  native?: Record<string, unknown>;
 }
 
 /** Whether a piece brings the caller something: text or a piece of a tool call (the "first token"). */
@@ -178,18 +180,25 @@ export async function untilFirstToken(
 export async function collectStream(
   started: StartedStream,
   onText: (delta: string) => void | Promise<void>,
-  options: { idleMs: number; label: string; onToolCall?: (delta: ToolCallDelta) => void | Promise<void> },
+  options: {
+    idleMs: number;
+    label: string;
+    onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
+    /** Takes each piece's native event instead of its text and tool call pieces (which are still collected). */
+    onNative?: (event: Record<string, unknown>) => void | Promise<void>;
+  },
 ): Promise<Generation> {
   const { reader } = started;
   const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
   const calls: ToolCall[] = [];
   /** Assemble a call from its pieces, and pass each piece on in OpenAI's delta form. */
-  const takeToolCall = async (piece: NonNullable<StreamPiece["toolCalls"]>[number]) => {
+  const takeToolCall = async (piece: NonNullable<StreamPiece["toolCalls"]>[number], native: boolean) => {
     const index = piece.index ?? calls.length;
     const known = calls[index];
     const call = known ?? (calls[index] = { id: piece.id || newCallId(), name: piece.name ?? "", arguments: "" });
     if (known && piece.name && !known.name) known.name = piece.name;
     call.arguments += piece.arguments ?? "";
+    if (native) return;
     await options.onToolCall?.({ index, ...(!known && { id: call.id, name: call.name }), arguments: piece.arguments ?? "" });
   };
   let text = "";
@@ -204,13 +213,14 @@ export async function collectStream(
   const broken = (error: string): Generation => ({ text, finish_reason: "error", usage, error, ...toolCalls() });
   /** Take one piece; true when it ends the stream. */
   const take = async (piece: StreamPiece): Promise<boolean> => {
-    if (piece.usage?.prompt_tokens != null) usage.prompt_tokens = piece.usage.prompt_tokens;
-    if (piece.usage?.completion_tokens != null) usage.completion_tokens = piece.usage.completion_tokens;
+    for (const [key, count] of Object.entries(piece.usage ?? {})) if (count != null) usage[key as keyof typeof usage] = count;
+    const native = options.onNative !== undefined && piece.native !== undefined;
+    if (native) await options.onNative!(piece.native!);
     if (piece.text) {
       text += piece.text;
-      await onText(piece.text);
+      if (!native) await onText(piece.text);
     }
-    for (const call of piece.toolCalls ?? []) await takeToolCall(call);
+    for (const call of piece.toolCalls ?? []) await takeToolCall(call, native);
     if (piece.finish) finish = piece.finish;
     return piece.done === true;
   };

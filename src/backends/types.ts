@@ -46,6 +46,17 @@ export interface Passthrough {
   extra?: Record<string, unknown>;
 }
 
+/**
+ * The caller's request in a wire format an upstream may speak itself (an
+ * OpenAI Responses API body): a backend that speaks it sends it as it is (only
+ * the model named by its own name); every other backend answers the
+ * translated ChatRequest beside it.
+ */
+export interface NativeRequest {
+  format: "responses";
+  body: Record<string, unknown>;
+}
+
 export interface ChatRequest extends SamplingParams, Passthrough {
   messages: ChatMessage[];
   tools?: ToolDefinition[];
@@ -75,6 +86,11 @@ export interface CallOptions {
   /** While streaming, each piece of a tool call, in OpenAI's delta form (index; id and name first; arguments in fragments). */
   onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
   /**
+   * While streaming a native request (NativeRequest): each upstream event as it came, in order, instead of
+   * `onText` / `onToolCall` (those pieces are still collected into the Generation).
+   */
+  onNative?: (event: Record<string, unknown>) => void | Promise<void>;
+  /**
    * Another model can take the call if this one fails: a timed-out attempt
    * is then not retried here (a silent upstream is left at once).
    */
@@ -100,6 +116,8 @@ export interface ModelBackend {
   /** The backend's own cheap check (no tokens spent): is the upstream there, does it know the model. */
   healthCheck(): Promise<HealthResult>;
   chat?(request: ChatRequest, options?: CallOptions): Promise<Generation>;
+  /** A native request in the upstream's own wire format (NativeRequest): the Generation carries the upstream's answer as `native`. */
+  native?(request: NativeRequest, options?: CallOptions): Promise<Generation>;
   complete?(request: CompletionRequest, options?: CallOptions): Promise<Generation>;
   embed?(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings>;
   classify?(request: ClassificationRequest, options?: CallOptions): Promise<Classification>;

@@ -24,38 +24,57 @@ import { budgetRemainingHeader } from "../usage/meter";
 /** A streamed text piece, or a streamed piece of a tool call. */
 export type Piece = string | ToolCallDelta;
 
-export interface HeldStream<I extends CallInput> {
+/** An upstream's own event, when a backend answered the call's native request (CallInput.native) in the caller's format. */
+export interface NativePiece {
+  native: Record<string, unknown>;
+}
+
+export function isNative(piece: Piece | NativePiece | undefined): piece is NativePiece {
+  return typeof piece === "object" && "native" in piece;
+}
+
+export interface HeldStream<I extends CallInput, P extends Piece | NativePiece = Piece> {
   /** The call as opened (its worst case, what it needs). */
   opened: InferenceCall<I>;
   /** The call's result, settling when it ends (after its last piece is queued). */
   call: Promise<CallResult<I["capability"]>>;
+  /** The first piece, once in hand (undefined when the call ended without any). */
+  first: P | undefined;
   /** The SSE response: `write` sends the format's events for each piece, in order, then for the call's end. */
-  respond(write: (sse: SSEStreamingApi, pieces: AsyncIterable<Piece>) => Promise<void>): Response;
+  respond(write: (sse: SSEStreamingApi, pieces: AsyncIterable<P>) => Promise<void>): Response;
 }
 
 /**
  * Open a call (`open` is given the sink that queues its pieces and the
  * signal), run it, and wait for its first piece (or its failure, which is
  * thrown). `toolCalls`: the format streams tool call pieces too (a completion
- * streams text only).
+ * streams text only). `native`: the format takes an upstream's own events
+ * (P then includes NativePiece).
  */
-export async function holdUntilFirstPiece<I extends CallInput>(
+export async function holdUntilFirstPiece<I extends CallInput, P extends Piece | NativePiece = Piece>(
   c: Context<AppEnv>,
   open: (io: { sink: StreamSink; signal: AbortSignal }) => InferenceCall<I>,
-  { toolCalls }: { toolCalls: boolean },
-): Promise<HeldStream<I>> {
-  const queue = new TransformStream<Piece, Piece>();
+  { toolCalls, native = false }: { toolCalls: boolean; native?: boolean },
+): Promise<HeldStream<I, P>> {
+  const queue = new TransformStream<P, P>();
   const writer = queue.writable.getWriter();
+  let first: P | undefined;
   let firstPiece!: () => void;
   const started = new Promise<void>((resolve) => (firstPiece = resolve));
   const gone = new AbortController();
-  const take = async (piece: Piece) => {
+  // Only the sink methods asked for are given, so a piece is always of a kind P holds.
+  const take = async (piece: Piece | NativePiece) => {
     gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
+    first ??= piece as P;
     firstPiece();
-    await writer.write(piece);
+    await writer.write(piece as P);
   };
   const opened = open({
-    sink: toolCalls ? { text: take, toolCall: take } : { text: take },
+    sink: {
+      text: take,
+      ...(toolCalls && { toolCall: take }),
+      ...(native && { native: (event: Record<string, unknown>) => take({ native: event }) }),
+    },
     signal: AbortSignal.any([c.req.raw.signal, gone.signal]),
   });
   const call = runCall(opened);
@@ -68,6 +87,7 @@ export async function holdUntilFirstPiece<I extends CallInput>(
   return {
     opened,
     call,
+    first,
     respond: (write) =>
       streamSSE(c, async (sse) => {
         sse.onAbort(() => gone.abort());

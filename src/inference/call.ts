@@ -16,6 +16,7 @@ import type {
   EmbeddingRequest,
   Generation,
   ModelBackend,
+  NativeRequest,
   ToolCallDelta,
 } from "../backends/types";
 import { GatewayError } from "../errors";
@@ -26,7 +27,12 @@ import { type Need, requiredFeatures } from "./features";
 
 /** What is asked, by capability: the request shape each capability's backends take. */
 export type CallInput =
-  | { capability: "chat"; request: ChatRequest }
+  | {
+      capability: "chat";
+      request: ChatRequest;
+      /** The caller's own request, for a backend that speaks its wire format (sent as is); others answer `request`. */
+      native?: NativeRequest;
+    }
   | { capability: "completion"; request: CompletionRequest }
   | { capability: "embedding"; request: EmbeddingRequest }
   | { capability: "classification"; request: ClassificationRequest };
@@ -62,6 +68,8 @@ export type CallResult<C extends Capability = Capability> = Extract<CallOutput, 
 export interface StreamSink {
   text(delta: string): void | Promise<void>;
   toolCall?(delta: ToolCallDelta): void | Promise<void>;
+  /** The upstream's own events, when a backend answers the input's native request (CallInput.native). */
+  native?(event: Record<string, unknown>): void | Promise<void>;
 }
 
 export interface InferenceCall<I extends CallInput = CallInput> {
@@ -152,6 +160,7 @@ export async function invoke(backend: ModelBackend, input: CallInput, options: C
   const missing = () => new GatewayError("unsupported_capability", `This backend type cannot serve ${input.capability}.`);
   switch (input.capability) {
     case "chat":
+      if (input.native && backend.native) return { capability: "chat", ...(await backend.native(input.native, options)) };
       if (!backend.chat) throw missing();
       return { capability: "chat", ...(await backend.chat(input.request, options)) };
     case "completion":

@@ -38,6 +38,17 @@ export class CallStream {
       pending = pending.slice(ready);
       await send(out);
     };
+    const native = sink.native?.bind(sink);
+    // A native event is redacted whole (every string in it), and reaches the caller as it is otherwise.
+    const onNative =
+      native &&
+      ((event: Record<string, unknown>) => {
+        const clean = redact.result(event);
+        this.started = true;
+        // What was generated is in the deltas; the rest of an event is the format's framing.
+        if (typeof clean.delta === "string") this.reached += clean.delta.length;
+        return native(clean);
+      });
     const toolCall = sink.toolCall?.bind(sink);
     // Tool call pieces are redacted one by one (a secret split across two argument pieces is not caught here; the whole call is, after).
     const onToolCall =
@@ -51,7 +62,7 @@ export class CallStream {
         return toolCall(clean);
       });
     return {
-      options: { ...options, onText, ...(onToolCall && { onToolCall }) },
+      options: { ...options, onText, ...(onToolCall && { onToolCall }), ...(onNative && { onNative }) },
       flush: async () => {
         const rest = redact(pending);
         pending = "";
