@@ -29,7 +29,8 @@ import { fakeVector8 } from "./fake-vectors.js";
 
 export type Step =
   | CommonStep
-  // /v1/responses only (./fake-responses.ts): response.failed mid-stream, and a scripted function call.
+  // /v1/responses only (./fake-responses.ts): response.failed mid-stream; /v1/responses and /v1/chat/completions:
+  // a scripted function call (name and arguments as given), until its output is in the input.
   | Extract<ResponsesStep, { kind: "fail_stream" | "call_tool" }>
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
@@ -150,7 +151,11 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
       const quirks = control.quirks(model);
       const refused = refusal(fields, quirks, quirks.echo ? (headers.authorization ?? "") : "");
       if (refused) return json(res, 400, refused);
-      const reply = chatReply(withoutIgnored(fields, quirks));
+      // A scripted call (an agent's tool, e.g. Codex's exec_command) until its result is in the conversation.
+      const scripted = step?.kind === "call_tool" && (messages.at(-1) as { role?: string } | undefined)?.role !== "tool";
+      const reply = scripted
+        ? { text: "", toolCalls: [{ id: "call_fake_0", name: step.name, arguments: step.arguments }] }
+        : chatReply(withoutIgnored(fields, quirks));
       if (reply.toolCalls) {
         const calls = reply.toolCalls.map((c) => ({
           id: c.id,
