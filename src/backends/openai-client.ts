@@ -8,6 +8,7 @@ import { httpGeneration } from "./generate";
 import { forCall, jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import { chatBody, chatGeneration, completionBody, completionGeneration, EmbeddingList, ModelList, openAIStreamPiece } from "./openai-wire";
 import { responsesBody, responsesGeneration, responsesStreamPiece } from "./responses-wire";
+import { OPENAI_TOOL_NAME_MAX, toolNamesWithin } from "./tool-names";
 import { parseAnswer } from "./wire";
 import { sseEvents } from "./stream";
 import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation, NativeRequest } from "./types";
@@ -28,8 +29,20 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
 
   return {
     chat(request: ChatRequest, options?: CallOptions): Promise<Generation> {
-      const body = (stream: boolean) => chatBody(model, request, stream, label);
-      return httpGeneration({ ...generation, url: `${base}/chat/completions`, body, parse: chatGeneration }, policy, options);
+      // Tool names past OpenAI's 64 characters go shortened, and come back as the caller's (./tool-names.ts).
+      const names = toolNamesWithin(request, OPENAI_TOOL_NAME_MAX);
+      const body = (stream: boolean) => chatBody(model, names.request, stream, label);
+      return httpGeneration(
+        {
+          ...generation,
+          url: `${base}/chat/completions`,
+          body,
+          piece: (event) => names.piece(openAIStreamPiece(event)),
+          parse: (json, label) => names.generation(chatGeneration(json, label)),
+        },
+        policy,
+        options,
+      );
     },
 
     complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {

@@ -13,7 +13,11 @@ export const LIMITS = {
   messages: 256,
   messageChars: 200_000,
   promptChars: 400_000,
-  maxTokens: 32_768,
+  /**
+   * The largest output any upstream documents (OpenAI's GPT-5 and o-series: 128 000; Claude's
+   * models up to 64 000, which Claude Code asks for): a model's own lower limit is its upstream's to say.
+   */
+  maxTokens: 128_000,
   inputs: 256,
   inputChars: 50_000,
   labels: 64,

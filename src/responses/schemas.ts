@@ -8,7 +8,7 @@
  * refused, naming it (the body is strict).
  */
 import { z } from "zod";
-import { JsonObject, ToolName } from "../backends/shapes";
+import { JsonObject, SchemaName, ToolName } from "../backends/shapes";
 import { ImageUrl, LIMITS } from "../inference/schemas";
 
 const Text = z.string().max(LIMITS.messageChars);
@@ -96,7 +96,7 @@ export const TextFormat = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("json_object") }),
   z.strictObject({
     type: z.literal("json_schema"),
-    name: ToolName,
+    name: SchemaName,
     schema: JsonObject,
     description: z.string().max(8192).nullish(),
     strict: z.boolean().nullish(),

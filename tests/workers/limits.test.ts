@@ -53,7 +53,7 @@ describe("limits", () => {
     const many = Array.from({ length: 300 }, () => ({ role: "user", content: "hi" }));
     const cases = [
       await callTool(tenant.userKey, "chat", { model_id: "m", messages: many }),
-      await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 100_000 }),
+      await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 128_001 }),
       await callTool(tenant.userKey, "embed", { model_id: "e", input: Array.from({ length: 300 }, () => "x") }),
     ];
     for (const res of cases) expect(res.tool.isError).toBe(true);
