@@ -134,15 +134,28 @@ function checkNames(sql: SqlStorage, record: ModelRecord): WriteResult<never> | 
   if (record.aliases.includes(record.id)) {
     return { ok: false, code: "invalid_request", message: `aliases: "${record.id}" is the model's own id.` };
   }
-  const others = listModels(sql).filter((m) => m.id !== record.id);
-  for (const name of [record.id, ...record.aliases]) {
-    const holder = others.find((m) => m.id === name || m.aliases.includes(name));
-    if (holder) {
-      const as = holder.id === name ? "id" : "an alias";
-      return { ok: false, code: "conflict", message: `"${name}" is already ${as} of model "${holder.id}"; a name is unique in the tenant.` };
-    }
-  }
-  return null;
+  // Queries, not every row parsed: a registry of MAX_MODELS is written to model by model. Ids by their index;
+  // aliases only in the rows that have any.
+  const names = JSON.stringify([record.id, ...record.aliases]);
+  const holder =
+    sql
+      .exec<{ id: string; name: string }>(
+        "SELECT id, id AS name FROM models WHERE id IN (SELECT value FROM json_each(?)) AND id != ? LIMIT 1",
+        names,
+        record.id,
+      )
+      .toArray()[0] ??
+    sql
+      .exec<{ id: string; name: string }>(
+        `SELECT m.id AS id, a.value AS name FROM models m, json_each(m.aliases) a
+         WHERE m.aliases != '[]' AND m.id != ? AND a.value IN (SELECT value FROM json_each(?)) LIMIT 1`,
+        record.id,
+        names,
+      )
+      .toArray()[0];
+  if (!holder) return null;
+  const as = holder.id === holder.name ? "id" : "an alias";
+  return { ok: false, code: "conflict", message: `"${holder.name}" is already ${as} of model "${holder.id}"; a name is unique in the tenant.` };
 }
 
 /** Why a model's fallbacks cannot stand, or null: each must be another model of this tenant. */
