@@ -102,7 +102,8 @@ const StreamEvent = z.looseObject({
  * One Responses event as a stream piece: text deltas are text, a function
  * call's item and argument deltas are tool call pieces (indexed by output
  * item), `response.completed` / `response.incomplete` end the stream with the
- * usage, `response.failed` and `error` are the upstream's failure. Every
+ * usage, `response.failed` and `error` are the upstream's failure; reasoning
+ * deltas are content without text. Every
  * event rides along as `native`, so a caller taking native events gets each
  * one as it came; the lifecycle events before the first content are held with
  * the rest of a stream's first pieces until that content (./stream.ts).
@@ -119,6 +120,11 @@ export function responsesStreamPiece(event: unknown): StreamPiece {
       return { error: upstreamMessage(e.response?.error?.message ?? "the upstream reported response.failed") };
     case "response.output_text.delta":
       return { text: e.delta ?? "", native };
+    // A reasoning model's visible reasoning is content too: the client shows it, and the first of it may come long
+    // before any text (so it must not wait for the first-token timer).
+    case "response.reasoning_summary_text.delta":
+    case "response.reasoning_text.delta":
+      return { content: true, native };
     case "response.output_item.added":
       if (e.item?.type !== "function_call") return { native };
       return { toolCalls: [{ index: e.output_index ?? 0, id: e.item.call_id ?? undefined, name: e.item.name ?? undefined }], native };

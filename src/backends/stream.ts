@@ -33,11 +33,13 @@ export interface StreamPiece {
   toolCalls?: (Omit<ToolCallDelta, "index"> & { index?: number })[];
   /** The event itself, for a caller that takes the upstream's own events (CallOptions.onNative). */
   native?: Record<string, unknown>;
+  /** The event is content the caller sees though it is neither text nor a tool call (a native reasoning delta). */
+  content?: boolean;
 }
 
 /** Whether a piece brings the caller something: text or a piece of a tool call (the "first token"). */
 function isToken(piece: StreamPiece): boolean {
-  return Boolean(piece.text) || (piece.toolCalls?.length ?? 0) > 0;
+  return Boolean(piece.text) || (piece.toolCalls?.length ?? 0) > 0 || piece.content === true;
 }
 
 const DONE = Symbol("done");

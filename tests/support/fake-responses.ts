@@ -4,7 +4,10 @@
  * .../responses-streaming): a response object, or with `stream: true` the
  * events in their documented order, each with its `sequence_number`:
  *   response.created, response.in_progress,
- *   [reasoning item: response.output_item.added, response.output_item.done]   when `reasoning` is set
+ *   [reasoning item: response.output_item.added, response.output_item.done]   when `reasoning` is set;
+ *     with `reasoning.summary`, between them: response.reasoning_summary_part.added,
+ *     response.reasoning_summary_text.delta ×2, response.reasoning_summary_text.done,
+ *     response.reasoning_summary_part.done (the summary "Thinking it over.")
  *   text:  response.output_item.added (message), response.content_part.added,
  *          response.output_text.delta ×N, response.output_text.done,
  *          response.content_part.done, response.output_item.done
@@ -94,10 +97,11 @@ export async function answerResponses(
     total_tokens: inputTokens + outputTokens,
   };
 
+  const summary = (fields.reasoning as { summary?: string } | null | undefined)?.summary ? "Thinking it over." : "";
   const reasoningItem: Item = {
     id: newId("rs"),
     type: "reasoning",
-    summary: [],
+    summary: summary ? [{ type: "summary_text", text: summary }] : [],
     ...(include.includes("reasoning.encrypted_content") && { encrypted_content: "gAAAAB-fake-encrypted" }),
   };
   const messageId = newId("msg");
@@ -150,7 +154,14 @@ export async function answerResponses(
   await send("response.in_progress", { response: begun });
   let index = 0;
   if (reasoning) {
-    await send("response.output_item.added", { output_index: index, item: { ...reasoningItem, encrypted_content: undefined } });
+    await send("response.output_item.added", { output_index: index, item: { ...reasoningItem, summary: [], encrypted_content: undefined } });
+    if (summary) {
+      const at = { item_id: reasoningItem.id, output_index: index, summary_index: 0 };
+      await send("response.reasoning_summary_part.added", { ...at, part: { type: "summary_text", text: "" } });
+      for (const delta of ["Thinking ", "it over."]) await send("response.reasoning_summary_text.delta", { ...at, delta });
+      await send("response.reasoning_summary_text.done", { ...at, text: summary });
+      await send("response.reasoning_summary_part.done", { ...at, part: { type: "summary_text", text: summary } });
+    }
     await send("response.output_item.done", { output_index: index, item: reasoningItem });
     index++;
   }

@@ -55,7 +55,12 @@ describe("responses_api: true passes /v1/responses through", () => {
     expect(seen.map((e) => e.event)).toEqual([
       "response.created",
       "response.in_progress",
-      "response.output_item.added", // the reasoning item (reasoning was asked for)
+      "response.output_item.added", // the reasoning item (reasoning was asked for, with a summary)
+      "response.reasoning_summary_part.added",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.done",
+      "response.reasoning_summary_part.done",
       "response.output_item.done",
       "response.output_item.added", // Codex offers tools: the fake calls the first (shell)
       "response.function_call_arguments.delta",
@@ -168,6 +173,23 @@ describe("responses_api: true passes /v1/responses through", () => {
       expect(last.response).toMatchObject({ status: "failed", error: { code: "server_error" } });
     });
   }
+
+  it("a reasoning summary is content: a stream cut after it (before any text) ends with response.failed, with the summary delivered", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    await fakes.openai.script(upstream, [{ kind: "break_stream", afterChunks: 0 }]);
+    const response = await post(tenant.userKey, {
+      model: "gpt",
+      input: "hi",
+      stream: true,
+      store: false,
+      reasoning: { effort: "low", summary: "auto" },
+    });
+    expect(response.status).toBe(200);
+    const names = (await sseEvents(response)).map((e) => e.event);
+    expect(names).toContain("response.reasoning_summary_text.delta");
+    expect(names).not.toContain("response.output_text.delta");
+    expect(names.at(-1)).toBe("response.failed");
+  });
 
   it("redacts the model's secret from the upstream's events and object", async () => {
     const { tenant, client } = await nativeTenant();
