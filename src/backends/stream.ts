@@ -216,8 +216,9 @@ export async function collectStream(
   /** Take one piece; true when it ends the stream. */
   const take = async (piece: StreamPiece): Promise<boolean> => {
     for (const [key, count] of Object.entries(piece.usage ?? {})) if (count != null) usage[key as keyof typeof usage] = count;
-    const native = options.onNative !== undefined && piece.native !== undefined;
-    if (native) await options.onNative!(piece.native!);
+    const { onNative } = options;
+    const native = onNative !== undefined && piece.native !== undefined;
+    if (onNative && piece.native) await onNative(piece.native);
     if (piece.text) {
       text += piece.text;
       if (!native) await onText(piece.text);
