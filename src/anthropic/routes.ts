@@ -125,7 +125,7 @@ async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
       }
       if (!translated) {
         translated = true;
-        await send(messageStart(messageId(), requested, promptEstimate));
+        await send(messageStart(messageId(), held.opened.model.id, promptEstimate));
       }
       for (const e of blocks.piece(piece)) await send(e);
     }

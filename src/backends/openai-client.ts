@@ -7,9 +7,11 @@
 import { httpGeneration } from "./generate";
 import { forCall, jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
 import { chatBody, chatGeneration, completionBody, completionGeneration, EmbeddingList, ModelList, openAIStreamPiece } from "./openai-wire";
+import { responsesBody, responsesGeneration, responsesStreamPiece } from "./responses-wire";
+import { OPENAI_TOOL_NAME_MAX, toolNamesWithin } from "./tool-names";
 import { parseAnswer } from "./wire";
 import { sseEvents } from "./stream";
-import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation } from "./types";
+import type { CallOptions, ChatRequest, CompletionRequest, EmbeddingRequest, Embeddings, Generation, NativeRequest } from "./types";
 
 export interface OpenAIClientOptions {
   /** Everything before `/chat/completions`, e.g. https://api.openai.com/v1 */
@@ -27,13 +29,35 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
 
   return {
     chat(request: ChatRequest, options?: CallOptions): Promise<Generation> {
-      const body = (stream: boolean) => chatBody(model, request, stream, label);
-      return httpGeneration({ ...generation, url: `${base}/chat/completions`, body, parse: chatGeneration }, policy, options);
+      // Tool names past OpenAI's 64 characters go shortened, and come back as the caller's (./tool-names.ts).
+      const names = toolNamesWithin(request, OPENAI_TOOL_NAME_MAX);
+      const body = (stream: boolean) => chatBody(model, names.request, stream, label);
+      return httpGeneration(
+        {
+          ...generation,
+          url: `${base}/chat/completions`,
+          body,
+          piece: (event) => names.piece(openAIStreamPiece(event)),
+          parse: (json, label) => names.generation(chatGeneration(json, label)),
+        },
+        policy,
+        options,
+      );
     },
 
     complete(request: CompletionRequest, options?: CallOptions): Promise<Generation> {
       const body = (stream: boolean) => completionBody(model, request, stream, label);
       return httpGeneration({ ...generation, url: `${base}/completions`, body, parse: completionGeneration }, policy, options);
+    },
+
+    /** A Responses API body, sent as it is to {base_url}/responses (./responses-wire.ts). */
+    responses(request: NativeRequest, options?: CallOptions): Promise<Generation> {
+      const body = (stream: boolean) => responsesBody(model, request.body, stream);
+      return httpGeneration(
+        { url: `${base}/responses`, body, headers, events: sseEvents, piece: responsesStreamPiece, parse: responsesGeneration },
+        policy,
+        options,
+      );
     },
 
     async embed(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings> {

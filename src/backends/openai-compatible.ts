@@ -15,6 +15,8 @@ const Config = CommonConfig.extend({
   model_name: ModelName,
   api_key: z.string().min(1).optional(),
   headers: Headers.optional(),
+  /** The upstream has OpenAI's Responses API: `/v1/responses` passes through to `{base_url}/responses`. */
+  responses_api: z.boolean().optional(),
 }).strict();
 
 /** Models that take image input, by name: OpenAI's (gpt-4o, gpt-4.1, gpt-5, o1, o3, o4) and common open ones. */
@@ -52,6 +54,7 @@ export const openaiCompatible = {
           return models.length === 0 || models.includes(config.model_name) ? null : `${config.model_name} is not in the upstream's model list`;
         }),
       chat: client.chat,
+      ...(config.responses_api && { native: { format: "responses" as const, chat: client.responses } }),
       complete: client.complete,
       embed: client.embed,
     };

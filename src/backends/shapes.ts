@@ -39,7 +39,11 @@ export const ChatMessage = z.discriminatedUnion("role", [
 ]);
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
-export const ToolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'");
+/** Anthropic's limit (Claude Code's MCP tool names pass 64); upstreams with a lower one get names shortened (./tool-names.ts). */
+export const ToolName = z.string().regex(/^[a-zA-Z0-9_-]{1,128}$/, "must be 1-128 letters, digits, '_' or '-'");
+
+/** A structured output schema's name: OpenAI's limit for it is 64 (it is sent as is). */
+export const SchemaName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'");
 
 /** A function the model may call: OpenAI's `{type: "function", function: {...}}`. */
 export const ToolDefinition = z.strictObject({
@@ -65,7 +69,7 @@ export const ResponseFormat = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("json_schema"),
     json_schema: z.strictObject({
-      name: ToolName,
+      name: SchemaName,
       description: z.string().optional(),
       schema: JsonObject.optional(),
       strict: z.boolean().nullish(),
@@ -94,6 +98,10 @@ export const Generation = z.object({
   }),
   error: z.string().optional().describe("Set when the stream broke; text holds what arrived before"),
   tool_calls: z.array(ToolCall).optional().describe("The calls the model made, when it called tools"),
+  native: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The upstream's own answer, when the backend answered the caller's native request (CallInput.native) in its wire format"),
 });
 export type Generation = z.infer<typeof Generation>;
 

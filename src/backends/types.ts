@@ -112,7 +112,8 @@ export interface HealthResult {
  * src/inference/call.ts): a backend that speaks that format sends it as is.
  */
 export interface NativeRequest {
-  format: "anthropic";
+  /** Anthropic Messages (`anthropic` backends), or OpenAI Responses (`openai_compatible` with `responses_api`). */
+  format: "anthropic" | "responses";
   /** The body as the caller sent it. */
   body: Record<string, unknown>;
   /** The caller's request headers (lower-case names); the backend forwards the ones its format defines. */

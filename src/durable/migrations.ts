@@ -166,6 +166,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE grants ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret' CHECK (kind IN ('secret', 'binding'));
   `,
+  // 12: other names a client may use for a model (JSON array of strings); unique in the tenant across ids
+  // and aliases, which src/durable/model-store.ts checks in the same synchronous write
+  `
+  ALTER TABLE models ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+  `,
 ];
 
 /**

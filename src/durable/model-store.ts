@@ -70,15 +70,17 @@ export function insertModel(sql: SqlStorage, record: ModelRecord, now: number): 
   if (getModel(sql, record.id)) {
     return unchanged({ ok: false, code: "conflict", message: `A model with id "${record.id}" already exists.` });
   }
+  const clash = checkNames(sql, record);
+  if (clash) return unchanged(clash);
   if (sql.exec<{ n: number }>("SELECT count(*) AS n FROM models").one().n >= MAX_MODELS) {
     return unchanged({ ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` });
   }
   const problem = checkFallbacks(sql, record) ?? tooBig(sql, record);
   if (problem) return unchanged(problem);
   sql.exec(
-    `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, status,
+    `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, aliases, status,
        status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...toRow(record),
   );
   awaitFirstCheck(sql, record.id, now);
@@ -95,6 +97,8 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   if (current.updated_at !== expectedUpdatedAt) {
     return unchanged({ ok: false, code: "conflict", message: `Model "${record.id}" was changed by another request; read it again and retry.` });
   }
+  const clash = checkNames(sql, record);
+  if (clash) return unchanged(clash);
   const problem = checkFallbacks(sql, record) ?? tooBig(sql, record);
   if (problem) return unchanged(problem);
   // Maintenance sticks; otherwise a changed config or backend starts afresh (the old results were about the old config).
@@ -109,7 +113,7 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   // What the capability probe found was about the model that answered then; another model must be probed afresh.
   if (upstreamModelChanged(current, record)) sql.exec("UPDATE models SET feature_checks = '{}' WHERE id = ?", record.id);
   sql.exec(
-    `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?,
+    `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?, aliases = ?,
        updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
     ...described(record),
     record.updated_at,
@@ -151,6 +155,39 @@ export function setStatus(sql: SqlStorage, id: string, status: Extract<ModelStat
   return { result: { ok: true, value: { ...current, status: next, status_detail: detail, updated_at: at } }, rescheduled: true };
 }
 
+/**
+ * Why a model's names cannot stand, or null: its id and each alias must be no
+ * other model's id or alias (read and written in one synchronous step, so two
+ * writes cannot both take a name), and an alias is not the model's own id.
+ */
+function checkNames(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null {
+  if (record.aliases.includes(record.id)) {
+    return { ok: false, code: "invalid_request", message: `aliases: "${record.id}" is the model's own id.` };
+  }
+  // Queries, not every row parsed: a registry of MAX_MODELS is written to model by model. Ids by their index;
+  // aliases only in the rows that have any.
+  const names = JSON.stringify([record.id, ...record.aliases]);
+  const holder =
+    sql
+      .exec<{ id: string; name: string }>(
+        "SELECT id, id AS name FROM models WHERE id IN (SELECT value FROM json_each(?)) AND id != ? LIMIT 1",
+        names,
+        record.id,
+      )
+      .toArray()[0] ??
+    sql
+      .exec<{ id: string; name: string }>(
+        `SELECT m.id AS id, a.value AS name FROM models m, json_each(m.aliases) a
+         WHERE m.aliases != '[]' AND m.id != ? AND a.value IN (SELECT value FROM json_each(?)) LIMIT 1`,
+        record.id,
+        names,
+      )
+      .toArray()[0];
+  if (!holder) return null;
+  const as = holder.id === holder.name ? "id" : "an alias";
+  return { ok: false, code: "conflict", message: `"${holder.name}" is already ${as} of model "${holder.id}"; a name is unique in the tenant.` };
+}
+
 /** Why a model's fallbacks cannot stand, or null: each must be another model of this tenant. */
 function checkFallbacks(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null {
   if (record.fallbacks.includes(record.id)) {
@@ -169,7 +206,15 @@ function checkFallbacks(sql: SqlStorage, record: ModelRecord): WriteResult<never
 
 /** The columns an admin writes, in the order both the insert and the update name them. */
 function described(r: ModelRecord): SqlStorageValue[] {
-  return [r.name, r.description, r.backend_type, JSON.stringify(r.config), JSON.stringify(r.capabilities), JSON.stringify(r.fallbacks)];
+  return [
+    r.name,
+    r.description,
+    r.backend_type,
+    JSON.stringify(r.config),
+    JSON.stringify(r.capabilities),
+    JSON.stringify(r.fallbacks),
+    JSON.stringify(r.aliases),
+  ];
 }
 
 function toRow(r: ModelRecord): SqlStorageValue[] {

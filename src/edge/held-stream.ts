@@ -23,12 +23,22 @@ import { budgetRemainingHeader } from "../usage/meter";
 
 /** A streamed text piece, or a streamed piece of a tool call. */
 export type Piece = string | ToolCallDelta;
-/** ...or an upstream's own event of a native call (only an edge that asks for them gets them). */
-export type AnyPiece = Piece | { native: Record<string, unknown> };
+/** An upstream's own event, when a backend answered the call's native request (CallInput.native) in the caller's format. */
+export interface NativePiece {
+  native: Record<string, unknown>;
+}
+/** Any piece: an upstream's own events go only to an edge that asks for them. */
+export type AnyPiece = Piece | NativePiece;
+
+export function isNative(piece: AnyPiece | undefined): piece is NativePiece {
+  return typeof piece === "object" && "native" in piece;
+}
 
 export interface HeldStream<I extends CallInput, P extends AnyPiece = Piece> {
   /** The call as opened (its worst case, what it needs). */
   opened: InferenceCall<I>;
+  /** The first piece, once in hand (undefined when the call ended without any). */
+  first: P | undefined;
   /** The call's result, settling when it ends (after its last piece is queued). */
   call: Promise<CallResult<I["capability"]>>;
   /** The SSE response: `write` sends the format's events for each piece, in order, then for the call's end. */
@@ -51,8 +61,10 @@ export async function holdUntilFirstPiece<I extends CallInput, P extends AnyPiec
   let firstPiece!: () => void;
   const started = new Promise<void>((resolve) => (firstPiece = resolve));
   const gone = new AbortController();
+  let first: P | undefined;
   const take = async (piece: AnyPiece) => {
     gone.signal.throwIfAborted(); // the reader stops at the next piece and cancels the upstream body
+    first ??= piece as P;
     firstPiece();
     await writer.write(piece);
   };
@@ -73,6 +85,7 @@ export async function holdUntilFirstPiece<I extends CallInput, P extends AnyPiec
 
   return {
     opened,
+    first,
     call,
     respond: (write) =>
       streamSSE(c, async (sse) => {

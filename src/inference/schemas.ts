@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import * as BackendShapes from "../backends/shapes";
-import { ModelId } from "../models/schema";
+import { ModelAlias } from "../models/schema";
 import { argumentsObject } from "../backends/tool-calls";
 import { dataUrlProblem } from "../backends/images";
 import type { ChatMessage as BackendMessage, ToolCall } from "../backends/types";
@@ -14,7 +14,11 @@ export const LIMITS = {
   messages: 256,
   messageChars: 200_000,
   promptChars: 400_000,
-  maxTokens: 32_768,
+  /**
+   * The largest output any upstream documents (OpenAI's GPT-5 and o-series: 128 000; Claude's
+   * models up to 64 000, which Claude Code asks for): a model's own lower limit is its upstream's to say.
+   */
+  maxTokens: 128_000,
   inputs: 256,
   inputChars: 50_000,
   labels: 64,
@@ -87,14 +91,14 @@ export const Sampling = {
 };
 
 export const ChatInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the chat capability (see list_models)"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the chat capability (see list_models)"),
   messages: z.array(ChatMessage).min(1).max(LIMITS.messages),
   ...Sampling,
   ...ChatExtras,
 });
 
 export const CompleteInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the completion capability (see list_models)"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the completion capability (see list_models)"),
   prompt: z.string().min(1).max(LIMITS.promptChars),
   ...Sampling,
 });
@@ -124,12 +128,12 @@ export const EmbeddingInputs = z.union(
 );
 
 export const EmbedInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the embedding capability"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the embedding capability"),
   input: EmbeddingInputs,
 });
 
 export const ClassifyInput = z.strictObject({
-  model_id: ModelId.describe("Id of a model with the classification capability"),
+  model_id: ModelAlias.describe("Id (or alias) of a model with the classification capability"),
   text: z.string().min(1).max(LIMITS.inputChars),
   labels: z.array(z.string().min(1).max(200)).min(1).max(LIMITS.labels).optional().describe("Candidate labels: zero-shot classification when given"),
 });

@@ -39,6 +39,18 @@ export type ModelStatus = z.infer<typeof ModelStatus>;
 export const MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const ModelId = z.string().regex(MODEL_ID_PATTERN, "must match [a-z0-9][a-z0-9._-]{0,63} (lowercase letters, digits, '.', '_', '-')");
 
+/** An alias: the id's syntax plus ':' (Ollama's tags, e.g. "llama3.2:latest"), so an agent's default model names fit. */
+export const MODEL_ALIAS_PATTERN = /^[a-z0-9][a-z0-9._:-]{0,63}$/;
+export const ModelAlias = z
+  .string()
+  .regex(MODEL_ALIAS_PATTERN, "must match [a-z0-9][a-z0-9._:-]{0,63} (lowercase letters, digits, '.', '_', '-', ':')");
+/** Most aliases one model may carry: each is one more name every lookup and uniqueness check reads. */
+export const MAX_ALIASES = 16;
+const Aliases = z
+  .array(ModelAlias)
+  .max(MAX_ALIASES)
+  .describe("Other names a client may use for this model (unique in the tenant across ids and aliases), e.g. an agent's default model name");
+
 /** The seed's `ModelRegistrationRequest`. `config` is checked against the backend's own schema. */
 export const ModelRegistrationRequest = z.strictObject({
   id: ModelId.optional(),
@@ -48,6 +60,7 @@ export const ModelRegistrationRequest = z.strictObject({
   capabilities: z.array(Capability).min(1, "must list at least one capability").optional(),
   features: z.array(Feature).optional(),
   fallbacks: z.array(ModelId).max(8).optional(),
+  aliases: Aliases.optional(),
   description: z.string().max(2000).optional(),
 });
 export type ModelRegistrationRequest = z.infer<typeof ModelRegistrationRequest>;
@@ -63,6 +76,7 @@ export const ModelUpdateRequest = z.strictObject({
   capabilities: z.array(Capability).min(1, "must list at least one capability").optional(),
   features: z.array(Feature).optional(),
   fallbacks: z.array(ModelId).max(8).optional(),
+  aliases: Aliases.optional(),
   description: z.string().max(2000).nullable().optional(),
 });
 export type ModelUpdateRequest = z.infer<typeof ModelUpdateRequest>;
@@ -78,6 +92,7 @@ export const ModelRecord = z.object({
   features: z.array(Feature).describe("What the model can do beyond plain text (chat models): declared or default, as the capability probe found"),
   feature_checks: FeatureChecks,
   fallbacks: z.array(ModelId),
+  aliases: z.array(ModelAlias).describe("Other names a client may use for this model"),
   status: ModelStatus,
   status_detail: z.string().nullable(),
   last_checked_at: z.string().nullable(),

@@ -39,6 +39,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     capabilities: request.capabilities,
     features: request.features,
     fallbacks: request.fallbacks ?? [],
+    aliases: request.aliases ?? [],
     created_at: now,
     updated_at: now,
   });
@@ -68,6 +69,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     capabilities: patch.capabilities ?? (backendChanged ? undefined : current.capabilities),
     features: patch.features ?? (otherModel ? undefined : current.features),
     fallbacks: patch.fallbacks ?? current.fallbacks,
+    aliases: patch.aliases ?? current.aliases,
     updated_at: laterThan(current.updated_at),
   });
   const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, () =>
@@ -112,6 +114,7 @@ interface Draft {
   capabilities: Capability[] | undefined;
   features: Feature[] | undefined;
   fallbacks: string[];
+  aliases: string[];
   created_at: string;
   updated_at: string;
 }
@@ -165,6 +168,7 @@ function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: 
     capabilities: [...new Set(capabilities)],
     features: [...new Set(draft.features ?? (capabilities.includes("chat") ? (declared?.features ?? factory.defaultFeatures(config)) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
+    aliases: [...new Set(draft.aliases)],
     feature_checks: {},
     status: "initializing",
     status_detail: null,

@@ -35,6 +35,7 @@ export const openAIRoutes = new Hono<AppEnv>()
         capabilities: m.capabilities,
         features: m.features,
         feature_checks: m.feature_checks,
+        aliases: m.aliases,
       })),
     }),
   )
@@ -174,9 +175,11 @@ async function stream(
 
   // A completion streams text only; a chat, tool call pieces too.
   const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: isChat });
+  // The model's id, whatever name (an alias) the caller asked for it by.
+  const model = held.opened.model.id;
   return held.respond(async (sse, pieces) => {
-    if (isChat) await sse.writeSSE({ data: chunk(requested, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
-    for await (const piece of pieces) for (const one of choices(piece)) await sse.writeSSE({ data: chunk(requested, [one]) });
+    if (isChat) await sse.writeSSE({ data: chunk(model, [{ delta: { role: "assistant", content: "" }, finish_reason: null }]) });
+    for await (const piece of pieces) for (const one of choices(piece)) await sse.writeSSE({ data: chunk(model, [one]) });
     const fail = (message: string) => sse.writeSSE({ data: JSON.stringify(openAIErrorBody(new GatewayError("upstream_error", message))) });
     try {
       const result = await held.call;

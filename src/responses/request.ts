@@ -76,6 +76,7 @@ function translate(body: InputTokensRequest, full: ResponsesRequest | undefined)
   if (full?.prompt_cache_key) hint("prompt_cache_key");
   if (full?.prompt_cache_retention) hint("prompt_cache_retention");
   if (full?.metadata && Object.keys(full.metadata).length > 0) hint("metadata");
+  if (full?.client_metadata && Object.keys(full.client_metadata).length > 0) hint("client_metadata");
   if (full?.user) hint("user");
   if (full?.safety_identifier) hint("safety_identifier");
   if (full?.service_tier) hint("service_tier");

@@ -12,15 +12,16 @@
 import { type Context, Hono } from "hono";
 import { tenantAuth } from "../auth/middleware";
 import type { ChatMessage, Generation } from "../backends/types";
-import { budgetHeader, holdUntilFirstPiece } from "../edge/held-stream";
+import { budgetHeader, type HeldStream, holdUntilFirstPiece, isNative, type NativePiece, type Piece } from "../edge/held-stream";
 import { GatewayError, openAIErrorResponse, toGatewayError } from "../errors";
 import type { AppEnv } from "../http/app-env";
 import { z } from "zod";
-import { ChatMessage as ChatMessageShape } from "../backends/shapes";
+import { ChatMessage as ChatMessageShape, JsonObject } from "../backends/shapes";
 import { readJson } from "../http/body";
 import { type CallInput, openCall } from "../inference/call";
 import { runCall } from "../inference/run";
 import type { TenantScope } from "../tenants/scope";
+import { nativeBody } from "./native";
 import { chatRequest, inResponsesTerms, promptRequest, type Translated } from "./request";
 import { echo, incomplete, outputItems, ResponseEvents, type ResponsesEvent, responseId, responseObject, type Shell, usage } from "./response";
 import { InputTokensRequest, ResponsesRequest } from "./schemas";
@@ -39,16 +40,25 @@ export const responsesRoutes = new Hono<AppEnv>()
   })
   .post("/responses", auth, async (c) => {
     const body = await readJson(c, ResponsesRequest);
+    // The body as sent, for a responses_api upstream (./native.ts); the parsed one is what translation reads.
+    const raw = JsonObject.parse(await c.req.json());
     const translated = chatRequest(body);
-    hintsHeader(c, translated.notApplied);
-    const { request, conversation } = await continued(c.var.scope, translated, body.previous_response_id);
-    const input = { capability: "chat", request } as const;
+    const { request, conversation, before } = await continued(c.var.scope, translated, body.previous_response_id);
+    const native = { request: { format: "responses", body: nativeBody(raw, before), headers: {} } } as const;
+    const input = { capability: "chat", request, native } as const;
     const keep = body.store !== false ? (result: Generation, response: object) => store(c.var.scope, conversation, result, response) : undefined;
     const shell = (model: string): Shell => ({ id: responseId(), created_at: Math.floor(Date.now() / 1000), model, echo: echo(body) });
-    if (body.stream) return stream(c, body.model, input, shell(body.model), translated.oneToolCall, keep);
+    if (body.stream) return stream(c, body.model, input, shell, translated, keep);
     const call = openCall(c.var.scope, body.model, input, { signal: c.req.raw.signal });
-    const result = firstCallOnly(await runCall(call), translated.oneToolCall);
+    const answered = await runCall(call);
     budgetHeader(c);
+    if (answered.native) {
+      // Passed through: the upstream's own response object (nothing was left out: no x-gateway-not-applied).
+      if (keep && !(await keep(answered, answered.native))) c.header("x-gateway-not-applied", "store");
+      return c.json({ ...answered.native, ...(answered.fallback && { fallback: answered.fallback }) });
+    }
+    hintsHeader(c, translated.notApplied);
+    const result = firstCallOnly(answered, translated.oneToolCall);
     const cut = incomplete(result);
     const response = responseObject(shell(result.model_id), {
       status: cut ? "incomplete" : "completed",
@@ -100,7 +110,7 @@ async function continued(scope: TenantScope, translated: Translated, previousId:
     before = parsed.data;
   }
   const conversation = [...before, ...translated.input];
-  return { request: { ...translated.request, messages: [...translated.instructions, ...conversation] }, conversation };
+  return { request: { ...translated.request, messages: [...translated.instructions, ...conversation] }, conversation, before };
 }
 
 /** Keep an answer and the conversation up to it; false when it was not kept. A failure to keep it is logged: the answer stands. */
@@ -145,12 +155,21 @@ async function stream(
   c: Context<AppEnv>,
   requested: string,
   input: Extract<CallInput, { capability: "chat" }>,
-  shell: Shell,
-  oneToolCall: boolean,
-  keep: ((result: Generation, response: object) => Promise<boolean>) | undefined,
+  shellFor: (model: string) => Shell,
+  translated: Translated,
+  keep: Keep | undefined,
 ) {
-  const held = await holdUntilFirstPiece(c, (io) => openCall(c.var.scope, requested, input, io), { toolCalls: true });
+  const held = await holdUntilFirstPiece<typeof input, Piece | NativePiece>(c, (io) => openCall(c.var.scope, requested, input, io), {
+    toolCalls: true,
+    native: true,
+  });
+  // One attempt's pieces are all of one kind: the upstream's own events (a responses_api model), or translated pieces.
+  if (isNative(held.first)) return passThrough(held, keep);
+  hintsHeader(c, translated.notApplied);
+  const { oneToolCall } = translated;
   const promptEstimate = held.opened.demand.prompt_tokens;
+  // The model's id, whatever name (an alias) the caller asked for it by.
+  const shell = shellFor(held.opened.model.id);
   return held.respond(async (sse, pieces) => {
     const send = (e: ResponsesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const items = new ResponseEvents();
@@ -162,7 +181,7 @@ async function stream(
     await send(items.event("response.created", { response: begun }));
     await send(items.event("response.in_progress", { response: begun }));
     for await (const piece of pieces) {
-      if (oneToolCall && typeof piece !== "string" && piece.index > 0) continue;
+      if (isNative(piece) || (oneToolCall && typeof piece !== "string" && piece.index > 0)) continue;
       for (const e of items.piece(piece)) await send(e);
     }
     try {
@@ -180,6 +199,50 @@ async function stream(
       await send(items.event(cut ? "response.incomplete" : "response.completed", { response: final }));
     } catch (error) {
       await send(failed(toGatewayError(error).message));
+    }
+  });
+}
+
+type Keep = (result: Generation, response: object) => Promise<boolean>;
+
+/** The two events that end a Responses stream well: passed on only once the call has ended well (and the answer is kept). */
+const TERMINAL = new Set(["response.completed", "response.incomplete"]);
+
+/**
+ * A responses_api upstream's events, passed on as it sent them (each
+ * redacted), held like any stream until the first content. The event that
+ * ends the stream well is sent only once the call has ended well; a stream
+ * that breaks after content (or whose upstream reports response.failed) ends
+ * with the gateway's own response.failed, numbered after the last event sent.
+ */
+function passThrough(held: HeldStream<Extract<CallInput, { capability: "chat" }>, Piece | NativePiece>, keep: Keep | undefined) {
+  return held.respond(async (sse, pieces) => {
+    const send = (e: Record<string, unknown>) => sse.writeSSE({ event: String(e.type), data: JSON.stringify(e) });
+    let sequence = -1;
+    let latest: Record<string, unknown> = {};
+    let terminal: Record<string, unknown> | undefined;
+    for await (const piece of pieces) {
+      if (!isNative(piece)) continue;
+      const e = piece.native;
+      if (typeof e.sequence_number === "number") sequence = e.sequence_number;
+      const response = JsonObject.safeParse(e.response);
+      if (response.success) latest = response.data;
+      if (TERMINAL.has(String(e.type))) terminal = e;
+      else await send(e);
+    }
+    const failed = (message: string) =>
+      send({
+        type: "response.failed",
+        sequence_number: sequence + 1,
+        response: { ...latest, status: "failed", error: { code: "server_error", message } },
+      });
+    try {
+      const result = await held.call;
+      if (result.error || !terminal) return await failed(result.error ?? "The upstream ended the stream without response.completed.");
+      await keep?.(result, latest);
+      await send(terminal);
+    } catch (error) {
+      await failed(toGatewayError(error).message);
     }
   });
 }

@@ -8,7 +8,7 @@
  * refused, naming it (the body is strict).
  */
 import { z } from "zod";
-import { JsonObject, ToolName } from "../backends/shapes";
+import { JsonObject, SchemaName, ToolName } from "../backends/shapes";
 import { ImageUrl, LIMITS } from "../inference/schemas";
 
 const Text = z.string().max(LIMITS.messageChars);
@@ -96,7 +96,7 @@ export const TextFormat = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("json_object") }),
   z.strictObject({
     type: z.literal("json_schema"),
-    name: ToolName,
+    name: SchemaName,
     schema: JsonObject,
     description: z.string().max(8192).nullish(),
     strict: z.boolean().nullish(),
@@ -138,6 +138,8 @@ export const ResponsesRequest = z.strictObject({
   prompt_cache_key: z.string().max(1024).nullish(),
   prompt_cache_retention: z.string().max(32).nullish(),
   metadata: z.record(z.string(), z.string().max(512)).nullish(),
+  // Codex (0.17x) sends its session, thread and turn ids here on every call.
+  client_metadata: z.record(z.string(), z.string().max(8192)).nullish(),
   user: z.string().max(256).nullish(),
   safety_identifier: z.string().max(256).nullish(),
   service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullish(),

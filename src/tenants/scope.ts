@@ -35,9 +35,12 @@ export class TenantScope {
     if (this.role !== "admin") throw new GatewayError("forbidden", "This needs a tenant admin key; this key has role user.");
   }
 
-  /** A model of this tenant, or the same "not found" whatever the id (another tenant's ids included). */
+  /**
+   * A model of this tenant by id or alias (the record, so results name the real id),
+   * or the same "not found" whatever the name (another tenant's ids and aliases included).
+   */
   model(id: string): ModelRecord {
-    const model = this.snapshot.models.find((m) => m.id === id);
+    const model = this.snapshot.models.find((m) => m.id === id) ?? this.snapshot.models.find((m) => m.aliases.includes(id));
     if (!model)
       throw new GatewayError(
         "not_found",

@@ -70,6 +70,8 @@ export function codexRequest(model: string, lastUserText = "Now list the files a
     stream: true,
     include: ["reasoning.encrypted_content"],
     prompt_cache_key: "0199c7e2-6a2f-7d10-9a54-5b1f0e6c2d11",
+    // Codex 0.171 sends its session, thread and turn ids (seen in tests/e2e/codex.e2e.test.ts).
+    client_metadata: { session_id: "0199c7e2-6a2f-7d10-9a54-5b1f0e6c2d11", thread_id: "0199c7e2-6a2f-7d10-9a54-5b1f0e6c2d11" },
   };
 }
 
@@ -78,6 +80,7 @@ export const CODEX_NOT_APPLIED = [
   "reasoning",
   "include:reasoning.encrypted_content",
   "prompt_cache_key",
+  "client_metadata",
   "input.reasoning",
   "tools.namespace",
   "tools.web_search",

@@ -1,7 +1,8 @@
 /**
  * A fake OpenAI-compatible upstream on 127.0.0.1, speaking the real wire format
  * (https://platform.openai.com/docs/api-reference): /v1/chat/completions and
- * /v1/completions (JSON, or SSE with `stream: true`), /v1/embeddings, /v1/models.
+ * /v1/completions (JSON, or SSE with `stream: true`), /v1/embeddings, /v1/models,
+ * and the Responses API /v1/responses (./fake-responses.ts).
  *
  * Replies are deterministic: chat answers "echo: <last user message>", a
  * completion answers "<prompt> …continued", embeddings are derived from the text.
@@ -24,10 +25,14 @@ import type { ServerResponse } from "node:http";
 import { answerCommonFault, type CommonStep, FakeControl, type Quirks } from "./fake-control.ts";
 import { dropConnection, type FakeServer, json, serve } from "./fake-http.ts";
 import { chatReply } from "./fake-replies.ts";
+import { answerResponses, type ResponsesStep } from "./fake-responses.ts";
 import { fakeVector8 } from "./fake-vectors.js";
 
 export type Step =
   | CommonStep
+  // /v1/responses only (./fake-responses.ts): response.failed mid-stream; /v1/responses and /v1/chat/completions:
+  // a scripted function call (name and arguments as given), until its output is in the input.
+  | Extract<ResponsesStep, { kind: "fail_stream" | "call_tool" }>
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
   // `delayMs` before each text chunk, from chunk `afterChunks` on (0: all of them, the first token included).
@@ -157,7 +162,11 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
       const quirks = control.quirks(model);
       const refused = refusal(fields, quirks, quirks.echo ? (headers.authorization ?? "") : "");
       if (refused) return json(res, 400, refused);
-      const reply = chatReply(withoutIgnored(fields, quirks));
+      // A scripted call (an agent's tool, e.g. Codex's exec_command) until its result is in the conversation.
+      const scripted = step?.kind === "call_tool" && (messages.at(-1) as { role?: string } | undefined)?.role !== "tool";
+      const reply = scripted
+        ? { text: "", toolCalls: [{ id: "call_fake_0", name: step.name, arguments: step.arguments }] }
+        : chatReply(withoutIgnored(fields, quirks));
       if (reply.toolCalls) {
         const calls = reply.toolCalls.map((c) => ({
           id: c.id,
@@ -184,6 +193,10 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
         choices: [{ index: 0, message: { role: "assistant", content: text.value }, finish_reason: text.finish, logprobs: null }],
         usage: usage(JSON.stringify(messages), text.value, step),
       });
+    }
+    if (method === "POST" && url.pathname === "/v1/responses") {
+      const responsesStep = step?.kind === "break_stream" || step?.kind === "fail_stream" || step?.kind === "call_tool" ? step : undefined;
+      return answerResponses(res, fields, model, responsesStep);
     }
     if (method === "POST" && url.pathname === "/v1/completions") {
       const prompt = String(fields.prompt ?? "");

@@ -53,7 +53,7 @@ describe("limits", () => {
     const many = Array.from({ length: 300 }, () => ({ role: "user", content: "hi" }));
     const cases = [
       await callTool(tenant.userKey, "chat", { model_id: "m", messages: many }),
-      await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 100_000 }),
+      await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 128_001 }),
       await callTool(tenant.userKey, "embed", { model_id: "e", input: Array.from({ length: 300 }, () => "x") }),
     ];
     for (const res of cases) expect(res.tool.isError).toBe(true);
@@ -151,6 +151,7 @@ describe("how much one tenant may hold", () => {
           features: [],
           feature_checks: {},
           fallbacks: [],
+          aliases: [],
           status: "initializing",
           status_detail: null,
           last_checked_at: null,
@@ -190,6 +191,7 @@ describe("how much one tenant may hold", () => {
           features: [],
           feature_checks: {},
           fallbacks: [],
+          aliases: [],
           status: "initializing",
           status_detail: null,
           last_checked_at: null,

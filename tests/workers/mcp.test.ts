@@ -50,6 +50,7 @@ describe("MCP endpoint", () => {
           backend_type: "openai_compatible",
           capabilities: ["embedding"],
           features: [],
+          aliases: [],
           feature_checks: {}, // no capability probe (see health-capabilities.test.ts)
           status: "available", // probed at registration
           last_checked_at: expect.any(String),

@@ -23,6 +23,7 @@ describe("model registry over the admin API", () => {
       backend_type: "openai_compatible",
       capabilities: ["chat", "completion"],
       fallbacks: [],
+      aliases: [],
       status: "available", // probed at registration
       config: { api_key: "${UPSTREAM_KEY}", timeout: 60, max_retries: 2 },
     });

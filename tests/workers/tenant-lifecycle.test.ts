@@ -165,6 +165,7 @@ function modelRecord(id: string) {
     features: [],
     feature_checks: {},
     fallbacks: [],
+    aliases: [],
     status: "initializing" as const,
     last_checked_at: null,
     status_detail: null,

@@ -18,6 +18,7 @@ function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
     features: [],
     feature_checks: {},
     fallbacks: [],
+    aliases: [],
     status: "initializing",
     status_detail: null,
     last_checked_at: null,

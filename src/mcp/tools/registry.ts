@@ -1,7 +1,7 @@
 /** Read-only registry tools and the `model://<id>` resources, for any tenant key. */
 import { ResourceTemplate } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { Capability, Feature, ModelId, ModelStatus } from "../../models/schema";
+import { Capability, Feature, ModelAlias, ModelId, ModelStatus } from "../../models/schema";
 import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
 import type { ToolRegistrar } from "../definitions";
@@ -77,7 +77,7 @@ export function registerRegistryTools(server: ToolRegistrar): void {
         "Without calling any model: which backend and host a call for this model and capability would go to, " +
         "the fallbacks in order, each one's status, and the rate budget left. With features (what the call " +
         "would use: tools, vision, json_schema), models lacking one are shown as skipped.",
-      inputSchema: z.strictObject({ model_id: ModelId, capability: Capability, features: z.array(Feature).optional() }),
+      inputSchema: z.strictObject({ model_id: ModelAlias.describe("Id or alias"), capability: Capability, features: z.array(Feature).optional() }),
       outputSchema: RouteExplanation,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },

@@ -1,0 +1,227 @@
+/**
+ * `openai_compatible` with `responses_api: true`: /v1/responses passes through
+ * to the upstream's own Responses API (the fake's /v1/responses, written from
+ * OpenAI's docs), driven by OpenAI's SDK inside workerd: the caller's body
+ * arrives as sent (model renamed, store: false, previous turns inlined by the
+ * gateway), the upstream's events come back in its order, usage is metered
+ * from response.completed, a failure before the first event falls over to a
+ * translated fallback, and a stream broken after content ends with
+ * response.failed.
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import { codexRequest } from "../support/codex-request";
+import { sseEvents } from "../support/sse-events";
+import { api, CANARY, createTenant, fakes, openaiClient, openaiModel, registerModel, uniqueId } from "./helpers";
+
+const OLLAMA = inject("ollamaUrl");
+
+async function nativeTenant(config: Record<string, unknown> = {}) {
+  const tenant = await createTenant({ grantCanary: true });
+  const upstream = uniqueId("native");
+  await registerModel(tenant, { ...openaiModel("gpt", upstream, { responses_api: true, ...config }), aliases: ["gpt-5-codex"] });
+  return { tenant, upstream, client: openaiClient(tenant.userKey) };
+}
+
+/** The bodies the fake received at /v1/responses for one upstream model. */
+async function sentToResponses(upstream: string): Promise<Record<string, unknown>[]> {
+  return (await fakes.openai.requests(upstream)).filter((r) => r.path === "/v1/responses").map((r) => r.body);
+}
+
+async function post(key: string, body: Record<string, unknown>) {
+  return exports.default.fetch(
+    new Request("http://gateway.test/v1/responses", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    }),
+  );
+}
+
+describe("responses_api: true passes /v1/responses through", () => {
+  it("sends Codex's body as it is (model renamed), nothing named not applied, and streams the upstream's events in its order", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    const body = { ...codexRequest("gpt-5-codex"), stream: true };
+    const response = await post(tenant.userKey, body);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-gateway-not-applied")).toBeNull();
+    const seen = await sseEvents(response);
+
+    const [sent] = await sentToResponses(upstream);
+    // Everything the caller sent arrives, reasoning, include, hosted and namespace tools, prompt_cache_key included.
+    const { model: _model, ...rest } = body as Record<string, unknown>;
+    expect(sent).toEqual({ ...rest, model: upstream, store: false });
+
+    expect(seen.map((e) => e.event)).toEqual([
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added", // the reasoning item (reasoning was asked for, with a summary)
+      "response.reasoning_summary_part.added",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.done",
+      "response.reasoning_summary_part.done",
+      "response.output_item.done",
+      "response.output_item.added", // Codex offers tools: the fake calls the first (shell)
+      "response.function_call_arguments.delta",
+      "response.function_call_arguments.delta",
+      "response.function_call_arguments.done",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    // Each event as the upstream numbered it, none left out, the event name the same as its type.
+    expect(seen.map((e) => e.data.sequence_number)).toEqual(seen.map((_, i) => i));
+    expect(seen.every((e) => e.data.type === e.event)).toBe(true);
+    const completed = seen.at(-1)!.data.response as Record<string, unknown>;
+    expect(completed).toMatchObject({
+      status: "completed",
+      model: upstream,
+      output: [
+        { type: "reasoning", encrypted_content: "gAAAAB-fake-encrypted" },
+        { type: "function_call", name: "shell", call_id: "call_fake_0" },
+      ],
+    });
+    const args = seen.filter((e) => e.event === "response.function_call_arguments.delta").map((e) => e.data.delta);
+    expect(args.join("")).toBe((completed.output as { arguments?: string }[])[1]!.arguments);
+  });
+
+  it("answers with the upstream's response object (not streamed), with OpenAI's SDK, function calls included", async () => {
+    const { client, upstream } = await nativeTenant();
+    const answered = await client.responses.create({
+      model: "gpt",
+      input: "Paris",
+      tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }],
+      tool_choice: "required",
+      reasoning: { effort: "low" },
+      store: false,
+    });
+    expect(answered.id).toMatch(/^resp_fake/);
+    expect(answered.output.map((o) => o.type)).toEqual(["reasoning", "function_call"]);
+    expect(answered.output[1]).toMatchObject({ type: "function_call", name: "get_weather", arguments: '{"city":"Paris"}', call_id: "call_fake_0" });
+    const [sent] = await sentToResponses(upstream);
+    expect(sent).toMatchObject({ tool_choice: "required", reasoning: { effort: "low" }, store: false });
+    expect(sent).not.toHaveProperty("stream");
+  });
+
+  it("meters the upstream's usage from response.completed, streamed and not", async () => {
+    const { tenant, client } = await nativeTenant({ pricing: { input_per_mtok: 1, output_per_mtok: 1 } });
+    const answered = await client.responses.create({ model: "gpt", input: "count me please", prompt_cache_key: "k", store: false });
+    const streamed = await client.responses
+      .stream({ model: "gpt", input: "and me", reasoning: { effort: "low" }, prompt_cache_key: "k", store: false })
+      .finalResponse();
+    expect(answered.usage!.input_tokens_details.cached_tokens).toBeGreaterThan(0);
+    expect(streamed.usage!.output_tokens_details.reasoning_tokens).toBe(7);
+    const report = await api<{ totals: { requests: number; prompt_tokens: number; completion_tokens: number; estimated_requests: number } }>(
+      "GET",
+      "/api/v1/usage",
+      { token: tenant.adminKey },
+    );
+    expect(report.body.totals).toMatchObject({
+      requests: 2,
+      prompt_tokens: answered.usage!.input_tokens + streamed.usage!.input_tokens,
+      completion_tokens: answered.usage!.output_tokens + streamed.usage!.output_tokens,
+      estimated_requests: 0,
+    });
+  });
+
+  it("a failure before the first event falls over to an Ollama fallback, which answers by translation", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const upstream = uniqueId("native-down");
+    const local = uniqueId("llama-fb");
+    await fakes.ollama.control("pull", { model: local });
+    await registerModel(tenant, { id: "local", name: "local", backend_type: "ollama", config: { base_url: OLLAMA, model_name: local, timeout: 5 } });
+    await registerModel(tenant, { ...openaiModel("gpt", upstream, { responses_api: true, max_retries: 0 }), fallbacks: ["local"] });
+    await fakes.openai.script(upstream, [{ kind: "status", status: 500 }]);
+    const response = await post(tenant.userKey, { model: "gpt", input: "hello there", stream: true, store: false, reasoning: { effort: "high" } });
+    expect(response.status).toBe(200);
+    // Answered by translation: the hint the Ollama model cannot use is named.
+    expect(response.headers.get("x-gateway-not-applied")).toBe("reasoning");
+    const seen = await sseEvents(response);
+    expect(seen[0]!.event).toBe("response.created");
+    expect(seen.at(-1)!.event).toBe("response.completed");
+    expect(seen.map((e) => e.event)).not.toContain("response.failed");
+    expect(seen.at(-1)!.data.response).toMatchObject({ status: "completed" });
+    expect(seen.filter((e) => e.event === "response.output_text.delta").length).toBeGreaterThan(0);
+    expect(await sentToResponses(upstream)).toHaveLength(1);
+    expect((await fakes.ollama.requests(local)).filter((r) => r.path === "/api/chat")).toHaveLength(1);
+  });
+
+  for (const fault of [
+    { kind: "break_stream", afterChunks: 2 },
+    { kind: "fail_stream", afterChunks: 2 },
+  ] as const) {
+    it(`a stream broken after content (${fault.kind}) ends with response.failed, never response.completed`, async () => {
+      const { tenant, upstream } = await nativeTenant();
+      await fakes.openai.script(upstream, [fault]);
+      const response = await post(tenant.userKey, { model: "gpt", input: "one two three four", stream: true, store: false });
+      expect(response.status).toBe(200);
+      const seen = await sseEvents(response);
+      const names = seen.map((e) => e.event);
+      expect(names.slice(0, 6)).toEqual([
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+      ]);
+      expect(names.at(-1)).toBe("response.failed");
+      expect(names.filter((n) => n === "response.failed")).toHaveLength(1);
+      expect(names).not.toContain("response.completed");
+      const last = seen.at(-1)!.data;
+      expect(last.sequence_number).toBe((seen.at(-2)!.data.sequence_number as number) + 1);
+      expect(last.response).toMatchObject({ status: "failed", error: { code: "server_error" } });
+    });
+  }
+
+  it("a reasoning summary is content: a stream cut after it (before any text) ends with response.failed, with the summary delivered", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    await fakes.openai.script(upstream, [{ kind: "break_stream", afterChunks: 0 }]);
+    const response = await post(tenant.userKey, {
+      model: "gpt",
+      input: "hi",
+      stream: true,
+      store: false,
+      reasoning: { effort: "low", summary: "auto" },
+    });
+    expect(response.status).toBe(200);
+    const names = (await sseEvents(response)).map((e) => e.event);
+    expect(names).toContain("response.reasoning_summary_text.delta");
+    expect(names).not.toContain("response.output_text.delta");
+    expect(names.at(-1)).toBe("response.failed");
+  });
+
+  it("redacts the model's secret from the upstream's events and object", async () => {
+    const { tenant, client } = await nativeTenant();
+    // The fake echoes the input: an answer holding the upstream key the model's config resolves.
+    const response = await post(tenant.userKey, { model: "gpt", input: `say ${CANARY} twice`, stream: true, store: false });
+    const text = await response.text();
+    expect(text).toContain("response.completed");
+    expect(text).not.toContain(CANARY);
+    const answered = await client.responses.create({ model: "gpt", input: `say ${CANARY}`, store: false });
+    expect(JSON.stringify(answered)).not.toContain(CANARY);
+  });
+
+  it("store: the gateway keeps the upstream's response (GET by its id); previous_response_id is resolved here, the upstream gets the whole conversation and store: false", async () => {
+    const { client, upstream } = await nativeTenant();
+    const first = await client.responses.create({ model: "gpt", instructions: "be brief", input: "Paris" });
+    const got = await client.responses.retrieve(first.id);
+    expect(got).toMatchObject({ id: first.id, status: "completed", output: [{ type: "message" }] });
+
+    const second = await client.responses.stream({ model: "gpt", previous_response_id: first.id, input: "and Rome?" }).finalResponse();
+    expect(second.output_text).toBe("echo: and Rome?");
+    const sent = await sentToResponses(upstream);
+    expect(sent[0]).toMatchObject({ store: false, instructions: "be brief", input: "Paris" });
+    expect(sent[1]).not.toHaveProperty("previous_response_id");
+    expect(sent[1]).toMatchObject({
+      store: false,
+      stream: true,
+      input: [
+        { type: "message", role: "user", content: "Paris" },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "echo: Paris" }] },
+        { type: "message", role: "user", content: "and Rome?" },
+      ],
+    });
+    expect(await client.responses.retrieve(second.id)).toMatchObject({ id: second.id, status: "completed" });
+  });
+});
