@@ -2,11 +2,14 @@
  * Tool results: `content` for people and `structuredContent` for programs, and
  * the one wrapper every tool handler goes through: it hands the handler the
  * request's tenant scope (which the SDK carries in `ctx.http.authInfo`, see
- * server.ts) and turns any failure into an `isError` result.
+ * server.ts) and turns any failure into an `isError` result whose
+ * structuredContent is `{ error: { code, message, alternatives?, retry_after_s?, resets_at? } }`
+ * (advice.ts), so an agent can recover without parsing the text.
  */
 import type { CallToolResult, ServerContext } from "@modelcontextprotocol/server";
 import { toGatewayError, toolErrorResult } from "../errors";
 import { TenantScope } from "../tenants/scope";
+import { advise, adviceText, type ToolErrorContent, type Want } from "./advice";
 
 export function ok(structured: object, text: string): CallToolResult {
   return { content: [{ type: "text", text }], structuredContent: { ...structured } };
@@ -19,15 +22,24 @@ export function scopeOf(ctx: ServerContext): TenantScope {
   return scope;
 }
 
-/** Run a tool body for the request's scope; a GatewayError becomes a tool error a person can act on. */
-export function guarded<A>(body: (args: A, scope: TenantScope, ctx: ServerContext) => Promise<CallToolResult>) {
+/**
+ * Run a tool body for the request's scope; a GatewayError becomes a tool error
+ * a person (or agent) can act on. `want`: the call the tool makes, so a
+ * refusal can name the models that would take it instead.
+ */
+export function guarded<A>(body: (args: A, scope: TenantScope, ctx: ServerContext) => Promise<CallToolResult>, want?: (args: A) => Want) {
   return async (args: A, ctx: ServerContext): Promise<CallToolResult> => {
+    const scope = scopeOf(ctx);
     try {
-      return await body(args, scopeOf(ctx), ctx);
+      return await body(args, scope, ctx);
     } catch (error) {
       const failure = toGatewayError(error);
       if (failure.code === "internal") console.error("tool failed", error instanceof Error ? error.stack : error);
-      return toolErrorResult(failure);
+      const detail = advise(failure, scope, want?.(args));
+      const result = toolErrorResult(failure);
+      const advice = adviceText(detail);
+      const content = advice ? result.content.map((c) => ({ ...c, text: `${c.text} ${advice}` })) : result.content;
+      return { ...result, content, structuredContent: { error: detail } satisfies ToolErrorContent };
     }
   };
 }

@@ -171,7 +171,9 @@ describe("MCP endpoint", () => {
     const unknown = await callTool(tenant.userKey, "chat", { model_id: "ghost", messages: [{ role: "user", content: "hi" }] });
     expect(unknown.tool).toMatchObject({
       isError: true,
-      content: [{ text: 'Model "ghost" not found. Models of this tenant: "only-embed". [not_found]' }],
+      content: [
+        { text: 'Model "ghost" not found. Models of this tenant: "only-embed". [not_found] No other model of this tenant can take this call now.' },
+      ],
     });
 
     const lacking = await callTool(tenant.userKey, "chat", { model_id: "only-embed", messages: [{ role: "user", content: "hi" }] });
@@ -227,7 +229,8 @@ describe("MCP endpoint", () => {
     await registerModel(a, openaiModel("private", upstream));
     const res = await callTool(b.userKey, "chat", { model_id: "private", messages: [{ role: "user", content: "hi" }] });
     expect(res.tool.content[0]!.text).toBe(
-      'Model "private" not found. This tenant has no models yet (register one with POST /api/v1/models). [not_found]',
+      'Model "private" not found. This tenant has no models yet (register one with POST /api/v1/models). [not_found] ' +
+        "No other model of this tenant can take this call now.",
     );
     const list = await callTool(b.userKey, "list_models", {});
     expect(list.tool.structuredContent).toEqual({ models: [] });

@@ -19,7 +19,10 @@ import {
   mcpToolCalls,
   stopList,
 } from "../../inference/schemas";
-import type { ModelRecord } from "../../models/schema";
+import type { z } from "zod";
+import { requiredFeatures } from "../../inference/features";
+import type { Capability, ModelRecord } from "../../models/schema";
+import type { Want } from "../advice";
 import type { ToolRegistrar, ToolSet } from "../definitions";
 import { guarded, ok } from "../result";
 
@@ -44,17 +47,20 @@ export function registerInferenceTools(server: ToolRegistrar, { snapshot }: Tool
       outputSchema: ChatResult,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    guarded(async ({ model_id, messages, stop, ...rest }, scope, ctx) => {
-      const request = { messages: backendMessages(messages), stop: stopList(stop), ...rest };
-      const result = untagged(await runCall(openCall(scope, model_id, { capability: "chat", request }, streaming(ctx))));
-      const calls = mcpToolCalls(result.tool_calls);
-      const wantsJson = rest.response_format !== undefined && rest.response_format.type !== "text";
-      const structured = { ...result, ...(calls && { tool_calls: calls }), ...(wantsJson && parsedJson(result.text)) };
-      const said = calls
-        ? [result.text, ...calls.map((c) => `[tool call ${c.id}: ${c.name}(${JSON.stringify(c.arguments)})]`)].filter(Boolean).join("\n")
-        : result.text;
-      return ok(structured, result.error ? `${said}\n\n[stream ended early: ${result.error}]` : said);
-    }),
+    guarded(
+      async ({ model_id, messages, stop, ...rest }, scope, ctx) => {
+        const request = chatRequest({ messages, stop, ...rest });
+        const result = untagged(await runCall(openCall(scope, model_id, { capability: "chat", request }, streaming(ctx))));
+        const calls = mcpToolCalls(result.tool_calls);
+        const wantsJson = rest.response_format !== undefined && rest.response_format.type !== "text";
+        const structured = { ...result, ...(calls && { tool_calls: calls }), ...(wantsJson && parsedJson(result.text)) };
+        const said = calls
+          ? [result.text, ...calls.map((c) => `[tool call ${c.id}: ${c.name}(${JSON.stringify(c.arguments)})]`)].filter(Boolean).join("\n")
+          : result.text;
+        return ok(structured, result.error ? `${said}\n\n[stream ended early: ${result.error}]` : said);
+      },
+      ({ model_id, ...args }) => ({ model_id, capability: "chat", features: requiredFeatures(chatRequest(args)).map((n) => n.feature) }),
+    ),
   );
 
   server.registerTool(
@@ -70,7 +76,7 @@ export function registerInferenceTools(server: ToolRegistrar, { snapshot }: Tool
       const request = { prompt, stop: stopList(stop), ...sampling };
       const result = untagged(await runCall(openCall(scope, model_id, { capability: "completion", request }, streaming(ctx))));
       return ok(result, result.error ? `${result.text}\n\n[stream ended early: ${result.error}]` : result.text);
-    }),
+    }, wants("completion")),
   );
 
   server.registerTool(
@@ -87,7 +93,7 @@ export function registerInferenceTools(server: ToolRegistrar, { snapshot }: Tool
       const result = untagged(await runCall(openCall(scope, model_id, { capability: "embedding", request }, { signal: ctx.mcpReq.signal })));
       const dimensions = result.embeddings[0]?.length ?? 0;
       return ok({ ...result, dimensions }, `${result.embeddings.length} embedding(s) of ${dimensions} dimensions from ${result.model_id}.`);
-    }),
+    }, wants("embedding")),
   );
 
   server.registerTool(
@@ -104,8 +110,18 @@ export function registerInferenceTools(server: ToolRegistrar, { snapshot }: Tool
       const result = untagged(await runCall(openCall(scope, model_id, { capability: "classification", request }, { signal: ctx.mcpReq.signal })));
       const lines = result.labels.map((l) => `${l.label}: ${l.score.toFixed(4)}`).join("\n");
       return ok(result, lines || "No labels returned.");
-    }),
+    }, wants("classification")),
   );
+}
+
+/** The call a non-chat tool makes, for the advice on its refusals (advice.ts): no features needed. */
+function wants(capability: Capability) {
+  return <A extends { model_id: string }>({ model_id }: A): Want => ({ model_id, capability, features: [] });
+}
+
+/** The chat tool's arguments as the backends take them. */
+function chatRequest({ messages, stop, ...rest }: Omit<z.infer<typeof ChatInput>, "model_id">) {
+  return { messages: backendMessages(messages), stop: stopList(stop), ...rest };
 }
 
 /** A call's result as the tools' output schemas have it: the capability tag is the tool's own name. */
