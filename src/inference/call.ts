@@ -22,6 +22,7 @@ import { GatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, inputDemand } from "../usage/cost";
+import { embedInBatches } from "./embed-batch";
 import { type Need, requiredFeatures } from "./features";
 
 /** What is asked, by capability: the request shape each capability's backends take. */
@@ -148,7 +149,8 @@ function charsOf(texts: string[]): number {
 }
 
 /** Send the call's input to one backend, by capability (a backend's factory says which it serves). */
-export async function invoke(backend: ModelBackend, input: CallInput, options: CallOptions): Promise<CallOutput> {
+/** `embedBatch`: most inputs one upstream embedding request carries (./embed-batch.ts); more are sent in batches. */
+export async function invoke(backend: ModelBackend, input: CallInput, options: CallOptions, embedBatch = Infinity): Promise<CallOutput> {
   const missing = () => new GatewayError("unsupported_capability", `This backend type cannot serve ${input.capability}.`);
   switch (input.capability) {
     case "chat":
@@ -159,7 +161,7 @@ export async function invoke(backend: ModelBackend, input: CallInput, options: C
       return { capability: "completion", ...(await backend.complete(input.request, options)) };
     case "embedding":
       if (!backend.embed) throw missing();
-      return { capability: "embedding", ...(await backend.embed(input.request, options)) };
+      return { capability: "embedding", ...(await embedInBatches(input.request, embedBatch, (request) => backend.embed!(request, options))) };
     case "classification": {
       if (!backend.classify) throw missing();
       const result = await backend.classify(input.request, options);

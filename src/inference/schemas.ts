@@ -14,7 +14,8 @@ export const LIMITS = {
   messageChars: 200_000,
   promptChars: 400_000,
   maxTokens: 32_768,
-  inputs: 256,
+  /** Embedding inputs per call; sent upstream in batches each backend takes (./embed-batch.ts). */
+  inputs: 2048,
   inputChars: 50_000,
   labels: 64,
   tools: 128,

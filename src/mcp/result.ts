@@ -38,7 +38,8 @@ export function guarded<A>(body: (args: A, scope: TenantScope, ctx: ServerContex
       const detail = advise(failure, scope, want?.(args));
       const result = toolErrorResult(failure);
       const advice = adviceText(detail);
-      const content = advice ? result.content.map((c) => ({ ...c, text: `${c.text} ${advice}` })) : result.content;
+      // The advice is a text of its own after the error's `<message> [<code>]`, which stays as it always was.
+      const content = advice ? [...result.content, { type: "text" as const, text: advice }] : result.content;
       return { ...result, content, structuredContent: { error: detail } satisfies ToolErrorContent };
     }
   };

@@ -12,6 +12,7 @@ import type { AppEnv } from "../http/app-env";
 import { MAX_BODY_BYTES } from "../http/body";
 import { TenantScope } from "../tenants/scope";
 import { installTools, type ToolRegistrar, type ToolSet } from "./definitions";
+import { registerResultResources } from "./large";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
@@ -34,6 +35,7 @@ export function createServer(scope: TenantScope, calledTool?: string): McpServer
   const server = new McpServer(SERVER_INFO, OPTIONS);
   const define = (tools: ToolRegistrar, set: ToolSet) => {
     registerRegistryTools(tools);
+    registerResultResources(tools);
     registerInferenceTools(tools, set);
     registerUsageTools(tools, set);
     if (set.role === "admin") registerAdminTools(tools);

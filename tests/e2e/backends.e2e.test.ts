@@ -242,6 +242,7 @@ describe.each(clients)("%s", (_label, connect) => {
       expect(out).toEqual({
         embeddings: inputs.map(fakeVector8),
         dimensions: 8,
+        count: 3,
         model_id: "ollama-embed",
         latency_ms: expect.any(Number),
         usage: { prompt_tokens: expect.any(Number) }, // the upstream's own count, passed through

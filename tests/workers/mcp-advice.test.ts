@@ -15,7 +15,8 @@ const WEATHER = { type: "function", function: { name: "get_weather", parameters:
 async function refusal(tenant: Tenant, tool: string, args: Record<string, unknown>) {
   const res = await callTool(tenant.userKey, tool, args);
   expect(res.tool.isError, JSON.stringify(res.tool)).toBe(true);
-  return { text: res.tool.content[0]!.text, error: ToolErrorContent.parse(res.tool.structuredContent).error };
+  // The error as ever in the first text, the advice in a second one.
+  return { text: res.tool.content.map((c) => c.text).join(" "), error: ToolErrorContent.parse(res.tool.structuredContent).error };
 }
 
 /** A tenant with a healthy chat model "backup" (tools too), an embedding model, and the model under test. */

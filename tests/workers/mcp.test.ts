@@ -172,7 +172,8 @@ describe("MCP endpoint", () => {
     expect(unknown.tool).toMatchObject({
       isError: true,
       content: [
-        { text: 'Model "ghost" not found. Models of this tenant: "only-embed". [not_found] No other model of this tenant can take this call now.' },
+        { text: 'Model "ghost" not found. Models of this tenant: "only-embed". [not_found]' },
+        { text: "No other model of this tenant can take this call now." },
       ],
     });
 
@@ -229,8 +230,7 @@ describe("MCP endpoint", () => {
     await registerModel(a, openaiModel("private", upstream));
     const res = await callTool(b.userKey, "chat", { model_id: "private", messages: [{ role: "user", content: "hi" }] });
     expect(res.tool.content[0]!.text).toBe(
-      'Model "private" not found. This tenant has no models yet (register one with POST /api/v1/models). [not_found] ' +
-        "No other model of this tenant can take this call now.",
+      'Model "private" not found. This tenant has no models yet (register one with POST /api/v1/models). [not_found]',
     );
     const list = await callTool(b.userKey, "list_models", {});
     expect(list.tool.structuredContent).toEqual({ models: [] });
