@@ -18,6 +18,7 @@ import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
 import { registerRegistryTools } from "./tools/registry";
 import { registerUsageTools } from "./tools/usage";
+import { registerViews } from "./views";
 
 export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
 
@@ -36,6 +37,7 @@ export function createServer(scope: TenantScope, calledTool?: string): McpServer
   const define = (tools: ToolRegistrar, set: ToolSet) => {
     registerRegistryTools(tools);
     registerResultResources(tools);
+    registerViews(tools);
     registerInferenceTools(tools, set);
     registerUsageTools(tools, set);
     if (set.role === "admin") registerAdminTools(tools);
