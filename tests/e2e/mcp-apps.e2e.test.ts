@@ -169,4 +169,61 @@ describe.runIf(availability.run)("MCP Apps views in a host built with AppBridge,
     expect(problems).toEqual([]);
     await page.close();
   });
+
+  it("explain_route: the receipt names the answering model, and each skipped target with why", async () => {
+    const config = { max_retries: 0, timeout: 2, health_check: { probe: "generation" } };
+    await registerModel(tenant, { ...openaiModel("omega", up("omega"), config), fallbacks: ["alpha", "beta"] });
+    expect((await call("PUT", "/api/v1/models/omega/status", { token: tenant.adminKey, body: { status: "maintenance" } })).status).toBe(200);
+    const { page, view, problems, result } = await show("explain_route", { model_id: "omega", capability: "chat", features: ["json_schema"] });
+    expect(result.structuredContent).toMatchObject({ would_answer: "beta" });
+    const steps = view.locator("ol.route > li");
+    await expect.poll(() => steps.count()).toBe(3);
+    expect(await view.locator(".verdict").textContent()).toBe("chat with json_schema on omega would be answered by beta.");
+    const why = (id: string) => view.locator(`li[data-model='${id}'] [data-cell='why']`).textContent();
+    expect(await why("omega")).toBe("Skipped: in maintenance (set by an admin)");
+    expect(await why("alpha")).toMatch(/^Skipped: lacks the json_schema feature/);
+    expect(await why("beta")).toBe("Would answer");
+    expect(await view.locator("li[data-model='beta'] [data-cell='status']").textContent()).toBe("degraded");
+    expect(await view.locator("li[data-model='alpha'] .facts").textContent()).toMatch(
+      /^openai_compatible → 127\.0\.0\.1:\d+ · breaker closed · no rate limit$/,
+    );
+    expect(await view.getByRole("listitem", { name: "Fallback 2: beta" }).count()).toBe(1);
+    await keep(page, "explain-route");
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("get_usage: totals, bars per model, the budget as a meter; 'By day' asks get_usage again through the host", async () => {
+    for (let i = 0; i < 3; i++) {
+      const chat = await client.callTool({ name: "chat", arguments: { model_id: "alpha", messages: [{ role: "user", content: `hello ${i}` }] } });
+      expect(chat.isError).toBeFalsy();
+    }
+    const budget = await call("PUT", `/api/v1/tenants/${tenant.id}/budget`, { token: dev.adminToken, body: { period: "month", tokens: 1_000_000 } });
+    expect(budget.status).toBe(200);
+    // Usage is written after the response: wait until the report counts all three.
+    await expect
+      .poll(
+        async () =>
+          ((await client.callTool({ name: "get_usage", arguments: {} })).structuredContent as { totals: { requests: number } }).totals.requests,
+        { timeout: 10_000 },
+      )
+      .toBeGreaterThanOrEqual(3);
+    const { page, view, problems, result } = await show("get_usage", {});
+    const report = result.structuredContent as { totals: { requests: number; total_tokens: number }; groups: { model_id: string }[] };
+    await expect.poll(() => view.locator("tr[data-group='alpha']").count()).toBe(1);
+    expect(await view.locator(".totals").textContent()).toContain(`Requests${report.totals.requests}`);
+    const meter = view.getByRole("meter", { name: "Tenant budget per month" });
+    expect(await meter.getAttribute("aria-valuenow")).toMatch(/^\d+$/);
+    expect(await view.locator("[data-budget='tenant']").textContent()).toMatch(/of 1,000,000 used/);
+
+    const before = hostCalls.length;
+    await view.getByRole("button", { name: "By day" }).click();
+    const today = new Date().toISOString().slice(0, 10);
+    await expect.poll(() => view.locator(`tr[data-group='${today}']`).count()).toBe(1);
+    expect(hostCalls.slice(before)).toEqual([{ name: "get_usage", args: { group_by: "day" } }]);
+    expect(await view.getByRole("button", { name: "By day" }).getAttribute("aria-pressed")).toBe("true");
+    await keep(page, "get-usage");
+    expect(problems).toEqual([]);
+    await page.close();
+  });
 });

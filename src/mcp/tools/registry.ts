@@ -95,9 +95,11 @@ export function registerRegistryTools(server: ToolRegistrar): void {
     }),
   );
 
-  server.registerTool(
+  registerAppTool(
+    server as McpServer,
     "explain_route",
     {
+      _meta: { ui: { resourceUri: VIEW_URI.route } },
       title: "Explain a route",
       description:
         "Without calling any model: which backend and host a call for this model and capability would go to, " +

@@ -8,9 +8,13 @@ import { RESOURCE_MIME_TYPE, registerAppResource } from "@modelcontextprotocol/e
 import type { McpServer } from "@modelcontextprotocol/server";
 import type { ToolRegistrar } from "../definitions";
 import { MODELS_VIEW_HTML } from "./models-view";
+import { ROUTE_VIEW_HTML } from "./route-view";
+import { USAGE_VIEW_HTML } from "./usage-view";
 
 export const VIEW_URI = {
   models: "ui://mcp-model-gateway/models.html",
+  route: "ui://mcp-model-gateway/route.html",
+  usage: "ui://mcp-model-gateway/usage.html",
 } as const;
 
 const VIEWS = [
@@ -21,15 +25,18 @@ const VIEWS = [
     description: "The tenant's models: status, latency, capabilities, check now",
     html: MODELS_VIEW_HTML,
   },
+  {
+    uri: VIEW_URI.route,
+    name: "route-view",
+    title: "Route",
+    description: "Where a call would go: targets in order, status, breaker, why",
+    html: ROUTE_VIEW_HTML,
+  },
+  { uri: VIEW_URI.usage, name: "usage-view", title: "Usage", description: "Usage by model, key or day, and the budgets left", html: USAGE_VIEW_HTML },
 ];
 
 /** The views' content security: nothing from any network (no connect, resource or frame domains); all they need is inline. */
 const UI_META = { ui: { csp: { connectDomains: [], resourceDomains: [], frameDomains: [] }, prefersBorder: true } };
-
-/** `_meta` of a tool that has a view. */
-export function viewOf(uri: string) {
-  return { ui: { resourceUri: uri }, "ui/resourceUri": uri };
-}
 
 export function registerViews(server: ToolRegistrar): void {
   for (const view of VIEWS) {
