@@ -25,19 +25,26 @@ export interface StoredResult {
   text: string;
 }
 
-export function putResult(sql: SqlStorage, row: StoredResult, now: number): WriteResult<{ id: string; expires_at: number }> {
+/** The bounds a store keeps; tests pass smaller ones to see them hold. */
+export interface ResultLimits {
+  maxResult: number;
+  maxTotal: number;
+}
+const LIMITS: ResultLimits = { maxResult: MAX_RESULT_CHARS, maxTotal: MAX_TENANT_RESULT_CHARS };
+
+export function putResult(sql: SqlStorage, row: StoredResult, now: number, limits = LIMITS): WriteResult<{ id: string; expires_at: number }> {
   const size = row.text.length;
-  if (size > MAX_RESULT_CHARS) {
+  if (size > limits.maxResult) {
     return {
       ok: false,
       code: "invalid_request",
-      message: `The result is ${size} characters; at most ${MAX_RESULT_CHARS} are kept. Ask for less in one call.`,
+      message: `The result is ${size} characters; at most ${limits.maxResult} are kept. Ask for less in one call.`,
     };
   }
   sql.exec("DELETE FROM result_chunks WHERE id IN (SELECT id FROM results WHERE expires_at <= ?)", now);
   sql.exec("DELETE FROM results WHERE expires_at <= ?", now);
   const used = () => sql.exec<{ total: number | null }>("SELECT SUM(size) AS total FROM results").one().total ?? 0;
-  while (used() + size > MAX_TENANT_RESULT_CHARS) {
+  while (used() + size > limits.maxTotal) {
     const oldest = sql.exec<{ id: string }>("SELECT id FROM results ORDER BY created_at, id LIMIT 1").toArray()[0];
     if (!oldest) break;
     dropResult(sql, oldest.id);

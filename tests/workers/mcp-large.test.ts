@@ -5,8 +5,10 @@
  * with the same key gives the whole result, any other key gets not-found, and
  * it expires. Small results stay inline.
  */
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RESULT_TTL_MS } from "../../src/durable/result-store";
+import { getResult, putResult, RESULT_CHUNK_CHARS, RESULT_TTL_MS } from "../../src/durable/result-store";
 import { fakeVector8 } from "../support/fake-vectors";
 import { createTenant, fakes, openaiModel, registerModel, tenantObject, uniqueId } from "./helpers";
 import { connectClient } from "./mcp-client";
@@ -72,6 +74,34 @@ describe("results that fit", () => {
     const id = structured.resource.uri.slice("result://".length);
     expect(await tenantObject(tenant.id).getResult(id, tenant.userKeyId, expires - 1)).not.toBeNull();
     expect(await tenantObject(tenant.id).getResult(id, tenant.userKeyId, expires)).toBeNull();
+  });
+
+  it("a tenant's results are bounded in total: the oldest go first, one over the single cap is refused, large ones come back whole", async () => {
+    const stub = env.TENANTS.getByName(uniqueId("results"));
+    await runInDurableObject(stub, (instance: { activate(id: string): unknown }, state: DurableObjectState) => {
+      instance.activate("bounds");
+      const sql = state.storage.sql;
+      const limits = { maxResult: 60, maxTotal: 100 };
+      const put = (id: string, size: number, now: number) =>
+        putResult(sql, { id, key_id: "k", mime_type: "application/json", text: id[0]!.repeat(size) }, now, limits);
+      expect(put("a", 40, 1)).toMatchObject({ ok: true });
+      expect(put("b", 40, 2)).toMatchObject({ ok: true });
+      expect(put("c", 40, 3)).toMatchObject({ ok: true }); // 120 > 100: a (the oldest) goes
+      expect(getResult(sql, "a", "k", 4)).toBeNull();
+      expect(getResult(sql, "b", "k", 4)?.text).toBe("b".repeat(40));
+      expect(put("d", 61, 5)).toMatchObject({ ok: false, code: "invalid_request" });
+      expect(getResult(sql, "d", "k", 6)).toBeNull();
+      expect(sql.exec<{ total: number }>("SELECT SUM(size) AS total FROM results").one().total).toBe(80);
+      // Expired ones go before any live one.
+      expect(put("e", 40, 3 + RESULT_TTL_MS)).toMatchObject({ ok: true }); // b and c expired by now
+      expect(sql.exec<{ n: number }>("SELECT count(*) AS n FROM results").one().n).toBe(1);
+      // A result larger than a row holds is split and joined again.
+      const big = "x".repeat(RESULT_CHUNK_CHARS * 2 + 5);
+      expect(putResult(sql, { id: "big", key_id: "k", mime_type: "application/json", text: big }, 10)).toMatchObject({ ok: true });
+      expect(sql.exec<{ n: number }>("SELECT count(*) AS n FROM result_chunks WHERE id = 'big'").one().n).toBe(3);
+      expect(getResult(sql, "big", "k", 11)?.text).toBe(big);
+      expect(getResult(sql, "big", "other-key", 11)).toBeNull();
+    });
   });
 
   it("a small embed stays inline", async () => {
