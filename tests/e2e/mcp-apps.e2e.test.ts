@@ -90,7 +90,7 @@ describe.runIf(availability.run)("MCP Apps views in a host built with AppBridge,
   });
 
   /** A host page showing the view of `tool` with the result of calling it; problems collects console errors and page errors. */
-  async function show(toolName: string, args: Record<string, unknown>) {
+  async function show(toolName: string, args: Record<string, unknown>, alter: (html: string) => string = (html) => html) {
     const { tools } = await client.listTools();
     const tool = tools.find((t) => t.name === toolName) as Tool | undefined;
     const uri = tool?._meta?.ui?.resourceUri;
@@ -116,7 +116,7 @@ describe.runIf(availability.run)("MCP Apps views in a host built with AppBridge,
     });
     await page.setContent(`<!doctype html><html><head><title>host</title></head><body><script>${hostScript}</script></body></html>`);
     const request: MountRequest = {
-      html: content.text,
+      html: alter(content.text),
       csp: content._meta!.ui!.csp!,
       toolInput: args,
       toolResult: result,
@@ -167,6 +167,13 @@ describe.runIf(availability.run)("MCP Apps views in a host built with AppBridge,
 
     await keep(page, "list-models");
     expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("the host's check can fail: a view that reaches for the network is stopped by its CSP and reported", async () => {
+    const { page, view, problems } = await show("list_models", {}, (html) => html.replace("</main>", `</main><img alt="" src="${dev.url}/health">`));
+    await expect.poll(() => view.locator("tbody tr").count()).toBeGreaterThan(0);
+    await expect.poll(() => problems.join("\n")).toMatch(/Content Security Policy/);
     await page.close();
   });
 
