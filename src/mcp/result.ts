@@ -4,7 +4,8 @@
  * request's tenant scope (which the SDK carries in `ctx.http.authInfo`, see
  * server.ts) and turns any failure into an `isError` result whose
  * structuredContent is `{ error: { code, message, alternatives?, retry_after_s?, resets_at? } }`
- * (advice.ts), so an agent can recover without parsing the text.
+ * (advice.ts), so an agent can recover without parsing the text (for clients
+ * of the 2026-07-28 protocol; see below).
  */
 import type { CallToolResult, ServerContext } from "@modelcontextprotocol/server";
 import { toGatewayError, toolErrorResult } from "../errors";
@@ -40,6 +41,9 @@ export function guarded<A>(body: (args: A, scope: TenantScope, ctx: ServerContex
       const advice = adviceText(detail);
       // The advice is a text of its own after the error's `<message> [<code>]`, which stays as it always was.
       const content = advice ? [...result.content, { type: "text" as const, text: advice }] : result.content;
+      // 2025-era clients (the v1 TypeScript SDK among them) check any structuredContent against the tool's
+      // outputSchema, error or not, and would throw the whole result away: they get the text only.
+      if (ctx.http?.authInfo?.extra?.legacy === true) return { ...result, content };
       return { ...result, content, structuredContent: { error: detail } satisfies ToolErrorContent };
     }
   };

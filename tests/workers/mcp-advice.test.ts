@@ -7,16 +7,19 @@
  */
 import { describe, expect, it } from "vitest";
 import { ToolErrorContent } from "../../src/mcp/advice";
-import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, type Tenant, type ToolResult, uniqueId } from "./helpers";
+import { connectClient } from "./mcp-client";
 
 const HI = [{ role: "user", content: "hi" }];
 const WEATHER = { type: "function", function: { name: "get_weather", parameters: { type: "object", properties: {} } } };
 
+/** A refused call through the 2026-07-28 client: the error in the first text, the advice in a second one and in structuredContent. */
 async function refusal(tenant: Tenant, tool: string, args: Record<string, unknown>) {
-  const res = await callTool(tenant.userKey, tool, args);
-  expect(res.tool.isError, JSON.stringify(res.tool)).toBe(true);
-  // The error as ever in the first text, the advice in a second one.
-  return { text: res.tool.content.map((c) => c.text).join(" "), error: ToolErrorContent.parse(res.tool.structuredContent).error };
+  const client = await connectClient(tenant.userKey);
+  const result = (await client.callTool({ name: tool, arguments: args })) as ToolResult;
+  await client.close();
+  expect(result.isError, JSON.stringify(result)).toBe(true);
+  return { text: result.content.map((c) => c.text).join(" "), error: ToolErrorContent.parse(result.structuredContent).error };
 }
 
 /** A tenant with a healthy chat model "backup" (tools too), an embedding model, and the model under test. */
@@ -91,6 +94,18 @@ describe("tool errors that point the way", () => {
     expect(new Date(resets).getUTCDate()).toBe(1);
     expect(new Date(resets).getUTCMonth()).toBe((nextMonth.getUTCMonth() + 1) % 12);
     expect(text).toMatch(/Retry after \d+ s\.$/);
+  });
+
+  it("a 2025-era client gets the advice as text, and no structuredContent its SDK would check against the outputSchema", async () => {
+    const tenant = await tenantWith({ ...openaiModel("resting-too"), features: ["tools"] });
+    await api("PUT", "/api/v1/models/resting-too/status", { token: tenant.adminKey, body: { status: "maintenance" } });
+    const legacy = await callTool(tenant.userKey, "chat", { model_id: "resting-too", messages: HI }); // JSON-RPC as of 2025-06-18
+    expect(legacy.tool.isError).toBe(true);
+    expect(legacy.tool.structuredContent).toBeUndefined();
+    expect(legacy.tool.content.map((c) => c.text)).toEqual([
+      'Model "resting-too" is in maintenance (set by an admin); try another model. [model_unavailable]',
+      "Models that could take this call now: backup.",
+    ]);
   });
 
   it("with no model to turn to, says so", async () => {
