@@ -10,6 +10,7 @@ const CSS = `
 .spark { width: 96px; height: 24px; }
 .spark polyline { fill: none; stroke: var(--info); stroke-width: 1.5; }
 .spark circle { fill: var(--bad); }
+.spark circle.one { fill: var(--info); }
 td.latency { white-space: nowrap; font-variant-numeric: tabular-nums; }
 `;
 
@@ -30,7 +31,9 @@ function sparkline(points, label) {
     if (typeof p === "number") coords.push(x + "," + (height - 2 - (p / max) * (height - 4)).toFixed(1));
     else chart.append(svg("circle", { cx: x, cy: height - 3, r: 2 }));
   });
-  chart.prepend(svg("polyline", { points: coords.join(" ") }));
+  // One point draws no line: a dot shows it.
+  if (coords.length === 1) chart.append(svg("circle", { class: "one", cx: coords[0].split(",")[0], cy: coords[0].split(",")[1], r: 2 }));
+  else chart.prepend(svg("polyline", { points: coords.join(" ") }));
   return chart;
 }
 
