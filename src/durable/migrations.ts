@@ -171,6 +171,25 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE models ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
   `,
+  // 13: large MCP tool results behind resource links (src/durable/result-store.ts): short-lived, per key,
+  // bounded in total per tenant; the JSON text in chunks (rows are capped at 2 MB)
+  `
+  CREATE TABLE results (
+    id         TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL,
+    mime_type  TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX results_created ON results (created_at);
+  CREATE TABLE result_chunks (
+    id   TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (id, part)
+  );
+  `,
 ];
 
 /**

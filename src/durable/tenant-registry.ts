@@ -42,6 +42,7 @@ import { migrate } from "./migrations";
 import { createKey, deleteKey, findKey, hasKey, listKeys } from "./key-store";
 import { deleteModel, getModel, insertModel, listModels, replaceModel, setStatus } from "./model-store";
 import { deleteResponse, getResponse, putResponse, type StoredResponse } from "./response-store";
+import { getResult, putResult, type StoredResult } from "./result-store";
 import { deleteSecret, listSecrets, putSecret, resealSecrets, sealedSecrets, type SecretInfo } from "./secret-store";
 import type { Budget } from "../usage/budget";
 import type { BudgetStatus, Reservation, UsageRecord, UsageReport, UsageSeries } from "../usage/record";
@@ -348,6 +349,18 @@ export class TenantRegistry extends DurableObject<Env> {
 
   deleteResponse(actor: Actor, id: string): WriteResult<{ id: string }> {
     return this.refuse(actor, "key") ?? deleteResponse(this.sql, id);
+  }
+
+  // --- large MCP tool results behind resource links (./result-store.ts) -----
+
+  /** Kept for the writing key only: `row.key_id` must be the actor's. */
+  putResult(actor: Actor, row: StoredResult, now: number): WriteResult<{ id: string; expires_at: number }> {
+    if (actor !== null && actor.keyId !== row.key_id) return { ok: false, code: "forbidden", message: "A result belongs to the key that made it." };
+    return this.refuse(actor, "key") ?? putResult(this.sql, row, now);
+  }
+
+  getResult(id: string, keyId: string, now: number): StoredResult | null {
+    return this.opened ? getResult(this.sql, id, keyId, now) : null;
   }
 
   /**

@@ -24,6 +24,7 @@ import { GatewayError } from "../errors";
 import type { Capability, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, imageTokens, inputDemand } from "../usage/cost";
+import { embedInBatches } from "./embed-batch";
 import { type Need, requiredFeatures } from "./features";
 
 /**
@@ -177,7 +178,8 @@ function charsOf(texts: string[]): number {
 }
 
 /** Send the call's input to one backend, by capability (a backend's factory says which it serves). */
-export async function invoke(backend: ModelBackend, input: CallInput, options: CallOptions): Promise<CallOutput> {
+/** `embedBatch`: most inputs one upstream embedding request carries (./embed-batch.ts); more are sent in batches. */
+export async function invoke(backend: ModelBackend, input: CallInput, options: CallOptions, embedBatch = Infinity): Promise<CallOutput> {
   const missing = () => new GatewayError("unsupported_capability", `This backend type cannot serve ${input.capability}.`);
   switch (input.capability) {
     case "chat": {
@@ -194,7 +196,7 @@ export async function invoke(backend: ModelBackend, input: CallInput, options: C
       return { capability: "completion", ...(await backend.complete(input.request, options)) };
     case "embedding":
       if (!backend.embed) throw missing();
-      return { capability: "embedding", ...(await backend.embed(input.request, options)) };
+      return { capability: "embedding", ...(await embedInBatches(input.request, embedBatch, (request) => backend.embed!(request, options))) };
     case "classification": {
       if (!backend.classify) throw missing();
       const result = await backend.classify(input.request, options);

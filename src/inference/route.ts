@@ -106,6 +106,9 @@ export const RouteExplanation = z.object({
       reason: z.string().nullable(),
       rate_limit_per_minute: z.number().nullable(),
       rate_budget_left: z.number().nullable().describe("Requests left in this isolate's budget right now"),
+      breaker: z
+        .enum(["closed", "open"])
+        .describe("open: the model is in error, so calls skip it until its cooldown ends and one trial call is let through"),
     }),
   ),
 });
@@ -125,6 +128,9 @@ export function explainRoute(scope: TenantScope, modelId: string, capability: Ca
       reason: blocked ? describeBlocked(blocked) : null,
       rate_limit_per_minute: limit ?? null,
       rate_budget_left: limit === undefined ? null : tokensLeft(rateKey(scope, model), limit),
+      // As the registry shows it: a model in `error` has its breaker open (./breaker.ts); reading the object's
+      // cooldown would cost explain_route a storage round trip.
+      breaker: model.status === "error" ? ("open" as const) : ("closed" as const),
     };
   });
   return { model_id: modelId, capability, features: [...features], would_answer: steps.find((s) => s.usable)?.model_id ?? null, steps };

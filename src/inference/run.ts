@@ -23,6 +23,7 @@ import { timedOutCharge } from "../usage/cost";
 import { type Meter, openMeter } from "../usage/meter";
 import { passBreaker } from "./breaker";
 import { type CallInput, type CallOutput, type CallResult, type InferenceCall, invoke } from "./call";
+import { batchCount, embedBatchSize } from "./embed-batch";
 import { instanceFor } from "./instances";
 import { takeToken } from "../util/token-bucket";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
@@ -174,7 +175,9 @@ async function attempt(
   const { scope, signal } = call;
   const limit = rateLimit(model);
   if (limit !== undefined) {
-    const token = takeToken(rateKey(scope, model), limit);
+    // One token per upstream request: a large embedding call is several (capped at the bucket's size, all it can hold).
+    const count = Math.min(limit, requestsOf(call.input, model));
+    const token = takeToken(rateKey(scope, model), limit, Date.now(), { count });
     if (!token.ok) {
       throw new GatewayError("rate_limited", `Model "${model.id}" is at its rate limit of ${limit}/min; retry after ${token.retryAfter} s.`, {
         retryAfter: token.retryAfter,
@@ -189,7 +192,7 @@ async function attempt(
   const span = traceAttempt(model, traced.fallbackIndex, traced.breakerTrial);
   const started = Date.now();
   try {
-    const result = await invoke(backend, call.input, span.watch(piped.options));
+    const result = await invoke(backend, call.input, span.watch(piped.options), embedBatchSize(model.backend_type));
     span.succeeded(result);
     await piped.flush();
     // A stream that broke after it started still answers (with the partial text), and counts against the model
@@ -207,4 +210,9 @@ async function attempt(
     if (upstreamCaused(shown, call)) report(call, model, false, Date.now() - started, shown.message);
     throw shown;
   }
+}
+
+/** How many upstream requests a call makes on this model: an embedding call's batches, else one. */
+function requestsOf(input: CallInput, model: ModelRecord): number {
+  return input.capability === "embedding" ? batchCount(input.request.input.length, embedBatchSize(model.backend_type)) : 1;
 }

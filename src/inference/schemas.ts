@@ -19,7 +19,8 @@ export const LIMITS = {
    * models up to 64 000, which Claude Code asks for): a model's own lower limit is its upstream's to say.
    */
   maxTokens: 128_000,
-  inputs: 256,
+  /** Embedding inputs per call; sent upstream in batches each backend takes (./embed-batch.ts). */
+  inputs: 2048,
   inputChars: 50_000,
   labels: 64,
   tools: 128,

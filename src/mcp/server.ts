@@ -5,7 +5,7 @@
  * answers 2026-07-28 clients and 2025-era Streamable HTTP clients alike.
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
-import { McpServer } from "@modelcontextprotocol/server";
+import { isLegacyRequest, McpServer } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
 import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
@@ -13,11 +13,13 @@ import { MAX_BODY_BYTES } from "../http/body";
 import { traceMcpRequest } from "../telemetry/mcp-trace";
 import { TenantScope } from "../tenants/scope";
 import { installTools, type ToolRegistrar, type ToolSet } from "./definitions";
+import { registerResultResources } from "./large";
 import { type McpAccess, mcpAccess } from "./origins";
 import { registerAdminTools } from "./tools/admin";
 import { registerInferenceTools } from "./tools/inference";
 import { registerRegistryTools } from "./tools/registry";
 import { registerUsageTools } from "./tools/usage";
+import { registerViews } from "./views";
 
 export const SERVER_INFO = { name: "mcp-model-gateway", version: "0.1.0" };
 
@@ -35,6 +37,8 @@ export function createServer(scope: TenantScope, calledTool?: string): McpServer
   const server = new McpServer(SERVER_INFO, OPTIONS);
   const define = (tools: ToolRegistrar, set: ToolSet) => {
     registerRegistryTools(tools);
+    registerResultResources(tools);
+    registerViews(tools);
     registerInferenceTools(tools, set);
     registerUsageTools(tools, set);
     if (set.role === "admin") registerAdminTools(tools);
@@ -71,13 +75,20 @@ export async function serveMcp(c: Context<AppEnv>): Promise<Response> {
       request = new Request(request.url, { method: request.method, headers: request.headers, body: text, signal: request.signal });
   }
   traceMcpRequest(parsedBody);
-  const authInfo = authInfoFor(scope, toolCalled(parsedBody));
+  const calledTool = toolCalled(parsedBody);
+  // Only a tools/call result differs by era (see result.ts), so only then is the era worked out.
+  const legacy = calledTool !== undefined && (await isLegacyRequest(request, parsedBody));
+  const authInfo = authInfoFor(scope, calledTool, legacy);
   return mcpHandler(c.env).fetch(request, { authInfo, ...(parsedBody !== undefined && { parsedBody }) });
 }
 
-/** The tenant scope (and the tool a `tools/call` names) travel inside the SDK's AuthInfo: to the factory, and to every handler as `ctx.http.authInfo`. */
-export function authInfoFor(scope: TenantScope, calledTool?: string): AuthInfo {
-  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope, calledTool } };
+/**
+ * The tenant scope (the tool a `tools/call` names, and whether the client speaks
+ * a 2025-era protocol) travel inside the SDK's AuthInfo: to the factory, and to
+ * every handler as `ctx.http.authInfo`.
+ */
+export function authInfoFor(scope: TenantScope, calledTool?: string, legacy = false): AuthInfo {
+  return { token: "[tenant key]", clientId: `key:${scope.key.id}`, scopes: [scope.role], extra: { scope, calledTool, legacy } };
 }
 
 type McpHandler = ReturnType<typeof createMcpHandler>;

@@ -13,6 +13,7 @@
  * that request): work that outlives a request makes its own client.
  */
 import type { StoredResponse } from "../durable/response-store";
+import type { StoredResult } from "../durable/result-store";
 import type { Actor, TenantRegistry } from "../durable/tenant-registry";
 import { GatewayError } from "../errors";
 import type { HealthOutcome } from "../health/status";
@@ -263,5 +264,15 @@ export class TenantClient {
 
   deleteResponse(id: string): Promise<{ id: string }> {
     return this.write(this.stub.deleteResponse(this.actor, id), "unchanged");
+  }
+
+  // --- large MCP tool results behind resource links ---------------------------
+
+  putResult(row: StoredResult): Promise<{ id: string; expires_at: number }> {
+    return this.write(this.stub.putResult(this.actor, row, Date.now()), "unchanged");
+  }
+
+  getResult(id: string, keyId: string): Promise<StoredResult | null> {
+    return this.stub.getResult(id, keyId, Date.now());
   }
 }

@@ -242,6 +242,7 @@ describe.each(clients)("%s", (_label, connect) => {
       expect(out).toEqual({
         embeddings: inputs.map(fakeVector8),
         dimensions: 8,
+        count: 3,
         model_id: "ollama-embed",
         latency_ms: expect.any(Number),
         usage: { prompt_tokens: expect.any(Number) }, // the upstream's own count, passed through
@@ -305,7 +306,13 @@ describe.each(clients)("%s", (_label, connect) => {
     it("embed uses the feature-extraction pipeline, one vector per input", async () => {
       const inputs = [`ab cde ${tag}`, "x"];
       const out = structured<Embeddings>(await session.callTool("embed", { model_id: "hf-embed", input: inputs }));
-      expect(out).toEqual({ embeddings: inputs.map(fakeVector3), dimensions: 3, model_id: "hf-embed", latency_ms: expect.any(Number) });
+      expect(out).toEqual({
+        embeddings: inputs.map(fakeVector3),
+        dimensions: 3,
+        count: inputs.length,
+        model_id: "hf-embed",
+        latency_ms: expect.any(Number),
+      });
       const single = structured<Embeddings>(await session.callTool("embed", { model_id: "hf-embed", input: tag }));
       expect(single.embeddings).toEqual([fakeVector3(tag)]);
       const sent = await receivedWith(fakes.hf, UP.hfEmbed, tag);
@@ -391,6 +398,7 @@ describe.each(clients)("%s", (_label, connect) => {
       expect(out).toEqual({
         embeddings: inputs.map(fakeVector8),
         dimensions: 8,
+        count: 2,
         model_id: "openai-embed",
         latency_ms: expect.any(Number),
         usage: { prompt_tokens: expect.any(Number) }, // the upstream's own count, passed through
@@ -421,7 +429,7 @@ describe("one fault per wire format, end to end", () => {
   it("ollama: a model that is not pulled is a tool error naming `ollama pull`, not retried", async () => {
     const result = await session.callTool("chat", chatArgs("ollama-ghost", "are you there?"));
     expect(result.isError).toBe(true);
-    expect(result.structuredContent).toBeUndefined();
+    expect(result.structuredContent).toMatchObject({ error: { code: "model_unavailable" } });
     const text = textOf(result);
     expect(text).toMatch(new RegExp(`^Ollama at 127\\.0\\.0\\.1:\\d+: model ${UP.ollamaGhost} is not pulled on the Ollama server; `));
     expect(text).toContain(`run \`ollama pull ${UP.ollamaGhost}\``);

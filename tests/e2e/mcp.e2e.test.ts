@@ -242,7 +242,10 @@ describe.each(clients)("%s", (_label, connect, expectedVersion) => {
     const result = await user.callTool("chat", { model_id: "no-such-model", messages: [{ role: "user", content: "hi" }] });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toContain('Model "no-such-model" not found');
-    expect(result.structuredContent).toBeUndefined();
+    // The 2026-07-28 client gets the error as structuredContent too; the 2025-era SDK would check it against the
+    // tool's outputSchema and reject the result, so that client gets text only.
+    if (user.label === "legacy") expect(result.structuredContent).toBeUndefined();
+    else expect(result.structuredContent).toMatchObject({ error: { code: "not_found", message: expect.stringContaining("no-such-model") } });
   });
 
   it("a capability the model lacks is a tool error pointing at list_models", async () => {

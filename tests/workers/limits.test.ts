@@ -54,7 +54,7 @@ describe("limits", () => {
     const cases = [
       await callTool(tenant.userKey, "chat", { model_id: "m", messages: many }),
       await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 128_001 }),
-      await callTool(tenant.userKey, "embed", { model_id: "e", input: Array.from({ length: 300 }, () => "x") }),
+      await callTool(tenant.userKey, "embed", { model_id: "e", input: Array.from({ length: 2049 }, () => "x") }),
     ];
     for (const res of cases) expect(res.tool.isError).toBe(true);
     expect(cases.map((c) => c.tool.content[0]!.text)).toEqual([
@@ -64,20 +64,20 @@ describe("limits", () => {
     ]);
     expect(await fakes.openai.requests(up)).toEqual(probed);
   });
-  it("embed and /v1/embeddings name the input caps: 256 strings per call, 50 000 characters per string", async () => {
+  it("embed and /v1/embeddings name the input caps: 2048 strings per call, 50 000 characters per string", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = uniqueId("embed-caps");
     await registerModel(tenant, { ...openaiModel("e", up), capabilities: ["embedding"] });
     const probed = await fakes.openai.requests(up);
     const long = "x".repeat(50_001);
     const cases: [unknown, string][] = [
-      [Array.from({ length: 300 }, () => "x"), "input: at most 256 strings per call"],
+      [Array.from({ length: 2049 }, () => "x"), "input: at most 2048 strings per call"],
       [[], "input: at least one string"],
       [long, "input: at most 50000 characters per string"],
       [["a", long], "input.1: at most 50000 characters per string"],
       ["", "input: an empty string cannot be embedded"],
       [["a", 5], "input: item 1: Invalid input: expected string, received number"],
-      [5, "input: expected a string or an array of at most 256 strings"],
+      [5, "input: expected a string or an array of at most 2048 strings"],
     ];
     for (const [input, message] of cases) {
       const mcp = await callTool(tenant.userKey, "embed", { model_id: "e", input });

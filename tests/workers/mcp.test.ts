@@ -172,7 +172,10 @@ describe("MCP endpoint", () => {
     const unknown = await callTool(tenant.userKey, "chat", { model_id: "ghost", messages: [{ role: "user", content: "hi" }] });
     expect(unknown.tool).toMatchObject({
       isError: true,
-      content: [{ text: 'Model "ghost" not found. Models of this tenant: "only-embed". [not_found]' }],
+      content: [
+        { text: 'Model "ghost" not found. Models of this tenant: "only-embed". [not_found]' },
+        { text: "No other model of this tenant can take this call now." },
+      ],
     });
 
     const lacking = await callTool(tenant.userKey, "chat", { model_id: "only-embed", messages: [{ role: "user", content: "hi" }] });

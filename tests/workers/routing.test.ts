@@ -119,6 +119,7 @@ describe("explain_route", () => {
           reason: "in maintenance (set by an admin)",
           rate_limit_per_minute: null,
           rate_budget_left: null,
+          breaker: "closed",
         },
         {
           model_id: "emb-only",
@@ -129,6 +130,7 @@ describe("explain_route", () => {
           reason: "does not support chat",
           rate_limit_per_minute: null,
           rate_budget_left: null,
+          breaker: "closed",
         },
         {
           model_id: "backup",
@@ -139,6 +141,7 @@ describe("explain_route", () => {
           reason: null,
           rate_limit_per_minute: 30,
           rate_budget_left: 30,
+          breaker: "closed",
         },
       ],
     });

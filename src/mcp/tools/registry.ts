@@ -1,27 +1,53 @@
 /** Read-only registry tools and the `model://<id>` resources, for any tenant key. */
-import { ResourceTemplate } from "@modelcontextprotocol/server";
+import { registerAppTool } from "@modelcontextprotocol/ext-apps/server";
+import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { Capability, Feature, ModelAlias, ModelId, ModelStatus } from "../../models/schema";
 import { explainRoute, RouteExplanation } from "../../inference/route";
 import { listModels } from "../../models/service";
 import type { ToolRegistrar } from "../definitions";
 import { guarded, ok, scopeOf } from "../result";
+import { VIEW_URI } from "../views";
 import { CheckResults, ModelDetail, ModelSummary, summary } from "../shapes";
 
+/** How many recent checks list_models gives each model's latency line (`history`). */
+const HISTORY_CHECKS = 20;
+
 export function registerRegistryTools(server: ToolRegistrar): void {
-  server.registerTool(
+  registerAppTool(
+    server as McpServer,
     "list_models",
     {
+      _meta: { ui: { resourceUri: VIEW_URI.models } },
       title: "List models",
       description:
         "List this tenant's models with their capabilities and current health. Use a model whose status is " +
         "'available' (or 'initializing', not yet checked); 'error' and 'maintenance' models will refuse calls.",
-      inputSchema: z.strictObject({ capability: Capability.optional(), status: ModelStatus.optional() }),
-      outputSchema: z.object({ models: z.array(ModelSummary) }),
+      inputSchema: z.strictObject({
+        capability: Capability.optional(),
+        status: ModelStatus.optional(),
+        history: z.boolean().optional().describe("Also give each model's recent check latencies (recent_latencies_ms); costs a storage read"),
+      }),
+      outputSchema: z.object({
+        models: z.array(
+          ModelSummary.extend({
+            recent_latencies_ms: z
+              .array(z.number().nullable())
+              .optional()
+              .describe("With history: the recent checks' latencies, oldest first; null: the check failed"),
+          }),
+        ),
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    guarded(async (filter, scope) => {
-      const models = listModels(scope, filter).map(summary);
+    guarded(async ({ history, ...filter }, scope) => {
+      const listed = listModels(scope, filter);
+      // Checks live in storage, not in the cached registry: read only when asked (the warm path makes no storage read).
+      const checks = history && listed.length > 0 ? await scope.tenant.checksByModel(HISTORY_CHECKS) : undefined;
+      const models = listed.map((m) => ({
+        ...summary(m),
+        ...(checks && { recent_latencies_ms: (checks[m.id] ?? []).map((c) => (c.ok ? c.latency_ms : null)).reverse() }),
+      }));
       const text =
         models.length === 0
           ? "No models match."
@@ -69,9 +95,11 @@ export function registerRegistryTools(server: ToolRegistrar): void {
     }),
   );
 
-  server.registerTool(
+  registerAppTool(
+    server as McpServer,
     "explain_route",
     {
+      _meta: { ui: { resourceUri: VIEW_URI.route } },
       title: "Explain a route",
       description:
         "Without calling any model: which backend and host a call for this model and capability would go to, " +
