@@ -34,7 +34,7 @@ import type { CheckResult, TenantSnapshot, WriteResult } from "../tenants/shapes
 import { grantTrial } from "./breaker-store";
 import { budgetSet, budgetStatuses, reserveUsage, setBudget } from "./budget-store";
 import { deleteGrant, listGrants, putGrant } from "./grant-store";
-import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
+import { recentChecks, recentChecksByModel } from "./health-store";
 import { HealthScheduler } from "./health-scheduler";
 import { migrate } from "./migrations";
 import { createKey, deleteKey, findKey, hasKey, listKeys } from "./key-store";
@@ -185,9 +185,9 @@ export class TenantRegistry extends DurableObject<Env> {
   // --- health (see health-store.ts, breaker-store.ts, health-scheduler.ts) ---
 
   /** Passive health: a real call's outcome, reported by the Worker after the call; a failure names the capability it used. */
-  recordCall(actor: Actor, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): HealthCheck | null {
+  async recordCall(actor: Actor, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): Promise<HealthCheck | null> {
     if (this.refuse(actor, "key")) return null;
-    return recordOutcome(this.ctx.storage, modelId, outcome, "call", at, capability);
+    return this.health.recordCall(modelId, outcome, at, capability, actor?.keyId ?? null);
   }
 
   /** Circuit breaker: may a call go to this model in `error` now (one trial at a time)? See src/inference/breaker.ts. */

@@ -15,7 +15,12 @@
  *
  * Passive health counts only what the upstream caused: not the caller going
  * away, not an upstream 429 (a quota), not the timeouts or cut streams of a
- * request the caller made huge (`InferenceCall.huge`).
+ * request the caller made huge (`InferenceCall.huge`), and of timeouts only a
+ * streamed call's first-token timeout (a non-streamed call's overall timeout
+ * cannot tell a long answer from a dead upstream). Successes are reported
+ * too, at most one per model every few seconds from an isolate
+ * (./success-reports.ts), so one key's failures are not "in a row" while
+ * other calls succeed.
  */
 import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
@@ -26,6 +31,7 @@ import { instanceFor } from "./instances";
 import { takeToken } from "../util/token-bucket";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 import { CallStream } from "./stream";
+import { successDue } from "./success-reports";
 
 /**
  * Run a call: admit it against budgets (nothing is sent when it does not fit),
@@ -124,7 +130,8 @@ const HEALTH_FAILURES = new Set<ErrorCode>(["upstream_error", "upstream_timeout"
 /** Whether a failure counts against the model: the upstream caused it, not the caller. */
 function upstreamCaused(failure: GatewayError, call: InferenceCall): boolean {
   if (call.signal?.aborted) return false; // the caller went away
-  if (failure.code === "upstream_timeout" && call.huge) return false; // the caller asked for a long job
+  // Only a streamed call's first-token timeout of a request that is not huge: no byte within the limit.
+  if (failure.code === "upstream_timeout" && (call.huge || !call.sink)) return false;
   return HEALTH_FAILURES.has(failure.code);
 }
 
@@ -132,11 +139,15 @@ function upstreamCaused(failure: GatewayError, call: InferenceCall): boolean {
  * Passive health: a failed call counts against the model (naming the
  * capability it used), and a success brings a model that is not yet (or no
  * longer) `available` back, closing its breaker. Reported after the response,
- * so it costs the caller nothing; calls to healthy models write nothing.
+ * so it costs the caller nothing; successes of a model the isolate sees
+ * `available` are reported at most once per model every few seconds (they
+ * break another key's streak of failures; the object writes nothing for a
+ * model with none).
  */
 function report(call: InferenceCall, model: ModelRecord, ok: boolean, latencyMs: number, detail: string | null) {
-  if (ok && model.status === "available") return;
-  const outcome = { ok, latency_ms: ok ? latencyMs : null, detail };
+  if (ok && model.status === "available" && !successDue(call.scope, model.id)) return;
+  // A success seen `available` only breaks a streak: its latency (generation included) must not make the model "slow".
+  const outcome = { ok, latency_ms: ok && model.status !== "available" ? latencyMs : null, detail };
   call.scope.background(call.scope.tenant.recordCall(model.id, model.status, outcome, ok ? undefined : call.input.capability));
 }
 

@@ -212,20 +212,21 @@ describe("/v1 streaming under a bursty upstream and a slow client", () => {
 
 describe("the circuit breaker", () => {
   it("a flapping primary: skipped while open, then a trial call brings it back once it heals, without any check", async () => {
-    const { tenant, primaryUp } = await pair({ max_retries: 0, circuit_breaker: { cooldown_s: 0.3 } });
+    const { tenant, primaryUp } = await pair({ max_retries: 0, circuit_breaker: { cooldown_s: 1 } });
     await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 1500 }]);
     for (let i = 0; i < 3; i++) expect((await chat(tenant, `try ${i}`)).out).toMatchObject({ model_id: "backup" });
     const down = await until(
       () => checks(tenant, "primary"),
       (c) => c[0]?.status === "error",
     );
-    expect(down[0]).toMatchObject({ source: "call", ok: false, status: "error" });
+    // One key's failures alone: a check confirmed them (the upstream is down) before the model went to `error`.
+    expect(down[0]).toMatchObject({ source: "scheduled", ok: false, status: "error" });
 
     // Open: the next call skips the primary without calling it.
     const sent = (await fakes.openai.requests(primaryUp)).length;
     const skipped = await chat(tenant, "skip it");
     expect(skipped.out).toMatchObject({ model_id: "backup" });
-    expect(skipped.out.fallback?.attempts[0]?.error).toMatch(/is down: 3 failures in a row.*circuit open/);
+    expect(skipped.out.fallback?.attempts[0]?.error).toMatch(/is down: 4 failures in a row.*circuit open/);
     expect(await fakes.openai.requests(primaryUp)).toHaveLength(sent);
 
     // Calls keep coming; once the upstream heals, a trial call is answered by the primary and closes the breaker.
@@ -240,12 +241,12 @@ describe("the circuit breaker", () => {
       (c) => c[0]?.ok === true,
     );
     expect(history[0]).toMatchObject({ source: "call", ok: true, status: "available" });
-    // Besides the probe at registration, only calls: no check brought it back.
-    expect(history.filter((c) => c.source !== "call")).toHaveLength(1);
+    // Besides the probe at registration and the confirming check, only calls: no check brought it back.
+    expect(history.filter((c) => c.source !== "call")).toHaveLength(2);
     // Trials while it was still down re-opened it: the primary was called only a few times, not on every call.
-    const failedTrials = history.filter((c) => !c.ok).length - 3;
+    const failedTrials = history.filter((c) => !c.ok).length - 4;
     expect(failedTrials).toBeGreaterThanOrEqual(0);
-    expect((await fakes.openai.requests(primaryUp)).length).toBe(3 + failedTrials + 1);
+    expect((await fakes.openai.requests(primaryUp)).length).toBe(4 + failedTrials + 1);
     expect((await chat(tenant, "steady")).out).toMatchObject({ model_id: "primary" });
   });
 
@@ -301,6 +302,78 @@ describe("passive health counts only what the upstream caused", () => {
     expect(huge.tool.structuredContent).toMatchObject({ model_id: "backup" });
     const calls = await callResultsAfterA500(tenant, primaryUp);
     expect(calls.map((c) => [c.ok, c.detail?.match(/\((\d+)\)/)?.[1]])).toEqual([[false, "500"]]);
+  });
+});
+
+describe("passive health that one key cannot abuse", () => {
+  const streamedSmall = (token: string, content: string) => callTool(token, "chat", { ...chatArgs(content), max_tokens: 64 }, { progressToken: "p" });
+
+  async function secondUserKey(tenant: Tenant): Promise<string> {
+    const created = await api<{ key: string }>("POST", "/api/v1/keys", { token: tenant.adminKey, body: { role: "user" } });
+    expect(created.status).toBe(201);
+    return created.body.key;
+  }
+
+  it("three first-token timeouts from one key, while another key's calls succeed, do not put the model in error", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, first_token_timeout: 0.3 });
+    const other = await secondUserKey(tenant);
+    expect((await callTool(other, "chat", chatArgs("fine"))).tool.structuredContent).toMatchObject({ model_id: "primary" });
+    await fakes.openai.script(
+      primaryUp,
+      [1, 2, 3].map(() => ({ kind: "no_first_token" })),
+    );
+    for (let i = 0; i < 3; i++)
+      expect((await streamedSmall(tenant.userKey, `stall ${i}`)).tool.structuredContent).toMatchObject({ model_id: "backup" });
+    // The third failure asks for a confirming check; the upstream answers it, so the model is back.
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c[0]?.source === "scheduled",
+    );
+    expect(history[0]).toMatchObject({ source: "scheduled", ok: true, status: "available" });
+    expect(history.some((c) => c.status === "error")).toBe(false);
+    expect(history.filter((c) => c.source === "call" && !c.ok)).toHaveLength(3);
+    expect((await callTool(other, "chat", chatArgs("still fine"))).tool.structuredContent).toMatchObject({ model_id: "primary" });
+  });
+
+  it("failures from two keys still put it in error, without waiting for a check", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, first_token_timeout: 0.3 });
+    const other = await secondUserKey(tenant);
+    await fakes.openai.script(
+      primaryUp,
+      [1, 2, 3].map(() => ({ kind: "no_first_token" })),
+    );
+    for (const [i, key] of [tenant.userKey, other, tenant.userKey].entries()) await streamedSmall(key, `stall ${i}`);
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c[0]?.status === "error",
+    );
+    expect(history[0]).toMatchObject({ source: "call", ok: false, status: "error" });
+  });
+
+  it("a non-streamed call's timeout does not count (a long answer looks the same as a dead upstream)", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, timeout: 0.3 });
+    await fakes.openai.script(primaryUp, [{ kind: "delay", ms: 1_000 }]);
+    const slow = await callTool(tenant.userKey, "chat", { ...chatArgs("take your time"), max_tokens: 64 });
+    expect(slow.tool.structuredContent).toMatchObject({ model_id: "backup" });
+    await fakes.openai.script(primaryUp, [{ kind: "status", status: 500 }]);
+    await chat(tenant, "sentinel");
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c.some((x) => x.source === "call" && /\(500\)/.test(x.detail ?? "")),
+    );
+    expect(history.filter((c) => c.source === "call").map((c) => c.ok)).toEqual([false]);
+  });
+
+  it("a streamed call without max_tokens is huge: its first-token timeout does not count", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, first_token_timeout: 0.3 });
+    await fakes.openai.script(primaryUp, [{ kind: "no_first_token" }, { kind: "status", status: 500 }]);
+    await chat(tenant, "no limit", true);
+    await chat(tenant, "sentinel");
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c.some((x) => x.source === "call" && /\(500\)/.test(x.detail ?? "")),
+    );
+    expect(history.filter((c) => c.source === "call").map((c) => c.ok)).toEqual([false]);
   });
 });
 
