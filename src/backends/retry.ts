@@ -38,11 +38,17 @@ export function timing(config: { timeout: number; first_token_timeout?: number; 
 }
 
 /**
- * A policy for one call: the caller's cancellation, and no retry of a timed-out
- * attempt when a fallback can take the call instead.
+ * A policy for one call: the caller's cancellation, no retry of a timed-out
+ * attempt when a fallback can take the call instead, and none at all for a
+ * circuit breaker's trial.
  */
 export function forCall<P extends RetryPolicy>(policy: P, options: CallOptions | undefined): P {
-  return { ...policy, signal: options?.signal, retryTimeouts: !options?.fallbackAvailable };
+  return {
+    ...policy,
+    signal: options?.signal,
+    retryTimeouts: !options?.fallbackAvailable,
+    ...(options?.oneAttempt && { maxRetries: 0 }),
+  };
 }
 
 const BASE_DELAY_MS = 250;

@@ -79,6 +79,8 @@ export interface CallOptions {
    * is then not retried here (a silent upstream is left at once).
    */
   fallbackAvailable?: boolean;
+  /** A circuit breaker's trial call: one attempt, whatever the model's `max_retries` (src/inference/breaker.ts). */
+  oneAttempt?: boolean;
 }
 
 /** One piece of a streamed tool call: the first piece of a call carries its id and name. */

@@ -24,13 +24,14 @@ export const CommonConfig = z.object({
   max_retries: z.number().int().min(0).max(10).default(2),
   /**
    * The circuit breaker: after failures open it, calls skip the model for
-   * `cooldown_s` (doubling with each failed trial, up to `max_cooldown_s`),
-   * then one real call is let through as a trial (src/inference/breaker.ts).
+   * `cooldown_s` (doubling with each failed probe or trial, up to
+   * `max_cooldown_s`) while the tenant's object probes it
+   * (src/inference/breaker.ts). Defaults there: 2 s and 8 s.
    */
   circuit_breaker: z
     .strictObject({
-      cooldown_s: z.number().min(0.1).max(600).default(10),
-      max_cooldown_s: z.number().min(0.1).max(3600).default(300),
+      cooldown_s: z.number().min(0.1).max(600).default(2),
+      max_cooldown_s: z.number().min(0.1).max(3600).default(8),
     })
     .optional(),
   /** Requests per minute this gateway sends to this upstream. */

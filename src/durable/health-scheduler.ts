@@ -96,6 +96,8 @@ export class HealthScheduler {
     keyId: string | null,
   ): Promise<HealthCheck | null> {
     const check = recordOutcome(this.host.storage, modelId, outcome, "call", at, capability, this.streaks, keyId);
+    // An open breaker set its probe (recordOutcome): the alarm must be armed for it.
+    if (check?.status === "error" && !outcome.ok) this.rescheduled();
     const due = this.streaks.takeDue();
     if (due.length === 0) return check;
     return (await this.confirm(due)).find((c) => c.model_id === modelId) ?? check;

@@ -5,6 +5,7 @@
  * the Durable Object class stays a thin list of operations.
  */
 import { type CheckSource, type HealthCheck, type HealthOutcome, INTERMITTENT_WINDOW, nextStatus } from "../health/status";
+import { PROBE_LEAD_MS } from "../inference/breaker";
 import type { Capability } from "../models/schema";
 import { z } from "zod";
 import { readBreaker, recordBreakerResult } from "./breaker-store";
@@ -71,14 +72,19 @@ export function recordOutcome(
       };
       streaks.askConfirmation(modelId);
     }
-    recordBreakerResult(sql, modelId, model.config, {
+    const breaker = recordBreakerResult(sql, modelId, model.config, {
       before: model.status,
       after: next.status,
       ok: outcome.ok,
       ...(!outcome.ok && source === "call" && capability && { failedCapability: capability }),
       clears: !held,
+      check: source !== "call",
       now: Date.now(),
     });
+    // While the breaker is open, the object probes the model just before each cooldown ends (breaker.ts).
+    if (breaker.open_until > Date.now()) {
+      sql.exec("UPDATE models SET next_check_at = ? WHERE id = ?", Math.max(Date.now(), breaker.open_until - PROBE_LEAD_MS), modelId);
+    }
     // A real call's latency includes generation, and a failed check's is time-to-failure:
     // only successful checks set the model's latency figure.
     const checkLatency = source !== "call" && outcome.ok ? outcome.latency_ms : null;

@@ -9,8 +9,9 @@
  * a request too long for the model) passes the call to the next fallback;
  * never once text has reached the caller. Only a request the upstream finds
  * invalid or refuses under its content policy is final. A model in `error` is
- * skipped while its circuit breaker is open, and gets one trial call when the
- * cooldown is over (`./breaker.ts`). A timed-out attempt is not retried on the
+ * skipped while its circuit breaker is open (the tenant's object probes it
+ * meanwhile), and gets one trial call, of one attempt, when a cooldown ends
+ * before a probe has answered (`./breaker.ts`). A timed-out attempt is not retried on the
  * same model when a fallback can take the call.
  *
  * Passive health counts only what the upstream caused: not the caller going
@@ -62,7 +63,8 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
   const steps = planRoute(scope, requested, input.capability, needs);
   for (const [index, step] of steps.entries()) {
     const { model } = step;
-    const blocked = step.blocked?.reason === "down" ? await throughBreaker(call, model, step.blocked) : step.blocked;
+    const passed = step.blocked?.reason === "down" ? await throughBreaker(call, model, step.blocked) : step.blocked;
+    const blocked = passed === "trial" ? undefined : passed;
     if (blocked) {
       last = blockedError(model.id, blocked);
       attempts.push({ model_id: model.id, error: last.message });
@@ -75,6 +77,7 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
         model,
         stream,
         steps.slice(index + 1).some((s) => !s.blocked),
+        passed === "trial",
       );
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
@@ -95,10 +98,17 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
   );
 }
 
-/** A model in `error`: through when its breaker grants a trial (or has closed meanwhile), else still blocked, saying until when. */
-async function throughBreaker(call: InferenceCall, model: ModelRecord, blocked: Blocked & { reason: "down" }): Promise<Blocked | undefined> {
+/**
+ * A model in `error`: a `"trial"` when its breaker grants one (one attempt, no retries), through when it has closed
+ * meanwhile, else still blocked, saying until when.
+ */
+async function throughBreaker(
+  call: InferenceCall,
+  model: ModelRecord,
+  blocked: Blocked & { reason: "down" },
+): Promise<Blocked | "trial" | undefined> {
   const passed = await passBreaker(call.scope, model);
-  if (passed.admitted) return undefined;
+  if (passed.admitted) return passed.trial ? "trial" : undefined;
   const wait = Math.max(1, Math.ceil((passed.until - Date.now()) / 1000));
   return { ...blocked, detail: `${blocked.detail} (circuit open: the next trial call in ${wait} s)` };
 }
@@ -157,7 +167,7 @@ function brokenStream(result: CallOutput): string | undefined {
 }
 
 /** One model: take a rate token, build the backend with secrets resolved, call it, redact everything that comes back. */
-async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStream, fallbackAvailable: boolean) {
+async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStream, fallbackAvailable: boolean, trial = false) {
   const { scope, signal } = call;
   const limit = rateLimit(model);
   if (limit !== undefined) {
@@ -169,7 +179,7 @@ async function attempt(call: InferenceCall, model: ModelRecord, stream: CallStre
     }
   }
   const { backend, redact } = await instanceFor(scope.env, scope.snapshot, model);
-  const piped = stream.attempt({ signal, fallbackAvailable }, redact);
+  const piped = stream.attempt({ signal, fallbackAvailable, ...(trial && { oneAttempt: true }) }, redact);
   const started = Date.now();
   try {
     const result = await invoke(backend, call.input, piped.options);
