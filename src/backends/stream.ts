@@ -178,10 +178,11 @@ export async function untilFirstToken(
 export async function collectStream(
   started: StartedStream,
   onText: (delta: string) => void | Promise<void>,
-  options: { idleMs: number; label: string; onToolCall?: (delta: ToolCallDelta) => void | Promise<void> },
+  options: { idleMs: number; stallMs?: number; label: string; onToolCall?: (delta: ToolCallDelta) => void | Promise<void> },
 ): Promise<Generation> {
   const { reader } = started;
   const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
+  const stallMs = options.stallMs ?? options.idleMs;
   const calls: ToolCall[] = [];
   /** Assemble a call from its pieces, and pass each piece on in OpenAI's delta form. */
   const takeToolCall = async (piece: NonNullable<StreamPiece["toolCalls"]>[number]) => {
@@ -218,13 +219,13 @@ export async function collectStream(
     for (const piece of started.pieces) await take(piece);
     while (!done) {
       const left = deadline - Date.now();
-      const next = await withIdleTimeout(reader.read(), Math.min(options.idleMs, Math.max(0, left)));
-      if (next === "idle" && left <= options.idleMs) {
+      const next = await withIdleTimeout(reader.read(), Math.min(stallMs, Math.max(0, left)));
+      if (next === "idle" && left <= stallMs) {
         return broken(
           `${options.label} was still streaming after ${(options.idleMs * STREAM_TOTAL_FACTOR) / 1000} s, the limit for a stream (${STREAM_TOTAL_FACTOR} × the model's timeout).`,
         );
       }
-      if (next === "idle") return broken(`${options.label} stopped sending for ${options.idleMs / 1000} s.`);
+      if (next === "idle") return broken(`${options.label} stopped sending for ${stallMs / 1000} s (stall_timeout in the model config).`);
       if (next.done) break;
       if (next.value === DONE) {
         done = true;

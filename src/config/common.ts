@@ -12,7 +12,7 @@ export const Pricing = z.strictObject({
 export type Pricing = z.infer<typeof Pricing>;
 
 export const CommonConfig = z.object({
-  /** Seconds allowed for one upstream call (first byte, and idle gaps while streaming). */
+  /** Seconds allowed for one upstream call (its first byte; a stream may run 10 times this in all). */
   timeout: z.number().positive().max(600).default(60),
   /**
    * Seconds a streamed call may wait for its first token (response headers
@@ -20,6 +20,12 @@ export const CommonConfig = z.object({
    * Past it the attempt goes to the next fallback (see src/inference/run.ts).
    */
   first_token_timeout: z.number().positive().max(600).optional(),
+  /**
+   * Seconds a stream may stay silent between tokens, once its first token has
+   * arrived; when unset, `DEFAULT_STALL_S` or `timeout` if shorter. Past it the
+   * stream counts as broken: the caller gets the text so far, then the error.
+   */
+  stall_timeout: z.number().positive().max(600).optional(),
   /** Retries after a 429, a 5xx or a network error, with backoff and jitter. */
   max_retries: z.number().int().min(0).max(10).default(2),
   /**
@@ -76,6 +82,14 @@ export const DEFAULT_FIRST_TOKEN_S = 15;
 /** Seconds to the first token of a streamed answer: the model's own, else the default or `timeout`, whichever is shorter. */
 export function firstTokenSeconds(config: Pick<CommonConfig, "timeout" | "first_token_timeout">): number {
   return config.first_token_timeout ?? Math.min(config.timeout, DEFAULT_FIRST_TOKEN_S);
+}
+
+/** `stall_timeout` when a model does not set it (or its `timeout`, if shorter). */
+export const DEFAULT_STALL_S = 20;
+
+/** Seconds a started stream may stay silent between tokens: the model's own, else the default or `timeout`, whichever is shorter. */
+export function stallSeconds(config: Pick<CommonConfig, "timeout" | "stall_timeout">): number {
+  return config.stall_timeout ?? Math.min(config.timeout, DEFAULT_STALL_S);
 }
 
 const common = new WeakMap<object, CommonConfig>();
