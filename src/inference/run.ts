@@ -33,6 +33,7 @@ import { takeToken } from "../util/token-bucket";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 import { CallStream } from "./stream";
 import { successDue } from "./success-reports";
+import { averageFirstToken, noteFirstToken, seedAverages } from "./load-balance";
 
 /**
  * Run a call: admit it against budgets (nothing is sent when it does not fit),
@@ -60,7 +61,7 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
   const { scope, model: requested, input, needs, signal } = call;
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
-  const steps = planRoute(scope, requested, input.capability, needs);
+  const steps = planRoute(scope, requested, input.capability, needs, input);
   for (const [index, step] of steps.entries()) {
     const { model } = step;
     const passed = step.blocked?.reason === "down" ? await throughBreaker(call, model, step.blocked) : step.blocked;
@@ -79,6 +80,7 @@ async function route(call: InferenceCall, stream: CallStream): Promise<CallResul
         steps.slice(index + 1).some((s) => !s.blocked),
         passed === "trial",
       );
+      noteFirstToken(scope, model.id, (stream.firstAt ?? Date.now()) - started);
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
     } catch (error) {
@@ -158,7 +160,15 @@ function report(call: InferenceCall, model: ModelRecord, ok: boolean, latencyMs:
   if (ok && model.status === "available" && !successDue(call.scope, model.id)) return;
   // A success seen `available` only breaks a streak: its latency (generation included) must not make the model "slow".
   const outcome = { ok, latency_ms: ok && model.status !== "available" ? latencyMs : null, detail };
-  call.scope.background(call.scope.tenant.recordCall(model.id, model.status, outcome, ok ? undefined : call.input.capability));
+  const { scope } = call;
+  const reported = scope.tenant.recordCall(
+    model.id,
+    model.status,
+    outcome,
+    ok ? undefined : call.input.capability,
+    averageFirstToken(scope, model.id),
+  );
+  scope.background(reported.then((answer) => seedAverages(scope, answer.first_token_ms)));
 }
 
 /** The text of a stream that broke after it started, if this result is one. */

@@ -244,7 +244,9 @@ describe("the circuit breaker", () => {
     expect(answeredAt).toBeGreaterThan(0);
     expect(answeredAt - healsAt).toBeLessThan(2_500);
     const history = await checks(tenant, "primary");
-    expect(history.filter((c) => c.source === "scheduled" && !c.ok).length).toBeGreaterThanOrEqual(2);
+    // The confirming check, and the probes while it stayed down (how many depends on how long the calls took to open it).
+    expect(history.filter((c) => c.source === "scheduled" && !c.ok).length).toBeGreaterThanOrEqual(1);
+    expect(history.find((c) => c.ok)).toMatchObject({ status: "available" });
     expect((await chat(tenant, "steady")).out).toMatchObject({ model_id: "primary" });
   });
 
