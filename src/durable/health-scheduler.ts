@@ -14,6 +14,7 @@
 import type { SecretGrant } from "../config/secrets";
 import { admitOnDemandCheck } from "../health/on-demand";
 import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
+import { probeUsage } from "../health/probe-usage";
 import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import { type Nudge, reportSchedule } from "../health/watchdog";
 import type { HealthCheck, HealthOutcome } from "../health/status";
@@ -25,6 +26,7 @@ import { FailureStreaks } from "./failure-streaks";
 import { recordOutcome } from "./health-store";
 import type { ModelWrite } from "./model-store";
 import { markStarted, scheduleRows } from "./schedule-store";
+import { recordBatch } from "./usage-store";
 
 /** What the schedule reads of its object, as it stands at each call (the tenant may be activated or destroyed meanwhile). */
 export interface SchedulerHost {
@@ -188,7 +190,11 @@ export class HealthScheduler {
       Date.now(),
     );
     // A model whose real calls failed is checked with one tiny call of the capability that failed.
-    const results = await probeModels(this.host.env, this.host.references(), models, maxMs, failedCapabilities(this.sql));
+    const failed = failedCapabilities(this.sql);
+    const results = await probeModels(this.host.env, this.host.references(), models, maxMs, failed);
+    // Those calls (the breaker's probes, confirming checks) are metered like calls (src/health/probe-usage.ts).
+    const spent = results.flatMap(({ model, outcome }) => (failed.has(model.id) ? (probeUsage(model, outcome, Date.now()) ?? []) : []));
+    if (spent.length > 0) recordBatch(this.host.storage, crypto.randomUUID(), spent, Date.now());
     const checks = results.flatMap(({ model, outcome }) => {
       const check = recordOutcome(this.host.storage, model.id, outcome, source, new Date().toISOString(), undefined, this.streaks);
       return check ? [{ model_id: model.id, ...check }] : [];

@@ -332,6 +332,11 @@ describe("passive health that one key cannot abuse", () => {
     expect(history[0]).toMatchObject({ source: "scheduled", ok: true, status: "available" });
     expect(history.some((c) => c.status === "error")).toBe(false);
     expect(history.filter((c) => c.source === "call" && !c.ok)).toHaveLength(3);
+    // The confirming check was a one-token chat: metered, under the key id "health-check".
+    const usage = await api<{ groups: { key_id?: string; requests: number; completion_tokens: number }[] }>("GET", "/api/v1/usage?group_by=key", {
+      token: tenant.adminKey,
+    });
+    expect(usage.body.groups.find((g) => g.key_id === "health-check")).toMatchObject({ requests: 1, completion_tokens: 1 });
     expect((await callTool(other, "chat", chatArgs("still fine"))).tool.structuredContent).toMatchObject({ model_id: "primary" });
   });
 
