@@ -11,7 +11,9 @@
  *   - silent primary, not streamed: it accepts the request and never answers;
  *   - silent primary, streamed: the same, time to the first content byte;
  *   - flapping primary: 503 for BENCH_FLAP_DOWN_S seconds, then healthy; one
- *     request a second; how long after healing the primary answers again.
+ *     request a second; how long after healing the primary answers again;
+ *   - stalled stream: the primary sends its first token, then nothing; how long
+ *     until the stream ends (`stall_timeout`, default 20 s; 30 s × 10 before it).
  * Each answer says which upstream model wrote it. Prints one table.
  */
 import { createServer } from "node:http";
@@ -46,6 +48,12 @@ function startUpstream() {
       }
       const now = behaviour.get(model) ?? "ok";
       if (now === "silent") return; // accept, never answer
+      if (now === "stall" && body.stream) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(chunk(model, { role: "assistant", content: "" }));
+        res.write(chunk(model, { content: `answered by ${model}` }));
+        return; // then silence, the connection held open
+      }
       if (typeof now === "number" && Date.now() < now) {
         res.writeHead(503, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: { message: "down", type: "server_error" } }));
@@ -115,6 +123,21 @@ async function chat(dev, key, model, stream) {
   return { seconds: (performance.now() - started) / 1000, by: `no content (HTTP ${res.status})` };
 }
 
+/** One streamed chat read to its end: seconds until the stream closed, and how it ended. */
+async function streamEnd(dev, key, model) {
+  const started = performance.now();
+  const res = await fetch(`${dev.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], stream: true }),
+    signal: AbortSignal.timeout(SILENT_LIMIT_S * 1000),
+  }).catch((error) => ({ error }));
+  if (res.error) return { seconds: (performance.now() - started) / 1000, by: `no answer (${res.error.name})` };
+  const text = await res.text().catch(() => "");
+  const ended = /"error"/.test(text) ? "text kept, then the error event" : /\[DONE\]/.test(text) ? "[DONE]" : "closed";
+  return { seconds: (performance.now() - started) / 1000, by: ended };
+}
+
 const upstream = await startUpstream();
 const dev = await startWranglerDev({ vars: { ALLOWED_PRIVATE_HOSTS: "localhost,127.0.0.1" } });
 try {
@@ -129,7 +152,7 @@ try {
     ...extra,
   });
   await call(dev, key, "/api/v1/models", "POST", model("backup", "backup-up"));
-  for (const name of ["silent", "silent-stream", "flapping"]) {
+  for (const name of ["silent", "silent-stream", "flapping", "stalled"]) {
     await call(dev, key, "/api/v1/models", "POST", model(name, `${name}-up`, { fallbacks: ["backup"] }));
   }
 
@@ -157,6 +180,9 @@ try {
     `flapping primary: down ${DOWN_S} s, then healthy`,
     { seconds: back, by: back === null ? `primary unused ${WATCH_S} s after healing` : "flapping-up (primary, after healing)" },
   ]);
+
+  behaviour.set("stalled-up", "stall");
+  rows.push(["stalled stream: first token, then silence (until the stream ends)", await streamEnd(dev, key, "stalled")]);
 
   console.log("\n| scenario | seconds | answered by |\n| --- | --: | --- |");
   for (const [name, r] of rows) console.log(`| ${name} | ${r.seconds === null ? "—" : r.seconds.toFixed(2)} | ${r.by} |`);

@@ -26,7 +26,8 @@ export interface GenerationWays {
 
 /**
  * `policy.firstTokenMs` bounds each attempt up to the first token;
- * `policy.timeoutMs` is then the longest gap a stream may leave between pieces.
+ * `policy.stallMs` (else `timeoutMs`) is then the longest gap a stream may
+ * leave between pieces, and 10 times `timeoutMs` its whole length.
  */
 export async function streamOrWhole(ways: GenerationWays, options: CallOptions | undefined, policy: RetryPolicy): Promise<Generation> {
   const onText = options?.onText;
@@ -45,6 +46,7 @@ export async function streamOrWhole(ways: GenerationWays, options: CallOptions |
   });
   return collectStream(started, onText, {
     idleMs: policy.timeoutMs,
+    stallMs: policy.stallMs,
     label: policy.label,
     onToolCall: options.onToolCall,
     onNative: options.onNative,

@@ -7,7 +7,7 @@
  *
  * (p-retry was considered; it cannot take its delay from a Retry-After header.)
  */
-import { firstTokenSeconds } from "../config/common";
+import { firstTokenSeconds, stallSeconds } from "../config/common";
 import { GatewayError } from "../errors";
 import type { CallOptions } from "./types";
 
@@ -17,6 +17,8 @@ export interface RetryPolicy {
   timeoutMs: number;
   /** A stream's time to its first token (response headers included); `timeoutMs` when unset. */
   firstTokenMs?: number;
+  /** The longest silence between a started stream's pieces (`stall_timeout`); `timeoutMs` when unset. */
+  stallMs?: number;
   maxRetries: number;
   signal?: AbortSignal;
   /** Longest total time spent waiting between attempts. */
@@ -38,17 +40,29 @@ export interface RetryPolicy {
 }
 
 /** A model's timing, from its config: what each backend's policy starts from. */
-export function timing(config: { timeout: number; first_token_timeout?: number; max_retries: number }) {
-  return { timeoutMs: config.timeout * 1000, firstTokenMs: firstTokenSeconds(config) * 1000, maxRetries: config.max_retries };
+export function timing(config: { timeout: number; first_token_timeout?: number; stall_timeout?: number; max_retries: number }) {
+  return {
+    timeoutMs: config.timeout * 1000,
+    firstTokenMs: firstTokenSeconds(config) * 1000,
+    stallMs: stallSeconds(config) * 1000,
+    maxRetries: config.max_retries,
+  };
 }
 
 /**
- * A policy for one call: the caller's cancellation, and no retry of a timed-out
- * attempt when a fallback can take the call instead.
+ * A policy for one call: the caller's cancellation, no retry of a timed-out
+ * attempt when a fallback can take the call instead, and none at all for a
+ * circuit breaker's trial.
  */
 export function forCall<P extends RetryPolicy>(policy: P, options: CallOptions | undefined): P {
   const onTimedOut = options?.onTimedOut && ((elapsedMs: number) => options.onTimedOut!({ elapsedMs, streamed: false }));
-  return { ...policy, signal: options?.signal, retryTimeouts: !options?.fallbackAvailable, ...(onTimedOut && { onTimedOut }) };
+  return {
+    ...policy,
+    signal: options?.signal,
+    retryTimeouts: !options?.fallbackAvailable,
+    ...(options?.oneAttempt && { maxRetries: 0 }),
+    ...(onTimedOut && { onTimedOut }),
+  };
 }
 
 const BASE_DELAY_MS = 250;

@@ -188,6 +188,7 @@ export async function collectStream(
   onText: (delta: string) => void | Promise<void>,
   options: {
     idleMs: number;
+    stallMs?: number;
     label: string;
     onToolCall?: (delta: ToolCallDelta) => void | Promise<void>;
     onNative?: (event: Record<string, unknown>) => void | Promise<void>;
@@ -195,6 +196,7 @@ export async function collectStream(
 ): Promise<Generation> {
   const { reader } = started;
   const deadline = Date.now() + options.idleMs * STREAM_TOTAL_FACTOR;
+  const stallMs = options.stallMs ?? options.idleMs;
   const calls: ToolCall[] = [];
   /** The piece being taken is a native event, already given to the caller whole. */
   let native = false;
@@ -240,13 +242,13 @@ export async function collectStream(
     for (const piece of started.pieces) await take(piece);
     while (!done) {
       const left = deadline - Date.now();
-      const next = await withIdleTimeout(reader.read(), Math.min(options.idleMs, Math.max(0, left)));
-      if (next === "idle" && left <= options.idleMs) {
+      const next = await withIdleTimeout(reader.read(), Math.min(stallMs, Math.max(0, left)));
+      if (next === "idle" && left <= stallMs) {
         return broken(
           `${options.label} was still streaming after ${(options.idleMs * STREAM_TOTAL_FACTOR) / 1000} s, the limit for a stream (${STREAM_TOTAL_FACTOR} × the model's timeout).`,
         );
       }
-      if (next === "idle") return broken(`${options.label} stopped sending for ${options.idleMs / 1000} s.`);
+      if (next === "idle") return broken(`${options.label} stopped sending for ${stallMs / 1000} s (stall_timeout in the model config).`);
       if (next.done) break;
       if (next.value === DONE) {
         done = true;

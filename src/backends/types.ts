@@ -91,6 +91,8 @@ export interface CallOptions {
    * is charged for what the upstream may have generated meanwhile.
    */
   onTimedOut?: (attempt: { elapsedMs: number; streamed: boolean }) => void;
+  /** A circuit breaker's trial call: one attempt, whatever the model's `max_retries` (src/inference/breaker.ts). */
+  oneAttempt?: boolean;
 }
 
 /** One piece of a streamed tool call: the first piece of a call carries its id and name. */

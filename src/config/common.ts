@@ -17,8 +17,29 @@ export const Pricing = z.strictObject({
 });
 export type Pricing = z.infer<typeof Pricing>;
 
+/**
+ * `load_balance`: calls to the model are spread over `targets`, each a
+ * registered model (the model itself may be one) with its own health and
+ * breaker (src/inference/load-balance.ts).
+ */
+export const LoadBalance = z.strictObject({
+  strategy: z.enum(["weighted", "least_latency"]),
+  targets: z
+    .array(
+      z.strictObject({
+        model_id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "must be a model id"),
+        weight: z.number().positive("must be positive").max(1_000_000).optional(),
+      }),
+    )
+    .min(1, "must list at least one target")
+    .max(16, "must list at most 16 targets")
+    .refine((targets) => new Set(targets.map((t) => t.model_id)).size === targets.length, "must not list a model twice"),
+  sticky: z.boolean().optional(),
+});
+export type LoadBalance = z.infer<typeof LoadBalance>;
+
 export const CommonConfig = z.object({
-  /** Seconds allowed for one upstream call (first byte, and idle gaps while streaming). */
+  /** Seconds allowed for one upstream call (its first byte; a stream may run 10 times this in all). */
   timeout: z.number().positive().max(600).default(60),
   /**
    * Seconds a streamed call may wait for its first token (response headers
@@ -26,17 +47,24 @@ export const CommonConfig = z.object({
    * Past it the attempt goes to the next fallback (see src/inference/run.ts).
    */
   first_token_timeout: z.number().positive().max(600).optional(),
+  /**
+   * Seconds a stream may stay silent between tokens, once its first token has
+   * arrived; when unset, `DEFAULT_STALL_S` or `timeout` if shorter. Past it the
+   * stream counts as broken: the caller gets the text so far, then the error.
+   */
+  stall_timeout: z.number().positive().max(600).optional(),
   /** Retries after a 429, a 5xx or a network error, with backoff and jitter. */
   max_retries: z.number().int().min(0).max(10).default(2),
   /**
    * The circuit breaker: after failures open it, calls skip the model for
-   * `cooldown_s` (doubling with each failed trial, up to `max_cooldown_s`),
-   * then one real call is let through as a trial (src/inference/breaker.ts).
+   * `cooldown_s` (doubling with each failed probe or trial, up to
+   * `max_cooldown_s`) while the tenant's object probes it
+   * (src/inference/breaker.ts). Defaults there: 2 s and 8 s.
    */
   circuit_breaker: z
     .strictObject({
-      cooldown_s: z.number().min(0.1).max(600).default(10),
-      max_cooldown_s: z.number().min(0.1).max(3600).default(300),
+      cooldown_s: z.number().min(0.1).max(600).default(2),
+      max_cooldown_s: z.number().min(0.1).max(3600).default(8),
     })
     .optional(),
   /** Requests per minute this gateway sends to this upstream. */
@@ -58,6 +86,7 @@ export const CommonConfig = z.object({
     })
     .optional(),
   pricing: Pricing.optional(),
+  load_balance: LoadBalance.optional(),
 });
 
 /** An http(s) URL; whether its host is allowed is decided by `assertUpstreamUrl`. */
@@ -81,6 +110,14 @@ export const DEFAULT_FIRST_TOKEN_S = 15;
 /** Seconds to the first token of a streamed answer: the model's own, else the default or `timeout`, whichever is shorter. */
 export function firstTokenSeconds(config: Pick<CommonConfig, "timeout" | "first_token_timeout">): number {
   return config.first_token_timeout ?? Math.min(config.timeout, DEFAULT_FIRST_TOKEN_S);
+}
+
+/** `stall_timeout` when a model does not set it (or its `timeout`, if shorter). */
+export const DEFAULT_STALL_S = 20;
+
+/** Seconds a started stream may stay silent between tokens: the model's own, else the default or `timeout`, whichever is shorter. */
+export function stallSeconds(config: Pick<CommonConfig, "timeout" | "stall_timeout">): number {
+  return config.stall_timeout ?? Math.min(config.timeout, DEFAULT_STALL_S);
 }
 
 const common = new WeakMap<object, CommonConfig>();

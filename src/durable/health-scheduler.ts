@@ -14,15 +14,19 @@
 import type { SecretGrant } from "../config/secrets";
 import { admitOnDemandCheck } from "../health/on-demand";
 import { FIRST_PROBE_MS, MAX_PROBE_MS, probeModels } from "../health/probe";
+import { probeUsage } from "../health/probe-usage";
 import { dueModels, plan, type Plan, WATCHDOG_GRACE_MS } from "../health/schedule";
 import { type Nudge, reportSchedule } from "../health/watchdog";
-import type { ModelRecord } from "../models/schema";
+import type { HealthCheck, HealthOutcome } from "../health/status";
+import type { Capability, ModelRecord } from "../models/schema";
 import { settings } from "../settings";
 import type { CheckResult, WriteResult } from "../tenants/shapes";
 import { failedCapabilities } from "./breaker-store";
+import { FailureStreaks } from "./failure-streaks";
 import { recordOutcome } from "./health-store";
 import type { ModelWrite } from "./model-store";
 import { markStarted, scheduleRows } from "./schedule-store";
+import { recordBatch } from "./usage-store";
 
 /** What the schedule reads of its object, as it stands at each call (the tenant may be activated or destroyed meanwhile). */
 export interface SchedulerHost {
@@ -43,6 +47,8 @@ export class HealthScheduler {
   private running = false;
   /** What this instance last wrote to the directory (undefined: nothing yet). */
   private reported: number | null | undefined;
+  /** Who failed each model's calls in its current streak (one key alone cannot make a model `error`). */
+  private readonly streaks = new FailureStreaks();
 
   constructor(private readonly host: SchedulerHost) {
     this.sql = host.storage.sql;
@@ -75,6 +81,40 @@ export class HealthScheduler {
     if (!model) return null;
     await this.check([model], "manual", FIRST_PROBE_MS);
     return this.host.model(id);
+  }
+
+  /**
+   * Passive health: a real call's outcome, made with key `keyId` (null: the
+   * operator). When one key's failures alone would make the model `error`, it
+   * stays `degraded` and one check confirms before this answers (the isolate
+   * reports after its response, so no caller waits): the answer is then the
+   * check's, so the reporting isolate learns at once that the model is `error`.
+   */
+  async recordCall(
+    modelId: string,
+    outcome: HealthOutcome,
+    at: string,
+    capability: Capability | undefined,
+    keyId: string | null,
+  ): Promise<HealthCheck | null> {
+    const check = recordOutcome(this.host.storage, modelId, outcome, "call", at, capability, this.streaks, keyId);
+    // An open breaker set its probe (recordOutcome): the alarm must be armed for it.
+    if (check?.status === "error" && !outcome.ok) this.rescheduled();
+    const due = this.streaks.takeDue();
+    if (due.length === 0) return check;
+    return (await this.confirm(due)).find((c) => c.model_id === modelId) ?? check;
+  }
+
+  /** The confirming checks of failure streaks one key made: a failed one moves the model to `error`. */
+  private async confirm(ids: string[]) {
+    try {
+      return await this.check(
+        this.host.models().filter((m) => ids.includes(m.id)),
+        "scheduled",
+      );
+    } finally {
+      for (const id of ids) this.streaks.confirmationDone(id);
+    }
   }
 
   /** The alarm: run the checks that are due, then arm the next one. */
@@ -150,9 +190,13 @@ export class HealthScheduler {
       Date.now(),
     );
     // A model whose real calls failed is checked with one tiny call of the capability that failed.
-    const results = await probeModels(this.host.env, this.host.references(), models, maxMs, failedCapabilities(this.sql));
+    const failed = failedCapabilities(this.sql);
+    const results = await probeModels(this.host.env, this.host.references(), models, maxMs, failed);
+    // Those calls (the breaker's probes, confirming checks) are metered like calls (src/health/probe-usage.ts).
+    const spent = results.flatMap(({ model, outcome }) => (failed.has(model.id) ? (probeUsage(model, outcome, Date.now()) ?? []) : []));
+    if (spent.length > 0) recordBatch(this.host.storage, crypto.randomUUID(), spent, Date.now());
     const checks = results.flatMap(({ model, outcome }) => {
-      const check = recordOutcome(this.host.storage, model.id, outcome, source, new Date().toISOString());
+      const check = recordOutcome(this.host.storage, model.id, outcome, source, new Date().toISOString(), undefined, this.streaks);
       return check ? [{ model_id: model.id, ...check }] : [];
     });
     if (!this.running) await this.rearm();

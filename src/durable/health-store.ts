@@ -5,9 +5,11 @@
  * the Durable Object class stays a thin list of operations.
  */
 import { type CheckSource, type HealthCheck, type HealthOutcome, INTERMITTENT_WINDOW, nextStatus } from "../health/status";
+import { PROBE_LEAD_MS } from "../inference/breaker";
 import type { Capability } from "../models/schema";
 import { z } from "zod";
 import { readBreaker, recordBreakerResult } from "./breaker-store";
+import type { FailureStreaks } from "./failure-streaks";
 import { all, CheckRow, first, StatusRow } from "./rows";
 
 /** How many results are kept per model. */
@@ -20,6 +22,11 @@ export const CHECKS_KEPT = 50;
  * tokens passing after failed real calls is recorded but moves nothing: only a
  * success of the kind that failed clears them. What a capability probe found
  * about the model's features is stored with the model in the same write.
+ *
+ * `streaks` (./failure-streaks.ts) follows who failed the model's calls: a
+ * streak of real calls from one key alone stays `degraded` at the third
+ * failure and asks for a confirming check instead of moving to `error`.
+ * `keyId`: the key a real call was made with (null: the operator).
  */
 export function recordOutcome(
   storage: DurableObjectStorage,
@@ -28,6 +35,8 @@ export function recordOutcome(
   source: CheckSource,
   at: string,
   capability?: Capability,
+  streaks?: FailureStreaks,
+  keyId: string | null = null,
 ): HealthCheck | null {
   const sql = storage.sql;
   return storage.transactionSync(() => {
@@ -36,6 +45,11 @@ export function recordOutcome(
       StatusRow,
     );
     if (!model) return null;
+    // A call's success while nothing is wrong changes nothing: nothing is written (isolates report these, rate-limited).
+    if (source === "call" && outcome.ok && model.status === "available" && model.consecutive_failures === 0) {
+      streaks?.note(modelId, true, keyId);
+      return { at, source, ok: true, status: model.status, latency_ms: outcome.latency_ms, detail: outcome.detail };
+    }
     const recent = sql
       .exec<{ ok: number }>("SELECT ok FROM health_checks WHERE model_id = ? ORDER BY id DESC LIMIT ?", modelId, INTERMITTENT_WINDOW)
       .toArray()
@@ -48,15 +62,29 @@ export function recordOutcome(
         detail: `${outcome.detail ? `${outcome.detail}; ` : ""}a check that spends no tokens passed, but ${failedCapability} calls failed: the status waits for a ${failedCapability} call or check to succeed`,
       };
     }
-    const next = held ? model : nextStatus(model, outcome, recent, model.config.health_check?.slow_ms);
-    recordBreakerResult(sql, modelId, model.config, {
+    if (!held) streaks?.note(modelId, outcome.ok, source === "call" ? keyId : undefined);
+    let next = held ? model : nextStatus(model, outcome, recent, model.config.health_check?.slow_ms);
+    if (streaks && next.status === "error" && model.status !== "error" && !streaks.confirmed(modelId)) {
+      next = {
+        ...next,
+        status: "degraded",
+        status_detail: `${next.consecutive_failures} failures in a row, all from one API key: a check confirms before error (${outcome.detail ?? "call failed"})`,
+      };
+      streaks.askConfirmation(modelId);
+    }
+    const breaker = recordBreakerResult(sql, modelId, model.config, {
       before: model.status,
       after: next.status,
       ok: outcome.ok,
       ...(!outcome.ok && source === "call" && capability && { failedCapability: capability }),
       clears: !held,
+      check: source !== "call",
       now: Date.now(),
     });
+    // While the breaker is open, the object probes the model just before each cooldown ends (breaker.ts).
+    if (breaker.open_until > Date.now()) {
+      sql.exec("UPDATE models SET next_check_at = ? WHERE id = ?", Math.max(Date.now(), breaker.open_until - PROBE_LEAD_MS), modelId);
+    }
     // A real call's latency includes generation, and a failed check's is time-to-failure:
     // only successful checks set the model's latency figure.
     const checkLatency = source !== "call" && outcome.ok ? outcome.latency_ms : null;

@@ -36,7 +36,8 @@ import type { TelemetryExport } from "../telemetry/config";
 import { budgetSet, budgetStatuses, reserveUsage, setBudget } from "./budget-store";
 import { setTelemetryExport, telemetryExport } from "./telemetry-store";
 import { deleteGrant, listGrants, putGrant } from "./grant-store";
-import { recentChecks, recentChecksByModel, recordOutcome } from "./health-store";
+import { SharedAverages } from "./shared-averages";
+import { recentChecks, recentChecksByModel } from "./health-store";
 import { HealthScheduler } from "./health-scheduler";
 import { migrate } from "./migrations";
 import { createKey, deleteKey, findKey, hasKey, listKeys } from "./key-store";
@@ -77,6 +78,8 @@ export class TenantRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly health: HealthScheduler;
   private opened: Opened | null = null;
+  /** Each model's time to first token, as isolates report it, shared back to them (src/inference/load-balance.ts). */
+  private readonly firstToken = new SharedAverages();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -189,9 +192,18 @@ export class TenantRegistry extends DurableObject<Env> {
   // --- health (see health-store.ts, breaker-store.ts, health-scheduler.ts) ---
 
   /** Passive health: a real call's outcome, reported by the Worker after the call; a failure names the capability it used. */
-  recordCall(actor: Actor, modelId: string, outcome: HealthOutcome, at: string, capability?: Capability): HealthCheck | null {
-    if (this.refuse(actor, "key")) return null;
-    return recordOutcome(this.ctx.storage, modelId, outcome, "call", at, capability);
+  async recordCall(
+    actor: Actor,
+    modelId: string,
+    outcome: HealthOutcome,
+    at: string,
+    capability?: Capability,
+    firstTokenMs?: number,
+  ): Promise<{ check: HealthCheck | null; first_token_ms: Record<string, number> }> {
+    if (this.refuse(actor, "key")) return { check: null, first_token_ms: {} };
+    if (firstTokenMs !== undefined) this.firstToken.note(modelId, firstTokenMs);
+    const check = await this.health.recordCall(modelId, outcome, at, capability, actor?.keyId ?? null);
+    return { check, first_token_ms: this.firstToken.all() };
   }
 
   /** Circuit breaker: may a call go to this model in `error` now (one trial at a time)? See src/inference/breaker.ts. */

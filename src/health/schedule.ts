@@ -7,7 +7,8 @@
  *   each model is due `interval` after its last check started (a model never
  *   checked is due at once); `interval` is the model's `health_check.interval_s`,
  *   else the operator's HEALTH_CHECK_INTERVAL_S;
- *   an interval of 0 means "at every fired cron": such a model arms no alarm;
+ *   an interval of 0 means "at every fired cron": such a model arms no alarm
+ *   (except a model in `error` with a check set for later: its circuit breaker's probe);
  *   models in maintenance are never due.
  */
 import { commonConfig } from "../config/common";
@@ -58,7 +59,9 @@ export function plan(models: readonly Scheduled[], defaultIntervalS: number, now
   let everyCron = false;
   for (const model of models) {
     if (model.status === "maintenance") continue;
-    if (intervalMs(model, defaultIntervalS) === 0) {
+    // A model checked at every cron still gets an alarm for its open circuit breaker's probe.
+    const breakerProbe = model.status === "error" && model.next_check_at !== null && model.next_check_at > now;
+    if (intervalMs(model, defaultIntervalS) === 0 && !breakerProbe) {
       everyCron = true;
       continue;
     }

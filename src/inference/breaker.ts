@@ -3,11 +3,18 @@
  *
  *   closed     calls go through; failures count toward `error` (src/health/status.ts)
  *   open       the model is in `error`: calls skip it (to a fallback, or fail fast)
- *              for a cooldown of `circuit_breaker.cooldown_s` (default 10 s),
- *              doubled at each failed trial, up to `max_cooldown_s` (default 300 s)
- *   half-open  the cooldown is over: one real call is let through as a trial.
- *              Its success closes the breaker (the model is `available` again);
- *              its failure re-opens it for the next, longer cooldown.
+ *              for a cooldown of `circuit_breaker.cooldown_s` (default 2 s),
+ *              doubled at each failed probe or trial, up to `max_cooldown_s`
+ *              (default 8 s). Meanwhile the tenant's object probes the model
+ *              itself, with one tiny call of the capability that failed, half a
+ *              second before each cooldown ends (src/durable/breaker-store.ts
+ *              schedules it): a passing probe closes the breaker, a failing one
+ *              re-opens it for the next cooldown. No caller waits on the dead
+ *              upstream meanwhile.
+ *   half-open  the cooldown is over and no probe has answered yet: one real call
+ *              is let through as a trial, with one attempt (no retries: a failed
+ *              trial falls over at once). Its success closes the breaker; its
+ *              failure re-opens it for the next, longer cooldown.
  *
  * The state lives in the tenant's Durable Object (src/durable/breaker-store.ts),
  * which alone grants trials, so every isolate converges on it: an isolate asks
@@ -35,11 +42,20 @@ export interface BreakerState {
 
 export const CLOSED: BreakerState = { open_until: 0, openings: 0, trial_until: 0, failed_capability: null };
 
+/** Default cooldowns (seconds): short, since probes, not callers, find out when the upstream heals. */
+export const DEFAULT_COOLDOWN_S = 2;
+export const DEFAULT_MAX_COOLDOWN_S = 8;
+/** How long before a cooldown ends the object probes, so the probe's answer is in when isolates ask again. */
+export const PROBE_LEAD_MS = 500;
+
 /** What the object answers an isolate that would call a model in `error`. */
 export type Admission = { state: "closed" } | { state: "trial" } | { state: "open"; until: number };
 
 export function breakerSettings(config: Pick<CommonConfig, "circuit_breaker">) {
-  return { cooldown_s: config.circuit_breaker?.cooldown_s ?? 10, max_cooldown_s: config.circuit_breaker?.max_cooldown_s ?? 300 };
+  return {
+    cooldown_s: config.circuit_breaker?.cooldown_s ?? DEFAULT_COOLDOWN_S,
+    max_cooldown_s: config.circuit_breaker?.max_cooldown_s ?? DEFAULT_MAX_COOLDOWN_S,
+  };
 }
 
 /** The cooldown after the `openings`-th opening in a row. */
@@ -62,6 +78,8 @@ export interface Result {
   failedCapability?: Capability;
   /** Whether a success may clear failures of real calls (a check that spent no tokens may not). */
   clears: boolean;
+  /** The result is a check's (the object's own probe), not a real call's. */
+  check: boolean;
   now: number;
 }
 
@@ -77,8 +95,9 @@ export function afterResult(state: BreakerState, config: Pick<CommonConfig, "cir
     trial_until: 0,
   });
   if (result.after === "error" && result.before !== "error") return open(1);
-  // A failure once the cooldown is over (a trial, or a check) re-opens it for longer; earlier ones change nothing.
-  if (result.after === "error" && !result.ok && result.now >= state.open_until) return open(state.openings + 1);
+  // A failed check (the recovery probe), or a failure once the cooldown is over (a trial), re-opens it for longer;
+  // real calls that were already on their way when it opened change nothing.
+  if (result.after === "error" && !result.ok && (result.check || result.now >= state.open_until)) return open(state.openings + 1);
   if (result.after !== "error" && result.before === "error") return { ...next, openings: 0, open_until: 0, trial_until: 0 };
   return next;
 }
@@ -98,11 +117,14 @@ const MAX_KNOWN = 5_000;
 
 /**
  * May this call go to `model`, which the cached registry shows in `error`?
- * Yes when the object grants a trial, or says the model is no longer in
- * `error` (the cached registry is then dropped). No, with until when, while
+ * Yes when the object grants a trial (`trial`: one attempt, no retries), or
+ * says the model is no longer in `error` (the cached registry is then dropped). No, with until when, while
  * the breaker is open or another call holds the trial.
  */
-export async function passBreaker(scope: TenantScope, model: ModelRecord): Promise<{ admitted: true } | { admitted: false; until: number }> {
+export async function passBreaker(
+  scope: TenantScope,
+  model: ModelRecord,
+): Promise<{ admitted: true; trial: boolean } | { admitted: false; until: number }> {
   const key = `${scope.tenantId}/${scope.incarnation}/${model.id}`;
   const now = Date.now();
   const known = knownOpen.get(key);
@@ -121,5 +143,5 @@ export async function passBreaker(scope: TenantScope, model: ModelRecord): Promi
     return { admitted: false, until: answer.until };
   }
   knownOpen.delete(key);
-  return { admitted: true };
+  return { admitted: true, trial: answer.state === "trial" };
 }

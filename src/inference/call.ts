@@ -94,7 +94,11 @@ export interface InferenceCall<I extends CallInput = CallInput> {
   needs: readonly Need[];
   /** The worst case a budget must admit before anything is sent (src/usage/meter.ts). */
   demand: Demand;
-  /** Huge requests' timeouts and cut streams say nothing about the upstream's health. */
+  /**
+   * Huge requests' timeouts and cut streams say nothing about the upstream's
+   * health: a large input or answer (a missing `max_tokens` counts as large),
+   * or images (each counted as a big input).
+   */
   huge: boolean;
   signal?: AbortSignal;
   /** Given: the call streams, and its pieces go here. */
@@ -104,10 +108,29 @@ export interface InferenceCall<I extends CallInput = CallInput> {
 /** Above either, a request is huge: its timeouts and cut streams say nothing about the upstream's health. */
 export const HUGE_INPUT_TOKENS = 8_000;
 export const HUGE_MAX_TOKENS = 4_096;
+/**
+ * What one image counts as, in input tokens, toward "huge": a big input
+ * (an upstream fetches and encodes it, which can take long), so two images
+ * make any request huge.
+ */
+export const IMAGE_AS_TOKENS = 4_000;
 
-/** Input estimated at 4 characters a token (the usual English ratio); images and other parts count by their encoded size. */
-export function isHuge(inputChars: number, maxTokens: number | undefined): boolean {
-  return inputChars / 4 > HUGE_INPUT_TOKENS || (maxTokens ?? 0) > HUGE_MAX_TOKENS;
+/**
+ * Input estimated at 4 characters a token (the usual English ratio), each
+ * image as `IMAGE_AS_TOKENS`. A generation without `max_tokens` (`"unset"`)
+ * may run as long as the model likes: huge.
+ */
+export function isHuge(inputChars: number, maxTokens: number | "unset" | undefined, images = 0): boolean {
+  if (maxTokens === "unset") return true;
+  return inputChars / 4 + images * IMAGE_AS_TOKENS > HUGE_INPUT_TOKENS || (maxTokens ?? 0) > HUGE_MAX_TOKENS;
+}
+
+function imageCount(messages: ChatRequest["messages"]): number {
+  let n = 0;
+  for (const message of messages) {
+    if (Array.isArray(message.content)) for (const part of message.content) if (part.type === "image_url") n++;
+  }
+  return n;
 }
 
 /**
@@ -153,7 +176,7 @@ function sized(input: CallInput): Pick<InferenceCall, "needs" | "demand" | "huge
       return {
         needs: requiredFeatures(input.request),
         demand: { prompt_tokens: Math.ceil(sentChars / 4) + imageTokensSent, completion_tokens: max_tokens ?? DEFAULT_MAX_TOKENS },
-        huge: isHuge(messagesChars, max_tokens),
+        huge: isHuge(messagesChars, max_tokens ?? "unset", imageCount(messages)),
       };
     }
     case "completion": {
@@ -161,7 +184,7 @@ function sized(input: CallInput): Pick<InferenceCall, "needs" | "demand" | "huge
       return {
         needs: [],
         demand: { prompt_tokens: estimateTokens(prompt), completion_tokens: max_tokens ?? DEFAULT_MAX_TOKENS },
-        huge: isHuge(prompt.length, max_tokens),
+        huge: isHuge(prompt.length, max_tokens ?? "unset"),
       };
     }
     case "embedding":

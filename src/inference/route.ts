@@ -9,7 +9,9 @@ import { z } from "zod";
 import { commonConfig } from "../config/common";
 import { Capability, Feature, type FeatureCheck, type ModelRecord, type VerifiableFeature } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
+import type { CallInput } from "./call";
 import type { Need } from "./features";
+import { averageFirstToken, loadBalanceOf, orderPool } from "./load-balance";
 import { tokensLeft } from "../util/token-bucket";
 
 /** Why a model cannot take a call now: a fact the caller can branch on, and its words for people. */
@@ -51,10 +53,48 @@ export function describeBlocked(blocked: Blocked): string {
   }
 }
 
-/** `needs`: the features the request needs (see features.ts); a model lacking one is skipped before any call. */
-export function planRoute(scope: TenantScope, primary: ModelRecord, capability: Capability, needs: readonly Need[] = []): RouteStep[] {
-  const fallbacks = primary.fallbacks.map((id) => scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary));
-  return [primary, ...fallbacks].map((model) => ({ model, blocked: blockedReason(scope, model, capability, needs) }));
+/**
+ * `needs`: the features the request needs (see features.ts); a model lacking one is skipped before any call.
+ * A model with `load_balance` is its pool's targets, in the order ./load-balance.ts gives for `input`, then its fallbacks.
+ */
+export function planRoute(
+  scope: TenantScope,
+  primary: ModelRecord,
+  capability: Capability,
+  needs: readonly Need[] = [],
+  input?: CallInput,
+  random?: () => number,
+): RouteStep[] {
+  return planPool(scope, primary, capability, needs, input, random).steps;
+}
+
+function planPool(
+  scope: TenantScope,
+  primary: ModelRecord,
+  capability: Capability,
+  needs: readonly Need[],
+  input: CallInput | undefined,
+  random?: () => number,
+): { steps: RouteStep[]; why: string | null } {
+  const find = (id: string) => (id === primary.id ? primary : (scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary)));
+  const step = (model: ModelRecord): RouteStep => ({ model, blocked: blockedReason(scope, model, capability, needs) });
+  const balance = loadBalanceOf(primary);
+  let head = [step(primary)];
+  let why: string | null = null;
+  if (balance) {
+    const pool = orderPool(
+      scope,
+      balance,
+      balance.targets.map((t) => step(find(t.model_id))),
+      (s) => !s.blocked,
+      input,
+      random,
+    );
+    head = pool.ordered;
+    why = pool.why;
+  }
+  const fallbacks = primary.fallbacks.filter((id) => !head.some((s) => s.model.id === id)).map((id) => step(find(id)));
+  return { steps: [...head, ...fallbacks], why };
 }
 
 function blockedReason(scope: TenantScope, model: ModelRecord, capability: Capability, needs: readonly Need[]): Blocked | undefined {
@@ -96,6 +136,25 @@ export const RouteExplanation = z.object({
   capability: Capability,
   features: z.array(Feature).describe("The features the call needs; models lacking one are skipped"),
   would_answer: z.string().nullable().describe("The first model on the route that can take the call now"),
+  load_balance: z
+    .object({
+      strategy: z.enum(["weighted", "least_latency"]),
+      sticky: z.boolean(),
+      next: z.string().nullable().describe("The target the next call would take (weighted: one draw)"),
+      why: z.string(),
+      targets: z.array(
+        z.object({
+          model_id: z.string(),
+          weight: z.number(),
+          status: z.string(),
+          breaker: z.enum(["closed", "open"]).describe("open: the target is in error and calls skip it"),
+          usable: z.boolean(),
+          avg_first_token_ms: z.number().nullable().describe("Moving average of time to first token seen by this isolate"),
+        }),
+      ),
+    })
+    .optional()
+    .describe("Set when the model spreads calls over targets"),
   steps: z.array(
     z.object({
       model_id: z.string(),
@@ -117,7 +176,9 @@ export type RouteExplanation = z.infer<typeof RouteExplanation>;
 /** Explain a route without calling any model; `features`: those the call would need (tools, vision, json_schema). */
 export function explainRoute(scope: TenantScope, modelId: string, capability: Capability, features: readonly Feature[] = []): RouteExplanation {
   const needs = features.map((feature) => ({ feature, param: feature }));
-  const steps = planRoute(scope, scope.model(modelId), capability, needs).map(({ model, blocked }) => {
+  const requested = scope.model(modelId);
+  const planned = planPool(scope, requested, capability, needs, undefined);
+  const steps = planned.steps.map(({ model, blocked }) => {
     const limit = rateLimit(model);
     return {
       model_id: model.id,
@@ -133,5 +194,27 @@ export function explainRoute(scope: TenantScope, modelId: string, capability: Ca
       breaker: model.status === "error" ? ("open" as const) : ("closed" as const),
     };
   });
-  return { model_id: modelId, capability, features: [...features], would_answer: steps.find((s) => s.usable)?.model_id ?? null, steps };
+  const would_answer = steps.find((s) => s.usable)?.model_id ?? null;
+  const balance = loadBalanceOf(requested);
+  if (!balance) return { model_id: modelId, capability, features: [...features], would_answer, steps };
+  const targets = balance.targets.map((t) => {
+    const step = planned.steps.find((s) => s.model.id === t.model_id);
+    return {
+      model_id: t.model_id,
+      weight: t.weight ?? 1,
+      status: step?.model.status ?? "error",
+      breaker: step?.model.status === "error" ? ("open" as const) : ("closed" as const),
+      usable: step !== undefined && !step.blocked,
+      avg_first_token_ms: averageFirstToken(scope, t.model_id) ?? null,
+    };
+  });
+  const next = targets.some((t) => t.usable) ? would_answer : null;
+  return {
+    model_id: modelId,
+    capability,
+    features: [...features],
+    would_answer,
+    load_balance: { strategy: balance.strategy, sticky: balance.sticky ?? false, next, why: planned.why ?? "", targets },
+    steps,
+  };
 }

@@ -9,13 +9,19 @@
  * a request too long for the model) passes the call to the next fallback;
  * never once text has reached the caller. Only a request the upstream finds
  * invalid or refuses under its content policy is final. A model in `error` is
- * skipped while its circuit breaker is open, and gets one trial call when the
- * cooldown is over (`./breaker.ts`). A timed-out attempt is not retried on the
+ * skipped while its circuit breaker is open (the tenant's object probes it
+ * meanwhile), and gets one trial call, of one attempt, when a cooldown ends
+ * before a probe has answered (`./breaker.ts`). A timed-out attempt is not retried on the
  * same model when a fallback can take the call.
  *
  * Passive health counts only what the upstream caused: not the caller going
  * away, not an upstream 429 (a quota), not the timeouts or cut streams of a
- * request the caller made huge (`InferenceCall.huge`).
+ * request the caller made huge (`InferenceCall.huge`), and of timeouts only a
+ * streamed call's first-token timeout (a non-streamed call's overall timeout
+ * cannot tell a long answer from a dead upstream). Successes are reported
+ * too, at most one per model every few seconds from an isolate
+ * (./success-reports.ts), so one key's failures are not "in a row" while
+ * other calls succeed.
  */
 import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
@@ -29,6 +35,8 @@ import { takeToken } from "../util/token-bucket";
 import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
 import { CallStream } from "./stream";
 import { traceAnswered, traceAttempt, traceCall, traceSkipped } from "../telemetry/call-trace";
+import { successDue } from "./success-reports";
+import { averageFirstToken, noteFirstToken, seedAverages } from "./load-balance";
 
 /**
  * Run a call: admit it against budgets (nothing is sent when it does not fit),
@@ -67,10 +75,11 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
   const { scope, model: requested, input, needs, signal } = call;
   const attempts: { model_id: string; error: string }[] = [];
   let last: GatewayError | undefined;
-  const steps = planRoute(scope, requested, input.capability, needs);
+  const steps = planRoute(scope, requested, input.capability, needs, input);
   for (const [index, step] of steps.entries()) {
     const { model } = step;
-    const blocked = step.blocked?.reason === "down" ? await throughBreaker(call, model, step.blocked) : step.blocked;
+    const passed = step.blocked?.reason === "down" ? await throughBreaker(call, model, step.blocked) : step.blocked;
+    const blocked = passed === "trial" ? undefined : passed;
     if (blocked) {
       last = blockedError(model.id, blocked);
       traceSkipped(model, last.message);
@@ -85,9 +94,10 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
         stream,
         steps.slice(index + 1).some((s) => !s.blocked),
         meter,
-        { fallbackIndex: index, breakerTrial: step.blocked !== undefined },
+        { fallbackIndex: index, breakerTrial: passed === "trial" },
       );
       traceAnswered(model.id, result);
+      noteFirstToken(scope, model.id, (stream.firstAt ?? Date.now()) - started);
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
     } catch (error) {
@@ -107,10 +117,17 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
   );
 }
 
-/** A model in `error`: through when its breaker grants a trial (or has closed meanwhile), else still blocked, saying until when. */
-async function throughBreaker(call: InferenceCall, model: ModelRecord, blocked: Blocked & { reason: "down" }): Promise<Blocked | undefined> {
+/**
+ * A model in `error`: a `"trial"` when its breaker grants one (one attempt, no retries), through when it has closed
+ * meanwhile, else still blocked, saying until when.
+ */
+async function throughBreaker(
+  call: InferenceCall,
+  model: ModelRecord,
+  blocked: Blocked & { reason: "down" },
+): Promise<Blocked | "trial" | undefined> {
   const passed = await passBreaker(call.scope, model);
-  if (passed.admitted) return undefined;
+  if (passed.admitted) return passed.trial ? "trial" : undefined;
   const wait = Math.max(1, Math.ceil((passed.until - Date.now()) / 1000));
   return { ...blocked, detail: `${blocked.detail} (circuit open: the next trial call in ${wait} s)` };
 }
@@ -142,7 +159,8 @@ const HEALTH_FAILURES = new Set<ErrorCode>(["upstream_error", "upstream_timeout"
 /** Whether a failure counts against the model: the upstream caused it, not the caller. */
 function upstreamCaused(failure: GatewayError, call: InferenceCall): boolean {
   if (call.signal?.aborted) return false; // the caller went away
-  if (failure.code === "upstream_timeout" && call.huge) return false; // the caller asked for a long job
+  // Only a streamed call's first-token timeout of a request that is not huge: no byte within the limit.
+  if (failure.code === "upstream_timeout" && (call.huge || !call.sink)) return false;
   return HEALTH_FAILURES.has(failure.code);
 }
 
@@ -150,12 +168,24 @@ function upstreamCaused(failure: GatewayError, call: InferenceCall): boolean {
  * Passive health: a failed call counts against the model (naming the
  * capability it used), and a success brings a model that is not yet (or no
  * longer) `available` back, closing its breaker. Reported after the response,
- * so it costs the caller nothing; calls to healthy models write nothing.
+ * so it costs the caller nothing; successes of a model the isolate sees
+ * `available` are reported at most once per model every few seconds (they
+ * break another key's streak of failures; the object writes nothing for a
+ * model with none).
  */
 function report(call: InferenceCall, model: ModelRecord, ok: boolean, latencyMs: number, detail: string | null) {
-  if (ok && model.status === "available") return;
-  const outcome = { ok, latency_ms: ok ? latencyMs : null, detail };
-  call.scope.background(call.scope.tenant.recordCall(model.id, model.status, outcome, ok ? undefined : call.input.capability));
+  if (ok && model.status === "available" && !successDue(call.scope, model.id)) return;
+  // A success seen `available` only breaks a streak: its latency (generation included) must not make the model "slow".
+  const outcome = { ok, latency_ms: ok && model.status !== "available" ? latencyMs : null, detail };
+  const { scope } = call;
+  const reported = scope.tenant.recordCall(
+    model.id,
+    model.status,
+    outcome,
+    ok ? undefined : call.input.capability,
+    averageFirstToken(scope, model.id),
+  );
+  scope.background(reported.then((answer) => seedAverages(scope, answer.first_token_ms)));
 }
 
 /** The text of a stream that broke after it started, if this result is one. */
@@ -188,7 +218,8 @@ async function attempt(
   // A timed-out attempt may have generated (and been billed) all the while: the call is charged for it.
   const maxTokens = "max_tokens" in call.input.request ? call.input.request.max_tokens : undefined;
   const onTimedOut = (timedOut: { elapsedMs: number; streamed: boolean }) => meter.charge(model.id, timedOutCharge(call.demand, maxTokens, timedOut));
-  const piped = stream.attempt({ signal, fallbackAvailable, onTimedOut }, redact);
+  // A breaker's trial has one attempt, whatever the model's max_retries.
+  const piped = stream.attempt({ signal, fallbackAvailable, onTimedOut, ...(traced.breakerTrial && { oneAttempt: true }) }, redact);
   const span = traceAttempt(model, traced.fallbackIndex, traced.breakerTrial);
   const started = Date.now();
   try {

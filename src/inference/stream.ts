@@ -16,6 +16,8 @@ export class CallStream {
   started = false;
   /** Characters of text and tool call pieces that reached the caller. */
   reached = 0;
+  /** When the first piece reached the caller (epoch ms): a call's time to first token (./load-balance.ts). */
+  firstAt: number | undefined;
 
   constructor(private readonly sink: StreamSink | undefined) {}
 
@@ -24,6 +26,7 @@ export class CallStream {
     const sink = this.sink;
     if (!sink) return { options, flush: async () => {} };
     const send = (text: string) => {
+      this.firstAt ??= Date.now();
       this.started = true;
       this.reached += text.length;
       return sink.text(text);
@@ -41,6 +44,7 @@ export class CallStream {
     };
     const toolCall = sink.toolCall?.bind(sink);
     const sendTool = (delta: ToolCallDelta) => {
+      this.firstAt ??= Date.now();
       this.started = true;
       this.reached += JSON.stringify(delta).length;
       return toolCall!(delta);

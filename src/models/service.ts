@@ -6,6 +6,7 @@
  */
 import { checkModelConfig, declaredByBackend } from "../backends/model-config";
 import type { Declared } from "../backends/types";
+import { commonConfig } from "../config/common";
 import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
@@ -141,6 +142,7 @@ function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: 
   assertNoLiteralSecrets(draft.config);
   const { type, factory, config } = checkModelConfig(scope.env, scope.snapshot.grants, draft.backend_type, draft.config);
 
+  checkPool(scope, draft.id, config);
   const capabilities = draft.capabilities ?? declared?.capabilities ?? factory.defaultCapabilities(config);
   const serves = declared?.capabilities ?? factory.supports;
   const unsupported = capabilities.filter((c) => !serves.includes(c));
@@ -177,6 +179,37 @@ function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: 
     created_at: draft.created_at,
     updated_at: draft.updated_at,
   });
+}
+
+/**
+ * `load_balance`: every target is registered (or the model itself), and pools
+ * do not nest, so no route can loop: a target may not have its own
+ * `load_balance`, and a model that is another pool's target may not get one.
+ * Checked against the registry this request read; routing skips a target
+ * removed since, as it skips a fallback.
+ */
+function checkPool(scope: TenantScope, id: string, config: Record<string, unknown>): void {
+  const balance = commonConfig(config).load_balance;
+  const models = scope.snapshot.models;
+  const poolOf = (m: ModelRecord) => commonConfig(m.config).load_balance;
+  if (balance) {
+    for (const [i, target] of balance.targets.entries()) {
+      if (target.model_id === id) continue;
+      const found = models.find((m) => m.id === target.model_id);
+      const field = `config.load_balance.targets[${i}].model_id`;
+      if (!found) throw new GatewayError("invalid_request", `${field}: model "${target.model_id}" is not registered; register it first.`);
+      if (poolOf(found)) {
+        throw new GatewayError("invalid_request", `${field}: model "${target.model_id}" has its own load_balance; pools do not nest (no cycles).`);
+      }
+    }
+    const user = models.find((m) => m.id !== id && poolOf(m)?.targets.some((t) => t.model_id === id));
+    if (user) {
+      throw new GatewayError(
+        "invalid_request",
+        `config.load_balance: this model is a target of "${user.id}"'s load_balance; pools do not nest (no cycles).`,
+      );
+    }
+  }
 }
 
 function mergeConfig(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {

@@ -225,11 +225,13 @@ export class TenantClient {
    * Passive health: a real call's outcome. When it moved the model's status
    * (`was`: the status the caller saw), this isolate's copy is dropped, so
    * the next call from here sees it (a model now in `error` is skipped at once).
+   * `firstTokenMs`: this isolate's average time to first token for the model;
+   * the answer carries the tenant's shared averages (src/inference/load-balance.ts).
    */
-  async recordCall(modelId: string, was: ModelStatus, outcome: HealthOutcome, capability?: Capability) {
-    const check = await this.stub.recordCall(this.actor, modelId, outcome, new Date().toISOString(), capability);
-    if (check && check.status !== was) this.forget();
-    return check;
+  async recordCall(modelId: string, was: ModelStatus, outcome: HealthOutcome, capability?: Capability, firstTokenMs?: number) {
+    const answer = await this.stub.recordCall(this.actor, modelId, outcome, new Date().toISOString(), capability, firstTokenMs);
+    if (answer.check && answer.check.status !== was) this.forget();
+    return answer;
   }
 
   /** May a call go to this model in `error` now? A breaker found closed means the cached status is stale: dropped. */

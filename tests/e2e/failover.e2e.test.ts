@@ -2,8 +2,8 @@
  * End to end: failover through `wrangler dev`, with the official `openai` SDK
  * on /v1 and a real MCP client, against the fake OpenAI-compatible upstream
  * misbehaving on cue (tests/support/fake-openai.ts). Each scenario is one
- * primary with one fallback ("backup"), streamed and not: a flapping primary
- * comes back through traffic alone (the circuit breaker's trial call), silence
+ * primary with one fallback ("backup"), streamed and not: a primary down for
+ * 20 s serves again within 10 s of healing (the circuit breaker's probes), silence
  * before the first token is rescued, context length fails over, a content
  * filter refusal does not, a malformed event is skipped, and a cut answer is
  * never presented as complete. Short timeouts and cooldowns keep it fast.
@@ -11,7 +11,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { connectModern, fakes, gatewayFor, type McpSession, ResponseRecorder, structured, type Tenant, until } from "./helpers";
+import { connectModern, fakes, gatewayFor, type McpSession, ResponseRecorder, structured, type Tenant } from "./helpers";
 
 const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
@@ -81,29 +81,41 @@ afterAll(async () => {
 });
 
 describe("failover end to end", () => {
-  it("a flapping primary serves again once it heals, through traffic alone (no check is run)", async () => {
-    await register("flappy", { max_retries: 0, circuit_breaker: { cooldown_s: 0.5 } }, ["backup"]);
-    await fakes.openai.script(up("flappy"), [{ kind: "down_for", ms: 2_500 }]);
-    const first = await ask("flappy", "are you there?");
-    expect(first.model).toBe("backup");
-    expect(first.fallback).toMatchObject({ requested: "flappy", attempts: [{ model_id: "flappy", error: expect.stringMatching(/\(503\)/) }] });
-    // Calls keep coming, streamed and not: the fallback answers each until a trial call finds the primary healed.
-    let n = 0;
-    const healed = await until(
-      "an answer from the healed primary",
-      async () => (n++ % 2 === 0 ? (await ask("flappy", `call ${n}`)).model : (await askStreamed("flappy", `call ${n}`)).chunks.at(-1)?.model),
-      (model) => model === "flappy",
-      20_000,
-    );
-    expect(healed).toBe("flappy");
+  it("a primary down 20 s, asked every 2 s: serving again within 10 s of healing, no call touching it twice while open", async () => {
+    // The defaults: 2 retries, the breaker's cooldowns (2 s doubling to 8 s) and its probes.
+    await register("flappy", {}, ["backup"]);
+    await fakes.openai.script(up("flappy"), [{ kind: "down_for", ms: 20_000 }]);
+    const healsAt = Date.now() + 20_000;
+    const status = async () => (await api<{ status: string }>("GET", "/api/v1/models/flappy", { token: tenant.userKey })).body.status;
+    const rows: { n: number; open: boolean; model: string | undefined; touches: number }[] = [];
+    let servedAt = 0;
+    for (let n = 0; Date.now() < healsAt + 15_000; n++) {
+      const sentAt = Date.now();
+      const open = (await status()) === "error";
+      const model = n % 2 === 0 ? (await ask("flappy", `call ${n}`)).model : (await askStreamed("flappy", `call ${n}`)).chunks.at(-1)?.model;
+      const touches = (await fakes.openai.requests<{ messages?: { content?: string }[] }>(up("flappy"))).filter(
+        (r) => r.body?.messages?.[0]?.content === `call ${n}`,
+      ).length;
+      rows.push({ n, open, model, touches });
+      if (model === "flappy" && sentAt >= healsAt) {
+        servedAt = Date.now();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, sentAt + 2_000 - Date.now())));
+    }
+    const detail = JSON.stringify(rows);
+    expect(servedAt, detail).toBeGreaterThan(0);
+    expect(servedAt - healsAt, detail).toBeLessThan(10_000);
+    // Some calls were made while the breaker was open, and none of them touched the dead primary more than once.
+    const whileOpen = rows.filter((r) => r.open);
+    expect(whileOpen.length, detail).toBeGreaterThan(3);
+    expect(Math.max(...whileOpen.map((r) => r.touches)), detail).toBeLessThanOrEqual(1);
     const model = await api<{ status: string }>("GET", "/api/v1/models/flappy", { token: tenant.userKey });
     expect(model.body.status).toBe("available");
-    const checks = await api<{ checks: { source: string }[] }>("GET", "/api/v1/models/flappy/checks", { token: tenant.userKey });
-    // Besides the probe at registration, only calls: no check brought it back.
-    expect(checks.body.checks.filter((c) => c.source !== "call")).toHaveLength(1);
-    // The upstream was spared while the breaker was open: far fewer requests than calls.
-    expect((await fakes.openai.requests(up("flappy"))).length).toBeLessThan(n + 1);
-  });
+    // The object's probes (one-token calls) found it down, then healed.
+    const checks = await api<{ checks: { source: string; ok: boolean }[] }>("GET", "/api/v1/models/flappy/checks", { token: tenant.userKey });
+    expect(checks.body.checks.filter((c) => c.source === "scheduled" && !c.ok).length).toBeGreaterThan(1);
+  }, 60_000);
 
   it("silence before the first token is rescued by the fallback, streamed (SDK and MCP) and not", async () => {
     await register("silent", { first_token_timeout: 0.5, timeout: 1 }, ["backup"]);

@@ -425,32 +425,35 @@ describe("passive health (failed real calls)", () => {
     await register(tenant, "p");
   });
 
-  it("count like failed checks: one → degraded, three in a row → error", async () => {
+  it("count like failed checks: one → degraded, three in a row (one key's, confirmed by a check) → error", async () => {
     await script(
       tenant,
       "p",
-      [1, 2, 3].map(() => ({ kind: "status", status: 500 })),
+      [1, 2, 3, 4].map(() => ({ kind: "status", status: 500 })),
     );
     for (let i = 0; i < 3; i++) {
       const failed = await chat(user, "p", `try ${i}`);
       expect(failed.isError).toBe(true);
       expect(textOf(failed)).toMatch(/\(500\)/);
     }
-    expect(await received(tenant, "p")).toBe(1 + 3); // the probe at registration, then the calls
     // Reported after each response (waitUntil), so poll for them.
     const history = await until(
-      "three call results",
+      "three call results and the confirming check",
       () => checks(tenant, "p"),
-      (c) => c.length >= 4,
+      (c) => c.length >= 5,
       5_000,
     );
+    // The probe at registration, the calls, then the check confirming one key's failures.
+    expect(await received(tenant, "p")).toBe(1 + 3 + 1);
     expect(pairs(history)).toEqual([
       [false, "error"],
       [false, "degraded"],
       [false, "degraded"],
+      [false, "degraded"],
       [true, "available"],
     ]);
-    const calls = history.slice(0, 3);
+    expect(history[0]!.source).toBe("scheduled");
+    const calls = history.slice(1, 4);
     expect(calls.every((c) => c.source === "call" && c.latency_ms === null && /\(500\)/.test(c.detail ?? ""))).toBe(true);
   });
 
@@ -462,7 +465,7 @@ describe("passive health (failed real calls)", () => {
     const refused = await chat(user, "p", "still there?");
     expect(await received(tenant, "p")).toBe(before);
     expect(refused.isError).toBe(true);
-    expect(textOf(refused)).toMatch(/Model "p" is down: 3 failures in a row/);
+    expect(textOf(refused)).toMatch(/Model "p" is down: 4 failures in a row/);
     // ...until a passing check brings it back.
     expect(await checkNow(tenant, "p")).toMatchObject({ ok: true, status: "available" });
     expect(structured<Generation>(await chat(user, "p", "ok now"))).toMatchObject({ text: "echo: ok now", model_id: "p" });

@@ -34,6 +34,8 @@ export type Step =
   // a scripted function call (name and arguments as given), until its output is in the input.
   | Extract<ResponsesStep, { kind: "fail_stream" | "call_tool" }>
   | { kind: "break_stream"; afterChunks: number }
+  // A stream that sends `afterChunks` text chunks, then nothing, holding the connection open (a stalled upstream).
+  | { kind: "stall"; afterChunks: number }
   | { kind: "echo_auth"; status: number }
   // `delayMs` before each text chunk, from chunk `afterChunks` on (0: all of them, the first token included).
   | { kind: "slow_stream"; delayMs: number; afterChunks?: number }
@@ -324,6 +326,7 @@ async function stream(
   if (step?.kind === "slow_first_token") await new Promise((r) => setTimeout(r, step.delayMs));
   for (const [i, piece] of pieces.entries()) {
     if (step?.kind === "break_stream" && i === step.afterChunks) return dropConnection(res);
+    if (step?.kind === "stall" && i === step.afterChunks) return; // silence, the connection held open: the client's stall timer must fire
     if (step?.kind === "malformed_event" && i === step.afterChunks) {
       await new Promise<void>((resolve) => res.write('data: {"choices": [{"delta": {"content": "never shown"\n\n', () => resolve()));
     }

@@ -211,41 +211,42 @@ describe("/v1 streaming under a bursty upstream and a slow client", () => {
 });
 
 describe("the circuit breaker", () => {
-  it("a flapping primary: skipped while open, then a trial call brings it back once it heals, without any check", async () => {
-    const { tenant, primaryUp } = await pair({ max_retries: 0, circuit_breaker: { cooldown_s: 0.3 } });
-    await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 1500 }]);
+  it("a primary down for a while: skipped while open, the object's probes find it healed, and calls come back at once", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 2, circuit_breaker: { cooldown_s: 0.5, max_cooldown_s: 1 } });
+    await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 3_000 }]);
+    const healsAt = Date.now() + 3_000;
     for (let i = 0; i < 3; i++) expect((await chat(tenant, `try ${i}`)).out).toMatchObject({ model_id: "backup" });
     const down = await until(
       () => checks(tenant, "primary"),
       (c) => c[0]?.status === "error",
     );
-    expect(down[0]).toMatchObject({ source: "call", ok: false, status: "error" });
+    // One key's failures alone: a check confirmed them (the upstream is down) before the model went to `error`.
+    expect(down[0]).toMatchObject({ source: "scheduled", ok: false, status: "error" });
 
-    // Open: the next call skips the primary without calling it.
-    const sent = (await fakes.openai.requests(primaryUp)).length;
-    const skipped = await chat(tenant, "skip it");
-    expect(skipped.out).toMatchObject({ model_id: "backup" });
-    expect(skipped.out.fallback?.attempts[0]?.error).toMatch(/is down: 3 failures in a row.*circuit open/);
-    expect(await fakes.openai.requests(primaryUp)).toHaveLength(sent);
-
-    // Calls keep coming; once the upstream heals, a trial call is answered by the primary and closes the breaker.
-    const answered = await until(
-      async () => (await chat(tenant, "are you back?")).out.model_id,
-      (id) => id === "primary",
-      10_000,
-    );
-    expect(answered).toBe("primary");
-    const history = await until(
-      () => checks(tenant, "primary"),
-      (c) => c[0]?.ok === true,
-    );
-    expect(history[0]).toMatchObject({ source: "call", ok: true, status: "available" });
-    // Besides the probe at registration, only calls: no check brought it back.
-    expect(history.filter((c) => c.source !== "call")).toHaveLength(1);
-    // Trials while it was still down re-opened it: the primary was called only a few times, not on every call.
-    const failedTrials = history.filter((c) => !c.ok).length - 3;
-    expect(failedTrials).toBeGreaterThanOrEqual(0);
-    expect((await fakes.openai.requests(primaryUp)).length).toBe(3 + failedTrials + 1);
+    // Calls keep coming; while the breaker is open none waits on the dead primary's retries: at most one attempt each.
+    const touches: number[] = [];
+    let answeredAt = 0;
+    for (let n = 0; Date.now() < healsAt + 5_000; n++) {
+      const out = (await chat(tenant, `call ${n}`)).out;
+      const reached = (await fakes.openai.requests<{ messages?: { content?: string }[] }>(primaryUp)).filter(
+        (r) => r.body?.messages?.[0]?.content === `call ${n}`,
+      );
+      touches.push(reached.length);
+      if (out.model_id === "primary") {
+        answeredAt = Date.now();
+        break;
+      }
+      expect(out.fallback?.attempts[0]?.error).toMatch(/circuit open|503/);
+      await sleep(200);
+    }
+    expect(Math.max(...touches)).toBeLessThanOrEqual(1);
+    // The object's probe (half a second before each cooldown of at most 1 s) found it healed: back within about 2 s.
+    expect(answeredAt).toBeGreaterThan(0);
+    expect(answeredAt - healsAt).toBeLessThan(2_500);
+    const history = await checks(tenant, "primary");
+    // The confirming check, and the probes while it stayed down (how many depends on how long the calls took to open it).
+    expect(history.filter((c) => c.source === "scheduled" && !c.ok).length).toBeGreaterThanOrEqual(1);
+    expect(history.find((c) => c.ok)).toMatchObject({ status: "available" });
     expect((await chat(tenant, "steady")).out).toMatchObject({ model_id: "primary" });
   });
 
@@ -301,6 +302,83 @@ describe("passive health counts only what the upstream caused", () => {
     expect(huge.tool.structuredContent).toMatchObject({ model_id: "backup" });
     const calls = await callResultsAfterA500(tenant, primaryUp);
     expect(calls.map((c) => [c.ok, c.detail?.match(/\((\d+)\)/)?.[1]])).toEqual([[false, "500"]]);
+  });
+});
+
+describe("passive health that one key cannot abuse", () => {
+  const streamedSmall = (token: string, content: string) => callTool(token, "chat", { ...chatArgs(content), max_tokens: 64 }, { progressToken: "p" });
+
+  async function secondUserKey(tenant: Tenant): Promise<string> {
+    const created = await api<{ key: string }>("POST", "/api/v1/keys", { token: tenant.adminKey, body: { role: "user" } });
+    expect(created.status).toBe(201);
+    return created.body.key;
+  }
+
+  it("three first-token timeouts from one key, while another key's calls succeed, do not put the model in error", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, first_token_timeout: 0.3 });
+    const other = await secondUserKey(tenant);
+    expect((await callTool(other, "chat", chatArgs("fine"))).tool.structuredContent).toMatchObject({ model_id: "primary" });
+    await fakes.openai.script(
+      primaryUp,
+      [1, 2, 3].map(() => ({ kind: "no_first_token" })),
+    );
+    for (let i = 0; i < 3; i++)
+      expect((await streamedSmall(tenant.userKey, `stall ${i}`)).tool.structuredContent).toMatchObject({ model_id: "backup" });
+    // The third failure asks for a confirming check; the upstream answers it, so the model is back.
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c[0]?.source === "scheduled",
+    );
+    expect(history[0]).toMatchObject({ source: "scheduled", ok: true, status: "available" });
+    expect(history.some((c) => c.status === "error")).toBe(false);
+    expect(history.filter((c) => c.source === "call" && !c.ok)).toHaveLength(3);
+    // The confirming check was a one-token chat: metered, under the key id "health-check".
+    const usage = await api<{ groups: { key_id?: string; requests: number; completion_tokens: number }[] }>("GET", "/api/v1/usage?group_by=key", {
+      token: tenant.adminKey,
+    });
+    expect(usage.body.groups.find((g) => g.key_id === "health-check")).toMatchObject({ requests: 1, completion_tokens: 1 });
+    expect((await callTool(other, "chat", chatArgs("still fine"))).tool.structuredContent).toMatchObject({ model_id: "primary" });
+  });
+
+  it("failures from two keys still put it in error, without waiting for a check", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, first_token_timeout: 0.3 });
+    const other = await secondUserKey(tenant);
+    await fakes.openai.script(
+      primaryUp,
+      [1, 2, 3].map(() => ({ kind: "no_first_token" })),
+    );
+    for (const [i, key] of [tenant.userKey, other, tenant.userKey].entries()) await streamedSmall(key, `stall ${i}`);
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c[0]?.status === "error",
+    );
+    expect(history[0]).toMatchObject({ source: "call", ok: false, status: "error" });
+  });
+
+  it("a non-streamed call's timeout does not count (a long answer looks the same as a dead upstream)", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, timeout: 0.3 });
+    await fakes.openai.script(primaryUp, [{ kind: "delay", ms: 1_000 }]);
+    const slow = await callTool(tenant.userKey, "chat", { ...chatArgs("take your time"), max_tokens: 64 });
+    expect(slow.tool.structuredContent).toMatchObject({ model_id: "backup" });
+    await fakes.openai.script(primaryUp, [{ kind: "status", status: 500 }]);
+    await chat(tenant, "sentinel");
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c.some((x) => x.source === "call" && /\(500\)/.test(x.detail ?? "")),
+    );
+    expect(history.filter((c) => c.source === "call").map((c) => c.ok)).toEqual([false]);
+  });
+
+  it("a streamed call without max_tokens is huge: its first-token timeout does not count", async () => {
+    const { tenant, primaryUp } = await pair({ max_retries: 0, first_token_timeout: 0.3 });
+    await fakes.openai.script(primaryUp, [{ kind: "no_first_token" }, { kind: "status", status: 500 }]);
+    await chat(tenant, "no limit", true);
+    await chat(tenant, "sentinel");
+    const history = await until(
+      () => checks(tenant, "primary"),
+      (c) => c.some((x) => x.source === "call" && /\(500\)/.test(x.detail ?? "")),
+    );
+    expect(history.filter((c) => c.source === "call").map((c) => c.ok)).toEqual([false]);
   });
 });
 

@@ -128,20 +128,21 @@ describe("passive health and fail-fast", () => {
   it("failed real calls move a model to error; then calls fail fast without touching the upstream", async () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await probedModel(tenant, "m");
-    await fakes.openai.script(up, [
-      { kind: "status", status: 500 },
-      { kind: "status", status: 500 },
-      { kind: "status", status: 500 },
-    ]);
+    // Three calls, then the check that confirms one key's failures (one key alone cannot make a model `error`).
+    await fakes.openai.script(
+      up,
+      [1, 2, 3, 4].map(() => ({ kind: "status", status: 500 })),
+    );
     const ask = () => callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "hi" }] });
     for (let i = 0; i < 3; i++) {
       await ask();
       await settle();
     }
+    for (let i = 0; i < 40 && (await status(tenant, "m")).status !== "error"; i++) await settle();
     expect(await status(tenant, "m")).toMatchObject({ status: "error" });
     const before = (await fakes.openai.requests(up)).length;
     const fast = await ask();
-    expect(fast.tool.content[0]!.text).toMatch(/Model "m" is down: 3 failures in a row/);
+    expect(fast.tool.content[0]!.text).toMatch(/Model "m" is down: 4 failures in a row/);
     expect((await fakes.openai.requests(up)).length).toBe(before);
 
     // A passing check brings it back, and calls flow again.

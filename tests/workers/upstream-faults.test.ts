@@ -2,6 +2,7 @@
  * What a caller sees when the upstream misbehaves, driven through MCP against
  * the fake upstream's fault scripts.
  */
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { callTool, CANARY, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 
@@ -116,6 +117,38 @@ describe("stream timeouts", () => {
     expect(out.error).toMatch(/still streaming after 2\.5 s, the limit for a stream/);
     expect(out.text.length).toBeGreaterThan(0);
     expect(out.text.length).toBeLessThan(`echo: ${content}`.length);
+  });
+
+  it("a stream that stalls after its first tokens ends within stall_timeout, keeping every byte, with the format's error", async () => {
+    const { tenant, upstream } = await setup({ max_retries: 0, timeout: 30, stall_timeout: 0.5 });
+    await fakes.openai.script(upstream, [{ kind: "stall", afterChunks: 2 }]);
+    const started = Date.now();
+    const res = await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "a b c d" }] }, { progressToken: "t" });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(res.tool.structuredContent).toMatchObject({
+      text: "echo: a ",
+      finish_reason: "error",
+      error: expect.stringMatching(/stopped sending for 0\.5 s \(stall_timeout/),
+    });
+
+    await fakes.openai.script(upstream, [{ kind: "stall", afterChunks: 2 }]);
+    const v1Started = Date.now();
+    const v1 = await exports.default.fetch(
+      new Request("http://gateway.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "a b c d" }], stream: true }),
+      }),
+    );
+    const raw = await v1.text();
+    expect(Date.now() - v1Started).toBeLessThan(3_000);
+    const events = raw
+      .split("\n\n")
+      .map((e) => e.replace(/^data: /, "").trim())
+      .filter((e) => e && e !== "[DONE]")
+      .map((e) => JSON.parse(e) as { choices?: { delta?: { content?: string } }[]; error?: { message: string } });
+    expect(events.map((e) => e.choices?.[0]?.delta?.content ?? "").join("")).toBe("echo: a ");
+    expect(events.at(-1)?.error?.message).toMatch(/stall_timeout/);
   });
 
   it("a stream that goes quiet is cut after the timeout", async () => {
