@@ -63,9 +63,18 @@ export async function runCall<I extends CallInput>(call: InferenceCall<I>): Prom
  * the upstream is told so, or it could generate past what the budget admitted.
  */
 function withMaxTokens<I extends CallInput>(call: InferenceCall<I>): InferenceCall<I> {
-  const { input, demand } = call;
+  const input: CallInput = call.input;
   if ((input.capability !== "chat" && input.capability !== "completion") || input.request.max_tokens !== undefined) return call;
-  return { ...call, input: { ...input, request: { ...input.request, max_tokens: demand.completion_tokens } } };
+  const max_tokens = call.demand.completion_tokens;
+  // A Responses body passed through as written says it too (a Messages body always has max_tokens).
+  const native =
+    input.capability === "chat" && input.native?.request.format === "responses" && input.native.request.body.max_output_tokens === undefined
+      ? { ...input.native, request: { ...input.native.request, body: { ...input.native.request.body, max_output_tokens: max_tokens } } }
+      : input.capability === "chat"
+        ? input.native
+        : undefined;
+  const bounded = { ...input, request: { ...input.request, max_tokens }, ...(native && { native }) };
+  return { ...call, input: bounded as I };
 }
 
 /** Failures no other model would answer differently: the call ends with them. */

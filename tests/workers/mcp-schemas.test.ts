@@ -26,6 +26,7 @@ const CALLS: Record<string, Record<string, unknown>> = {
   update_model: { model_id: "added", name: "Renamed" },
   set_maintenance: { model_id: "added", maintenance: true },
   remove_model: { model_id: "added" },
+  set_telemetry_export: {},
 };
 
 const validator = new CfWorkerJsonSchemaValidator();
@@ -44,7 +45,7 @@ describe("MCP output schemas", () => {
 
     for (const [key, count] of [
       [tenant.userKey, 9],
-      [tenant.adminKey, 13],
+      [tenant.adminKey, 14],
     ] as const) {
       const client = await connectClient(key);
       const { tools } = await client.listTools();

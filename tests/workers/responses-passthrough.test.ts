@@ -103,6 +103,21 @@ describe("responses_api: true passes /v1/responses through", () => {
     expect(sent).not.toHaveProperty("stream");
   });
 
+  it("under a budget, a body without max_output_tokens reaches the upstream bounded by the amount held", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    const set = await api("PATCH", `/api/v1/keys/${tenant.userKeyId}`, {
+      token: tenant.adminKey,
+      body: { budget: { period: "day", tokens: 1_000_000 } },
+    });
+    expect(set.status, set.text).toBe(200);
+    expect((await post(tenant.userKey, { model: "gpt", input: "bounded", store: false })).status).toBe(200);
+    expect((await post(tenant.adminKey, { model: "gpt", input: "unbounded", store: false })).status).toBe(200);
+    expect((await sentToResponses(upstream)).map((b) => [b.input, b.max_output_tokens])).toEqual([
+      ["bounded", 4096],
+      ["unbounded", undefined],
+    ]);
+  });
+
   it("meters the upstream's usage from response.completed, streamed and not", async () => {
     const { tenant, client } = await nativeTenant({ pricing: { input_per_mtok: 1, output_per_mtok: 1 } });
     const answered = await client.responses.create({ model: "gpt", input: "count me please", prompt_cache_key: "k", store: false });
