@@ -25,6 +25,7 @@ import {
   type WorkerDescription,
   type WorkerEmbeddingRequest,
   type WorkerHealth,
+  WORKER_PARAMS,
 } from "../../../src/backends/contract";
 import { generation, openAIMessages, streamEvent, upstreamError } from "./openai";
 
@@ -35,22 +36,8 @@ interface BackendEnv {
   EMBEDDING_MODELS?: string;
 }
 
-/** Every parameter this upstream takes (OpenAI's own names): the gateway refuses any other by name. */
-const CHAT_PARAMS: WorkerDescription["params"] = [
-  "max_tokens",
-  "temperature",
-  "top_p",
-  "stop",
-  "seed",
-  "presence_penalty",
-  "frequency_penalty",
-  "logit_bias",
-  "user",
-  "tools",
-  "tool_choice",
-  "parallel_tool_calls",
-  "response_format",
-];
+/** An OpenAI-compatible upstream takes every parameter the contract names (OpenAI's own names). */
+const CHAT_PARAMS: WorkerDescription["params"] = [...WORKER_PARAMS];
 
 export class OpenAIBackend extends WorkerEntrypoint<BackendEnv> implements BackendContract {
   async describe(model: string | null): Promise<WorkerDescription> {
