@@ -37,6 +37,13 @@ const Vars = z.object({
   SECRETS_KEY: Optional,
   /** Set only while rotating the secrets key. */
   SECRETS_KEY_PREVIOUS: Optional,
+  /** One JSON log line per request (for Workers Logs): "on" (default) or "off". */
+  REQUEST_LOGS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? "on" : v.trim()))
+    .pipe(z.enum(["on", "off"], { error: 'must be "on" or "off"' }))
+    .transform((v) => v === "on"),
   /** Seconds between scheduled checks of a model (a model's `health_check.interval_s` overrides it); 0: every fired cron checks every model. */
   HEALTH_CHECK_INTERVAL_S: z
     .string()
@@ -55,6 +62,8 @@ export interface Settings {
   adminToken: string | undefined;
   secretsKey: string | undefined;
   secretsKeyPrevious: string | undefined;
+  /** Whether each request writes its JSON log line (src/telemetry/request-log.ts). */
+  requestLogs: boolean;
   /** Seconds between a model's scheduled checks (default 60); 0 means every fired cron checks every model. */
   healthCheckIntervalS: number;
   /** A Worker secret by name (for the names the operator granted to a tenant), or undefined. */
@@ -81,6 +90,7 @@ export function settings(env: Env): Settings {
       secretsKey: vars.SECRETS_KEY,
       secretsKeyPrevious: vars.SECRETS_KEY_PREVIOUS,
       healthCheckIntervalS: vars.HEALTH_CHECK_INTERVAL_S,
+      requestLogs: vars.REQUEST_LOGS,
       workerSecret(name) {
         // Worker secrets a tenant may reference are named by grants at run time, not known to this schema.
         const value: unknown = Reflect.get(env, name);

@@ -7,6 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/app-env";
+import { settings } from "../settings";
 import { exportRequest } from "./export";
 import { requestLogLine } from "./request-log";
 import { RequestTrace, withTrace } from "./request-trace";
@@ -26,7 +27,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
     const finish = () => {
       if (finished) return;
       finished = true;
-      console.log(JSON.stringify(requestLogLine(trace, c.get("storageTrips"))));
+      if (settings(c.env).requestLogs) console.log(JSON.stringify(requestLogLine(trace, c.get("storageTrips"))));
       const exported = exportRequest(scope, trace);
       if (exported) c.executionCtx.waitUntil(exported);
     };
