@@ -156,7 +156,11 @@ function message(m: Message, path: string, hint: (name: string) => void): ChatMe
     return [{ role: "assistant", content: text, ...(calls.length > 0 && { tool_calls: calls }) }];
   }
   let parts: ContentPart[] = [];
-  const flush = () => {
+  // Images a tool returned (Claude Code's Read of an image file): a tool message carries text only, so they follow
+  // the turn's tool messages in one user message, each after a line naming its tool call.
+  const toolImages: ContentPart[] = [];
+  const flush = (end = false) => {
+    if (end && toolImages.length > 0) parts = [...toolImages, ...parts];
     if (parts.length === 0) return;
     // Text-only parts are one text (as /v1 sends them, and as every upstream takes); parts with images stay parts.
     const content = parts.every((p) => p.type === "text") ? parts.map((p) => (p.type === "text" ? p.text : "")).join("") : parts;
@@ -178,34 +182,46 @@ function message(m: Message, path: string, hint: (name: string) => void): ChatMe
       case "tool_result": {
         if (block.toolset_name) hint("toolset_name");
         flush();
-        out.push({ role: "tool", tool_call_id: block.tool_use_id, content: toolResultText(block, `${path}.content.${j}`, hint) });
+        const { text, images } = toolResult(block, `${path}.content.${j}`, hint);
+        out.push({ role: "tool", tool_call_id: block.tool_use_id, content: text });
+        if (images.length > 0) toolImages.push({ type: "text", text: `The image${images.length > 1 ? "s" : ""} the tool call ${block.tool_use_id} returned:` }, ...images);
         return;
       }
       default:
         throw new GatewayError("invalid_request", `${path}.content.${j}: a user message cannot carry ${block.type} blocks.`);
     }
   });
-  flush();
+  flush(true);
   return out;
 }
 
-/** A tool result as a tool message's text; a failed tool says so in it (tool messages have no error flag). */
-function toolResultText(block: Extract<ContentBlock, { type: "tool_result" }>, path: string, hint: (name: string) => void): string {
+/**
+ * A tool result as a tool message's text (a failed tool says so in it: tool
+ * messages have no error flag), and the images it holds, as image parts.
+ */
+function toolResult(
+  block: Extract<ContentBlock, { type: "tool_result" }>,
+  path: string,
+  hint: (name: string) => void,
+): { text: string; images: ContentPart[] } {
   const content = block.content ?? "";
+  const images: ContentPart[] = [];
   let text: string;
   if (typeof content === "string") {
     text = content;
   } else {
-    const images = content.findIndex((b) => b.type === "image");
-    if (images >= 0) {
-      throw refuse(
-        `${path}.content.${images}`,
-        "images in a tool result are not supported (tool messages carry text); send the image in a user text turn.",
-      );
-    }
-    text = blocksText(content as { type: "text"; text: string; cache_control?: unknown }[], hint, "\n");
+    const texts: { type: "text"; text: string; cache_control?: unknown }[] = [];
+    content.forEach((b, k) => {
+      if (b.type === "image") {
+        if (b.transformations !== undefined && b.transformations !== null) {
+          throw refuse(`${path}.content.${k}.transformations`, "image transformations are not supported; send the image as the model should see it.");
+        }
+        images.push(image(b));
+      } else texts.push(b as { type: "text"; text: string; cache_control?: unknown });
+    });
+    text = blocksText(texts, hint, "\n");
   }
-  return block.is_error ? `Error: ${text}` : text;
+  return { text: block.is_error ? `Error: ${text}` : text, images };
 }
 
 /** Client tools as function tools; Anthropic's hosted tools are hints left out; its other tool types are refused. */

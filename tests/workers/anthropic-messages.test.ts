@@ -362,6 +362,53 @@ describe("tools", () => {
     ]);
   });
 
+  it("images a tool returned (Claude Code's Read of a picture) follow the turn's tool messages in one user message naming the call", async () => {
+    const { client, upstream } = await openaiTenant();
+    await client.messages.create({
+      model: "gpt",
+      max_tokens: 20,
+      tools: [WEATHER],
+      messages: [
+        { role: "user", content: "What is in shot.png?" },
+        {
+          role: "assistant",
+          content: [
+            { type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "x" } },
+            { type: "tool_use", id: "toolu_2", name: "get_weather", input: { city: "y" } },
+          ],
+        },
+        {
+          role: "user",
+          content: [
+            {
+              type: "tool_result",
+              tool_use_id: "toolu_1",
+              content: [
+                { type: "text", text: "read shot.png" },
+                { type: "image", source: { type: "base64", media_type: "image/png", data: PIXEL } },
+              ],
+            },
+            { type: "tool_result", tool_use_id: "toolu_2", content: "nothing" },
+            { type: "text", text: "Describe it." },
+          ],
+        },
+      ],
+    });
+    const [sent] = await openaiSent(upstream);
+    expect((sent!.messages as unknown[]).slice(2)).toEqual([
+      { role: "tool", tool_call_id: "toolu_1", content: "read shot.png" },
+      { role: "tool", tool_call_id: "toolu_2", content: "nothing" },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "The image the tool call toolu_1 returned:" },
+          { type: "image_url", image_url: { url: `data:image/png;base64,${PIXEL}` } },
+          { type: "text", text: "Describe it." },
+        ],
+      },
+    ]);
+  });
+
   it("tool_choice tool and none; a tool Anthropic defines the schema of is refused, a hosted one is named as not applied", async () => {
     const { tenant, client, upstream } = await openaiTenant();
     await client.messages.create({
