@@ -184,7 +184,8 @@ function message(m: Message, path: string, hint: (name: string) => void): ChatMe
         flush();
         const { text, images } = toolResult(block, `${path}.content.${j}`, hint);
         out.push({ role: "tool", tool_call_id: block.tool_use_id, content: text });
-        if (images.length > 0) toolImages.push({ type: "text", text: `The image${images.length > 1 ? "s" : ""} the tool call ${block.tool_use_id} returned:` }, ...images);
+        if (images.length > 0)
+          toolImages.push({ type: "text", text: `The image${images.length > 1 ? "s" : ""} the tool call ${block.tool_use_id} returned:` }, ...images);
         return;
       }
       default:
