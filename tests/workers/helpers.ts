@@ -3,6 +3,7 @@
  * fetch handler, create tenants and keys through the operator API, and speak
  * MCP as JSON-RPC over Streamable HTTP (the 2025 stateless lane).
  */
+import type { ModelRecord } from "../../src/models/schema";
 import { env, exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { type Gateway, gatewayClient } from "../support/gateway-client";
@@ -99,3 +100,26 @@ export const WEATHER_TOOL: OpenAI.ChatCompletionFunctionTool = {
     parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
   },
 };
+
+/** A model record as the tenant's object stores it, for tests that write to the object directly. */
+export function storedModel(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
+  return {
+    id,
+    name: id,
+    description: null,
+    backend_type: "openai_compatible",
+    config: { base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2 },
+    capabilities: ["chat"],
+    features: [],
+    feature_checks: {},
+    fallbacks: [],
+    aliases: [],
+    status: "initializing",
+    status_detail: null,
+    last_checked_at: null,
+    latency_ms: null,
+    created_at: "2026-01-01T00:00:00.000Z",
+    updated_at: "2026-01-01T00:00:00.000Z",
+    ...overrides,
+  };
+}

@@ -5,7 +5,7 @@ import { MAX_KEYS } from "../../src/durable/key-store";
 import { MAX_MODELS } from "../../src/durable/model-store";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, rpc, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, rpc, storedModel, uniqueId } from "./helpers";
 
 describe("limits", () => {
   it("a noisy tenant hits its rate limit with Retry-After, and another tenant is not slowed", async () => {
@@ -142,23 +142,8 @@ describe("how much one tenant may hold", () => {
   it("models: 200 at most, the next registration is a 409 that says so", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await runInDurableObject(env.TENANTS.getByName(tenant.id), (instance: TenantRegistry) => {
-      const now = new Date().toISOString();
       for (let i = 0; i < MAX_MODELS; i++) {
-        const config = { base_url: "https://api.example.com/v1", model_name: "m" };
-        const record = { id: `m${i}`, name: `m${i}`, description: null, backend_type: "openai_compatible", config, capabilities: ["chat" as const] };
-        const written = instance.insertModel(null, {
-          ...record,
-          features: [],
-          feature_checks: {},
-          fallbacks: [],
-          aliases: [],
-          status: "initializing",
-          status_detail: null,
-          last_checked_at: null,
-          latency_ms: null,
-          created_at: now,
-          updated_at: now,
-        });
+        const written = instance.insertModel(null, storedModel(`m${i}`));
         if (!written.ok) throw new Error(written.message);
       }
     });
@@ -179,26 +164,8 @@ describe("how much one tenant may hold", () => {
     // Registry size: fill it in the object with configs of ~15 KiB, then the API refuses the next one by name.
     const padded = { base_url: "https://api.example.com/v1", model_name: "m", headers: { "x-padding": "p".repeat(15_000) } };
     await runInDurableObject(env.TENANTS.getByName(tenant.id), (instance: TenantRegistry) => {
-      const now = new Date().toISOString();
       for (let i = 0; i < 69; i++) {
-        const written = instance.insertModel(null, {
-          id: `p${i}`,
-          name: `p${i}`,
-          description: null,
-          backend_type: "openai_compatible",
-          config: padded,
-          capabilities: ["chat" as const],
-          features: [],
-          feature_checks: {},
-          fallbacks: [],
-          aliases: [],
-          status: "initializing",
-          status_detail: null,
-          last_checked_at: null,
-          latency_ms: null,
-          created_at: now,
-          updated_at: now,
-        });
+        const written = instance.insertModel(null, storedModel(`p${i}`, { config: padded }));
         if (!written.ok) throw new Error(written.message);
       }
     });

@@ -4,30 +4,7 @@ import { describe, expect, it } from "vitest";
 import { migrate, MIGRATIONS } from "../../src/durable/migrations";
 import { MAX_RESPONSE_BYTES, MAX_RESPONSES, RESPONSE_TTL_MS } from "../../src/durable/response-store";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
-import type { ModelRecord } from "../../src/models/schema";
-import { tenantObject, uniqueId } from "./helpers";
-
-function record(id: string, overrides: Partial<ModelRecord> = {}): ModelRecord {
-  return {
-    id,
-    name: id,
-    description: null,
-    backend_type: "openai_compatible",
-    config: { base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2 },
-    capabilities: ["chat"],
-    features: [],
-    feature_checks: {},
-    fallbacks: [],
-    aliases: [],
-    status: "initializing",
-    status_detail: null,
-    last_checked_at: null,
-    latency_ms: null,
-    created_at: "2026-01-01T00:00:00.000Z",
-    updated_at: "2026-01-01T00:00:00.000Z",
-    ...overrides,
-  };
-}
+import { storedModel as record, tenantObject, uniqueId } from "./helpers";
 
 describe("TenantRegistry Durable Object", () => {
   it("migrates its schema when opened, records the version, and migrating again changes nothing", async () => {
