@@ -35,7 +35,8 @@ export const anthropic = {
   supports: ["chat", "completion"],
   defaultCapabilities: () => ["chat", "completion"],
   // Every current Claude model takes tools, images and structured outputs.
-  defaultFeatures: () => ["tools", "vision", "json_schema"],
+  // Prefill: the Messages API continues a final assistant message (a model that refuses it answers 400, which the probe records).
+  defaultFeatures: () => ["tools", "vision", "json_schema", "prefill"],
   upstreamUrls: (config) => [{ field: "config.base_url", url: config.base_url }],
 
   create(config, deps): ModelBackend {

@@ -27,7 +27,7 @@ import { ChatMessage, Classification, Embeddings, FinishReason, Generation, Resp
  */
 export const Capability = z.enum(["completion", "chat", "embedding", "classification"]);
 export type Capability = z.infer<typeof Capability>;
-export const Feature = z.enum(["tools", "vision", "json_schema"]);
+export const Feature = z.enum(["tools", "vision", "json_schema", "prefill"]);
 export type Feature = z.infer<typeof Feature>;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const capabilitiesMatch: Same<Capability, GatewayCapability> = true;

@@ -1,6 +1,6 @@
 /**
  * The capability probe (`health_check.probe: "capabilities"`): one tiny chat
- * per feature a request can show (tools, json_schema), sent through the
+ * per feature a request can show (tools, json_schema, prefill), sent through the
  * model's own backend so each upstream gets its real wire format. It spends a
  * few tokens, which is why it is opt-in.
  *
@@ -27,6 +27,8 @@ interface FeatureProbe {
   names: RegExp;
   /** What the model did instead, when it answered without the feature. */
   instead: string;
+  /** An answer that shows the model lacks the feature (`unsupported`, not just `unconfirmed`), when one can. */
+  refutes?(answer: Generation): boolean;
 }
 
 const PROBES: readonly FeatureProbe[] = [
@@ -56,6 +58,21 @@ const PROBES: readonly FeatureProbe[] = [
     verify: (answer) => (ProbeAnswer.safeParse(parseJson(answer.text)).success ? "answered JSON matching the schema" : null),
     names: /response_format|json|schema/i,
     instead: "answered text that is not JSON matching the schema",
+  },
+  {
+    feature: "prefill",
+    request: {
+      messages: [
+        { role: "user", content: "Count from 1 to 12, the numbers separated by spaces, nothing else." },
+        { role: "assistant", content: "1 2 3 4 5 6" },
+      ],
+      max_tokens: PROBE_MAX_TOKENS,
+    },
+    verify: (answer) => (/^\s*7\b/.test(answer.text) ? "continued the assistant's unfinished message" : null),
+    // Starting over would make a rescued stream say its beginning twice: the model must not be used for one.
+    refutes: (answer) => /^\s*1\b/.test(answer.text),
+    names: /assistant|prefill|final message|last message/i,
+    instead: "answered, but not by continuing the assistant's unfinished message",
   },
 ];
 
@@ -98,6 +115,8 @@ async function probeFeature(backend: Required<Pick<ModelBackend, "chat">>, probe
   }
   const shown = probe.verify(answer);
   if (shown) return { result: "verified", checked_at, detail: shown };
+  if (probe.refutes?.(answer))
+    return { result: "unsupported", checked_at, detail: "started a new answer instead of continuing the assistant's message" };
   return { result: "unconfirmed", checked_at, detail: probe.instead };
 }
 

@@ -26,6 +26,7 @@ import type { TenantScope } from "../tenants/scope";
 import { type Demand, DEFAULT_MAX_TOKENS, estimateTokens, imageTokens, inputDemand } from "../usage/cost";
 import { embedInBatches } from "./embed-batch";
 import { type Need, requiredFeatures } from "./features";
+import type { RescueHow } from "./rescue";
 
 /**
  * What is asked, by capability: the request shape each capability's backends take.
@@ -63,8 +64,12 @@ export interface Answered {
   /** The model that answered: the one asked for, or one of its fallbacks. */
   model_id: string;
   latency_ms: number;
-  /** Set when a fallback answered: the models tried before it and why each failed. */
-  fallback?: { requested: string; attempts: { model_id: string; error: string }[] };
+  /**
+   * Set when a fallback answered: the models tried before it and why each
+   * failed; `rescued` when it finished a stream another model broke off
+   * after text had reached the caller (./rescue.ts), and how.
+   */
+  fallback?: { requested: string; attempts: { model_id: string; error: string }[]; rescued?: RescueHow };
 }
 
 /** What a backend answered, tagged with the capability: the tag says its shape (never guessed from its fields). */

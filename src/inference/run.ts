@@ -7,7 +7,8 @@
  * Failover: until the first token has reached the caller, any failure (an
  * error, a reset, a first-byte or first-token timeout, an upstream rate limit,
  * a request too long for the model) passes the call to the next fallback;
- * never once text has reached the caller. Only a request the upstream finds
+ * once text has reached the caller, a stream that breaks is only finished by
+ * another model where the answer is provably whole (./rescue.ts). Only a request the upstream finds
  * invalid or refuses under its content policy is final. A model in `error` is
  * skipped while its circuit breaker is open (the tenant's object probes it
  * meanwhile), and gets one trial call, of one attempt, when a cooldown ends
@@ -25,15 +26,16 @@
  */
 import { type ErrorCode, GatewayError, toGatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
-import { timedOutCharge } from "../usage/cost";
+import { estimateTokens, timedOutCharge } from "../usage/cost";
 import { type Meter, openMeter } from "../usage/meter";
 import { passBreaker } from "./breaker";
 import { type CallInput, type CallOutput, type CallResult, type InferenceCall, invoke } from "./call";
 import { batchCount, embedBatchSize } from "./embed-batch";
 import { instanceFor } from "./instances";
 import { takeToken } from "../util/token-bucket";
-import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit } from "./route";
-import { CallStream } from "./stream";
+import { type Blocked, describeBlocked, planRoute, rateKey, rateLimit, type RouteStep } from "./route";
+import { rescuePlans } from "./rescue";
+import { CallStream, type Join } from "./stream";
 import { traceAnswered, traceAttempt, traceCall, traceSkipped } from "../telemetry/call-trace";
 import { successDue } from "./success-reports";
 import { averageFirstToken, noteFirstToken, seedAverages } from "./load-balance";
@@ -107,6 +109,11 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
       );
       traceAnswered(model.id, result);
       noteFirstToken(scope, model.id, (stream.firstAt ?? Date.now()) - started);
+      const broken = brokenStream(result);
+      if (broken !== undefined && stream.started && !stream.notText && !signal?.aborted) {
+        const rescued = await rescue(call, stream, meter, { model, result, error: broken, started }, steps.slice(index + 1), attempts);
+        if (rescued) return rescued;
+      }
       const fallback = attempts.length > 0 ? { requested: requested.id, attempts } : undefined;
       return { ...result, model_id: model.id, latency_ms: Date.now() - started, ...(fallback && { fallback }) } as CallResult;
     } catch (error) {
@@ -124,6 +131,59 @@ async function route(call: InferenceCall, stream: CallStream, meter: Meter): Pro
     `Model "${requested.id}" and its fallbacks failed: ${attempts.map((a) => `${a.model_id}: ${a.error}`).join(" | ")}`,
     { retryAfter: last.retryAfter },
   );
+}
+
+/**
+ * A stream that broke after text reached the caller: the first rescue that
+ * works (./rescue.ts) finishes it; else undefined, and the broken result
+ * stands (the caller gets its format's error, with every byte it had). A
+ * rescue that fails, a refused prefill included, is never the caller's error.
+ * What the broken attempt (and each failed rescue) generated is charged to the
+ * call; the answer's usage is the rescuing call's.
+ */
+async function rescue(
+  call: InferenceCall,
+  stream: CallStream,
+  meter: Meter,
+  broken: { model: ModelRecord; result: CallOutput; error: string; started: number },
+  later: readonly RouteStep[],
+  attempts: { model_id: string; error: string }[],
+): Promise<CallResult | undefined> {
+  const plans = rescuePlans(call, broken.model, stream.text, later);
+  if (plans.length === 0) return undefined;
+  const spentBy = (modelId: string, output: CallOutput) => {
+    const usage = output.capability === "chat" || output.capability === "completion" ? output.usage : undefined;
+    const text = output.capability === "chat" || output.capability === "completion" ? output.text : "";
+    meter.charge(modelId, {
+      prompt_tokens: usage?.prompt_tokens ?? call.demand.prompt_tokens,
+      completion_tokens: usage?.completion_tokens ?? estimateTokens(text),
+    });
+  };
+  spentBy(broken.model.id, broken.result);
+  const tried = [...attempts, { model_id: broken.model.id, error: `${broken.error} (after ${stream.text.length} characters reached the caller)` }];
+  for (const [i, plan] of plans.entries()) {
+    const had = stream.text.length;
+    const traced = { fallbackIndex: tried.length, breakerTrial: false };
+    try {
+      const result = await attempt({ ...call, input: plan.input }, plan.model, stream, i < plans.length - 1, meter, traced, plan.join);
+      if (!plan.join.matched) {
+        // Nothing of it reached the caller: it differed, or ended (or broke) before matching all the caller has.
+        spentBy(plan.model.id, result);
+        tried.push({ model_id: plan.model.id, error: plan.join.mismatched ? "regenerated a different answer" : "regenerated a shorter answer" });
+        continue;
+      }
+      traceAnswered(plan.model.id, result);
+      const fallback = { requested: call.model.id, attempts: tried, rescued: plan.how };
+      // What reached the caller is the whole answer (a continuation's result holds only its own part).
+      return { ...result, text: stream.text, model_id: plan.model.id, latency_ms: Date.now() - broken.started, fallback } as CallResult;
+    } catch (error) {
+      const failure = toGatewayError(error);
+      tried.push({ model_id: plan.model.id, error: `${plan.how}: ${failure.message}` });
+      // The caller went away, or (never expected: backends return a broken stream rather than throw) text was added.
+      if (call.signal?.aborted || stream.text.length !== had) return undefined;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -210,6 +270,7 @@ async function attempt(
   fallbackAvailable: boolean,
   meter: Meter,
   traced: { fallbackIndex: number; breakerTrial: boolean },
+  join?: Join,
 ) {
   const { scope, signal } = call;
   const limit = rateLimit(model);
@@ -228,7 +289,7 @@ async function attempt(
   const maxTokens = "max_tokens" in call.input.request ? call.input.request.max_tokens : undefined;
   const onTimedOut = (timedOut: { elapsedMs: number; streamed: boolean }) => meter.charge(model.id, timedOutCharge(call.demand, maxTokens, timedOut));
   // A breaker's trial has one attempt, whatever the model's max_retries.
-  const piped = stream.attempt({ signal, fallbackAvailable, onTimedOut, ...(traced.breakerTrial && { oneAttempt: true }) }, redact);
+  const piped = stream.attempt({ signal, fallbackAvailable, onTimedOut, ...(traced.breakerTrial && { oneAttempt: true }) }, redact, join);
   const span = traceAttempt(model, traced.fallbackIndex, traced.breakerTrial);
   const started = Date.now();
   try {
@@ -239,8 +300,9 @@ async function attempt(
     // unless the caller went away or made the request huge.
     const raw = brokenStream(result);
     const broken = raw === undefined ? null : redact(raw);
+    // A regeneration the gateway cut off because it differed (./rescue.ts) says nothing about the upstream.
     if (broken === null) report(call, model, true, Date.now() - started, null);
-    else if (!signal?.aborted && !call.huge) report(call, model, false, Date.now() - started, broken);
+    else if (!signal?.aborted && !call.huge && !join?.mismatched) report(call, model, false, Date.now() - started, broken);
     return { ...redact.result(result), ...(broken !== null && { error: broken }) };
   } catch (error) {
     const failure = toGatewayError(error);

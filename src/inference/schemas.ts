@@ -148,6 +148,12 @@ const Fallback = z
   .object({
     requested: z.string(),
     attempts: z.array(z.object({ model_id: z.string(), error: z.string() })),
+    rescued: z
+      .enum(["prefill", "regenerated"])
+      .optional()
+      .describe(
+        "Set when this model finished a stream the last attempt broke off after text had reached the caller: by continuing that text (prefill), or by answering again exactly as far as it (regenerated)",
+      ),
   })
   .optional()
   .describe("Set when a fallback answered: the models tried before it and why each failed");

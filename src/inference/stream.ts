@@ -18,17 +18,27 @@ export class CallStream {
   reached = 0;
   /** When the first piece reached the caller (epoch ms): a call's time to first token (./load-balance.ts). */
   firstAt: number | undefined;
+  /** The text that reached the caller, as it got it (redacted): what a rescue (./rescue.ts) must continue. */
+  text = "";
+  /** Something other than text reached the caller (a tool call's piece, a native event): no rescue can prove it whole. */
+  notText = false;
 
   constructor(private readonly sink: StreamSink | undefined) {}
 
-  /** The backend's options for one attempt, and `flush`, which sends the text redaction held back when the attempt ends. */
-  attempt(options: CallOptions, redact: Redactor): { options: CallOptions; flush(): Promise<void> } {
+  /**
+   * The backend's options for one attempt, and `flush`, which sends the text redaction held back when the attempt ends.
+   * `join`: the attempt rescues this stream (./rescue.ts), and its text joins what the caller already has.
+   */
+  attempt(options: CallOptions, redact: Redactor, join?: Join): { options: CallOptions; flush(): Promise<void> } {
     const sink = this.sink;
     if (!sink) return { options, flush: async () => {} };
-    const send = (text: string) => {
+    const send = (piece: string) => {
+      const text = join ? join.take(piece) : piece;
+      if (!text) return;
       this.firstAt ??= Date.now();
       this.started = true;
       this.reached += text.length;
+      this.text += text;
       return sink.text(text);
     };
     // Text that could be the start of a secret waits for the next piece, so a secret split across pieces is caught.
@@ -44,6 +54,8 @@ export class CallStream {
     };
     const toolCall = sink.toolCall?.bind(sink);
     const sendTool = (delta: ToolCallDelta) => {
+      join?.take(null);
+      this.notText = true;
       this.firstAt ??= Date.now();
       this.started = true;
       this.reached += JSON.stringify(delta).length;
@@ -102,6 +114,7 @@ export class CallStream {
   private native(deliver: (event: Record<string, unknown>) => void | Promise<void>, redact: Redactor) {
     let held: { index: unknown; text: string } | undefined;
     const send = (event: Record<string, unknown>, chars: number) => {
+      this.notText = true;
       this.started = true;
       this.reached += chars;
       return deliver(event);
@@ -128,5 +141,46 @@ export class CallStream {
       },
       flush: release,
     };
+  }
+}
+
+/**
+ * How a rescuing attempt's text joins what already reached the caller:
+ * `continue` (an assistant prefill) skips the whitespace the prefill left
+ * out, where the continuation repeats it; `regenerate` forwards nothing until
+ * the attempt's text has matched every character the caller has, and fails
+ * (`mismatched`, its upstream cut off) at the first that differs.
+ */
+export class Join {
+  mismatched = false;
+  constructor(
+    /** `continue`: the whitespace the prefill left out; `regenerate`: all the caller has. */
+    private rest: string,
+    readonly how: "continue" | "regenerate",
+  ) {}
+
+  /** Whether the attempt's text has covered all the caller had (always, for a continuation). */
+  get matched(): boolean {
+    return this.how === "continue" || this.rest === "";
+  }
+
+  /** What of `piece` goes to the caller; null for a piece that is not text (it must not come before the match). */
+  take(piece: string | null): string {
+    if (this.how === "continue" || this.rest === "") {
+      if (piece === null) return "";
+      // Skip the left-out whitespace only as far as the continuation repeats it, at its very start.
+      let i = 0;
+      while (i < this.rest.length && i < piece.length && piece[i] === this.rest[i]) i++;
+      this.rest = i === piece.length ? this.rest.slice(i) : "";
+      return piece.slice(i);
+    }
+    const n = piece === null ? 0 : Math.min(this.rest.length, piece.length);
+    if (piece === null || piece.slice(0, n) !== this.rest.slice(0, n)) {
+      this.mismatched = true;
+      // Thrown into the backend's stream, which stops reading (its upstream is cancelled) and returns it as broken.
+      throw new Error("The regenerated answer differs from the text the caller has.");
+    }
+    this.rest = this.rest.slice(n);
+    return piece.slice(n);
   }
 }

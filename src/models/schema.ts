@@ -8,12 +8,17 @@ import { z } from "zod";
 export const Capability = z.enum(["completion", "chat", "embedding", "classification"]);
 export type Capability = z.infer<typeof Capability>;
 
-/** What a chat model can do beyond plain text: function calling, image input, structured (JSON) output. */
-export const Feature = z.enum(["tools", "vision", "json_schema"]);
+/**
+ * What a chat model can do beyond plain text: function calling, image input,
+ * structured (JSON) output, and `prefill`: it continues an unfinished
+ * assistant message that ends the conversation (what lets a fallback finish a
+ * stream another model broke off, src/inference/rescue.ts).
+ */
+export const Feature = z.enum(["tools", "vision", "json_schema", "prefill"]);
 export type Feature = z.infer<typeof Feature>;
 
 /** The features a capability probe can verify with a request (vision would need an image to send). */
-export const VerifiableFeature = Feature.extract(["tools", "json_schema"]);
+export const VerifiableFeature = Feature.extract(["tools", "json_schema", "prefill"]);
 export type VerifiableFeature = z.infer<typeof VerifiableFeature>;
 
 /**
@@ -29,7 +34,7 @@ export const FeatureCheck = z.object({
 export type FeatureCheck = z.infer<typeof FeatureCheck>;
 
 export const FeatureChecks = z
-  .object({ tools: FeatureCheck.optional(), json_schema: FeatureCheck.optional() })
+  .object({ tools: FeatureCheck.optional(), json_schema: FeatureCheck.optional(), prefill: FeatureCheck.optional() })
   .describe("The capability probe's latest finding per feature; `features` already reflects them");
 export type FeatureChecks = z.infer<typeof FeatureChecks>;
 

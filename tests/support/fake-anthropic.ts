@@ -103,6 +103,19 @@ export function startFakeAnthropic(port = 0): Promise<FakeServer> {
     const step = control.next(model);
     if (answerCommonFault(res, step, (status) => errorBody(status))) return;
 
+    if (body.messages?.at(-1)?.role === "assistant") {
+      // Claude models without prefill (Opus 4.6 and later) refuse it in these words.
+      if (control.quirks(model).prefill === "refuse") {
+        return json(
+          res,
+          400,
+          errorBody(400, "This model does not support assistant message prefill. The conversation must end with a user message."),
+        );
+      }
+      const content = body.messages.at(-1)!.content;
+      const text = typeof content === "string" ? content : content.map((b) => (b.type === "text" ? String(b.text ?? "") : "")).join("");
+      if (/\s$/.test(text)) return json(res, 400, errorBody(400, "messages: final assistant content cannot end with trailing whitespace"));
+    }
     const said = answer(body);
     const thinking = body.thinking && body.thinking.type !== "disabled";
     const cache = step?.kind === "cache_usage" ? step : { read: 0, write: 0 };

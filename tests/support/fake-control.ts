@@ -4,7 +4,7 @@
  *   POST /__control/script {model, steps}   faults for that model's calls, each step used once, in order
  *   GET  /__control/requests?model=M&…      what the fake received (method, path, headers, body),
  *                                           filtered by the keys each request was recorded under
- *   POST /__control/quirks {model, tools?, json?, echo?}  how that model treats tools and JSON output,
+ *   POST /__control/quirks {model, tools?, json?, echo?, prefill?}  how that model treats tools, JSON output and prefill,
  *                                           kept until reset: "refuse" (a 400 in the API's own words) or
  *                                           "ignore" (plain text, as a model without the feature answers)
  *   POST /__control/reset                   forget scripts, quirks and records
@@ -30,6 +30,11 @@ export interface Quirks {
   json?: "refuse" | "ignore";
   /** The refusal echoes the request's credentials (fakes that support it). */
   echo?: boolean;
+  /**
+   * A conversation ending in an unfinished assistant message (a prefill): "refuse" (a 400 in the API's words),
+   * "ignore" (a new answer from its start, as models without prefill give); absent: it continues that message.
+   */
+  prefill?: "refuse" | "ignore";
 }
 
 export interface Received {
@@ -51,7 +56,8 @@ export class FakeControl<Step extends { kind: string }> {
   constructor(routes: Record<string, Route> = {}, onReset: () => void = () => {}) {
     this.#routes = {
       script: (body) => this.setScript(String(body.model), body.steps as Step[]),
-      quirks: (body) => void this.#quirks.set(String(body.model), { tools: body.tools, json: body.json, echo: body.echo } as Quirks),
+      quirks: (body) =>
+        void this.#quirks.set(String(body.model), { tools: body.tools, json: body.json, echo: body.echo, prefill: body.prefill } as Quirks),
       reset: () => {
         this.#scripts.clear();
         this.#quirks.clear();

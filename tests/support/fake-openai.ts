@@ -228,6 +228,10 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
 
 /** OpenAI's 400 for a parameter the model does not take, when its quirks refuse a field the request has. */
 function refusal(fields: Record<string, unknown>, quirks: Quirks, echo: string) {
+  if (quirks.prefill === "refuse" && endsInPrefill(fields)) {
+    const message = "Invalid 'messages': the last message must have role 'user' or 'tool'; assistant prefill is not supported.";
+    return { error: { message, type: "invalid_request_error", param: "messages", code: "invalid_value" } };
+  }
   const param = quirks.tools === "refuse" && fields.tools ? "tools" : quirks.json === "refuse" && fields.response_format ? "response_format" : null;
   if (!param) return null;
   const message = `Unsupported parameter: '${param}' is not supported with this model.${echo ? ` (key ${echo})` : ""}`;
@@ -239,7 +243,14 @@ function withoutIgnored(fields: Record<string, unknown>, quirks: Quirks): Record
   const seen = { ...fields };
   if (quirks.tools === "ignore") delete seen.tools;
   if (quirks.json === "ignore") delete seen.response_format;
+  // Without prefill, a final assistant message is just history: the model starts a new answer.
+  if (quirks.prefill === "ignore" && endsInPrefill(fields)) seen.messages = (fields.messages as unknown[]).slice(0, -1);
   return seen;
+}
+
+function endsInPrefill(fields: Record<string, unknown>): boolean {
+  const last = (Array.isArray(fields.messages) ? fields.messages.at(-1) : undefined) as { role?: string } | undefined;
+  return last?.role === "assistant";
 }
 
 /** A 1x1 transparent PNG. */

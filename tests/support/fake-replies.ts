@@ -8,10 +8,13 @@
  *     says "parallel" (unless parallel_tool_calls is false), or else the first;
  *     each string argument is the user's text, numbers 42, booleans true;
  *   - last message a tool result: "tool said: <results, joined by ' | '>";
+ *   - "Count from 1 to N…" (the capability probe's prefill request): the numbers;
  *   - JSON asked for (json_object, or a schema): a JSON object; for a schema,
  *     its properties filled as above; for json_object {"echo": <user text>};
  *   - otherwise "<prefix><user text>", plus " [N image(s)]" when the last user
- *     message carried images.
+ *     message carried images;
+ *   - the conversation ends in an assistant message with text (a prefill): the
+ *     answer above, from where that text ends.
  */
 export interface FakeToolCall {
   id: string;
@@ -56,6 +59,12 @@ function fill(schema: JsonSchema | undefined, text: string): Record<string, unkn
 
 export function reply(chat: FakeChat, prefix: string): FakeReply {
   const last = chat.messages.at(-1);
+  // A prefill: the answer to the conversation before it, from where the prefill ends (as a model that continues it does).
+  if (last?.role === "assistant" && !("tool_calls" in last) && userText(last.content)) {
+    const prefill = userText(last.content);
+    const whole = reply({ ...chat, messages: chat.messages.slice(0, -1) }, prefix);
+    return { ...whole, text: whole.text.startsWith(prefill) ? whole.text.slice(prefill.length) : whole.text };
+  }
   const user = userText([...chat.messages].reverse().find((m) => m.role === "user")?.content);
   if (last?.role === "tool") {
     const results: string[] = [];
@@ -73,6 +82,8 @@ export function reply(chat: FakeChat, prefix: string): FakeReply {
     const chosen = named ? tools.filter((t) => t.name === named) : /parallel/.test(user) && chat.parallel !== false ? tools : tools.slice(0, 1);
     return { text: "", toolCalls: chosen.map((t, i) => ({ id: `call_fake_${i}`, name: t.name, arguments: fill(t.parameters, user) })) };
   }
+  const counting = /^Count from 1 to (\d+)/.exec(user);
+  if (counting) return { text: Array.from({ length: Number(counting[1]) }, (_, i) => String(i + 1)).join(" ") };
   if (chat.json) return { text: JSON.stringify(chat.json === "json" ? { echo: user } : fill(chat.json, user)), json: true };
   return { text: `${prefix}${user}${chat.images ? ` [${chat.images} image(s)]` : ""}` };
 }

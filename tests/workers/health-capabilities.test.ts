@@ -20,7 +20,7 @@ interface Finding {
 
 interface Model {
   features: string[];
-  feature_checks: { tools?: Finding; json_schema?: Finding };
+  feature_checks: { tools?: Finding; json_schema?: Finding; prefill?: Finding };
   status: string;
   status_detail: string | null;
 }
@@ -76,16 +76,18 @@ describe("capability probe, OpenAI-compatible", () => {
     const up = await openaiProbed(tenant, "m", {}, { features: [] });
 
     const got = await model(tenant, "m");
-    expect(got).toMatchObject({ status: "available", features: ["tools", "json_schema"] });
+    expect(got).toMatchObject({ status: "available", features: ["tools", "json_schema", "prefill"] });
     expect(got.feature_checks).toMatchObject({
       tools: { result: "verified", detail: "called ping" },
       json_schema: { result: "verified", detail: "answered JSON matching the schema" },
+      prefill: { result: "verified", detail: "continued the assistant's unfinished message" },
     });
 
     // One request per feature, in OpenAI's own shapes: tool_choice auto, a small max_tokens.
     const sent = await fakes.openai.requests(up);
     const probes = sent.filter((r) => r.path === "/v1/chat/completions");
-    expect(probes).toHaveLength(2);
+    expect(probes).toHaveLength(3);
+    expect(probes[2]!.body).toMatchObject({ messages: [{ role: "user" }, { role: "assistant", content: "1 2 3 4 5 6" }], max_tokens: 32 });
     expect(probes[0]!.body).toMatchObject({ tools: [{ type: "function", function: { name: "ping" } }], tool_choice: "auto", max_tokens: 32 });
     expect(probes[1]!.body).toMatchObject({
       response_format: { type: "json_schema", json_schema: { name: "probe", schema: { required: ["ok"] } } },
@@ -96,14 +98,17 @@ describe("capability probe, OpenAI-compatible", () => {
       token: tenant.userKey,
     });
     expect(v1.body.data.find((m) => m.id === "m")).toMatchObject({
-      features: ["tools", "json_schema"],
+      features: ["tools", "json_schema", "prefill"],
       feature_checks: { tools: { result: "verified" } },
     });
     const listed = await callTool(tenant.userKey, "list_models", {});
     expect(listed.tool.structuredContent).toMatchObject({ models: [{ id: "m", feature_checks: { json_schema: { result: "verified" } } }] });
     const detail = await callTool(tenant.userKey, "get_model", { model_id: "m" });
     expect(detail.tool.isError).toBeFalsy();
-    expect(detail.tool.structuredContent).toMatchObject({ features: ["tools", "json_schema"], feature_checks: { tools: { result: "verified" } } });
+    expect(detail.tool.structuredContent).toMatchObject({
+      features: ["tools", "json_schema", "prefill"],
+      feature_checks: { tools: { result: "verified" } },
+    });
 
     const answered = await api<{ choices: { message: { tool_calls?: unknown[] } }[] }>("POST", "/v1/chat/completions", {
       token: tenant.userKey,
@@ -111,6 +116,22 @@ describe("capability probe, OpenAI-compatible", () => {
     });
     expect(answered.status).toBe(200);
     expect(answered.body.choices[0]!.message.tool_calls).toHaveLength(1);
+  });
+
+  it("prefill: a model that starts over instead of continuing loses it, and so does one that refuses it", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await openaiProbed(tenant, "restarts", { prefill: "ignore" }, { features: ["tools", "prefill"] });
+    await openaiProbed(tenant, "refuses", { prefill: "refuse" }, { features: ["tools", "prefill"] });
+    const restarts = await model(tenant, "restarts");
+    expect(restarts.features).toEqual(["tools", "json_schema"]);
+    expect(restarts.feature_checks).toMatchObject({
+      prefill: { result: "unsupported", detail: "started a new answer instead of continuing the assistant's message" },
+    });
+    const refuses = await model(tenant, "refuses");
+    expect(refuses.features).toEqual(["tools", "json_schema"]);
+    expect(refuses.feature_checks).toMatchObject({
+      prefill: { result: "unsupported", detail: expect.stringMatching(/assistant prefill is not supported/) },
+    });
   });
 
   it("a model that refuses tools loses them: 400 unsupported_feature naming the probe, fallbacks with tools answer, no secret stored", async () => {
@@ -121,7 +142,7 @@ describe("capability probe, OpenAI-compatible", () => {
     await openaiProbed(tenant, "alone", { tools: "refuse", echo: true }, { features: ["tools", "json_schema"] });
 
     const got = await model(tenant, "m");
-    expect(got.features).toEqual(["json_schema"]);
+    expect(got.features).toEqual(["json_schema", "prefill"]);
     expect(got.feature_checks.tools).toMatchObject({ result: "unsupported" });
     expect(got.feature_checks.tools!.detail).toMatch(/'tools' is not supported with this model/);
     expect(got.feature_checks.tools!.detail).toContain("[redacted]");
@@ -168,7 +189,7 @@ describe("capability probe, OpenAI-compatible", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await openaiProbed(tenant, "m", { tools: "ignore", json: "ignore" }, { features: ["tools"] });
     const got = await model(tenant, "m");
-    expect(got.features).toEqual(["tools"]);
+    expect(got.features).toEqual(["tools", "prefill"]);
     expect(got.feature_checks).toMatchObject({
       tools: { result: "unconfirmed", detail: "answered with text, not a tool call" },
       json_schema: { result: "unconfirmed", detail: "answered text that is not JSON matching the schema" },
@@ -201,7 +222,7 @@ describe("capability probe, OpenAI-compatible", () => {
     const tenant = await createTenant({ grantCanary: true });
     await openaiProbed(tenant, "m", { tools: "refuse" }, { features: ["tools", "json_schema"] });
     const renamed = await api<Model>("PATCH", "/api/v1/models/m", { token: tenant.adminKey, body: { name: "Renamed" } });
-    expect(renamed.body).toMatchObject({ features: ["json_schema"], feature_checks: { tools: { result: "unsupported" } } });
+    expect(renamed.body).toMatchObject({ features: ["json_schema", "prefill"], feature_checks: { tools: { result: "unsupported" } } });
 
     // Another model, probed without tokens from now on: nothing found about it yet, and its default features.
     const moved = await api<Model>("PATCH", "/api/v1/models/m", {
@@ -226,12 +247,13 @@ describe("capability probe, Ollama", () => {
     const tenant = await createTenant({ grantCanary: true });
     const up = await ollamaProbed(tenant, "m", {}, { features: [] });
     const got = await model(tenant, "m");
-    expect(got).toMatchObject({ status: "available", features: ["tools", "json_schema"] });
+    expect(got).toMatchObject({ status: "available", features: ["tools", "json_schema", "prefill"] });
     expect(got.feature_checks).toMatchObject({ tools: { result: "verified" }, json_schema: { result: "verified" } });
     const chats = (await fakes.ollama.requests({ model: up })).filter((r) => r.path === "/api/chat");
     expect(chats.map((r) => r.body)).toMatchObject([
       { tools: [{ type: "function", function: { name: "ping" } }], options: { num_predict: 32 } },
       { format: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] }, options: { num_predict: 32 } },
+      { messages: [{ role: "user" }, { role: "assistant", content: "1 2 3 4 5 6" }], options: { num_predict: 32 } },
     ]);
 
     const answered = await callTool(tenant.userKey, "chat", { model_id: "m", messages: [{ role: "user", content: "Oslo" }], tools: [WEATHER] });
@@ -246,7 +268,7 @@ describe("capability probe, Ollama", () => {
     await ollamaProbed(tenant, "alone", { tools: "refuse" }, { features: ["tools", "json_schema"] });
 
     const got = await model(tenant, "gemma");
-    expect(got.features).toEqual(["json_schema"]);
+    expect(got.features).toEqual(["json_schema", "prefill"]);
     expect(got.feature_checks.tools).toMatchObject({ result: "unsupported" });
     expect(got.feature_checks.tools!.detail).toMatch(/registry\.ollama\.ai\/library\/gemma-.*:latest does not support tools/);
     expect(got.feature_checks.json_schema).toMatchObject({ result: "unconfirmed" });

@@ -1,0 +1,210 @@
+/**
+ * Mid-stream rescue: a stream that breaks or stalls after text reached the
+ * caller is finished by another model only where the answer is provably
+ * whole (a prefill continuation, or a regeneration by another deployment of
+ * the same model that matches every character the caller has); otherwise the
+ * caller gets the format's error with every byte it had, never a fallback's
+ * refusal. Driven through the Worker's real fetch handler against the fakes'
+ * fault scripts and prefill quirks (tests/support/fake-control.ts).
+ */
+import { exports } from "cloudflare:workers";
+import { inject } from "vitest";
+import { describe, expect, it } from "vitest";
+import { anthropicModel } from "../support/models";
+import { callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
+
+const PREFILL = ["tools", "json_schema", "prefill"];
+/** The fake answers "echo: <text>" in pieces split after each space: two pieces reach the caller before a cut. */
+const QUESTION = "one two three four";
+const WHOLE = "echo: one two three four";
+const SENT = "echo: one ";
+
+interface Sse {
+  text: string;
+  done: boolean;
+  error?: { message: string };
+  last?: Record<string, unknown>;
+}
+
+async function streamV1(tenant: Tenant, path: "chat/completions" | "completions", body: Record<string, unknown>): Promise<Sse> {
+  const response = await exports.default.fetch(
+    new Request(`http://gateway.test/v1/${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ ...body, stream: true }),
+    }),
+  );
+  expect(response.status).toBe(200);
+  const events = (await response.text())
+    .split("\n\n")
+    .map((e) => e.replace(/^data: /, "").trim())
+    .filter(Boolean);
+  const chunks = events.filter((e) => e !== "[DONE]").map((e) => JSON.parse(e) as Record<string, unknown>);
+  type Choice = { delta?: { content?: string }; text?: string; finish_reason?: string | null };
+  const choice = (c: Record<string, unknown>) => (c.choices as Choice[] | undefined)?.[0];
+  return {
+    text: chunks.map((c) => choice(c)?.delta?.content ?? choice(c)?.text ?? "").join(""),
+    done: events.at(-1) === "[DONE]",
+    error: chunks.find((c) => "error" in c)?.error as { message: string } | undefined,
+    last: chunks.findLast((c) => choice(c)?.finish_reason),
+  };
+}
+
+const chat = (tenant: Tenant) => streamV1(tenant, "chat/completions", { model: "primary", messages: [{ role: "user", content: QUESTION }] });
+
+/** A primary on the fake OpenAI upstream and one fallback; returns the upstream model names. */
+async function setUp(fallback: (upstream: string) => Record<string, unknown>, primaryConfig: Record<string, unknown> = {}) {
+  const tenant = await createTenant({ grantCanary: true });
+  const primaryUp = uniqueId("primary");
+  const backupUp = uniqueId("backup");
+  await registerModel(tenant, { ...fallback(backupUp), id: "backup" });
+  await registerModel(tenant, { ...openaiModel("primary", primaryUp, { max_retries: 0, ...primaryConfig }), fallbacks: ["backup"] });
+  return { tenant, primaryUp, backupUp };
+}
+
+const lastMessage = (body: Record<string, unknown>) => (body.messages as { role: string; content: unknown }[]).at(-1);
+
+describe("continued by a fallback that takes an assistant prefill", () => {
+  it("a stream cut after text: the caller gets the whole answer, and the final chunk says it was rescued", async () => {
+    const { tenant, primaryUp, backupUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const sse = await chat(tenant);
+    expect(sse).toMatchObject({ text: WHOLE, done: true, error: undefined });
+    expect(sse.last).toMatchObject({
+      model: "backup",
+      fallback: { requested: "primary", rescued: "prefill", attempts: [{ model_id: "primary", error: expect.stringMatching(/broke off/) }] },
+    });
+    // The fallback was sent what the caller had, as the assistant's unfinished message (trailing space left out).
+    const [sent] = await fakes.openai.requests(backupUp);
+    expect(lastMessage(sent!.body)).toEqual({ role: "assistant", content: SENT.trimEnd() });
+  });
+
+  it("a stall after text is a break too: rescued once stall_timeout has passed", async () => {
+    const { tenant, primaryUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }), { stall_timeout: 0.3 });
+    await fakes.openai.script(primaryUp, [{ kind: "stall", afterChunks: 2 }]);
+    const sse = await chat(tenant);
+    expect(sse).toMatchObject({ text: WHOLE, done: true });
+    expect(sse.last).toMatchObject({ fallback: { rescued: "prefill", attempts: [{ error: expect.stringMatching(/stall_timeout/) }] } });
+  });
+
+  it("over MCP: the streamed progress and the result are the whole answer, the result says how it was rescued", async () => {
+    const { tenant, primaryUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const res = await callTool(
+      tenant.userKey,
+      "chat",
+      { model_id: "primary", messages: [{ role: "user", content: QUESTION }] },
+      { progressToken: "p" },
+    );
+    const progress = res.messages.filter((m) => m.method === "notifications/progress").map((m) => (m.params as { message: string }).message);
+    expect(progress.join("")).toBe(WHOLE);
+    expect(res.tool.isError).toBeFalsy();
+    expect(res.tool.structuredContent).toMatchObject({ text: WHOLE, finish_reason: "stop", model_id: "backup", fallback: { rescued: "prefill" } });
+  });
+
+  it("on anthropic models: the prefill goes without its trailing whitespace (refused by the API), which the continuation brings back once", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const primaryUp = uniqueId("claude");
+    const backupUp = uniqueId("claude-backup");
+    await registerModel(tenant, anthropicModel("backup", backupUp));
+    await registerModel(tenant, { ...anthropicModel("primary", primaryUp, { max_retries: 0 }), fallbacks: ["backup"] });
+    // The fake Claude answers "claude: <text>" and cuts after its first piece, "claude: ".
+    await fakes.anthropic.script(primaryUp, [{ kind: "cut_after_text" }]);
+    const sse = await chat(tenant);
+    expect(sse).toMatchObject({ text: `claude: ${QUESTION}`, done: true, error: undefined });
+    expect(sse.last).toMatchObject({ model: "backup", fallback: { rescued: "prefill" } });
+    const [sent] = (await fakes.anthropic.requests(backupUp)).filter((r) => r.path === "/v1/messages");
+    expect(lastMessage(sent!.body)).toMatchObject({ role: "assistant", content: [{ type: "text", text: "claude:" }] });
+  });
+
+  it("a fallback that refuses the prefill: the caller gets the break's error with every byte, not the refusal", async () => {
+    const { tenant, primaryUp, backupUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
+    await fakes.openai.control("quirks", { model: backupUp, prefill: "refuse" });
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const sse = await chat(tenant);
+    expect(sse.text).toBe(SENT);
+    expect(sse.done).toBe(false);
+    expect(sse.error?.message).toMatch(/broke off the stream/);
+    expect(sse.error?.message).not.toMatch(/prefill/);
+    expect(await fakes.openai.requests(backupUp)).toHaveLength(1);
+  });
+
+  it("a fallback without the prefill feature is never asked: the format's error, every byte kept", async () => {
+    const { tenant, primaryUp, backupUp } = await setUp((up) => openaiModel("backup", up));
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const sse = await chat(tenant);
+    expect(sse).toMatchObject({ text: SENT, done: false });
+    expect(sse.error?.message).toMatch(/broke off the stream/);
+    expect(await fakes.openai.requests(backupUp)).toHaveLength(0);
+  });
+
+  it("a completion continues from the prompt plus the text the caller has", async () => {
+    const { tenant, primaryUp, backupUp } = await setUp((up) => ({ ...openaiModel("backup", up), capabilities: ["completion"] }));
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 1 }]);
+    const sse = await streamV1(tenant, "completions", { model: "primary", prompt: "alpha beta", max_tokens: 50 });
+    expect(sse.error).toBeUndefined();
+    expect(sse.done).toBe(true);
+    const [sent] = await fakes.openai.requests(backupUp);
+    // The fake completes any prompt with "<prompt> …continued": the caller has "alpha " and then exactly that.
+    expect(sent!.body.prompt).toBe("alpha betaalpha ");
+    expect(sse.text).toBe("alpha alpha betaalpha  …continued");
+  });
+});
+
+describe("regenerated by another deployment of the same model", () => {
+  it("its answer is used from where it matches all the caller has", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const up = uniqueId("shared");
+    // Two deployments of one upstream model (one fake serves both); the first call breaks, the second does not.
+    await registerModel(tenant, openaiModel("twin", up, { max_retries: 0 }));
+    await registerModel(tenant, { ...openaiModel("primary", up, { max_retries: 0 }), fallbacks: ["twin"] });
+    await fakes.openai.script(up, [{ kind: "break_stream", afterChunks: 2 }]);
+    const sse = await chat(tenant);
+    expect(sse).toMatchObject({ text: WHOLE, done: true, error: undefined });
+    expect(sse.last).toMatchObject({ model: "twin", fallback: { rescued: "regenerated" } });
+    const requests = await fakes.openai.requests(up);
+    expect(requests).toHaveLength(2);
+    expect(lastMessage(requests[1]!.body)).toEqual({ role: "user", content: QUESTION });
+  });
+
+  it("a regeneration that differs is cut off and never shown: the break's error, every byte kept", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const up = uniqueId("shared");
+    // The same model name on Ollama, whose fake answers "ollama: …": not what the caller has.
+    await fakes.ollama.control("pull", { model: up });
+    await registerModel(tenant, {
+      id: "twin",
+      name: "twin",
+      backend_type: "ollama",
+      config: { base_url: inject("ollamaUrl"), model_name: up, timeout: 5 },
+    });
+    await registerModel(tenant, { ...openaiModel("primary", up, { max_retries: 0 }), fallbacks: ["twin"] });
+    await fakes.openai.script(up, [{ kind: "break_stream", afterChunks: 2 }]);
+    const sse = await chat(tenant);
+    expect(sse).toMatchObject({ text: SENT, done: false });
+    expect(sse.error?.message).toMatch(/broke off the stream/);
+    expect(await fakes.ollama.requests({ model: up })).toHaveLength(1);
+  });
+});
+
+describe("what cannot be proven whole is not rescued", () => {
+  it("a native stream (an anthropic model on /v1/messages) ends with its format's error", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const primaryUp = uniqueId("claude");
+    const backupUp = uniqueId("backup");
+    await registerModel(tenant, { ...openaiModel("backup", backupUp), features: PREFILL });
+    await registerModel(tenant, { ...anthropicModel("primary", primaryUp, { max_retries: 0 }), fallbacks: ["backup"] });
+    await fakes.anthropic.script(primaryUp, [{ kind: "cut_after_text" }]);
+    const response = await exports.default.fetch(
+      new Request("http://gateway.test/v1/messages", {
+        method: "POST",
+        headers: { "x-api-key": tenant.userKey, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: "primary", max_tokens: 100, stream: true, messages: [{ role: "user", content: QUESTION }] }),
+      }),
+    );
+    const raw = await response.text();
+    expect(raw).toContain("event: error");
+    expect(raw).not.toContain("message_stop");
+    expect(await fakes.openai.requests(backupUp)).toHaveLength(0);
+  });
+});
