@@ -5,8 +5,9 @@
  * primary with one fallback ("backup"), streamed and not: a primary down for
  * 20 s serves again within 10 s of healing (the circuit breaker's probes), silence
  * before the first token is rescued, context length fails over, a content
- * filter refusal does not, a malformed event is skipped, and a cut answer is
- * never presented as complete. Short timeouts and cooldowns keep it fast.
+ * filter refusal does not, a malformed event is skipped, a cut answer is
+ * never presented as complete, and one cut (or stalled) after text is
+ * continued by a fallback that takes a prefill. Short timeouts and cooldowns keep it fast.
  */
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -27,10 +28,11 @@ const { api, createTenant } = gatewayFor(recorder, () => dev);
 interface Fallback {
   requested: string;
   attempts: { model_id: string; error: string }[];
+  rescued?: "prefill" | "regenerated";
 }
 type Answer = OpenAI.ChatCompletion & { fallback?: Fallback };
 
-async function register(id: string, config: Record<string, unknown> = {}, fallbacks?: string[]) {
+async function register(id: string, config: Record<string, unknown> = {}, fallbacks?: string[], features?: string[]) {
   const res = await api("POST", "/api/v1/models", {
     token: tenant.adminKey,
     body: {
@@ -39,6 +41,7 @@ async function register(id: string, config: Record<string, unknown> = {}, fallba
       backend_type: "openai_compatible",
       config: { base_url: `${openaiUrl}/v1`, model_name: up(id), api_key: "${UPSTREAM_KEY}", max_retries: 2, timeout: 5, ...config },
       ...(fallbacks && { fallbacks }),
+      ...(features && { features }),
     },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -171,5 +174,37 @@ describe("failover end to end", () => {
       await mcp.callTool("chat", { model_id: "noisy", messages: [{ role: "user", content: "a b c d" }] }, () => {}),
     );
     expect(viaMcp).toMatchObject({ text: "echo: a ", finish_reason: "error", model_id: "noisy", error: expect.stringMatching(/broke off/) });
+  });
+
+  it("a cut stream is continued by a fallback that takes a prefill (SDK and MCP); one that refuses it leaves the break's error", async () => {
+    await register("continues", { max_retries: 0 }, undefined, ["tools", "prefill"]);
+    await register("cut", { max_retries: 0 }, ["continues"]);
+    await fakes.openai.script(up("cut"), [
+      { kind: "break_stream", afterChunks: 2 },
+      { kind: "stall", afterChunks: 2 },
+    ]);
+    const rescued = await askStreamed("cut", "a b c d");
+    expect(rescued).toMatchObject({ text: "echo: a b c d", finish: "stop", error: undefined });
+    expect(rescued.chunks.at(-1)?.fallback ?? rescued.chunks.find((c) => c.fallback)?.fallback).toMatchObject({
+      requested: "cut",
+      rescued: "prefill",
+    });
+    // A stall after text (stall_timeout) is a break too, and MCP gets the whole answer.
+    await api("PATCH", "/api/v1/models/cut", { token: tenant.adminKey, body: { config: { stall_timeout: 0.5 } } });
+    const viaMcp = structured<{ text: string; finish_reason: string; model_id: string; fallback: Fallback }>(
+      await mcp.callTool("chat", { model_id: "cut", messages: [{ role: "user", content: "a b c d" }] }, () => {}),
+    );
+    expect(viaMcp).toMatchObject({ text: "echo: a b c d", finish_reason: "stop", model_id: "continues", fallback: { rescued: "prefill" } });
+
+    await register("refuses", { max_retries: 0 }, undefined, ["tools", "prefill"]);
+    await register("cut-again", { max_retries: 0 }, ["refuses"]);
+    await fakes.openai.control("quirks", { model: up("refuses"), prefill: "refuse" });
+    await fakes.openai.script(up("cut-again"), [{ kind: "break_stream", afterChunks: 2 }]);
+    const lost = await askStreamed("cut-again", "a b c d");
+    expect(lost.text).toBe("echo: a ");
+    expect(lost.finish).toBeUndefined();
+    expect(String(lost.error)).toMatch(/broke off/);
+    expect(String(lost.error)).not.toMatch(/prefill/);
+    expect(await fakes.openai.requests(up("refuses"))).toHaveLength(1);
   });
 });
