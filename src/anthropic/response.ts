@@ -131,6 +131,17 @@ export class ContentEvents {
     return out;
   }
 
+  /** An upstream's own event (a native stream): its blocks are this message's, so pieces after it continue them. */
+  follow(native: Record<string, unknown>): void {
+    if (native.type === "content_block_start" && typeof native.index === "number") {
+      this.#index = native.index;
+      const type = (native.content_block as { type?: unknown } | undefined)?.type;
+      this.#open = type === "text" ? { kind: "text" } : { kind: "tool", call: -1 };
+    } else if (native.type === "content_block_stop") {
+      this.#open = null;
+    }
+  }
+
   /** Stop the open block, if any. */
   stop(): MessagesEvent[] {
     if (!this.#open) return [];

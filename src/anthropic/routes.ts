@@ -117,14 +117,19 @@ async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
   return held.respond(async (sse, pieces) => {
     const send = (e: MessagesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const blocks = new ContentEvents();
-    let translated = false;
+    let started = false;
+    let ended = false;
     for await (const piece of pieces) {
       if (typeof piece === "object" && "native" in piece) {
+        // Followed, so that text a rescue adds (src/inference/rescue.ts) continues the block the upstream left open.
+        blocks.follow(piece.native);
+        started = true;
+        ended ||= piece.native.type === "message_stop";
         await sse.writeSSE({ event: String(piece.native.type), data: JSON.stringify(piece.native) });
         continue;
       }
-      if (!translated) {
-        translated = true;
+      if (!started) {
+        started = true;
         await send(messageStart(messageId(), held.opened.model.id, promptEstimate));
       }
       for (const e of blocks.piece(piece)) await send(e);
@@ -132,7 +137,7 @@ async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
     try {
       const result = await held.call;
       if (result.error) return await send(streamError(result.error));
-      if (!translated) return; // the upstream's own message_delta and message_stop went out
+      if (ended) return; // the upstream's own message_delta and message_stop went out
       for (const e of [...blocks.stop(), ...messageEnd(result, promptEstimate)]) await send(e);
     } catch (error) {
       await send(streamError(toGatewayError(error).message));

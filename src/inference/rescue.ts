@@ -10,8 +10,11 @@
  *     `model_name`) answers again, and its text is used only if it starts with
  *     exactly what the caller has (./stream.ts `Join`);
  *   - otherwise the stream ends with its format's error, every byte kept.
- * Only text can be joined: once a tool call's piece or a native event reached
- * the caller, nothing is rescued.
+ * Only text can be joined: once a tool call's piece, or a native event other
+ * than text and its frame (src/inference/native-events.ts), reached the
+ * caller, nothing is rescued. A rescue is a typed call (a native request's
+ * translation): its text continues the caller's open text block, and the edge
+ * ends the message in its format.
  */
 import type { ModelRecord } from "../models/schema";
 import { estimateTokens } from "../usage/cost";
@@ -32,6 +35,8 @@ export interface RescuePlan {
 export function rescuePlans(call: InferenceCall, broken: ModelRecord, sent: string, later: readonly RouteStep[]): RescuePlan[] {
   const { input } = call;
   if (sent === "" || (input.capability !== "chat" && input.capability !== "completion")) return [];
+  // A native request that does not translate has no typed request to continue (the rescue goes typed: see below).
+  if (input.capability === "chat" && input.native?.untranslated) return [];
   const plans: RescuePlan[] = [];
   for (const { model, blocked } of later) {
     if (blocked) continue;

@@ -7,7 +7,7 @@
  * `reached` (what a failed call still generated).
  */
 import type { CallOptions, ToolCallDelta } from "../backends/types";
-import { contentChars, isTextDelta, textDelta } from "./native-events";
+import { contentChars, isTextDelta, isTextFrame, textDelta } from "./native-events";
 import type { StreamSink } from "./call";
 import type { Redactor } from "./redaction";
 
@@ -20,7 +20,7 @@ export class CallStream {
   firstAt: number | undefined;
   /** The text that reached the caller, as it got it (redacted): what a rescue (./rescue.ts) must continue. */
   text = "";
-  /** Something other than text reached the caller (a tool call's piece, a native event): no rescue can prove it whole. */
+  /** Something other than text reached the caller (a tool call's piece, a native event other than text): no rescue can prove it whole. */
   notText = false;
 
   constructor(private readonly sink: StreamSink | undefined) {}
@@ -114,7 +114,10 @@ export class CallStream {
   private native(deliver: (event: Record<string, unknown>) => void | Promise<void>, redact: Redactor) {
     let held: { index: unknown; text: string } | undefined;
     const send = (event: Record<string, unknown>, chars: number) => {
-      this.notText = true;
+      // Text, and the events that only frame it, keep the stream one a rescue can continue (./rescue.ts).
+      const text = isTextDelta(event);
+      if (text !== undefined) this.text += text;
+      else if (!isTextFrame(event)) this.notText = true;
       this.started = true;
       this.reached += chars;
       return deliver(event);
