@@ -11,7 +11,7 @@ import { exports } from "cloudflare:workers";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { anthropicModel } from "../support/models";
-import { callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
 
 const PREFILL = ["tools", "json_schema", "prefill"];
 /** The fake answers "echo: <text>" in pieces split after each space: two pieces reach the caller before a cut. */
@@ -148,6 +148,41 @@ describe("continued by a fallback that takes an assistant prefill", () => {
     // The fake completes any prompt with "<prompt> …continued": the caller has "alpha " and then exactly that.
     expect(sent!.body.prompt).toBe("alpha betaalpha ");
     expect(sse.text).toBe("alpha alpha betaalpha  …continued");
+  });
+});
+
+describe("metering a rescued call", () => {
+  it("one request in get_usage, counting what the broken attempt generated besides the rescue's own usage", async () => {
+    const { tenant, primaryUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const response = await exports.default.fetch(
+      new Request("http://gateway.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "primary",
+          messages: [{ role: "user", content: QUESTION }],
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      }),
+    );
+    const chunks = (await response.text())
+      .split("\n\n")
+      .map((e) => e.replace(/^data: /, "").trim())
+      .filter((e) => e && e !== "[DONE]")
+      .map((e) => JSON.parse(e) as { usage?: { prompt_tokens: number; completion_tokens: number } });
+    const shown = chunks.findLast((c) => c.usage)!.usage!;
+    type Totals = { requests: number; prompt_tokens: number; completion_tokens: number };
+    let totals: Totals = { requests: 0, prompt_tokens: 0, completion_tokens: 0 };
+    for (let i = 0; i < 50 && totals.requests === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      totals = (await api<{ totals: Totals }>("GET", "/api/v1/usage", { token: tenant.adminKey })).body.totals;
+    }
+    expect(totals.requests).toBe(1);
+    // The broken attempt's prompt and the text it had sent ("echo: one ", about 3 tokens) are counted too.
+    expect(totals.prompt_tokens).toBeGreaterThan(shown.prompt_tokens);
+    expect(totals.completion_tokens).toBeGreaterThanOrEqual(shown.completion_tokens + 2);
   });
 });
 
