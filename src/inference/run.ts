@@ -172,7 +172,7 @@ async function rescue(
         tried.push({ model_id: plan.model.id, error: plan.join.mismatched ? "regenerated a different answer" : "regenerated a shorter answer" });
         continue;
       }
-      traceAnswered(plan.model.id, result);
+      traceAnswered(plan.model.id, result, plan.how);
       const fallback = { requested: call.model.id, attempts: tried, rescued: plan.how };
       // What reached the caller is the whole answer (a continuation's result holds only its own part).
       return { ...result, text: stream.text, model_id: plan.model.id, latency_ms: Date.now() - broken.started, fallback } as CallResult;

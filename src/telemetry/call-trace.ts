@@ -6,6 +6,7 @@
  */
 import type { CallOptions } from "../backends/types";
 import type { CallOutput, InferenceCall } from "../inference/call";
+import type { RescueHow } from "../inference/rescue";
 import type { ModelRecord } from "../models/schema";
 import { type AttemptRecord, currentTrace } from "./request-trace";
 
@@ -46,11 +47,12 @@ export function traceSkipped(model: ModelRecord, reason: string): void {
   currentTrace()?.call?.skipped.push({ modelId: model.id, reason });
 }
 
-/** The answer: which model gave it (and its text, for a tenant that captures content). */
-export function traceAnswered(modelId: string, result: CallOutput): void {
+/** The answer: which model gave it, and how when it rescued a broken stream (and its text, for a tenant that captures content). */
+export function traceAnswered(modelId: string, result: CallOutput, rescued?: RescueHow): void {
   const call = currentTrace()?.call;
   if (!call) return;
   call.answeredBy = modelId;
+  if (rescued) call.rescued = rescued;
   if (call.content && (result.capability === "chat" || result.capability === "completion")) call.content.output = result.text;
 }
 

@@ -33,6 +33,7 @@ export function requestLogLine(trace: RequestTrace, storageTrips: number): Recor
       model_id: call.requestModel,
       backend_type: call.backendType,
       answered_by: call.answeredBy ?? null,
+      ...(call.rescued && { rescued: call.rescued }),
       ...(call.usage && {
         input_tokens: call.usage.inputTokens,
         output_tokens: call.usage.outputTokens,

@@ -42,6 +42,8 @@ export interface CallRecord {
   requestModel: string;
   /** The model that answered, when one did. */
   answeredBy?: string;
+  /** How it finished a stream another model broke off after text reached the caller (src/inference/rescue.ts). */
+  rescued?: "prefill" | "regenerated";
   backendType: string;
   /** Models skipped before any attempt (blocked, breaker open): what and why, in words. */
   skipped: { modelId: string; reason: string }[];

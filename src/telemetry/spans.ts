@@ -134,6 +134,7 @@ export function spansOf(trace: RequestTrace, endedAt: number, redact?: (text: st
       "gateway.key.id": trace.keyId,
       "gateway.model.id": call?.requestModel,
       "gateway.answered_by": call?.answeredBy,
+      "gateway.rescued": call?.rescued,
       "gateway.backend.type": answered?.backendType ?? call?.backendType,
       "gateway.fallback.index": answered?.fallbackIndex,
       "gateway.attempts": call ? trace.attempts.length : undefined,

@@ -262,7 +262,7 @@ describe("native streams (/v1/messages passed through)", () => {
       "message_delta",
       "message_stop",
     ]);
-    const deltas = events.filter((e) => e.type === "content_block_delta") as { index: number; delta: { text: string } }[];
+    const deltas = events.filter((e) => e.type === "content_block_delta") as unknown as { index: number; delta: { text: string } }[];
     expect(deltas.map((d) => d.index).every((i) => i === 0)).toBe(true);
     expect(deltas.map((d) => d.delta.text).join("")).toBe(`claude: ${QUESTION}`);
     expect(events.find((e) => e.type === "message_delta")).toMatchObject({ delta: { stop_reason: "end_turn" } });
