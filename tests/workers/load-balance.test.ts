@@ -10,7 +10,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { migrate, MIGRATIONS } from "../../src/durable/migrations";
 import type { TenantRegistry } from "../../src/durable/tenant-registry";
-import { api, callTool, createTenant, fakes, openaiModel, registerModel, storedModel, type Tenant, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, storedModel, type Tenant, uniqueId } from "./helpers";
 
 interface Answer {
   model: string;
@@ -255,6 +255,24 @@ describe("validation at registration", () => {
       body: { load_balance: { strategy: "weighted", targets: [{ model_id: "b" }] } },
     });
     expect((await api("DELETE", "/api/v1/models/a", { token: tenant.adminKey })).status).toBe(200);
+  });
+});
+
+describe("budgets", () => {
+  it("reserve the worst case of the dearest target: a pool priced at nothing over a priced target is held to the target's price", async () => {
+    const priced = { max_retries: 0, pricing: { input_per_mtok: 1000, output_per_mtok: 1000 } };
+    const { tenant, ups } = await pool(["dear"], { strategy: "weighted", targets: [{ model_id: "dear" }] }, priced);
+    // $0.05 a month at $1000 per million tokens: 50 tokens' worth; the call's worst case is over 100.
+    expect((await api("PUT", `/api/v1/tenants/${tenant.id}/budget`, { token: OPERATOR, body: { period: "month", cost_usd: 0.05 } })).status).toBe(
+      200,
+    );
+    const refused = await api<{ error: { code: string } }>("POST", "/v1/chat/completions", {
+      token: tenant.userKey,
+      body: { model: "pool", max_tokens: 100, messages: [{ role: "user", content: "hi" }] },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe("budget_exceeded");
+    expect(await fakes.openai.requests(ups.dear!)).toHaveLength(0);
   });
 });
 
