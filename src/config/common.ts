@@ -17,27 +17,6 @@ export const Pricing = z.strictObject({
 });
 export type Pricing = z.infer<typeof Pricing>;
 
-/**
- * `load_balance`: calls to the model are spread over `targets`, each a
- * registered model (the model itself may be one) with its own health and
- * breaker (src/inference/load-balance.ts).
- */
-export const LoadBalance = z.strictObject({
-  strategy: z.enum(["weighted", "least_latency"]),
-  targets: z
-    .array(
-      z.strictObject({
-        model_id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "must be a model id"),
-        weight: z.number().positive("must be positive").max(1_000_000).optional(),
-      }),
-    )
-    .min(1, "must list at least one target")
-    .max(16, "must list at most 16 targets")
-    .refine((targets) => new Set(targets.map((t) => t.model_id)).size === targets.length, "must not list a model twice"),
-  sticky: z.boolean().optional(),
-});
-export type LoadBalance = z.infer<typeof LoadBalance>;
-
 export const CommonConfig = z.object({
   /** Seconds allowed for one upstream call (its first byte; a stream may run 10 times this in all). */
   timeout: z.number().positive().max(600).default(60),
@@ -86,7 +65,6 @@ export const CommonConfig = z.object({
     })
     .optional(),
   pricing: Pricing.optional(),
-  load_balance: LoadBalance.optional(),
 });
 
 /** An http(s) URL; whether its host is allowed is decided by `assertUpstreamUrl`. */

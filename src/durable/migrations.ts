@@ -190,6 +190,15 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (id, part)
   );
   `,
+  // 14: a model's load_balance is a field of the model (JSON: {strategy, targets, sticky?}; NULL: none), beside its
+  // fallbacks; the previous version kept it in config.load_balance, so a pool stored there moves out of config here
+  `
+  ALTER TABLE models ADD COLUMN load_balance TEXT;
+  UPDATE models
+     SET load_balance = CASE WHEN json_type(config, '$.load_balance') = 'object' THEN json_extract(config, '$.load_balance') END,
+         config = json_remove(config, '$.load_balance')
+   WHERE json_type(config, '$.load_balance') IS NOT NULL;
+  `,
 ];
 
 /**

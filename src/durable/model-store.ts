@@ -1,7 +1,7 @@
 /**
  * The model part of a tenant's registry: the `models` table read back and
- * written, with the rules a write must keep (a bounded registry, fallbacks
- * that name other models of this tenant, optimistic concurrency on updates).
+ * written, with the rules a write must keep (a bounded registry, fallbacks and
+ * pool targets that name models of this tenant, optimistic concurrency on updates).
  * Plain functions over the Durable Object's SQL storage, each synchronous,
  * hence atomic in the object. A write that changes what is due says so; the
  * object re-arms its alarm (its health schedule, health-scheduler.ts).
@@ -15,14 +15,15 @@ import { awaitFirstCheck } from "./schedule-store";
 
 /** Most models one tenant may register: the whole registry travels with every cold request. */
 export const MAX_MODELS = 200;
-/** Most bytes of the models' configs, names and descriptions of one tenant, for the same reason. */
+/** Most bytes of the models' configs, pools, names and descriptions of one tenant, for the same reason. */
 export const MAX_REGISTRY_BYTES = 1024 * 1024;
 
-/** What a record adds to the registry's size (as `registryBytes` counts it). */
+/** What a record adds to the registry's size (as `tooBig` counts it). */
 function recordBytes(record: ModelRecord): number {
   const encoder = new TextEncoder();
   return (
     encoder.encode(JSON.stringify(record.config)).byteLength +
+    (record.load_balance ? encoder.encode(JSON.stringify(record.load_balance)).byteLength : 0) +
     encoder.encode(record.name).byteLength +
     encoder.encode(record.description ?? "").byteLength
   );
@@ -33,7 +34,8 @@ function tooBig(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null
   const others =
     sql
       .exec<{ n: number | null }>(
-        "SELECT sum(length(CAST(config AS BLOB)) + length(CAST(name AS BLOB)) + length(CAST(coalesce(description, '') AS BLOB))) AS n FROM models WHERE id != ?",
+        `SELECT sum(length(CAST(config AS BLOB)) + length(CAST(coalesce(load_balance, '') AS BLOB)) + length(CAST(name AS BLOB))
+                  + length(CAST(coalesce(description, '') AS BLOB))) AS n FROM models WHERE id != ?`,
         record.id,
       )
       .one().n ?? 0;
@@ -42,7 +44,7 @@ function tooBig(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null
   return {
     ok: false,
     code: "conflict",
-    message: `A tenant's models may hold at most ${MAX_REGISTRY_BYTES} bytes of config, names and descriptions in all; the others hold ${others} and this one ${bytes}. Remove a model or shorten configs.`,
+    message: `A tenant's models may hold at most ${MAX_REGISTRY_BYTES} bytes of config, pools, names and descriptions in all; the others hold ${others} and this one ${bytes}. Remove a model or shorten configs.`,
   };
 }
 
@@ -75,12 +77,12 @@ export function insertModel(sql: SqlStorage, record: ModelRecord, now: number): 
   if (sql.exec<{ n: number }>("SELECT count(*) AS n FROM models").one().n >= MAX_MODELS) {
     return unchanged({ ok: false, code: "conflict", message: `A tenant holds at most ${MAX_MODELS} models; remove one first.` });
   }
-  const problem = checkFallbacks(sql, record) ?? tooBig(sql, record);
+  const problem = checkFallbacks(sql, record) ?? checkPoolTargets(sql, record) ?? tooBig(sql, record);
   if (problem) return unchanged(problem);
   sql.exec(
-    `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, aliases, status,
-       status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO models (id, name, description, backend_type, config, capabilities, fallbacks, aliases, load_balance,
+       status, status_detail, last_checked_at, latency_ms, created_at, updated_at, features)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...toRow(record),
   );
   awaitFirstCheck(sql, record.id, now);
@@ -99,7 +101,7 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   }
   const clash = checkNames(sql, record);
   if (clash) return unchanged(clash);
-  const problem = checkFallbacks(sql, record) ?? tooBig(sql, record);
+  const problem = checkFallbacks(sql, record) ?? checkPoolTargets(sql, record) ?? tooBig(sql, record);
   if (problem) return unchanged(problem);
   // Maintenance sticks; otherwise a changed config or backend starts afresh (the old results were about the old config).
   const reset =
@@ -114,7 +116,7 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   if (upstreamModelChanged(current, record)) sql.exec("UPDATE models SET feature_checks = '{}' WHERE id = ?", record.id);
   sql.exec(
     `UPDATE models SET name = ?, description = ?, backend_type = ?, config = ?, capabilities = ?, fallbacks = ?, aliases = ?,
-       updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
+       load_balance = ?, updated_at = ?, features = COALESCE(?, features) WHERE id = ?`,
     ...described(record),
     record.updated_at,
     keepFeatures ? null : JSON.stringify(record.features),
@@ -123,17 +125,24 @@ export function replaceModel(sql: SqlStorage, record: ModelRecord, expectedUpdat
   return { result: { ok: true, value: getModel(sql, record.id)! }, rescheduled: reset };
 }
 
-/** Remove a model, unless another model names it as a fallback. */
+/** Remove a model, unless another model names it as a fallback or as a target of its load_balance. */
 export function deleteModel(sql: SqlStorage, id: string): ModelWrite<{ id: string }> {
   if (!getModel(sql, id)) return notFound(id);
-  const referrers = listModels(sql)
-    .filter((m) => m.fallbacks.includes(id))
-    .map((m) => m.id);
+  const others = listModels(sql).filter((m) => m.id !== id);
+  const referrers = others.filter((m) => m.fallbacks.includes(id)).map((m) => m.id);
   if (referrers.length > 0) {
     return unchanged({
       ok: false,
       code: "conflict",
       message: `Model "${id}" is a fallback of ${referrers.join(", ")}; remove it from their fallbacks first.`,
+    });
+  }
+  const pools = others.filter((m) => m.load_balance?.targets.some((t) => t.model_id === id)).map((m) => m.id);
+  if (pools.length > 0) {
+    return unchanged({
+      ok: false,
+      code: "conflict",
+      message: `Model "${id}" is a target of the load_balance of ${pools.join(", ")}; remove it from their load_balance.targets first.`,
     });
   }
   sql.exec("DELETE FROM models WHERE id = ?", id);
@@ -204,6 +213,24 @@ function checkFallbacks(sql: SqlStorage, record: ModelRecord): WriteResult<never
   return null;
 }
 
+/**
+ * Why a model's load_balance cannot stand, or null: each target must be a model of this tenant (or the model
+ * itself). Checked here, in the same synchronous write, so a target removed since the Worker read the registry
+ * is not written into a pool; whether pools nest is the Worker's check (src/models/service.ts).
+ */
+function checkPoolTargets(sql: SqlStorage, record: ModelRecord): WriteResult<never> | null {
+  for (const [i, target] of (record.load_balance?.targets ?? []).entries()) {
+    if (target.model_id !== record.id && !getModel(sql, target.model_id)) {
+      return {
+        ok: false,
+        code: "invalid_request",
+        message: `load_balance.targets[${i}].model_id: no model with id "${target.model_id}" in this tenant.`,
+      };
+    }
+  }
+  return null;
+}
+
 /** The columns an admin writes, in the order both the insert and the update name them. */
 function described(r: ModelRecord): SqlStorageValue[] {
   return [
@@ -214,6 +241,7 @@ function described(r: ModelRecord): SqlStorageValue[] {
     JSON.stringify(r.capabilities),
     JSON.stringify(r.fallbacks),
     JSON.stringify(r.aliases),
+    r.load_balance ? JSON.stringify(r.load_balance) : null,
   ];
 }
 

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { ApiKeyInfo } from "../tenants/keys";
 import { HealthCheck } from "../health/status";
 import { effectiveFeatures } from "../models/feature-checks";
-import { Capability, Feature, FeatureChecks, ModelAlias, ModelId, ModelRecord, ModelStatus } from "../models/schema";
+import { Capability, Feature, FeatureChecks, LoadBalance, ModelAlias, ModelId, ModelRecord, ModelStatus } from "../models/schema";
 
 /** A TEXT column holding JSON, checked against `schema` once decoded. */
 function json<T extends z.ZodType>(schema: T) {
@@ -34,6 +34,7 @@ export const ModelRow = ModelRecord.extend({
   feature_checks: json(FeatureChecks),
   fallbacks: json(z.array(ModelId)),
   aliases: json(z.array(ModelAlias)),
+  load_balance: json(LoadBalance).nullable(),
 }).transform((row): ModelRecord => ({ ...row, features: effectiveFeatures(row.features, row.feature_checks) }));
 
 export const KeyRow = ApiKeyInfo;

@@ -15,9 +15,7 @@
  * Targets that cannot take the call (in `error` with an open breaker, in
  * maintenance, lacking a feature) go last, where the route skips them.
  */
-import type { LoadBalance } from "../config/common";
-import { commonConfig } from "../config/common";
-import type { ModelRecord } from "../models/schema";
+import type { LoadBalance, ModelRecord } from "../models/schema";
 import type { TenantScope } from "../tenants/scope";
 import type { CallInput } from "./call";
 
@@ -26,10 +24,6 @@ const EWMA_ALPHA = 0.3;
 /** Share of least_latency calls that try another target first (so averages stay fresh). */
 export const EXPLORE_SHARE = 0.05;
 const MAX_TRACKED = 5_000;
-
-export function loadBalanceOf(model: ModelRecord): LoadBalance | undefined {
-  return commonConfig(model.config).load_balance;
-}
 
 // --- time to first token, per target -------------------------------------------
 

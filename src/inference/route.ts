@@ -11,7 +11,7 @@ import { Capability, Feature, type FeatureCheck, type ModelRecord, type Verifiab
 import type { TenantScope } from "../tenants/scope";
 import type { CallInput } from "./call";
 import type { Need } from "./features";
-import { averageFirstToken, loadBalanceOf, orderPool } from "./load-balance";
+import { averageFirstToken, orderPool } from "./load-balance";
 import { tokensLeft } from "../util/token-bucket";
 
 /** Why a model cannot take a call now: a fact the caller can branch on, and its words for people. */
@@ -78,7 +78,7 @@ function planPool(
 ): { steps: RouteStep[]; why: string | null } {
   const find = (id: string) => (id === primary.id ? primary : (scope.snapshot.models.find((m) => m.id === id) ?? missing(id, primary)));
   const step = (model: ModelRecord): RouteStep => ({ model, blocked: blockedReason(scope, model, capability, needs) });
-  const balance = loadBalanceOf(primary);
+  const balance = primary.load_balance;
   let head = [step(primary)];
   let why: string | null = null;
   if (balance) {
@@ -117,7 +117,17 @@ function probedUnsupported(check: FeatureCheck): string {
 
 /** A fallback id that no longer resolves (removal is refused while referenced, so this is a race). */
 function missing(id: string, primary: ModelRecord): ModelRecord {
-  return { ...primary, id, name: id, capabilities: [], fallbacks: [], feature_checks: {}, status: "error", status_detail: "no longer registered" };
+  return {
+    ...primary,
+    id,
+    name: id,
+    capabilities: [],
+    fallbacks: [],
+    load_balance: null,
+    feature_checks: {},
+    status: "error",
+    status_detail: "no longer registered",
+  };
 }
 
 /** What a model calls, for people: "api.openai.com" or "Workers AI binding (AI)"; each backend's factory says. */
@@ -195,7 +205,7 @@ export function explainRoute(scope: TenantScope, modelId: string, capability: Ca
     };
   });
   const would_answer = steps.find((s) => s.usable)?.model_id ?? null;
-  const balance = loadBalanceOf(requested);
+  const balance = requested.load_balance;
   if (!balance) return { model_id: modelId, capability, features: [...features], would_answer, steps };
   const targets = balance.targets.map((t) => {
     const step = planned.steps.find((s) => s.model.id === t.model_id);

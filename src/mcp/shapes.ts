@@ -1,7 +1,7 @@
 /** Output shapes of the registry tools, declared as each tool's outputSchema. */
 import { z } from "zod";
 import { HealthCheck } from "../health/status";
-import { Capability, Feature, FeatureChecks, ModelRecord, ModelStatus } from "../models/schema";
+import { Capability, Feature, FeatureChecks, LoadBalance, ModelRecord, ModelStatus } from "../models/schema";
 
 export const ModelSummary = z.object({
   id: z.string(),
@@ -10,6 +10,7 @@ export const ModelSummary = z.object({
   capabilities: z.array(Capability),
   features: z.array(Feature),
   aliases: z.array(z.string()),
+  load_balance: LoadBalance.nullable().describe("Set when calls to this model are spread over other models (its targets)"),
   feature_checks: FeatureChecks,
   status: ModelStatus,
   last_checked_at: z.string().nullable(),
@@ -28,6 +29,7 @@ export function summary(m: ModelRecord): z.infer<typeof ModelSummary> {
     capabilities: m.capabilities,
     features: m.features,
     aliases: m.aliases,
+    load_balance: m.load_balance,
     feature_checks: m.feature_checks,
     status: m.status,
     last_checked_at: m.last_checked_at,

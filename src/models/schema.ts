@@ -56,6 +56,28 @@ const Aliases = z
   .max(MAX_ALIASES)
   .describe("Other names a client may use for this model (unique in the tenant across ids and aliases), e.g. an agent's default model name");
 
+/**
+ * `load_balance`: calls to the model are spread over `targets`, each a
+ * registered model (the model itself may be one) with its own health and
+ * breaker (src/inference/load-balance.ts). A field of the model, beside
+ * `fallbacks`: it says where calls go, not how one upstream is called.
+ */
+export const LoadBalance = z.strictObject({
+  strategy: z.enum(["weighted", "least_latency"]),
+  targets: z
+    .array(
+      z.strictObject({
+        model_id: ModelId,
+        weight: z.number().positive("must be positive").max(1_000_000).optional(),
+      }),
+    )
+    .min(1, "must list at least one target")
+    .max(16, "must list at most 16 targets")
+    .refine((targets) => new Set(targets.map((t) => t.model_id)).size === targets.length, "must not list a model twice"),
+  sticky: z.boolean().optional(),
+});
+export type LoadBalance = z.infer<typeof LoadBalance>;
+
 /** The seed's `ModelRegistrationRequest`. `config` is checked against the backend's own schema. */
 export const ModelRegistrationRequest = z.strictObject({
   id: ModelId.optional(),
@@ -66,6 +88,7 @@ export const ModelRegistrationRequest = z.strictObject({
   features: z.array(Feature).optional(),
   fallbacks: z.array(ModelId).max(8).optional(),
   aliases: Aliases.optional(),
+  load_balance: LoadBalance.optional(),
   description: z.string().max(2000).optional(),
 });
 export type ModelRegistrationRequest = z.infer<typeof ModelRegistrationRequest>;
@@ -73,6 +96,7 @@ export type ModelRegistrationRequest = z.infer<typeof ModelRegistrationRequest>;
 /**
  * A partial update. `config` is merged key by key into the stored config (a key
  * set to null is removed), then the whole result is validated again.
+ * `load_balance` replaces the stored pool whole; null removes it.
  */
 export const ModelUpdateRequest = z.strictObject({
   name: z.string().trim().min(1, "must not be empty").max(200).optional(),
@@ -82,6 +106,7 @@ export const ModelUpdateRequest = z.strictObject({
   features: z.array(Feature).optional(),
   fallbacks: z.array(ModelId).max(8).optional(),
   aliases: Aliases.optional(),
+  load_balance: LoadBalance.nullable().optional(),
   description: z.string().max(2000).nullable().optional(),
 });
 export type ModelUpdateRequest = z.infer<typeof ModelUpdateRequest>;
@@ -98,6 +123,7 @@ export const ModelRecord = z.object({
   feature_checks: FeatureChecks,
   fallbacks: z.array(ModelId),
   aliases: z.array(ModelAlias).describe("Other names a client may use for this model"),
+  load_balance: LoadBalance.nullable().describe("The pool this model's calls are spread over, or null"),
   status: ModelStatus,
   status_detail: z.string().nullable(),
   last_checked_at: z.string().nullable(),

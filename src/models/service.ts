@@ -6,12 +6,20 @@
  */
 import { checkModelConfig, declaredByBackend } from "../backends/model-config";
 import type { Declared } from "../backends/types";
-import { commonConfig } from "../config/common";
 import { assertNoLiteralSecrets } from "../config/secrets";
 import { GatewayError } from "../errors";
 import { parseOrThrow } from "../http/validation";
 import type { TenantScope } from "../tenants/scope";
-import { type Capability, type Feature, ModelRecord, ModelRegistrationRequest, type ModelStatus, ModelUpdateRequest, slugify } from "./schema";
+import {
+  type Capability,
+  type Feature,
+  type LoadBalance,
+  ModelRecord,
+  ModelRegistrationRequest,
+  type ModelStatus,
+  ModelUpdateRequest,
+  slugify,
+} from "./schema";
 
 export interface ModelFilter {
   capability?: Capability;
@@ -26,6 +34,7 @@ export function listModels(scope: TenantScope, filter: ModelFilter = {}): ModelR
 
 export async function registerModel(scope: TenantScope, input: unknown): Promise<ModelRecord> {
   scope.requireAdmin();
+  refuseModelFieldsInConfig(input);
   const request = parseOrThrow(ModelRegistrationRequest, input);
   const id = request.id ?? slugify(request.name);
   if (!id) throw new GatewayError("invalid_request", "id: cannot derive an id from name; give an id.");
@@ -41,6 +50,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
     features: request.features,
     fallbacks: request.fallbacks ?? [],
     aliases: request.aliases ?? [],
+    load_balance: request.load_balance ?? null,
     created_at: now,
     updated_at: now,
   });
@@ -50,6 +60,7 @@ export async function registerModel(scope: TenantScope, input: unknown): Promise
 
 export async function updateModel(scope: TenantScope, id: string, input: unknown): Promise<ModelRecord> {
   scope.requireAdmin();
+  refuseModelFieldsInConfig(input);
   const patch = parseOrThrow(ModelUpdateRequest, input);
   // Merge into the stored version (not the cached one), and write only if it is still that version.
   const current = await scope.tenant.getModel(id);
@@ -71,6 +82,7 @@ export async function updateModel(scope: TenantScope, id: string, input: unknown
     features: patch.features ?? (otherModel ? undefined : current.features),
     fallbacks: patch.fallbacks ?? current.fallbacks,
     aliases: patch.aliases ?? current.aliases,
+    load_balance: patch.load_balance === undefined ? current.load_balance : patch.load_balance,
     updated_at: laterThan(current.updated_at),
   });
   const updated = await scope.audited("model.update", id, { fields: Object.keys(patch) }, () =>
@@ -116,6 +128,7 @@ interface Draft {
   features: Feature[] | undefined;
   fallbacks: string[];
   aliases: string[];
+  load_balance: LoadBalance | null;
   created_at: string;
   updated_at: string;
 }
@@ -142,7 +155,7 @@ function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: 
   assertNoLiteralSecrets(draft.config);
   const { type, factory, config } = checkModelConfig(scope.env, scope.snapshot.grants, draft.backend_type, draft.config);
 
-  checkPool(scope, draft.id, config);
+  checkPool(scope, draft.id, draft.load_balance);
   const capabilities = draft.capabilities ?? declared?.capabilities ?? factory.defaultCapabilities(config);
   const serves = declared?.capabilities ?? factory.supports;
   const unsupported = capabilities.filter((c) => !serves.includes(c));
@@ -171,6 +184,7 @@ function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: 
     features: [...new Set(draft.features ?? (capabilities.includes("chat") ? (declared?.features ?? factory.defaultFeatures(config)) : []))],
     fallbacks: [...new Set(draft.fallbacks)],
     aliases: [...new Set(draft.aliases)],
+    load_balance: draft.load_balance,
     feature_checks: {},
     status: "initializing",
     status_detail: null,
@@ -182,33 +196,48 @@ function buildRecord(scope: TenantScope, declared: Declared | undefined, draft: 
 }
 
 /**
+ * Fields of the model that an older version (or a reader of it) may put in
+ * `config`: each gets a 400 that says where it belongs, not the backend's
+ * "unknown field". A `null` there is a removal (updates merge config), so it passes.
+ */
+const MODEL_FIELDS = { load_balance: "fallbacks" } as const;
+
+function refuseModelFieldsInConfig(input: unknown): void {
+  const config = (input as { config?: unknown } | null)?.config;
+  if (typeof config !== "object" || config === null) return;
+  for (const [field, beside] of Object.entries(MODEL_FIELDS)) {
+    if ((config as Record<string, unknown>)[field] != null) {
+      throw new GatewayError(
+        "invalid_request",
+        `config.${field}: ${field} is a field of the model, beside ${beside}, not of its config; move it out of config.`,
+      );
+    }
+  }
+}
+
+/**
  * `load_balance`: every target is registered (or the model itself), and pools
  * do not nest, so no route can loop: a target may not have its own
  * `load_balance`, and a model that is another pool's target may not get one.
- * Checked against the registry this request read; routing skips a target
- * removed since, as it skips a fallback.
+ * Checked against the registry this request read; the tenant's object checks
+ * again that each target exists as it writes (durable/model-store.ts), and
+ * refuses to remove a model while a pool names it.
  */
-function checkPool(scope: TenantScope, id: string, config: Record<string, unknown>): void {
-  const balance = commonConfig(config).load_balance;
+function checkPool(scope: TenantScope, id: string, balance: LoadBalance | null): void {
+  if (!balance) return;
   const models = scope.snapshot.models;
-  const poolOf = (m: ModelRecord) => commonConfig(m.config).load_balance;
-  if (balance) {
-    for (const [i, target] of balance.targets.entries()) {
-      if (target.model_id === id) continue;
-      const found = models.find((m) => m.id === target.model_id);
-      const field = `config.load_balance.targets[${i}].model_id`;
-      if (!found) throw new GatewayError("invalid_request", `${field}: model "${target.model_id}" is not registered; register it first.`);
-      if (poolOf(found)) {
-        throw new GatewayError("invalid_request", `${field}: model "${target.model_id}" has its own load_balance; pools do not nest (no cycles).`);
-      }
+  for (const [i, target] of balance.targets.entries()) {
+    if (target.model_id === id) continue;
+    const found = models.find((m) => m.id === target.model_id);
+    const field = `load_balance.targets[${i}].model_id`;
+    if (!found) throw new GatewayError("invalid_request", `${field}: model "${target.model_id}" is not registered; register it first.`);
+    if (found.load_balance) {
+      throw new GatewayError("invalid_request", `${field}: model "${target.model_id}" has its own load_balance; pools do not nest (no cycles).`);
     }
-    const user = models.find((m) => m.id !== id && poolOf(m)?.targets.some((t) => t.model_id === id));
-    if (user) {
-      throw new GatewayError(
-        "invalid_request",
-        `config.load_balance: this model is a target of "${user.id}"'s load_balance; pools do not nest (no cycles).`,
-      );
-    }
+  }
+  const user = models.find((m) => m.id !== id && m.load_balance?.targets.some((t) => t.model_id === id));
+  if (user) {
+    throw new GatewayError("invalid_request", `load_balance: this model is a target of "${user.id}"'s load_balance; pools do not nest (no cycles).`);
   }
 }
 

@@ -103,13 +103,14 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
   const bounded = Boolean(budgets && (budgets.tenant || budgets.keys[scope.key.id]));
   if (bounded) {
     refuseCostMultipliers(call);
-    const route = [requested, ...requested.fallbacks.flatMap((id) => scope.snapshot.models.filter((m) => m.id === id))];
+    const onRoute = [...(requested.load_balance?.targets.map((t) => t.model_id) ?? []), ...requested.fallbacks];
+    const route = [requested, ...onRoute.flatMap((id) => scope.snapshot.models.filter((m) => m.id === id))];
     const ask: Reservation = {
       id: crypto.randomUUID(),
       key_id: scope.key.id,
       model_id: requested.id,
       tokens: demand.prompt_tokens + demand.completion_tokens,
-      // The dearest model on the route: a fallback may answer.
+      // The dearest model on the route: a pool target or a fallback may answer.
       cost_nano: Math.max(...route.map((m) => worstCaseNano(pricingOf(m), demand.prompt_tokens, demand.completion_tokens))),
     };
     const now = Date.now();

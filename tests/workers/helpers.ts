@@ -114,6 +114,7 @@ export function storedModel(id: string, overrides: Partial<ModelRecord> = {}): M
     feature_checks: {},
     fallbacks: [],
     aliases: [],
+    load_balance: null,
     status: "initializing",
     status_detail: null,
     last_checked_at: null,

@@ -2,11 +2,15 @@
  * `load_balance` on a model, driven through the Worker's /v1 and MCP routes
  * against the fake OpenAI-compatible upstream: a weighted pool's split, the
  * least-latency choice and its shift, sticky conversations, failover within
- * the pool, explain_route, and validation at registration.
+ * the pool, explain_route, validation at registration and removal, and the
+ * move of a pool the previous version stored in `config` (migration 14).
  */
-import { exports } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
+import { migrate, MIGRATIONS } from "../../src/durable/migrations";
+import type { TenantRegistry } from "../../src/durable/tenant-registry";
+import { api, callTool, createTenant, fakes, OPERATOR, openaiModel, registerModel, storedModel, type Tenant, uniqueId } from "./helpers";
 
 interface Answer {
   model: string;
@@ -33,7 +37,7 @@ async function pool(ids: string[], balance: Record<string, unknown>, targetConfi
     ups[id] = uniqueId(`lb-${id}`);
     await registerModel(tenant, openaiModel(id, ups[id], targetConfig));
   }
-  await registerModel(tenant, openaiModel("pool", uniqueId("lb-pool"), { load_balance: balance }));
+  await registerModel(tenant, { ...openaiModel("pool", uniqueId("lb-pool")), load_balance: balance });
   return { tenant, ups };
 }
 
@@ -157,11 +161,11 @@ describe("validation at registration", () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("a"));
     const register = (id: string, load_balance: unknown) =>
-      api<{ error: { message: string } }>("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel(id, "gpt-fake", { load_balance }) });
+      api<{ error: { message: string } }>("POST", "/api/v1/models", { token: tenant.adminKey, body: { ...openaiModel(id), load_balance } });
 
     const unknown = await register("p1", { strategy: "weighted", targets: [{ model_id: "a" }, { model_id: "ghost" }] });
     expect(unknown.status).toBe(400);
-    expect(unknown.body.error.message).toMatch(/config\.load_balance\.targets\[1\]\.model_id: model "ghost" is not registered/);
+    expect(unknown.body.error.message).toMatch(/^load_balance\.targets\[1\]\.model_id: model "ghost" is not registered/);
 
     const zero = await register("p2", { strategy: "weighted", targets: [{ model_id: "a", weight: 0 }] });
     expect(zero.status).toBe(400);
@@ -177,11 +181,125 @@ describe("validation at registration", () => {
     expect(nested.body.error.message).toMatch(/targets\[0\]\.model_id: model "p4" has its own load_balance/);
     const intoTarget = await api<{ error: { message: string } }>("PATCH", "/api/v1/models/a", {
       token: tenant.adminKey,
-      body: { config: { load_balance: { strategy: "weighted", targets: [{ model_id: "a" }] } } },
+      body: { load_balance: { strategy: "weighted", targets: [{ model_id: "a" }] } },
     });
     expect(intoTarget.status).toBe(400);
-    expect(intoTarget.body.error.message).toMatch(/target of "p4"/);
+    expect(intoTarget.body.error.message).toMatch(/^load_balance: this model is a target of "p4"/);
     const models = (await api<{ models: { id: string }[] }>("GET", "/api/v1/models", { token: tenant.adminKey })).body.models;
     expect(models.map((m) => m.id).sort()).toEqual(["a", "p4"]);
+  });
+
+  it("refuses load_balance inside config, saying it is a field of the model beside fallbacks", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, openaiModel("a"));
+    const balance = { strategy: "weighted", targets: [{ model_id: "a" }] };
+    const registered = await api<{ error: { message: string } }>("POST", "/api/v1/models", {
+      token: tenant.adminKey,
+      body: openaiModel("p", "gpt-fake", { load_balance: balance }),
+    });
+    expect(registered.status).toBe(400);
+    expect(registered.body.error.message).toMatch(/^config\.load_balance: load_balance is a field of the model, beside fallbacks, not of its config/);
+    const patched = await api<{ error: { message: string } }>("PATCH", "/api/v1/models/a", {
+      token: tenant.adminKey,
+      body: { config: { load_balance: balance } },
+    });
+    expect(patched.status).toBe(400);
+    expect(patched.body.error.message).toMatch(/field of the model, beside fallbacks/);
+    // The MCP tool says the same.
+    const viaMcp = await callTool(tenant.adminKey, "register_model", openaiModel("q", "gpt-fake", { load_balance: balance }));
+    expect(JSON.stringify(viaMcp.tool)).toMatch(/field of the model, beside fallbacks/);
+  });
+
+  it("stores the pool as the model's own field: shown by the API and get_model, replaced by PATCH, removed by null", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, openaiModel("a"));
+    await registerModel(tenant, openaiModel("b"));
+    const balance = { strategy: "least_latency", targets: [{ model_id: "a" }, { model_id: "b", weight: 2 }], sticky: true };
+    const created = await api<{ load_balance: unknown; config: Record<string, unknown> }>("POST", "/api/v1/models", {
+      token: tenant.adminKey,
+      body: { ...openaiModel("p"), load_balance: balance },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.load_balance).toEqual(balance);
+    expect(created.body.config).not.toHaveProperty("load_balance");
+    const got = await callTool(tenant.adminKey, "get_model", { model_id: "p" });
+    expect((got.tool.structuredContent as { load_balance: unknown }).load_balance).toEqual(balance);
+
+    const narrowed = await api<{ load_balance: unknown }>("PATCH", "/api/v1/models/p", {
+      token: tenant.adminKey,
+      body: { load_balance: { strategy: "weighted", targets: [{ model_id: "b" }] } },
+    });
+    expect(narrowed.body.load_balance).toEqual({ strategy: "weighted", targets: [{ model_id: "b" }] });
+    // A PATCH that does not name it keeps it.
+    expect(
+      (await api<{ load_balance: unknown }>("PATCH", "/api/v1/models/p", { token: tenant.adminKey, body: { name: "Pool" } })).body.load_balance,
+    ).toEqual({
+      strategy: "weighted",
+      targets: [{ model_id: "b" }],
+    });
+    const removed = await api<{ load_balance: unknown }>("PATCH", "/api/v1/models/p", { token: tenant.adminKey, body: { load_balance: null } });
+    expect(removed.status).toBe(200);
+    expect(removed.body.load_balance).toBeNull();
+  });
+
+  it("refuses to remove a pool's target, naming the pool, as it refuses a fallback's", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    await registerModel(tenant, openaiModel("a"));
+    await registerModel(tenant, openaiModel("b"));
+    await registerModel(tenant, { ...openaiModel("p"), load_balance: { strategy: "weighted", targets: [{ model_id: "a" }, { model_id: "b" }] } });
+    const refused = await api<{ error: { message: string } }>("DELETE", "/api/v1/models/a", { token: tenant.adminKey });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/"a" is a target of the load_balance of p; remove it from their load_balance\.targets first/);
+    await api("PATCH", "/api/v1/models/p", {
+      token: tenant.adminKey,
+      body: { load_balance: { strategy: "weighted", targets: [{ model_id: "b" }] } },
+    });
+    expect((await api("DELETE", "/api/v1/models/a", { token: tenant.adminKey })).status).toBe(200);
+  });
+});
+
+describe("budgets", () => {
+  it("reserve the worst case of the dearest target: a pool priced at nothing over a priced target is held to the target's price", async () => {
+    const priced = { max_retries: 0, pricing: { input_per_mtok: 1000, output_per_mtok: 1000 } };
+    const { tenant, ups } = await pool(["dear"], { strategy: "weighted", targets: [{ model_id: "dear" }] }, priced);
+    // $0.05 a month at $1000 per million tokens: 50 tokens' worth; the call's worst case is over 100.
+    expect((await api("PUT", `/api/v1/tenants/${tenant.id}/budget`, { token: OPERATOR, body: { period: "month", cost_usd: 0.05 } })).status).toBe(
+      200,
+    );
+    const refused = await api<{ error: { code: string } }>("POST", "/v1/chat/completions", {
+      token: tenant.userKey,
+      body: { model: "pool", max_tokens: 100, messages: [{ role: "user", content: "hi" }] },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe("budget_exceeded");
+    expect(await fakes.openai.requests(ups.dear!)).toHaveLength(0);
+  });
+});
+
+describe("a pool the previous version stored in config (migration 14)", () => {
+  it("moves config.load_balance into the model's load_balance column, leaving the rest of the config", async () => {
+    const stub = env.TENANTS.getByName(uniqueId("do"));
+    await runInDurableObject(stub, (instance: TenantRegistry, state) => {
+      instance.activate("t");
+      expect(instance.insertModel(null, storedModel("a")).ok).toBe(true);
+      // The registry as the previous version left it: schema 13, no column, the pool inside config.
+      const sql = state.storage.sql;
+      sql.exec("ALTER TABLE models DROP COLUMN load_balance");
+      sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length - 1);
+      const balance = { strategy: "weighted", targets: [{ model_id: "a", weight: 3 }, { model_id: "p" }], sticky: true };
+      const config = { base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2, load_balance: balance };
+      sql.exec(
+        `INSERT INTO models (id, name, backend_type, config, capabilities, fallbacks, created_at, updated_at)
+         VALUES ('p', 'p', 'openai_compatible', ?, '["chat"]', '[]', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
+        JSON.stringify(config),
+      );
+      expect(migrate(state.storage)).toBe(MIGRATIONS.length);
+      const moved = instance.getModel("p")!;
+      expect(moved.load_balance).toEqual(balance);
+      expect(moved.config).toEqual({ base_url: "https://api.example.com/v1", model_name: "m", timeout: 60, max_retries: 2 });
+      expect(instance.getModel("a")!.load_balance).toBeNull();
+      // And the move holds: the pool's target cannot be removed from under it.
+      expect(instance.deleteModel(null, "a")).toMatchObject({ ok: false, code: "conflict" });
+    });
   });
 });

@@ -51,6 +51,7 @@ describe("MCP endpoint", () => {
           capabilities: ["embedding"],
           features: [],
           aliases: [],
+          load_balance: null,
           feature_checks: {}, // no capability probe (see health-capabilities.test.ts)
           status: "available", // probed at registration
           last_checked_at: expect.any(String),

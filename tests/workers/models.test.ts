@@ -24,6 +24,7 @@ describe("model registry over the admin API", () => {
       capabilities: ["chat", "completion"],
       fallbacks: [],
       aliases: [],
+      load_balance: null,
       status: "available", // probed at registration
       config: { api_key: "${UPSTREAM_KEY}", timeout: 60, max_retries: 2 },
     });

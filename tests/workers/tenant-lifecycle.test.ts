@@ -166,6 +166,7 @@ function modelRecord(id: string) {
     feature_checks: {},
     fallbacks: [],
     aliases: [],
+    load_balance: null,
     status: "initializing" as const,
     last_checked_at: null,
     status_detail: null,
