@@ -7,7 +7,7 @@
  * `reached` (what a failed call still generated).
  */
 import type { CallOptions, ToolCallDelta } from "../backends/types";
-import { contentChars, isTextDelta, isTextFrame, textDelta } from "./native-events";
+import { contentChars, isTextDelta, isTextFrame, sameText, withText } from "./native-events";
 import type { StreamSink } from "./call";
 import type { Redactor } from "./redaction";
 
@@ -112,7 +112,8 @@ export class CallStream {
    * delta of its own block, before the next event that is not more of it).
    */
   private native(deliver: (event: Record<string, unknown>) => void | Promise<void>, redact: Redactor) {
-    let held: { index: unknown; text: string } | undefined;
+    /** Text held back, and the delta event it came in (a released tail goes out as a delta like it). */
+    let held: { like: Record<string, unknown>; text: string } | undefined;
     const send = (event: Record<string, unknown>, chars: number) => {
       // Text, and the events that only frame it, keep the stream one a rescue can continue (./rescue.ts).
       const text = isTextDelta(event);
@@ -124,10 +125,10 @@ export class CallStream {
     };
     const release = async () => {
       if (!held) return;
-      const { index, text } = held;
+      const { like, text } = held;
       held = undefined;
       const rest = redact(text);
-      if (rest) await send(textDelta(index, rest), rest.length);
+      if (rest) await send(withText(like, rest), rest.length);
     };
     return {
       take: async (event: Record<string, unknown>) => {
@@ -136,11 +137,11 @@ export class CallStream {
           await release();
           return send(redact.result(event), contentChars(event));
         }
-        if (held && held.index !== event.index) await release();
+        if (held && !sameText(held.like, event)) await release();
         const pending = redact((held?.text ?? "") + text);
         const ready = pending.length - redact.unsafeTail(pending);
-        held = { index: event.index, text: pending.slice(Math.max(0, ready)) };
-        if (ready > 0) await send(textDelta(event.index, pending.slice(0, ready)), ready);
+        held = { like: event, text: pending.slice(Math.max(0, ready)) };
+        if (ready > 0) await send(redact.result(withText(event, pending.slice(0, ready))), ready);
       },
       flush: release,
     };

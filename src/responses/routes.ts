@@ -213,29 +213,29 @@ const TERMINAL = new Set(["response.completed", "response.incomplete"]);
  * redacted), held like any stream until the first content. The event that
  * ends the stream well is sent only once the call has ended well; a stream
  * that breaks after content (or whose upstream reports response.failed) ends
- * with the gateway's own response.failed, numbered after the last event sent.
+ * with the gateway's own response.failed. Every event is numbered
+ * (`sequence_number`) in the order the gateway sends it.
  */
 function passThrough(held: HeldStream<Extract<CallInput, { capability: "chat" }>, Piece | NativePiece>, keep: Keep | undefined) {
   return held.respond(async (sse, pieces) => {
-    const send = (e: Record<string, unknown>) => sse.writeSSE({ event: String(e.type), data: JSON.stringify(e) });
+    // Numbered here, in the order sent: redaction may hold text back and send it as a delta of its own.
     let sequence = -1;
+    const send = (e: Record<string, unknown>) => {
+      const numbered = { ...e, sequence_number: ++sequence };
+      return sse.writeSSE({ event: String(e.type), data: JSON.stringify(numbered) });
+    };
     let latest: Record<string, unknown> = {};
     let terminal: Record<string, unknown> | undefined;
     for await (const piece of pieces) {
       if (!isNative(piece)) continue;
       const e = piece.native;
-      if (typeof e.sequence_number === "number") sequence = e.sequence_number;
       const response = JsonObject.safeParse(e.response);
       if (response.success) latest = response.data;
       if (TERMINAL.has(String(e.type))) terminal = e;
       else await send(e);
     }
     const failed = (message: string) =>
-      send({
-        type: "response.failed",
-        sequence_number: sequence + 1,
-        response: { ...latest, status: "failed", error: { code: "server_error", message } },
-      });
+      send({ type: "response.failed", response: { ...latest, status: "failed", error: { code: "server_error", message } } });
     try {
       const result = await held.call;
       if (result.error || !terminal) return await failed(result.error ?? "The upstream ended the stream without response.completed.");

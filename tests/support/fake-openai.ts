@@ -32,7 +32,7 @@ export type Step =
   | CommonStep
   // /v1/responses only (./fake-responses.ts): response.failed mid-stream; /v1/responses and /v1/chat/completions:
   // a scripted function call (name and arguments as given), until its output is in the input.
-  | Extract<ResponsesStep, { kind: "fail_stream" | "call_tool" }>
+  | Extract<ResponsesStep, { kind: "fail_stream" | "call_tool" | "small_deltas" }>
   | { kind: "break_stream"; afterChunks: number }
   // A stream that sends `afterChunks` text chunks, then nothing, holding the connection open (a stalled upstream).
   | { kind: "stall"; afterChunks: number }
@@ -197,7 +197,10 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
       });
     }
     if (method === "POST" && url.pathname === "/v1/responses") {
-      const responsesStep = step?.kind === "break_stream" || step?.kind === "fail_stream" || step?.kind === "call_tool" ? step : undefined;
+      const responsesStep =
+        step?.kind === "break_stream" || step?.kind === "fail_stream" || step?.kind === "call_tool" || step?.kind === "small_deltas"
+          ? step
+          : undefined;
       return answerResponses(res, fields, model, responsesStep);
     }
     if (method === "POST" && url.pathname === "/v1/completions") {

@@ -30,7 +30,9 @@ import { type FakeReply, type FakeToolCall, reply } from "./fake-replies.ts";
 export type ResponsesStep =
   | { kind: "break_stream"; afterChunks: number }
   | { kind: "fail_stream"; afterChunks: number }
-  | { kind: "call_tool"; name: string; arguments: Record<string, unknown> };
+  | { kind: "call_tool"; name: string; arguments: Record<string, unknown> }
+  // The text in deltas of `chars` characters, as a tokenizer splits it (a secret in it spans several deltas).
+  | { kind: "small_deltas"; chars: number };
 
 type Item = Record<string, unknown>;
 
@@ -181,7 +183,8 @@ export async function answerResponses(
     const at = { item_id: messageId, output_index: index, content_index: 0 };
     await send("response.output_item.added", { output_index: index, item: { ...messageItem, status: "in_progress", content: [] } });
     await send("response.content_part.added", { ...at, part: { ...part, text: "" } });
-    for (const [i, delta] of text.split(/(?<= )/).entries()) {
+    const deltas = step?.kind === "small_deltas" ? (text.match(new RegExp(`[^]{1,${step.chars}}`, "g")) ?? []) : text.split(/(?<= )/);
+    for (const [i, delta] of deltas.entries()) {
       if (step?.kind === "break_stream" && i === step.afterChunks) {
         dropConnection(res);
         return;

@@ -217,6 +217,22 @@ describe("responses_api: true passes /v1/responses through", () => {
     expect(JSON.stringify(answered)).not.toContain(CANARY);
   });
 
+  it("a secret split across output_text deltas (as a tokenizer splits it) never goes out, whole or in part; events stay numbered in order", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    await fakes.openai.script(upstream, [{ kind: "small_deltas", chars: 3 }]);
+    const response = await post(tenant.userKey, { model: "gpt", input: `say ${CANARY} now`, stream: true, store: false });
+    const events = await sseEvents(response);
+    const deltas = events.filter((e) => e.event === "response.output_text.delta").map((e) => (e.data as { delta: string }).delta);
+    expect(deltas.join("")).toBe("echo: say [redacted] now");
+    const raw = JSON.stringify(events);
+    expect(raw).not.toContain(CANARY);
+    // No run of deltas spells out a piece of the secret longer than what could start any text.
+    expect(raw).not.toContain(CANARY.slice(0, 6));
+    const numbers = events.map((e) => (e.data as { sequence_number?: number }).sequence_number);
+    expect(numbers).toEqual(numbers.map((_, i) => i));
+    expect(events.at(-1)!.event).toBe("response.completed");
+  });
+
   it("store: the gateway keeps the upstream's response (GET by its id); previous_response_id is resolved here, the upstream gets the whole conversation and store: false", async () => {
     const { client, upstream } = await nativeTenant();
     const first = await client.responses.create({ model: "gpt", instructions: "be brief", input: "Paris" });
