@@ -1,12 +1,13 @@
 /**
  * What the core needs to know about native events (see `NativeInput` in
- * ./call.ts): which carry text of the answer, so redaction can hold back a
- * tail that may be the start of a secret (an upstream's tokenizer splits a
- * secret over several deltas), and which only frame that text, so a stream of
- * nothing else can be rescued (./rescue.ts). Text comes as Anthropic's
- * `content_block_delta` with a `text_delta`, and as the Responses API's
- * `response.output_text.delta`. Only Anthropic's frames are known: a
- * Responses stream is never rescued (its edge could not end it).
+ * ./call.ts): which stream a string in pieces (text, thinking, tool input),
+ * so redaction can hold back a tail that may be the start of a secret (an
+ * upstream's tokenizer splits a secret over several deltas); which carry the
+ * answer's text; and which only frame that text, so a stream of nothing else
+ * can be rescued (./rescue.ts). Text comes as Anthropic's `content_block_delta`
+ * with a `text_delta`, and as the Responses API's `response.output_text.delta`.
+ * Only Anthropic's frames are known: a Responses stream is never rescued (its
+ * edge could not end it).
  */
 
 /** The text of a text delta event, or undefined for any other event. */
@@ -17,19 +18,48 @@ export function isTextDelta(event: Record<string, unknown>): string | undefined 
   return delta?.type === "text_delta" && typeof delta.text === "string" ? delta.text : undefined;
 }
 
+/** Anthropic's deltas that stream a string in pieces, and the field that holds it. */
+const ANTHROPIC_PIECES: Record<string, string> = { text_delta: "text", thinking_delta: "thinking", input_json_delta: "partial_json" };
+
 /**
- * The text delta `event` (as `isTextDelta` knows it), carrying `text` instead.
+ * The piece of a string an event streams (answer text, thinking, a tool
+ * call's input JSON, reasoning), or undefined: what redaction holds back a
+ * tail of, since a secret can span pieces (./stream.ts).
+ */
+export function streamedPiece(event: Record<string, unknown>): string | undefined {
+  if (event.type === "content_block_delta") {
+    const delta = (event.delta ?? {}) as Record<string, unknown>;
+    const field = ANTHROPIC_PIECES[String(delta.type)];
+    return field !== undefined && typeof delta[field] === "string" ? delta[field] : undefined;
+  }
+  // The Responses API streams every such string as `response.<…>.delta` with a string `delta`.
+  const type = String(event.type);
+  return type.startsWith("response.") && type.endsWith(".delta") && typeof event.delta === "string" ? event.delta : undefined;
+}
+
+/**
+ * The event of a streamed piece (`streamedPiece`), carrying `piece` instead.
  * A Responses delta's `logprobs` go empty: their tokens spell the text as the
  * upstream split it, a held-back secret's start included.
  */
-export function withText(event: Record<string, unknown>, text: string): Record<string, unknown> {
-  if (event.type === "response.output_text.delta") return { ...event, delta: text, ...("logprobs" in event && { logprobs: [] }) };
-  return { ...event, delta: { ...(event.delta as object), text } };
+export function withPiece(event: Record<string, unknown>, piece: string): Record<string, unknown> {
+  if (event.type !== "content_block_delta") return { ...event, delta: piece, ...("logprobs" in event && { logprobs: [] }) };
+  const delta = event.delta as Record<string, unknown>;
+  return { ...event, delta: { ...delta, [ANTHROPIC_PIECES[String(delta.type)]!]: piece } };
 }
 
-/** Whether two text deltas write the same text: Anthropic's block, or the Responses item and content part. */
-export function sameText(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  return a.type === b.type && a.index === b.index && a.item_id === b.item_id && a.content_index === b.content_index;
+/** Whether two streamed pieces belong to one string: the same kind, block, item, part and summary. */
+export function samePiece(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const kind = (e: Record<string, unknown>) => (e.delta as { type?: unknown } | undefined)?.type;
+  return (
+    a.type === b.type &&
+    (a.type !== "content_block_delta" || kind(a) === kind(b)) &&
+    a.index === b.index &&
+    a.item_id === b.item_id &&
+    a.output_index === b.output_index &&
+    a.content_index === b.content_index &&
+    a.summary_index === b.summary_index
+  );
 }
 
 /** How much of the answer an event carries, in characters (metering a call that fails after it, src/usage/meter.ts). */

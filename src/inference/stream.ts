@@ -7,7 +7,7 @@
  * `reached` (what a failed call still generated).
  */
 import type { CallOptions, ToolCallDelta } from "../backends/types";
-import { contentChars, isTextDelta, isTextFrame, sameText, withText } from "./native-events";
+import { contentChars, isTextDelta, isTextFrame, samePiece, streamedPiece, withPiece } from "./native-events";
 import type { StreamSink } from "./call";
 import type { Redactor } from "./redaction";
 
@@ -107,12 +107,13 @@ export class CallStream {
 
   /**
    * A native call's events (src/inference/call.ts): each redacted whole; the
-   * text of text deltas goes through the same hold-back as `onText`, so a
-   * secret split across two deltas is caught (the held tail goes out, as a
-   * delta of its own block, before the next event that is not more of it).
+   * strings deltas stream in pieces (text, thinking, tool input JSON,
+   * reasoning: ./native-events.ts) go through the same hold-back as `onText`,
+   * so a secret split across two deltas is caught (the held tail goes out, as
+   * a delta of its own, before the next event that is not more of it).
    */
   private native(deliver: (event: Record<string, unknown>) => void | Promise<void>, redact: Redactor) {
-    /** Text held back, and the delta event it came in (a released tail goes out as a delta like it). */
+    /** A streamed string's tail held back, and the event it came in (a released tail goes out as an event like it). */
     let held: { like: Record<string, unknown>; text: string } | undefined;
     const send = (event: Record<string, unknown>, chars: number) => {
       // Text, and the events that only frame it, keep the stream one a rescue can continue (./rescue.ts).
@@ -128,20 +129,20 @@ export class CallStream {
       const { like, text } = held;
       held = undefined;
       const rest = redact(text);
-      if (rest) await send(withText(like, rest), rest.length);
+      if (rest) await send(redact.result(withPiece(like, rest)), rest.length);
     };
     return {
       take: async (event: Record<string, unknown>) => {
-        const text = isTextDelta(event);
-        if (text === undefined || redact.idle) {
+        const piece = streamedPiece(event);
+        if (piece === undefined || redact.idle) {
           await release();
           return send(redact.result(event), contentChars(event));
         }
-        if (held && !sameText(held.like, event)) await release();
-        const pending = redact((held?.text ?? "") + text);
+        if (held && !samePiece(held.like, event)) await release();
+        const pending = redact((held?.text ?? "") + piece);
         const ready = pending.length - redact.unsafeTail(pending);
         held = { like: event, text: pending.slice(Math.max(0, ready)) };
-        if (ready > 0) await send(redact.result(withText(event, pending.slice(0, ready))), ready);
+        if (ready > 0) await send(redact.result(withPiece(event, pending.slice(0, ready))), ready);
       },
       flush: release,
     };

@@ -163,6 +163,21 @@ describe("/v1/messages on an anthropic model: passed through", () => {
     expect(whole).toContain("claude: the key is");
     expect(whole).not.toContain(CANARY);
   });
+
+  it("a secret split across a tool call's input_json_delta events never goes out, whole or in part", async () => {
+    const { tenant } = await nativeTenant();
+    const tools = [{ name: "lookup", description: "Looks up a key.", input_schema: { type: "object", properties: { key: { type: "string" } } } }];
+    // The fake calls the tool with these arguments, its input JSON in two halves: the secret spans both.
+    const ask = { model: "claude", max_tokens: 50, tools, stream: true, messages: [{ role: "user", content: `[call lookup {"key":"${CANARY}"}]` }] };
+    const events = await sseEvents(await post(tenant.userKey, ask));
+    const json = events
+      .filter((e) => e.event === "content_block_delta")
+      .map((e) => (e.data.delta as { partial_json: string }).partial_json)
+      .join("");
+    expect(JSON.parse(json)).toEqual({ key: "[redacted]" });
+    expect(JSON.stringify(events)).not.toContain(CANARY.slice(0, 8));
+    expect(events.at(-1)!.event).toBe("message_stop");
+  });
 });
 
 describe("/v1/messages on an anthropic model: failures", () => {

@@ -233,6 +233,21 @@ describe("responses_api: true passes /v1/responses through", () => {
     expect(events.at(-1)!.event).toBe("response.completed");
   });
 
+  it("a secret split across function_call_arguments deltas never goes out, whole or in part", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    await fakes.openai.script(upstream, [{ kind: "call_tool", name: "lookup", arguments: { key: CANARY } }]);
+    const tools = [{ type: "function", name: "lookup", parameters: { type: "object", properties: { key: { type: "string" } } } }];
+    const response = await post(tenant.userKey, { model: "gpt", input: "look it up", tools, stream: true, store: false });
+    const events = await sseEvents(response);
+    const args = events
+      .filter((e) => e.event === "response.function_call_arguments.delta")
+      .map((e) => (e.data as { delta: string }).delta)
+      .join("");
+    expect(JSON.parse(args)).toEqual({ key: "[redacted]" });
+    expect(JSON.stringify(events)).not.toContain(CANARY.slice(0, 8));
+    expect(events.at(-1)!.event).toBe("response.completed");
+  });
+
   it("store: the gateway keeps the upstream's response (GET by its id); previous_response_id is resolved here, the upstream gets the whole conversation and store: false", async () => {
     const { client, upstream } = await nativeTenant();
     const first = await client.responses.create({ model: "gpt", instructions: "be brief", input: "Paris" });
