@@ -174,7 +174,7 @@ describe("how much one tenant may hold", () => {
       body: openaiModel("one-more", "gpt-fake", { headers: { "x-pad-1": "q".repeat(7_500), "x-pad-2": "q".repeat(7_500) } }),
     });
     expect(over.status, over.text).toBe(409);
-    expect(over.text).toMatch(/at most 1048576 bytes of config, names and descriptions in all/);
+    expect(over.text).toMatch(/at most 1048576 bytes of config, pools, names and descriptions in all/);
     expect((await api("GET", "/api/v1/models/one-more", { token: tenant.adminKey })).status).toBe(404);
     // A small model still fits.
     expect((await api("POST", "/api/v1/models", { token: tenant.adminKey, body: openaiModel("small") })).status).toBe(201);
