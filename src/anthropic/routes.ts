@@ -14,10 +14,11 @@ import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { type CallInput, openCall } from "../inference/call";
+import { upstreamTokenCount } from "../inference/count-tokens";
 import { runCall } from "../inference/run";
 import { chatRequest, inAnthropicTerms } from "./request";
 import { ContentEvents, contentBlocks, type MessagesEvent, messageEnd, messageId, messageStart, stopReason, streamError, usage } from "./response";
-import { CountTokensRequest, MessagesRequest, NATIVE_HEADERS, NativeMessagesRequest } from "./schemas";
+import { CountTokensRequest, MessagesRequest, NATIVE_HEADERS, NativeCountTokensRequest, NativeMessagesRequest } from "./schemas";
 
 const auth = tenantAuth({ apiKeyHeader: true, show: anthropicErrorResponse });
 
@@ -46,7 +47,14 @@ export const anthropicRoutes = new Hono<AppEnv>()
     });
   })
   .post("/messages/count_tokens", auth, async (c) => {
-    const body = await readJson(c, CountTokensRequest);
+    const raw = await readJson(c, NativeCountTokensRequest);
+    // A native model's upstream counts the body as written; the gateway estimates when it cannot.
+    if (c.var.scope.model(raw.model).backend_type === "anthropic") {
+      const native = { format: "anthropic", body: raw, headers: nativeHeaders(c) } as const;
+      const counted = await upstreamTokenCount(c.var.scope, c.var.scope.model(raw.model), native, c.req.raw.signal);
+      if (counted !== undefined) return c.json({ input_tokens: counted });
+    }
+    const body = parseOrThrow(CountTokensRequest, raw);
     const { request, notApplied } = chatRequest(body);
     hintsHeader(c, notApplied);
     // The gateway's own estimate of what would be sent (the one budgets admit), not the upstream's tokenizer.
@@ -68,6 +76,16 @@ function hintsHeader(c: Context<AppEnv>, fromBody: string[]) {
 
 type ChatInput = Extract<CallInput, { capability: "chat" }>;
 
+/** The request headers of the Messages API a native upstream gets as the caller sent them. */
+function nativeHeaders(c: Context<AppEnv>): Record<string, string> {
+  return Object.fromEntries(
+    NATIVE_HEADERS.flatMap((name) => {
+      const value = c.req.header(name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
+}
+
 /**
  * The call for a Messages body. On a model of a backend that speaks the
  * Messages API (`anthropic`), the body goes upstream as the caller wrote it
@@ -82,13 +100,7 @@ function messagesInput(c: Context<AppEnv>, raw: NativeMessagesRequest): { input:
     const { request, notApplied } = chatRequest(parseOrThrow(MessagesRequest, raw));
     return { input: { capability: "chat", request }, notApplied };
   }
-  const headers = Object.fromEntries(
-    NATIVE_HEADERS.flatMap((name) => {
-      const value = c.req.header(name);
-      return value === undefined ? [] : [[name, value]];
-    }),
-  );
-  const native = { format: "anthropic", body: raw, headers } as const;
+  const native = { format: "anthropic", body: raw, headers: nativeHeaders(c) } as const;
   try {
     const { request, notApplied } = chatRequest(parseOrThrow(MessagesRequest, raw));
     return { input: { capability: "chat", request, native: { request: native } }, notApplied };

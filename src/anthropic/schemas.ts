@@ -194,5 +194,9 @@ export const NativeMessagesRequest = z.looseObject({
 });
 export type NativeMessagesRequest = z.infer<typeof NativeMessagesRequest>;
 
+/** A count_tokens body for a native model: checked as far as the gateway reads it, the rest for the upstream to judge. */
+export const NativeCountTokensRequest = NativeMessagesRequest.omit({ max_tokens: true, stream: true });
+export type NativeCountTokensRequest = z.infer<typeof NativeCountTokensRequest>;
+
 /** Request headers of the Messages API a native upstream gets as the caller sent them. */
 export const NATIVE_HEADERS = ["anthropic-version", "anthropic-beta"] as const;

@@ -13,7 +13,8 @@ import { CommonConfig, Headers, HttpUrl, ModelName } from "../config/common";
 import { anthropicEvents, messageGeneration, messagesBody } from "./anthropic-wire";
 import { httpGeneration, type HttpGeneration } from "./generate";
 import { timedCheck } from "./health";
-import { jsonGet, timing, upstreamJson, type UpstreamPolicy } from "./http";
+import { GatewayError } from "../errors";
+import { forCall, jsonGet, jsonPost, timing, upstreamJson, type UpstreamPolicy } from "./http";
 import { sseEvents } from "./stream";
 import type { BackendFactory, CallOptions, ChatRequest, Generation, ModelBackend, NativeGeneration, NativeRequest } from "./types";
 
@@ -26,6 +27,9 @@ const Config = CommonConfig.extend({
   anthropic_version: z.string().min(1).max(64).default(ANTHROPIC_VERSION),
   headers: Headers.optional(),
 }).strict();
+
+/** What count_tokens answers (https://docs.anthropic.com/en/api/messages-count-tokens). */
+const TokenCount = z.object({ input_tokens: z.number().int().min(0) });
 
 /** Request headers a native caller sends that the upstream should see: the API version it wrote against and its beta flags. */
 const FORWARDED = ["anthropic-beta", "anthropic-version"] as const;
@@ -88,6 +92,19 @@ export const anthropic = {
             return { ...rest, model: config.model_name, ...(stream && { stream: true }) };
           };
           return httpGeneration(generation(body, true, forwarded), policy, options);
+        },
+        /** POST /v1/messages/count_tokens: the caller's body as written, `model` replaced by the config's. */
+        async countTokens(native: NativeRequest, options?: CallOptions): Promise<number> {
+          const forwarded = Object.fromEntries(FORWARDED.flatMap((name) => (native.headers[name] ? [[name, native.headers[name]]] : [])));
+          const body = { ...native.body, model: config.model_name };
+          const answer = await upstreamJson(
+            `${base}/v1/messages/count_tokens`,
+            jsonPost(body, { ...headers, ...forwarded }),
+            forCall(policy, options),
+          );
+          const counted = TokenCount.safeParse(answer);
+          if (!counted.success) throw new GatewayError("upstream_error", `${label} answered count_tokens without input_tokens.`);
+          return counted.data.input_tokens;
         },
       },
     };

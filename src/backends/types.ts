@@ -133,8 +133,15 @@ export interface ModelBackend {
   complete?(request: CompletionRequest, options?: CallOptions): Promise<Generation>;
   embed?(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings>;
   classify?(request: ClassificationRequest, options?: CallOptions): Promise<Classification>;
-  /** Chat in the upstream's own wire format, when a caller speaks it too: the request goes as it was written. */
-  native?: { format: NativeRequest["format"]; chat(request: NativeRequest, options?: CallOptions): Promise<NativeGeneration> };
+  /**
+   * Chat in the upstream's own wire format, when a caller speaks it too: the request goes as it was written.
+   * `countTokens`: the upstream's own count of a request's input tokens (Anthropic's count_tokens), spending none.
+   */
+  native?: {
+    format: NativeRequest["format"];
+    chat(request: NativeRequest, options?: CallOptions): Promise<NativeGeneration>;
+    countTokens?(request: NativeRequest, options?: CallOptions): Promise<number>;
+  };
 }
 
 /**

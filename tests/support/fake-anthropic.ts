@@ -2,7 +2,8 @@
  * A fake Anthropic Messages API on 127.0.0.1, speaking the documented wire
  * format (https://docs.anthropic.com/en/api/messages, /en/docs/build-with-claude/streaming,
  * /en/api/errors): POST /v1/messages (JSON, or SSE with `stream: true`),
- * GET /v1/models/{id}. It wants `x-api-key` (401 authentication_error
+ * POST /v1/messages/count_tokens (1000 + the words of what it is sent, so a
+ * test can tell its count from the gateway's estimate), GET /v1/models/{id}. It wants `x-api-key` (401 authentication_error
  * without) and `anthropic-version` (400 without), as Anthropic does.
  *
  * Replies are the shared deterministic ones (./fake-replies.ts), read from the
@@ -81,6 +82,9 @@ function answer(body: Body): FakeReply {
   );
 }
 
+/** The body fields POST /v1/messages/count_tokens takes. */
+const COUNTED_FIELDS = ["model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management", "output_config"];
+
 const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
 
 export function startFakeAnthropic(port = 0): Promise<FakeServer> {
@@ -97,6 +101,14 @@ export function startFakeAnthropic(port = 0): Promise<FakeServer> {
     if (method === "GET" && url.pathname.startsWith("/v1/models/")) {
       if (model.startsWith("unknown-")) return json(res, 404, errorBody(404, `model: ${model}`));
       return json(res, 200, { type: "model", id: model, display_name: model, created_at: "2026-01-01T00:00:00Z" });
+    }
+    if (method === "POST" && url.pathname === "/v1/messages/count_tokens") {
+      if (answerCommonFault(res, control.next(model), (status) => errorBody(status))) return;
+      // Counts what it is sent (its own tokenizer: words); takes only the fields count_tokens documents.
+      const extra = Object.keys(body).find((k) => !COUNTED_FIELDS.includes(k));
+      if (extra) return json(res, 400, errorBody(400, `${extra}: Extra inputs are not permitted`));
+      const { model: _model, ...counted } = body as Record<string, unknown>;
+      return json(res, 200, { input_tokens: 1000 + words(JSON.stringify(counted)) });
     }
     if (method !== "POST" || url.pathname !== "/v1/messages") return json(res, 404, errorBody(404, `Unknown path ${url.pathname}`));
     if (typeof body.max_tokens !== "number") return json(res, 400, errorBody(400, "max_tokens: Field required"));

@@ -180,6 +180,50 @@ describe("/v1/messages on an anthropic model: passed through", () => {
   });
 });
 
+describe("count_tokens on an anthropic model", () => {
+  const count = (key: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    exports.default.fetch(
+      new Request("http://gateway.test/v1/messages/count_tokens", {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "application/json", "anthropic-version": "2023-06-01", ...headers },
+        body: JSON.stringify(body),
+      }),
+    );
+
+  it("is the upstream's own count of the body as written (cache_control, thinking and beta flags included)", async () => {
+    const { tenant, upstream } = await nativeTenant();
+    const body = {
+      model: "claude",
+      system: [{ type: "text", text: "Be terse.", cache_control: { type: "ephemeral" } }],
+      messages: [{ role: "user", content: "how many tokens is this" }],
+      thinking: { type: "enabled", budget_tokens: 1024 },
+    };
+    const response = await count(tenant.userKey, body, { "anthropic-beta": "token-counting-2024-11-01" });
+    expect(response.status).toBe(200);
+    // The fake counts 1000 plus the words it was sent: the gateway's estimate would be far less.
+    const { input_tokens } = (await response.json()) as { input_tokens: number };
+    expect(input_tokens).toBeGreaterThan(1000);
+    const [sent] = (await fakes.anthropic.requests(upstream)).filter((r) => r.path === "/v1/messages/count_tokens");
+    expect(sent!.body).toEqual({ ...body, model: upstream });
+    expect(sent!.headers["anthropic-beta"]).toBe("token-counting-2024-11-01");
+    expect(sent!.headers["x-api-key"]).toBe(CANARY);
+  });
+
+  it("an upstream that cannot count now (529): the gateway's estimate; a body the upstream refuses: its 400, redacted", async () => {
+    const { tenant, upstream } = await nativeTenant({ max_retries: 0 });
+    await fakes.anthropic.script(upstream, [{ kind: "status", status: 529 }]);
+    const estimated = await count(tenant.userKey, { model: "claude", messages: [{ role: "user", content: "hi" }] });
+    expect(estimated.status).toBe(200);
+    expect(((await estimated.json()) as { input_tokens: number }).input_tokens).toBeLessThan(1000);
+    const refused = await count(tenant.userKey, { model: "claude", max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({
+      type: "error",
+      error: { type: "invalid_request_error", message: expect.stringMatching(/max_tokens/) },
+    });
+  });
+});
+
 describe("/v1/messages on an anthropic model: failures", () => {
   it("a failure before the first event falls over to a translated Ollama fallback (streamed and not)", async () => {
     const tenant = await createTenant({ grantCanary: true });
