@@ -14,7 +14,7 @@ import type { AppEnv } from "../http/app-env";
 import { readJson } from "../http/body";
 import { parseOrThrow } from "../http/validation";
 import { type CallInput, openCall } from "../inference/call";
-import { upstreamTokenCount } from "../inference/count-tokens";
+import { nativeFormatOf, upstreamTokenCount } from "../inference/count-tokens";
 import { runCall } from "../inference/run";
 import { chatRequest, inAnthropicTerms } from "./request";
 import { ContentEvents, contentBlocks, type MessagesEvent, messageEnd, messageId, messageStart, stopReason, streamError, usage } from "./response";
@@ -49,9 +49,10 @@ export const anthropicRoutes = new Hono<AppEnv>()
   .post("/messages/count_tokens", auth, async (c) => {
     const raw = await readJson(c, NativeCountTokensRequest);
     // A native model's upstream counts the body as written; the gateway estimates when it cannot.
-    if (c.var.scope.model(raw.model).backend_type === "anthropic") {
+    const model = c.var.scope.model(raw.model);
+    if (nativeFormatOf(model) === "anthropic") {
       const native = { format: "anthropic", body: raw, headers: nativeHeaders(c) } as const;
-      const counted = await upstreamTokenCount(c.var.scope, c.var.scope.model(raw.model), native, c.req.raw.signal);
+      const counted = await upstreamTokenCount(c.var.scope, model, native, c.req.raw.signal);
       if (counted !== undefined) return c.json({ input_tokens: counted });
     }
     const body = parseOrThrow(CountTokensRequest, raw);
@@ -96,7 +97,7 @@ function nativeHeaders(c: Context<AppEnv>): Record<string, string> {
  */
 function messagesInput(c: Context<AppEnv>, raw: NativeMessagesRequest): { input: ChatInput; notApplied: string[] } {
   const model = c.var.scope.model(raw.model);
-  if (model.backend_type !== "anthropic") {
+  if (nativeFormatOf(model) !== "anthropic") {
     const { request, notApplied } = chatRequest(parseOrThrow(MessagesRequest, raw));
     return { input: { capability: "chat", request }, notApplied };
   }

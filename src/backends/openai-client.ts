@@ -6,7 +6,16 @@
  */
 import { httpGeneration } from "./generate";
 import { forCall, jsonGet, jsonPost, upstreamJson, type UpstreamPolicy } from "./http";
-import { chatBody, chatGeneration, completionBody, completionGeneration, EmbeddingList, ModelList, openAIStreamPiece } from "./openai-wire";
+import {
+  chatBody,
+  chatGeneration,
+  completionBody,
+  completionGeneration,
+  EmbeddingList,
+  InputTokens,
+  ModelList,
+  openAIStreamPiece,
+} from "./openai-wire";
 import { responsesBody, responsesGeneration, responsesStreamPiece } from "./responses-wire";
 import { OPENAI_TOOL_NAME_MAX, toolNamesWithin } from "./tool-names";
 import { parseAnswer } from "./wire";
@@ -58,6 +67,13 @@ export function openAIClient({ baseUrl, model, headers, policy }: OpenAIClientOp
         policy,
         options,
       );
+    },
+
+    /** The upstream's count of a Responses body's input tokens: POST {base_url}/responses/input_tokens, spending none. */
+    async responsesInputTokens(request: NativeRequest, options?: CallOptions): Promise<number> {
+      const { stream: _stream, store: _store, ...body } = request.body;
+      const json = await upstreamJson(`${base}/responses/input_tokens`, jsonPost({ ...body, model }, headers), withSignal(options));
+      return parseAnswer(InputTokens, json, label).input_tokens;
     },
 
     async embed(request: EmbeddingRequest, options?: CallOptions): Promise<Embeddings> {

@@ -54,7 +54,9 @@ export const openaiCompatible = {
           return models.length === 0 || models.includes(config.model_name) ? null : `${config.model_name} is not in the upstream's model list`;
         }),
       chat: client.chat,
-      ...(config.responses_api && { native: { format: "responses" as const, chat: client.responses } }),
+      ...(config.responses_api && {
+        native: { format: "responses" as const, chat: client.responses, countTokens: client.responsesInputTokens },
+      }),
       complete: client.complete,
       embed: client.embed,
     };

@@ -75,6 +75,9 @@ const StreamChunk = z.object({
 
 export const ModelList = z.object({ data: z.array(z.object({ id: z.string() }).passthrough()) });
 
+/** What POST /responses/input_tokens answers. */
+export const InputTokens = z.object({ input_tokens: z.number().int().min(0) });
+
 /**
  * The whole request, OpenAI's way: tools, tool_choice, response_format and
  * image parts as they are, and every parameter the gateway does not know

@@ -7,6 +7,7 @@
  * limited, timed out): the edge then gives the gateway's own estimate. A
  * request the upstream finds invalid is the caller's error.
  */
+import { canonicalBackendType } from "../backends/registry";
 import type { NativeRequest } from "../backends/types";
 import { GatewayError, toGatewayError } from "../errors";
 import type { ModelRecord } from "../models/schema";
@@ -31,4 +32,12 @@ export async function upstreamTokenCount(
     }
     return undefined;
   }
+}
+
+/** The wire format a model's upstream speaks as callers do (see `NativeInput` in ./call.ts), if any. */
+export function nativeFormatOf(model: ModelRecord): NativeRequest["format"] | undefined {
+  const type = canonicalBackendType(model.backend_type);
+  if (type === "anthropic") return "anthropic";
+  if (type === "openai_compatible" && model.config.responses_api === true) return "responses";
+  return undefined;
 }

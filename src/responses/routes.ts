@@ -19,6 +19,7 @@ import { z } from "zod";
 import { ChatMessage as ChatMessageShape, JsonObject } from "../backends/shapes";
 import { readJson } from "../http/body";
 import { type CallInput, openCall } from "../inference/call";
+import { nativeFormatOf, upstreamTokenCount } from "../inference/count-tokens";
 import { runCall } from "../inference/run";
 import type { TenantScope } from "../tenants/scope";
 import { nativeBody } from "./native";
@@ -32,8 +33,16 @@ export const responsesRoutes = new Hono<AppEnv>()
   .post("/responses/input_tokens", auth, async (c) => {
     const body = await readJson(c, InputTokensRequest);
     const translated = promptRequest(body);
+    const { request, before } = await continued(c.var.scope, translated, body.previous_response_id);
+    // A responses_api model's upstream counts the body as sent (the stored conversation put first); the gateway estimates when it cannot.
+    const model = c.var.scope.model(body.model);
+    if (nativeFormatOf(model) === "responses") {
+      const raw = JsonObject.parse(await c.req.json());
+      const native = { format: "responses", body: nativeBody(raw, before), headers: {} } as const;
+      const counted = await upstreamTokenCount(c.var.scope, model, native, c.req.raw.signal);
+      if (counted !== undefined) return c.json({ object: "response.input_tokens", input_tokens: counted });
+    }
     hintsHeader(c, translated.notApplied);
-    const { request } = await continued(c.var.scope, translated, body.previous_response_id);
     // The gateway's own estimate of what would be sent (the one budgets admit), not the upstream's tokenizer.
     const call = openCall(c.var.scope, body.model, { capability: "chat", request });
     return c.json({ object: "response.input_tokens", input_tokens: call.demand.prompt_tokens });

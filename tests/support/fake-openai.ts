@@ -2,7 +2,8 @@
  * A fake OpenAI-compatible upstream on 127.0.0.1, speaking the real wire format
  * (https://platform.openai.com/docs/api-reference): /v1/chat/completions and
  * /v1/completions (JSON, or SSE with `stream: true`), /v1/embeddings, /v1/models,
- * and the Responses API /v1/responses (./fake-responses.ts).
+ * and the Responses API /v1/responses (./fake-responses.ts) with
+ * /v1/responses/input_tokens (1000 + the words it is sent).
  *
  * Replies are deterministic: chat answers "echo: <last user message>", a
  * completion answers "<prompt> …continued", embeddings are derived from the text.
@@ -195,6 +196,13 @@ export function startFakeOpenAI(port = 0): Promise<FakeServer> {
         choices: [{ index: 0, message: { role: "assistant", content: text.value }, finish_reason: text.finish, logprobs: null }],
         usage: usage(JSON.stringify(messages), text.value, step),
       });
+    }
+    if (method === "POST" && url.pathname === "/v1/responses/input_tokens") {
+      // Counts what it is sent (its own tokenizer: 1000 + words, so a test can tell it from the gateway's estimate).
+      const unknown = Object.keys(fields).find((k) => k === "store" || k === "stream");
+      if (unknown) return json(res, 400, { error: { message: `Unknown parameter: '${unknown}'.`, type: "invalid_request_error", param: unknown } });
+      const { model: _model, ...counted } = fields;
+      return json(res, 200, { object: "response.input_tokens", input_tokens: 1000 + JSON.stringify(counted).split(/\s+/).length });
     }
     if (method === "POST" && url.pathname === "/v1/responses") {
       const responsesStep =

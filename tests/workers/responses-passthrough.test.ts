@@ -28,9 +28,9 @@ async function sentToResponses(upstream: string): Promise<Record<string, unknown
   return (await fakes.openai.requests(upstream)).filter((r) => r.path === "/v1/responses").map((r) => r.body);
 }
 
-async function post(key: string, body: Record<string, unknown>) {
+async function post(key: string, body: Record<string, unknown>, path = "/v1/responses") {
   return exports.default.fetch(
-    new Request("http://gateway.test/v1/responses", {
+    new Request(`http://gateway.test${path}`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
       body: JSON.stringify(body),
@@ -246,6 +246,28 @@ describe("responses_api: true passes /v1/responses through", () => {
     expect(JSON.parse(args)).toEqual({ key: "[redacted]" });
     expect(JSON.stringify(events)).not.toContain(CANARY.slice(0, 8));
     expect(events.at(-1)!.event).toBe("response.completed");
+  });
+
+  it("input_tokens is the upstream's own count of the body as sent, the stored conversation first; the estimate when it cannot count", async () => {
+    const { tenant, upstream, client } = await nativeTenant({ max_retries: 0 });
+    const first = await client.responses.create({ model: "gpt", input: "Paris is a city" });
+    const count = async (body: Record<string, unknown>) => {
+      const response = await post(tenant.userKey, { model: "gpt", ...body }, "/v1/responses/input_tokens");
+      expect(response.status).toBe(200);
+      return (await response.json()) as { object: string; input_tokens: number };
+    };
+    const counted = await count({ input: "and Rome?", previous_response_id: first.id, instructions: "be brief" });
+    // The fake counts 1000 plus the words it was sent: the gateway's estimate would be far less.
+    expect(counted).toEqual({ object: "response.input_tokens", input_tokens: expect.any(Number) });
+    expect(counted.input_tokens).toBeGreaterThan(1000);
+    const [sent] = (await fakes.openai.requests(upstream)).filter((r) => r.path === "/v1/responses/input_tokens");
+    expect(sent!.body).toMatchObject({ model: upstream, instructions: "be brief" });
+    expect(sent!.body).not.toHaveProperty("previous_response_id");
+    expect(sent!.body).not.toHaveProperty("store");
+    expect(JSON.stringify(sent!.body.input)).toContain("Paris is a city");
+
+    await fakes.openai.script(upstream, [{ kind: "status", status: 503 }]);
+    expect((await count({ input: "hi" })).input_tokens).toBeLessThan(1000);
   });
 
   it("store: the gateway keeps the upstream's response (GET by its id); previous_response_id is resolved here, the upstream gets the whole conversation and store: false", async () => {
