@@ -34,6 +34,9 @@ export default defineConfig(async () => {
                   HEALTH_CHECK_INTERVAL_S: "0",
                   // A canary Worker secret: tests grant it and check it never leaks.
                   UPSTREAM_KEY: "sk-canary-7d1f0c9e4b2a",
+                  // No request log line per request (thousands of lines in the test output):
+                  // tests/workers/request-log.test.ts turns it on for its own requests and asserts the lines.
+                  REQUEST_LOGS: "off",
                   TEST_MIGRATIONS: migrations,
                 },
                 // The real AI binding takes an AbortSignal; an RPC fake needs this flag to receive one.
@@ -82,6 +85,8 @@ export default defineConfig(async () => {
             include: ["tests/e2e/**/*.test.ts"],
             environment: "node",
             globalSetup: ["tests/support/upstreams.setup.ts"],
+            // wrangler dev's output is kept, not printed, unless a test fails.
+            setupFiles: ["tests/support/e2e-failure-logs.ts"],
             testTimeout: 60_000,
             hookTimeout: 120_000,
           },

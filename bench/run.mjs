@@ -101,7 +101,9 @@ async function runLoad() {
     tmp = await mkdtemp(join(tmpdir(), "mcp-gateway-bench-"));
     const vars = { UPSTREAM_URL: `${upstream.openai}/v1`, PACED_URL: `${upstream.paced}/v1`, UPSTREAM_MODEL };
     const upstreamKey = "sk-bench-upstream-key";
-    const gatewayOptions = { vars, upstreamKey, startupTimeoutMs: 180_000 };
+    // No wrangler debug log files: wrangler appends each line a Worker logs to them (the gateway's request
+    // log line, and a debug copy of it from the inspector), a cost of wrangler dev that a deployed Worker does not have.
+    const gatewayOptions = { vars, upstreamKey, startupTimeoutMs: 180_000, debugLogFiles: false };
     const floorOptions = { ...gatewayOptions, migrations: false };
     const floor = (name) => join(PROJECT_ROOT, "bench/floors", name);
     // What to start, with which options; the copied configs are all written before anything starts.

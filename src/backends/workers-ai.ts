@@ -14,6 +14,7 @@
 import { z } from "zod";
 import { CommonConfig } from "../config/common";
 import { GatewayError } from "../errors";
+import { untilEnd } from "../util/until-end";
 import { streamOrWhole } from "./generate";
 import { timedCheck } from "./health";
 import { imageLoader } from "./images";
@@ -74,7 +75,13 @@ export const workersAi = {
     const policy: RetryPolicy = { label, ...timing(config) };
     const newLoader = deps.imageLoader ?? (() => imageLoader(fetch, new Set()));
 
-    /** One binding call, given up when `signal` aborts; the binding's errors read into GatewayErrors. */
+    /**
+     * One binding call, given up when `signal` aborts; the binding's errors read into GatewayErrors.
+     * The binding gets a signal of its own, aborted once the call is over (a stream: once it has
+     * ended or its reader went away). A signal given to a binding over RPC (a service binding, as
+     * the tests' fake is) stays open in the callee until it aborts, and workerd reports a callee
+     * left waiting on one that never does as hung.
+     */
     const once = async (inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> => {
       if (typeof binding?.run !== "function") {
         throw new GatewayError(
@@ -82,9 +89,15 @@ export const workersAi = {
           "The Workers AI binding (AI) is not available here; it needs a deployed Worker (wrangler dev --local has no Workers AI).",
         );
       }
+      const call = new AbortController();
+      const over = () => call.abort();
       try {
-        return await abortable(binding.run(config.model_name, inputs, runOptions(config, signal)), signal);
+        const answer = await abortable(binding.run(config.model_name, inputs, runOptions(config, AbortSignal.any([signal, call.signal]))), signal);
+        if (answer instanceof ReadableStream) return untilEnd(answer, over);
+        over();
+        return answer;
       } catch (error) {
+        over();
         throw bindingError(error, label, signal);
       }
     };

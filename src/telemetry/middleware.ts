@@ -11,6 +11,7 @@ import { settings } from "../settings";
 import { exportRequest } from "./export";
 import { requestLogLine } from "./request-log";
 import { RequestTrace, withTrace } from "./request-trace";
+import { untilEnd } from "../util/until-end";
 import { serverTiming, withHeader } from "./server-timing";
 
 export function observe(): MiddlewareHandler<AppEnv> {
@@ -35,25 +36,4 @@ export function observe(): MiddlewareHandler<AppEnv> {
     if (body && c.res.headers.get("content-type")?.startsWith("text/event-stream")) c.res = new Response(untilEnd(body, finish), c.res);
     else finish();
   };
-}
-
-/** The same body, calling `done` once it has ended or its reader went away. */
-function untilEnd(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const next = await reader.read();
-        if (!next.done) return controller.enqueue(next.value);
-        controller.close();
-      } catch (error) {
-        controller.error(error);
-      }
-      done();
-    },
-    cancel(reason) {
-      done();
-      return reader.cancel(reason);
-    },
-  });
 }

@@ -10,7 +10,8 @@
  * - The child runs in its own process group; `stop()` kills the whole group
  *   (wrangler, esbuild and workerd).
  * - stdout/stderr are kept in `logs()` so tests can assert on them, and are
- *   printed when startup fails.
+ *   printed when startup fails, or when a test fails while the instance runs
+ *   (tests/support/e2e-failure-logs.ts); a passing run prints none of it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -41,6 +42,13 @@ export interface WranglerDevOptions {
    * node_modules (wrangler) and working directory. Default: this one.
    */
   root?: string;
+  /**
+   * Whether wrangler writes its debug log files (default true: `debugLogs()` reads them).
+   * wrangler appends to them every line a Worker logs, and a debug copy of the inspector's
+   * message for it, one file write each: about a millisecond of wrangler's CPU per line
+   * (docs/observability.md). The benchmark turns them off (`WRANGLER_WRITE_LOGS=false`).
+   */
+  debugLogFiles?: boolean;
 }
 
 export interface WranglerDev {
@@ -96,12 +104,13 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /** Environment for wrangler child processes: offline, non-interactive, Node 24 first on PATH. */
-function childEnv(root: string, logDir: string): NodeJS.ProcessEnv {
+function childEnv(root: string, logDir: string, debugLogFiles = true): NodeJS.ProcessEnv {
   const bin = join(root, "node_modules/.bin");
   return {
     ...process.env,
     // wrangler's own debug log files go to the temp dir, not ~/.config/.wrangler/logs.
     WRANGLER_LOG_PATH: logDir,
+    ...(!debugLogFiles && { WRANGLER_WRITE_LOGS: "false" }),
     PATH: `${bin}:${process.env.PATH ?? ""}`,
     CI: "1",
     WRANGLER_SEND_METRICS: "false",
@@ -145,6 +154,13 @@ function runWrangler(root: string, args: string[], sink: { text: string }, logDi
       else reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (code ${code}, signal ${signal}):\n${sink.text}`));
     });
   });
+}
+
+/** Instances started and not yet disposed of, for printing their output when a test fails. */
+const live = new Set<WranglerDev>();
+
+export function liveWranglerDevs(): readonly WranglerDev[] {
+  return [...live];
 }
 
 /** Children still running; killed if the test process exits without stopping them. */
@@ -265,7 +281,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
         "--log-level",
         "log",
       ],
-      { cwd: root, env: childEnv(root, logDir), stdio: ["ignore", "pipe", "pipe"], detached: true },
+      { cwd: root, env: childEnv(root, logDir, options.debugLogFiles), stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
     track(started);
     child = started;
@@ -310,7 +326,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     throw error;
   }
 
-  return {
+  const dev: WranglerDev = {
     get url() {
       return `http://127.0.0.1:${port}`;
     },
@@ -332,8 +348,11 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       await launch();
     },
     dispose: async () => {
+      live.delete(dev);
       await stop();
       await rm(persistDir, { recursive: true, force: true });
     },
   };
+  live.add(dev);
+  return dev;
 }

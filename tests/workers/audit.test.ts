@@ -4,7 +4,7 @@
  * refuses audit rows, the change is refused too and nothing changes.
  * The outage is real: a trigger makes D1 reject every insert into audit_log.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { api, callTool, createTenant, env, OPERATOR, openaiModel, registerModel, uniqueId } from "./helpers";
 
 interface Row {
@@ -21,11 +21,18 @@ async function rows(tenantId: string): Promise<Row[]> {
   return results;
 }
 
+/** Make D1 refuse audit rows; the gateway's error line for each refused write is captured (and returned), not printed. */
 async function auditDown() {
   await env.DB.prepare("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END").run();
+  return vi.spyOn(console, "error").mockImplementation(() => {});
 }
 
+/** The actions of the "audit write failed" lines logged. */
+const failedWrites = (errors: { mock: { calls: unknown[][] } }) =>
+  errors.mock.calls.filter(([m]) => m === "audit write failed").map(([, action]) => action);
+
 afterEach(async () => {
+  vi.restoreAllMocks();
   await env.DB.prepare("DROP TRIGGER IF EXISTS audit_down").run();
 });
 
@@ -57,7 +64,7 @@ describe("audit log", () => {
   it("when the audit log cannot be written, tenant admin changes are refused and nothing changes", async () => {
     const tenant = await createTenant({ grantCanary: true });
     await registerModel(tenant, openaiModel("kept"));
-    await auditDown();
+    const errors = await auditDown();
 
     const register = await api<{ error: { code: string; message: string } }>("POST", "/api/v1/models", {
       token: tenant.adminKey,
@@ -75,6 +82,9 @@ describe("audit log", () => {
     expect((await api("DELETE", `/api/v1/keys/${tenant.userKeyId}`, { token: tenant.adminKey })).status).toBe(503);
     const viaMcp = await callTool(tenant.adminKey, "register_model", openaiModel("via-mcp"));
     expect(viaMcp.tool.isError).toBe(true);
+    expect(new Set(failedWrites(errors))).toEqual(
+      new Set(["model.register", "model.remove", "model.status", "secret.put", "key.create", "key.revoke"]),
+    );
 
     await env.DB.prepare("DROP TRIGGER audit_down").run();
     const models = await api<{ models: { id: string; status: string }[] }>("GET", "/api/v1/models", { token: tenant.userKey });
@@ -87,7 +97,7 @@ describe("audit log", () => {
 
   it("when the audit log cannot be written, operator changes are refused and nothing changes", async () => {
     const tenant = await createTenant();
-    await auditDown();
+    const errors = await auditDown();
     const id = uniqueId("t");
     expect((await api("POST", "/api/v1/tenants", { token: OPERATOR, body: { id, name: "Never" } })).status).toBe(503);
     expect((await api("POST", `/api/v1/tenants/${tenant.id}/keys`, { token: OPERATOR, body: { role: "admin" } })).status).toBe(503);
@@ -96,6 +106,7 @@ describe("audit log", () => {
       503,
     );
     expect((await api("DELETE", `/api/v1/tenants/${tenant.id}`, { token: OPERATOR })).status).toBe(503);
+    expect(new Set(failedWrites(errors))).toEqual(new Set(["tenant.create", "key.create", "key.revoke", "grant.put", "tenant.delete"]));
 
     await env.DB.prepare("DROP TRIGGER audit_down").run();
     expect((await api("GET", `/api/v1/tenants/${id}`, { token: OPERATOR })).status).toBe(404);

@@ -4,7 +4,7 @@
  * upstream's fault scripts (tests/support/fake-openai.ts).
  */
 import { exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -183,6 +183,7 @@ describe("upstream 400s, classified", () => {
 
 describe("malformed stream events", () => {
   it("one event that is not JSON is skipped; the answer is whole and complete", async () => {
+    const warned = vi.spyOn(console, "warn").mockImplementation(() => {});
     const { tenant, primaryUp } = await pair();
     await fakes.openai.script(primaryUp, [{ kind: "malformed_event", afterChunks: 1 }]);
     const { out } = await chat(tenant, "one two three", true);
@@ -194,6 +195,9 @@ describe("malformed stream events", () => {
       await v1(tenant, { model: "primary", messages: [{ role: "user", content: "four five" }], stream: true }),
     );
     expect({ text, done, error }).toEqual({ text: "echo: four five", done: true, error: undefined });
+    // Each skip is said once per stream in the log, captured here rather than printed.
+    expect(warned.mock.calls.filter(([m]) => /^stream: skipped 1 event\(s\) that were not JSON/.test(String(m)))).toHaveLength(2);
+    warned.mockRestore();
   });
 });
 

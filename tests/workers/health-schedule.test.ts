@@ -253,8 +253,12 @@ describe("each tenant's alarm", () => {
 
     // Nobody wakes the other: the cron finds it (its directory row was never written) and its check runs.
     const ctx = createExecutionContext();
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
     await worker.scheduled(createScheduledController({ scheduledTime: now, cron: "* * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
+    // The cron's one summary line (for Workers Logs), captured here rather than printed.
+    expect(logged).toHaveBeenCalledWith("health sweep", expect.stringContaining('"armed"'));
+    logged.mockRestore();
     expect(await runDurableObjectAlarm(idle.stub)).toBe(true);
     const [check] = await idle.stub.checks("m", 1);
     expect(check).toMatchObject({ source: "scheduled", ok: true, status: "available" });

@@ -38,8 +38,16 @@ export interface RpcResponse {
   error: { code: number; message: string } | undefined;
 }
 
-/** One MCP JSON-RPC request; the response may be JSON or an SSE stream of messages. */
-export async function rpc(token: string | undefined, method: string, params: Record<string, unknown> = {}): Promise<RpcResponse> {
+/**
+ * One MCP JSON-RPC request; the response may be JSON or an SSE stream of messages.
+ * `send`: another way to the Worker than its own fetch handler (e.g. with other vars).
+ */
+export async function rpc(
+  token: string | undefined,
+  method: string,
+  params: Record<string, unknown> = {},
+  send: (request: Request) => Promise<Response> = (request) => exports.default.fetch(request),
+): Promise<RpcResponse> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
@@ -47,7 +55,7 @@ export async function rpc(token: string | undefined, method: string, params: Rec
     host: "localhost",
   };
   if (token) headers.authorization = `Bearer ${token}`;
-  const response = await exports.default.fetch(
+  const response = await send(
     new Request("http://localhost/mcp", { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }),
   );
   const text = await response.text();

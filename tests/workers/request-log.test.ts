@@ -1,9 +1,32 @@
 /**
  * One JSON log line per request, with the ids its spans carry, and never a
  * key, a secret or the prompt's or answer's text (docs/observability.md).
+ *
+ * vitest.config.ts turns the line off (REQUEST_LOGS) so that the test output
+ * is not a line per request; this file calls the Worker with it on, and
+ * captures the lines it asserts.
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, CANARY, createTenant, fakes, openaiModel, registerModel, rpc, uniqueId } from "./helpers";
+import worker from "../../src/worker";
+import { gatewayClient } from "../support/gateway-client";
+import { api as offApi, CANARY, env, fakes, OPERATOR, openaiModel, rpc as rpcTo, uniqueId } from "./helpers";
+
+/** The Worker with REQUEST_LOGS on; each answer read to its end (a streamed one logs then), and what it left running awaited. */
+async function logged(request: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request, { ...env, REQUEST_LOGS: "on" }, ctx);
+  const body = await response.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return new Response(body, response);
+}
+
+const { api, createTenant, registerModel } = gatewayClient({
+  url: "http://gateway.test",
+  operatorToken: OPERATOR,
+  fetch: (input, init) => logged(new Request(input, init)),
+});
+const rpc = (token: string, method: string, params: Record<string, unknown>) => rpcTo(token, method, params, logged);
 
 const PROMPT = "a private prompt: the canary phrase is purple-heron-4471";
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -13,16 +36,18 @@ afterEach(() => vi.restoreAllMocks());
 
 describe("request log lines", () => {
   it("one line per request with its ids, route, model, attempts and tokens; no key, secret or prompt text", async () => {
+    const lines: string[] = [];
+    vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
+      lines.push(args.map(String).join(" "));
+    });
     const tenant = await createTenant({ grantCanary: true });
     const [broken, good] = [uniqueId("log-broken"), uniqueId("log-good")];
     await registerModel(tenant, openaiModel("log-backup", good));
     await registerModel(tenant, { ...openaiModel("log-main", broken, { max_retries: 0 }), fallbacks: ["log-backup"] });
     // The broken upstream echoes the canary secret in its error: it must not reach a log line.
     await fakes.openai.script(broken, [{ kind: "status", status: 503, body: { error: { message: `overloaded ${CANARY}` } } }]);
-    const lines: string[] = [];
-    vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-      lines.push(args.map(String).join(" "));
-    });
+    // The lines of the setup above are captured too, and left out.
+    const setupLines = lines.length;
     const messages = [{ role: "user", content: PROMPT }];
     const chat = await api("POST", "/v1/chat/completions", {
       token: tenant.userKey,
@@ -41,6 +66,7 @@ describe("request log lines", () => {
     expect(usage.status).toBe(200);
 
     const requests = lines
+      .slice(setupLines)
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.message === "request" && l.tenant_id === tenant.id);
@@ -74,5 +100,12 @@ describe("request log lines", () => {
 
     const all = lines.join("\n");
     for (const secret of [CANARY, "purple-heron", tenant.userKey, tenant.adminKey]) expect(all).not.toContain(secret);
+  });
+
+  it("REQUEST_LOGS off: no line", async () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const created = await offApi("POST", "/api/v1/tenants", { token: OPERATOR, body: { id: uniqueId("log-off"), name: "off" } });
+    expect(created.status).toBe(201);
+    expect(log).not.toHaveBeenCalled();
   });
 });
