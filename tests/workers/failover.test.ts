@@ -217,8 +217,9 @@ describe("/v1 streaming under a bursty upstream and a slow client", () => {
 describe("the circuit breaker", () => {
   it("a primary down for a while: skipped while open, the object's probes find it healed, and calls come back at once", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 2, circuit_breaker: { cooldown_s: 0.5, max_cooldown_s: 1 } });
-    await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 3_000 }]);
-    const healsAt = Date.now() + 3_000;
+    // Long enough that the first three calls (each with its retries' backoff) all find it down, even on a loaded machine.
+    await fakes.openai.script(primaryUp, [{ kind: "down_for", ms: 6_000 }]);
+    const healsAt = Date.now() + 6_000;
     for (let i = 0; i < 3; i++) expect((await chat(tenant, `try ${i}`)).out).toMatchObject({ model_id: "backup" });
     const down = await until(
       () => checks(tenant, "primary"),
@@ -252,7 +253,7 @@ describe("the circuit breaker", () => {
     expect(history.filter((c) => c.source === "scheduled" && !c.ok).length).toBeGreaterThanOrEqual(1);
     expect(history.find((c) => c.ok)).toMatchObject({ status: "available" });
     expect((await chat(tenant, "steady")).out).toMatchObject({ model_id: "primary" });
-  });
+  }, 30_000);
 
   it("a check after failed chat calls is a one-token chat, not the model list: a 200 from /models does not clear it", async () => {
     const { tenant, primaryUp } = await pair({ max_retries: 0, circuit_breaker: { cooldown_s: 60 } });
