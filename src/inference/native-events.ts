@@ -6,8 +6,6 @@
  * answer's text; and which only frame that text, so a stream of nothing else
  * can be rescued (./rescue.ts). Text comes as Anthropic's `content_block_delta`
  * with a `text_delta`, and as the Responses API's `response.output_text.delta`.
- * Only Anthropic's frames are known: a Responses stream is never rescued (its
- * edge could not end it).
  */
 
 /** The text of a text delta event, or undefined for any other event. */
@@ -71,8 +69,26 @@ export function contentChars(event: Record<string, unknown>): number {
   return typeof event.delta === "string" ? event.delta.length : 0;
 }
 
-/** An event that only frames text: the message's start, a ping, a text block's start or any block's stop. */
+/**
+ * An event that only frames text. Anthropic: the message's start, a ping, a
+ * text block's start or any block's stop. Responses: the response's creation
+ * and progress, a message item's start, an output_text part's start.
+ */
 export function isTextFrame(event: Record<string, unknown>): boolean {
-  if (event.type === "message_start" || event.type === "ping" || event.type === "content_block_stop") return true;
-  return event.type === "content_block_start" && (event.content_block as { type?: unknown } | undefined)?.type === "text";
+  switch (event.type) {
+    case "message_start":
+    case "ping":
+    case "content_block_stop":
+    case "response.created":
+    case "response.in_progress":
+      return true;
+    case "content_block_start":
+      return (event.content_block as { type?: unknown } | undefined)?.type === "text";
+    case "response.output_item.added":
+      return (event.item as { type?: unknown } | undefined)?.type === "message";
+    case "response.content_part.added":
+      return (event.part as { type?: unknown } | undefined)?.type === "output_text";
+    default:
+      return false;
+  }
 }

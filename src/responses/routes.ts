@@ -22,6 +22,7 @@ import { type CallInput, openCall } from "../inference/call";
 import { nativeFormatOf, upstreamTokenCount } from "../inference/count-tokens";
 import { runCall } from "../inference/run";
 import type { TenantScope } from "../tenants/scope";
+import { ContinuedText } from "./continued";
 import { nativeBody } from "./native";
 import { chatRequest, inResponsesTerms, promptRequest, type Translated } from "./request";
 import { echo, incomplete, outputItems, ResponseEvents, type ResponsesEvent, responseId, responseObject, type Shell, usage } from "./response";
@@ -222,10 +223,11 @@ const TERMINAL = new Set(["response.completed", "response.incomplete"]);
  * redacted), held like any stream until the first content. The event that
  * ends the stream well is sent only once the call has ended well; a stream
  * that breaks after content (or whose upstream reports response.failed) ends
- * with the gateway's own response.failed. Every event is numbered
- * (`sequence_number`) in the order the gateway sends it.
+ * with the gateway's own response.failed, unless a rescue finished it (./continued.ts).
+ * Every event is numbered (`sequence_number`) in the order the gateway sends it.
  */
 function passThrough(held: HeldStream<Extract<CallInput, { capability: "chat" }>, Piece | NativePiece>, keep: Keep | undefined) {
+  const promptEstimate = held.opened.demand.prompt_tokens;
   return held.respond(async (sse, pieces) => {
     // Numbered here, in the order sent: redaction may hold text back and send it as a delta of its own.
     let sequence = -1;
@@ -235,9 +237,18 @@ function passThrough(held: HeldStream<Extract<CallInput, { capability: "chat" }>
     };
     let latest: Record<string, unknown> = {};
     let terminal: Record<string, unknown> | undefined;
+    // Text a rescue adds after the upstream broke off (src/inference/rescue.ts) continues its open output_text part.
+    const text = new ContinuedText();
+    let unjoinable = false;
     for await (const piece of pieces) {
-      if (!isNative(piece)) continue;
+      if (!isNative(piece)) {
+        const delta = typeof piece === "string" ? text.delta(piece) : undefined;
+        if (delta) await send(delta);
+        else unjoinable = true; // a tool call (or text with no part open) cannot join the upstream's items
+        continue;
+      }
       const e = piece.native;
+      text.follow(e);
       const response = JsonObject.safeParse(e.response);
       if (response.success) latest = response.data;
       if (TERMINAL.has(String(e.type))) terminal = e;
@@ -247,7 +258,15 @@ function passThrough(held: HeldStream<Extract<CallInput, { capability: "chat" }>
       send({ type: "response.failed", response: { ...latest, status: "failed", error: { code: "server_error", message } } });
     try {
       const result = await held.call;
-      if (result.error || !terminal) return await failed(result.error ?? "The upstream ended the stream without response.completed.");
+      if (result.error) return await failed(result.error);
+      if (unjoinable) return await failed("The answer that finished the stream called a tool, which cannot join the upstream's output.");
+      if (text.continued) {
+        const { events, response } = text.end(latest, result, promptEstimate);
+        for (const e of events.slice(0, -1)) await send(e);
+        await keep?.(result, response);
+        return await send(events.at(-1)!);
+      }
+      if (!terminal) return await failed("The upstream ended the stream without response.completed.");
       await keep?.(result, latest);
       await send(terminal);
     } catch (error) {

@@ -277,3 +277,42 @@ describe("native streams (/v1/messages passed through)", () => {
     expect((await fakes.anthropic.requests(backupUp)).filter((r) => r.path === "/v1/messages")).toHaveLength(0);
   });
 });
+
+describe("native streams (/v1/responses passed through)", () => {
+  it("text only so far: the rescue's text continues the open output_text part, and the gateway ends the part, the item and the response", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const primaryUp = uniqueId("resp");
+    const backupUp = uniqueId("backup");
+    await registerModel(tenant, { ...openaiModel("backup", backupUp), features: PREFILL });
+    await registerModel(tenant, { ...openaiModel("primary", primaryUp, { max_retries: 0, responses_api: true }), fallbacks: ["backup"] });
+    await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
+    const response = await exports.default.fetch(
+      new Request("http://gateway.test/v1/responses", {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "primary", input: QUESTION, stream: true }),
+      }),
+    );
+    expect(response.status).toBe(200);
+    const events = (await response.text())
+      .split("\n\n")
+      .filter(Boolean)
+      .map((raw) => JSON.parse(/^data: (.*)$/m.exec(raw)![1]!) as Record<string, unknown> & { type: string; sequence_number: number });
+    const types = events.map((e) => e.type);
+    expect(types.slice(0, 4)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]);
+    expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    const deltas = events.filter((e) => e.type === "response.output_text.delta") as unknown as { item_id: string; delta: string }[];
+    expect(deltas.map((d) => d.delta).join("")).toBe(WHOLE);
+    const itemId = (events[2]!.item as { id: string }).id;
+    expect(new Set(deltas.map((d) => d.item_id))).toEqual(new Set([itemId]));
+    const completed = events.at(-1)!.response as { id: string; status: string; output: { id: string; content: { text: string }[] }[] };
+    expect(completed).toMatchObject({
+      status: "completed",
+      output: [{ id: itemId, type: "message", content: [{ type: "output_text", text: WHOLE }] }],
+    });
+    // Kept as answered: GET gives the whole answer.
+    const stored = await api<{ output: { content: { text: string }[] }[] }>("GET", `/v1/responses/${completed.id}`, { token: tenant.userKey });
+    expect(stored.body.output[0]!.content[0]!.text).toBe(WHOLE);
+  });
+});
