@@ -11,6 +11,7 @@ import { exports } from "cloudflare:workers";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { anthropicModel } from "../support/models";
+import { sseEvents } from "../support/sse-events";
 import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
 
 const PREFILL = ["tools", "json_schema", "prefill"];
@@ -24,6 +25,7 @@ interface Sse {
   done: boolean;
   error?: { message: string };
   last?: Record<string, unknown>;
+  chunks: (Record<string, unknown> & { usage?: { prompt_tokens: number; completion_tokens: number } })[];
 }
 
 async function streamV1(tenant: Tenant, path: "chat/completions" | "completions", body: Record<string, unknown>): Promise<Sse> {
@@ -47,6 +49,7 @@ async function streamV1(tenant: Tenant, path: "chat/completions" | "completions"
     done: events.at(-1) === "[DONE]",
     error: chunks.find((c) => "error" in c)?.error as { message: string } | undefined,
     last: chunks.findLast((c) => choice(c)?.finish_reason),
+    chunks,
   };
 }
 
@@ -59,6 +62,17 @@ async function setUp(fallback: (upstream: string) => Record<string, unknown>, pr
   const backupUp = uniqueId("backup");
   await registerModel(tenant, { ...fallback(backupUp), id: "backup" });
   await registerModel(tenant, { ...openaiModel("primary", primaryUp, { max_retries: 0, ...primaryConfig }), fallbacks: ["backup"] });
+  return { tenant, primaryUp, backupUp };
+}
+
+/** A native anthropic primary and an anthropic fallback (prefill by default); the primary's stream is cut after "claude: ". */
+async function nativePair() {
+  const tenant = await createTenant({ grantCanary: true });
+  const primaryUp = uniqueId("claude");
+  const backupUp = uniqueId("claude-backup");
+  await registerModel(tenant, anthropicModel("backup", backupUp));
+  await registerModel(tenant, { ...anthropicModel("primary", primaryUp, { max_retries: 0 }), fallbacks: ["backup"] });
+  await fakes.anthropic.script(primaryUp, [{ kind: "cut_after_text" }]);
   return { tenant, primaryUp, backupUp };
 }
 
@@ -103,13 +117,8 @@ describe("continued by a fallback that takes an assistant prefill", () => {
   });
 
   it("on anthropic models: the prefill goes without its trailing whitespace (refused by the API), which the continuation brings back once", async () => {
-    const tenant = await createTenant({ grantCanary: true });
-    const primaryUp = uniqueId("claude");
-    const backupUp = uniqueId("claude-backup");
-    await registerModel(tenant, anthropicModel("backup", backupUp));
-    await registerModel(tenant, { ...anthropicModel("primary", primaryUp, { max_retries: 0 }), fallbacks: ["backup"] });
     // The fake Claude answers "claude: <text>" and cuts after its first piece, "claude: ".
-    await fakes.anthropic.script(primaryUp, [{ kind: "cut_after_text" }]);
+    const { tenant, backupUp } = await nativePair();
     const sse = await chat(tenant);
     expect(sse).toMatchObject({ text: `claude: ${QUESTION}`, done: true, error: undefined });
     expect(sse.last).toMatchObject({ model: "backup", fallback: { rescued: "prefill" } });
@@ -155,23 +164,11 @@ describe("metering a rescued call", () => {
   it("one request in get_usage, counting what the broken attempt generated besides the rescue's own usage", async () => {
     const { tenant, primaryUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
     await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
-    const response = await exports.default.fetch(
-      new Request("http://gateway.test/v1/chat/completions", {
-        method: "POST",
-        headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
-        body: JSON.stringify({
-          model: "primary",
-          messages: [{ role: "user", content: QUESTION }],
-          stream: true,
-          stream_options: { include_usage: true },
-        }),
-      }),
-    );
-    const chunks = (await response.text())
-      .split("\n\n")
-      .map((e) => e.replace(/^data: /, "").trim())
-      .filter((e) => e && e !== "[DONE]")
-      .map((e) => JSON.parse(e) as { usage?: { prompt_tokens: number; completion_tokens: number } });
+    const { chunks } = await streamV1(tenant, "chat/completions", {
+      model: "primary",
+      messages: [{ role: "user", content: QUESTION }],
+      stream_options: { include_usage: true },
+    });
     const shown = chunks.findLast((c) => c.usage)!.usage!;
     type Totals = { requests: number; prompt_tokens: number; completion_tokens: number };
     let totals: Totals = { requests: 0, prompt_tokens: 0, completion_tokens: 0 };
@@ -232,21 +229,12 @@ async function messagesStream(tenant: Tenant, body: Record<string, unknown> = {}
     }),
   );
   expect(response.status).toBe(200);
-  return (await response.text())
-    .split("\n\n")
-    .filter(Boolean)
-    .map((raw) => JSON.parse(/^data: (.*)$/m.exec(raw)![1]!) as Record<string, unknown> & { type: string });
+  return eventData(response);
 }
 
-/** A native anthropic primary and an anthropic fallback (prefill by default); the primary's stream is cut after "claude: ". */
-async function nativePair() {
-  const tenant = await createTenant({ grantCanary: true });
-  const primaryUp = uniqueId("claude");
-  const backupUp = uniqueId("claude-backup");
-  await registerModel(tenant, anthropicModel("backup", backupUp));
-  await registerModel(tenant, { ...anthropicModel("primary", primaryUp, { max_retries: 0 }), fallbacks: ["backup"] });
-  await fakes.anthropic.script(primaryUp, [{ kind: "cut_after_text" }]);
-  return { tenant, primaryUp, backupUp };
+/** A native stream's events: each event's data, which names its type. */
+async function eventData(response: Response) {
+  return (await sseEvents(response)).map((e) => e.data as Record<string, unknown> & { type: string; sequence_number?: number });
 }
 
 describe("native streams (/v1/messages passed through)", () => {
@@ -294,10 +282,7 @@ describe("native streams (/v1/responses passed through)", () => {
       }),
     );
     expect(response.status).toBe(200);
-    const events = (await response.text())
-      .split("\n\n")
-      .filter(Boolean)
-      .map((raw) => JSON.parse(/^data: (.*)$/m.exec(raw)![1]!) as Record<string, unknown> & { type: string; sequence_number: number });
+    const events = await eventData(response);
     const types = events.map((e) => e.type);
     expect(types.slice(0, 4)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]);
     expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]);
