@@ -10,7 +10,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { CLAUDE_CODE_HEADERS, claudeCodeRequest } from "../support/claude-code-request";
-import { api, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
+import { anthropicClient, api, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
 import { sseEvents } from "../support/sse-events";
 
 const OLLAMA = inject("ollamaUrl");
@@ -22,18 +22,6 @@ const fetchWorker = (url: RequestInfo | URL, init?: RequestInit) => exports.defa
 /** The SDK as most code uses it: `apiKey`, which 1.x sends as `Authorization: Bearer`. */
 function bearerClient(key: string): Anthropic {
   return new Anthropic({ apiKey: key, baseURL: "http://gateway.test", maxRetries: 0, fetch: fetchWorker });
-}
-
-/** The SDK sending the key as `x-api-key`, as Claude Code does. */
-function apiKeyClient(key: string): Anthropic {
-  return new Anthropic({
-    apiKey: null,
-    authToken: null,
-    defaultHeaders: { "x-api-key": key },
-    baseURL: "http://gateway.test",
-    maxRetries: 0,
-    fetch: fetchWorker,
-  });
 }
 
 const WEATHER: Anthropic.Tool = {
@@ -101,7 +89,11 @@ describe("non-streamed", () => {
 
   it("the key as x-api-key (what Claude Code sends); no key, or two different keys, is a 401 authentication_error", async () => {
     const { tenant } = await openaiTenant();
-    const message = await apiKeyClient(tenant.userKey).messages.create({ model: "gpt", max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+    const message = await anthropicClient(tenant.userKey).messages.create({
+      model: "gpt",
+      max_tokens: 10,
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(message.content).toEqual([{ type: "text", text: "echo: hi" }]);
 
     const body = { model: "gpt", max_tokens: 10, messages: [{ role: "user", content: "hi" }] };
@@ -126,7 +118,7 @@ describe("non-streamed", () => {
       config: { base_url: OLLAMA, model_name: upstream, timeout: 5 },
       features: ALL,
     });
-    const client = apiKeyClient(tenant.userKey);
+    const client = anthropicClient(tenant.userKey);
     const message = await client.messages.create({
       model: "local",
       max_tokens: 50,
@@ -287,7 +279,7 @@ describe("every backend type", () => {
       config: { base_url: OLLAMA, model_name: local, timeout: 5 },
       features: ALL,
     });
-    const client = apiKeyClient(tenant.userKey);
+    const client = anthropicClient(tenant.userKey);
     for (const model of ["hf", "wai"]) {
       const message = await client.messages.create({ model, max_tokens: 20, messages: [{ role: "user", content: `hi ${model}` }] });
       expect(message, model).toMatchObject({
@@ -535,7 +527,7 @@ describe("streamed", () => {
     });
 
     // The SDK reads the same stream into the same message.
-    const message = await apiKeyClient(tenant.userKey)
+    const message = await anthropicClient(tenant.userKey)
       .messages.stream({ model: "gpt", max_tokens: 50, messages: [{ role: "user", content: "a b c" }] })
       .finalMessage();
     expect(message).toMatchObject({ content: [{ type: "text", text: "echo: a b c" }], stop_reason: "end_turn", usage: { output_tokens: 4 } });

@@ -13,20 +13,7 @@ import { describe, expect, inject, it } from "vitest";
 import { CLAUDE_CODE_HEADERS, claudeCodeRequest } from "../support/claude-code-request";
 import { sseEvents } from "../support/sse-events";
 import { anthropicModel } from "../support/models";
-import { api, CANARY, createTenant, fakes, registerModel, uniqueId } from "./helpers";
-
-const fetchWorker = (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init));
-
-function client(key: string): Anthropic {
-  return new Anthropic({
-    apiKey: null,
-    authToken: null,
-    defaultHeaders: { "x-api-key": key },
-    baseURL: "http://gateway.test",
-    maxRetries: 0,
-    fetch: fetchWorker,
-  });
-}
+import { anthropicClient, api, CANARY, createTenant, fakes, registerModel, uniqueId } from "./helpers";
 
 async function post(key: string, body: Record<string, unknown>, headers: Record<string, string> = {}) {
   return exports.default.fetch(
@@ -81,7 +68,11 @@ describe("/v1/messages on an anthropic model: passed through", () => {
     expect(JSON.stringify(message)).not.toContain(CANARY);
 
     // The SDK reads it like Anthropic's own answer.
-    const viaSdk = await client(tenant.userKey).messages.create({ model: "claude", max_tokens: 50, messages: [{ role: "user", content: "sdk" }] });
+    const viaSdk = await anthropicClient(tenant.userKey).messages.create({
+      model: "claude",
+      max_tokens: 50,
+      messages: [{ role: "user", content: "sdk" }],
+    });
     expect(viaSdk.content).toEqual([{ type: "text", text: "claude: sdk" }]);
   });
 
@@ -137,7 +128,7 @@ describe("/v1/messages on an anthropic model: passed through", () => {
       { name: "get_weather", description: "Weather", input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
       { type: "web_search_20250305", name: "web_search", max_uses: 2 },
     ];
-    const stream = client(tenant.userKey).messages.stream({
+    const stream = anthropicClient(tenant.userKey).messages.stream({
       model: "claude",
       max_tokens: 100,
       messages: [{ role: "user", content: "Oslo" }],

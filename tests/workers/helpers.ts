@@ -5,6 +5,7 @@
  */
 import type { ModelRecord } from "../../src/models/schema";
 import { env, exports } from "cloudflare:workers";
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { type Gateway, gatewayClient } from "../support/gateway-client";
 import type { TenantStub } from "../../src/tenants/client";
@@ -88,6 +89,29 @@ export async function callTool(token: string, name: string, args: Record<string,
 }
 
 export { env };
+
+/** The official `@anthropic-ai/sdk` client sending `key` as `x-api-key` (as Claude Code does), pointed at the Worker's fetch handler. */
+export function anthropicClient(key: string): Anthropic {
+  return new Anthropic({
+    apiKey: null,
+    authToken: null,
+    defaultHeaders: { "x-api-key": key },
+    baseURL: "http://gateway.test",
+    maxRetries: 0,
+    fetch: (url: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init)),
+  });
+}
+
+/** A JSON POST to the Worker with `key` as a bearer, for what the SDKs hide: headers, and the raw event stream. */
+export function postJson(key: string, path: string, body: Record<string, unknown>): Promise<Response> {
+  return exports.default.fetch(
+    new Request(`http://gateway.test${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    }),
+  );
+}
 
 /** The official `openai` client, pointed at the Worker's own fetch handler with `key`. */
 export function openaiClient(key: string): OpenAI {

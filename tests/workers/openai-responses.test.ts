@@ -7,11 +7,10 @@
  * error shape, failover before the first event and response.failed (never
  * response.completed) after it.
  */
-import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, inject, it } from "vitest";
 import { CODEX_NOT_APPLIED, codexRequest } from "../support/codex-request";
-import { api, createTenant, fakes, openaiClient, openaiModel, registerModel, uniqueId } from "./helpers";
+import { api, createTenant, fakes, openaiClient, openaiModel, postJson, registerModel, uniqueId } from "./helpers";
 import { type SseEvent, sseEvents } from "../support/sse-events";
 
 const OLLAMA = inject("ollamaUrl");
@@ -59,16 +58,7 @@ async function openaiSent(upstream: string): Promise<Record<string, unknown>[]> 
   return (await fakes.openai.requests(upstream)).filter((r) => r.path === "/v1/chat/completions").map((r) => r.body);
 }
 
-/** POST with fetch, for what the SDK hides: headers, and the raw event stream. */
-async function post(key: string, body: Record<string, unknown>, path = "/v1/responses") {
-  return exports.default.fetch(
-    new Request(`http://gateway.test${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify(body),
-    }),
-  );
-}
+const post = (key: string, body: Record<string, unknown>, path = "/v1/responses") => postJson(key, path, body);
 
 type Event = SseEvent;
 

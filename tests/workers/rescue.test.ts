@@ -12,7 +12,7 @@ import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { anthropicModel } from "../support/models";
 import { sseEvents } from "../support/sse-events";
-import { api, callTool, createTenant, fakes, openaiModel, registerModel, type Tenant, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, postJson, registerModel, type Tenant, uniqueId } from "./helpers";
 
 const PREFILL = ["tools", "json_schema", "prefill"];
 /** The fake answers "echo: <text>" in pieces split after each space: two pieces reach the caller before a cut. */
@@ -29,13 +29,7 @@ interface Sse {
 }
 
 async function streamV1(tenant: Tenant, path: "chat/completions" | "completions", body: Record<string, unknown>): Promise<Sse> {
-  const response = await exports.default.fetch(
-    new Request(`http://gateway.test/v1/${path}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ ...body, stream: true }),
-    }),
-  );
+  const response = await postJson(tenant.userKey, `/v1/${path}`, { ...body, stream: true });
   expect(response.status).toBe(200);
   const events = (await response.text())
     .split("\n\n")
@@ -274,13 +268,7 @@ describe("native streams (/v1/responses passed through)", () => {
     await registerModel(tenant, { ...openaiModel("backup", backupUp), features: PREFILL });
     await registerModel(tenant, { ...openaiModel("primary", primaryUp, { max_retries: 0, responses_api: true }), fallbacks: ["backup"] });
     await fakes.openai.script(primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
-    const response = await exports.default.fetch(
-      new Request("http://gateway.test/v1/responses", {
-        method: "POST",
-        headers: { authorization: `Bearer ${tenant.userKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "primary", input: QUESTION, stream: true }),
-      }),
-    );
+    const response = await postJson(tenant.userKey, "/v1/responses", { model: "primary", input: QUESTION, stream: true });
     expect(response.status).toBe(200);
     const events = await eventData(response);
     const types = events.map((e) => e.type);

@@ -8,11 +8,10 @@
  * translated fallback, and a stream broken after content ends with
  * response.failed.
  */
-import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { codexRequest } from "../support/codex-request";
 import { sseEvents } from "../support/sse-events";
-import { api, CANARY, createTenant, fakes, openaiClient, openaiModel, registerModel, uniqueId } from "./helpers";
+import { api, CANARY, createTenant, fakes, openaiClient, openaiModel, postJson, registerModel, uniqueId } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
 
@@ -28,15 +27,7 @@ async function sentToResponses(upstream: string): Promise<Record<string, unknown
   return (await fakes.openai.requests(upstream)).filter((r) => r.path === "/v1/responses").map((r) => r.body);
 }
 
-async function post(key: string, body: Record<string, unknown>, path = "/v1/responses") {
-  return exports.default.fetch(
-    new Request(`http://gateway.test${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify(body),
-    }),
-  );
-}
+const post = (key: string, body: Record<string, unknown>, path = "/v1/responses") => postJson(key, path, body);
 
 describe("responses_api: true passes /v1/responses through", () => {
   it("sends Codex's body as it is (model renamed), nothing named not applied, and streams the upstream's events in its order", async () => {
