@@ -6,11 +6,11 @@
  * streamed) and embeds; health checks go over RPC; a failing backend goes to the
  * fallback and, failing on, is skipped by the breaker.
  */
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { backendWranglerConfigs, type BackendConfigs } from "../support/backend-worker";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
+import { fakes, gatewayFor, openaiFor, ResponseRecorder, type Tenant } from "./helpers";
 
 const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
@@ -35,13 +35,7 @@ beforeAll(async () => {
   tenant = await createTenant({ id: "backend-worker", name: "Backend Worker", grantCanary: true });
   const grant = await api("PUT", `/api/v1/tenants/${tenant.id}/grants/EXAMPLE_BACKEND`, { token: dev.adminToken, body: { binding: true } });
   expect(grant.status, grant.text).toBe(200);
-  openai = new OpenAI({
-    apiKey: tenant.userKey,
-    baseURL: `${dev.url}/v1`,
-    maxRetries: 0,
-    timeout: 30_000,
-    fetch: (input, init) => recorder.fetch(input instanceof Request ? input.url : input, init),
-  });
+  openai = openaiFor(dev.url, tenant.userKey, recorder, { timeout: 30_000 });
 });
 
 afterAll(async () => {

@@ -9,10 +9,10 @@
  * never presented as complete, and one cut (or stalled) after text is
  * continued by a fallback that takes a prefill. Short timeouts and cooldowns keep it fast.
  */
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { connectModern, fakes, gatewayFor, type McpSession, ResponseRecorder, structured, type Tenant } from "./helpers";
+import { connectModern, fakes, gatewayFor, type McpSession, openaiFor, ResponseRecorder, structured, type Tenant } from "./helpers";
 
 const openaiUrl = inject("openaiUrl");
 const RUN = String(Date.now() % 1e8);
@@ -67,13 +67,7 @@ beforeAll(async () => {
   dev = await startWranglerDev();
   tenant = await createTenant({ id: "failover", name: "Failover", grantCanary: true });
   await register("backup", { max_retries: 0 });
-  openai = new OpenAI({
-    apiKey: tenant.userKey,
-    baseURL: `${dev.url}/v1`,
-    maxRetries: 0,
-    timeout: 30_000,
-    fetch: (input, init) => recorder.fetch(input instanceof Request ? input.url : input, init),
-  });
+  openai = openaiFor(dev.url, tenant.userKey, recorder, { timeout: 30_000 });
   mcp = await connectModern(dev.url, tenant.userKey, recorder);
 });
 

@@ -5,6 +5,7 @@
  * through it, and one small interface over the two real MCP clients (the
  * 2026-07-28 client and the 2025-era client).
  */
+import OpenAI from "openai";
 import { expect } from "vitest";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
@@ -47,6 +48,23 @@ export class ResponseRecorder {
   text(): string {
     return this.chunks.join("");
   }
+}
+
+/** The official `openai` client on the gateway's /v1 with `key`, every response kept by `recorder`; no retries. */
+export function openaiFor(
+  url: string,
+  key: string,
+  recorder: ResponseRecorder,
+  options: { timeout?: number; headers?: Record<string, string> } = {},
+) {
+  return new OpenAI({
+    apiKey: key,
+    baseURL: `${url}/v1`,
+    maxRetries: 0,
+    timeout: options.timeout ?? 20_000,
+    ...(options.headers && { defaultHeaders: options.headers }),
+    fetch: (input: string | URL | Request, init?: RequestInit) => recorder.fetch(input instanceof Request ? input.url : input, init),
+  });
 }
 
 /** The gateway under `wrangler dev`, called through `recorder`: `api`, `createTenant` and `registerModel` bound to it. */

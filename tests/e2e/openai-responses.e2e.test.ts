@@ -11,7 +11,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { codexRequest } from "../support/codex-request";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { expectNotInLogs, fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
+import { expectNotInLogs, fakes, gatewayFor, openaiFor, ResponseRecorder, type Tenant } from "./helpers";
 
 const CANARY = `sk-canary-e2e-${crypto.randomUUID().replace(/-/g, "")}`;
 const openaiUrl = inject("openaiUrl");
@@ -53,13 +53,7 @@ beforeAll(async () => {
     config: { base_url: ollamaUrl, model_name: UP_OLLAMA, max_retries: 0 },
     features: ["tools"],
   });
-  openai = new OpenAI({
-    apiKey: tenant.userKey,
-    baseURL: `${dev.url}/v1`,
-    maxRetries: 0,
-    timeout: 20_000,
-    fetch: (input: string | URL | Request, init?: RequestInit) => recorder.fetch(input instanceof Request ? input.url : input, init),
-  });
+  openai = openaiFor(dev.url, tenant.userKey, recorder);
 });
 
 afterAll(async () => {

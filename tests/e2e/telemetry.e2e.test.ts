@@ -8,11 +8,10 @@
  * no call and its drops are counted; one tenant's spans never reach another's
  * collector. Also the request log lines wrangler dev prints.
  */
-import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { connectModern, fakes, gatewayFor, ResponseRecorder, structured, type Tenant } from "./helpers";
+import { connectModern, fakes, gatewayFor, openaiFor, ResponseRecorder, structured, type Tenant } from "./helpers";
 
 const RUN = String(Date.now() % 1e8);
 const up = (name: string) => `gpt-e2e-otel-${name}-${RUN}`;
@@ -47,15 +46,7 @@ async function setExport(tenant: Tenant, config: Record<string, unknown>) {
   return res;
 }
 
-const client = (key: string, headers: Record<string, string> = {}) =>
-  new OpenAI({
-    apiKey: key,
-    baseURL: `${dev.url}/v1`,
-    maxRetries: 0,
-    timeout: 20_000,
-    defaultHeaders: headers,
-    fetch: (input, init) => recorder.fetch(input instanceof Request ? input.url : String(input), init),
-  });
+const client = (key: string, headers: Record<string, string> = {}) => openaiFor(dev.url, key, recorder, { headers });
 
 const inTrace = (traceId: string) => (spans: ReceivedSpan[]) => spans.filter((s) => s.traceId === traceId);
 

@@ -4,10 +4,10 @@
  * reads the same report with `get_usage`, and a key budget answers 429
  * budget_exceeded (with the remaining budget on every answer before it).
  */
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
-import { connectModern, fakes, gatewayFor, ResponseRecorder, structured, type Tenant } from "./helpers";
+import { connectModern, fakes, gatewayFor, openaiFor, ResponseRecorder, structured, type Tenant } from "./helpers";
 
 const UP = `gpt-e2e-usage-${Date.now() % 1e8}`;
 
@@ -16,14 +16,7 @@ const recorder = new ResponseRecorder();
 const { api, createTenant, registerModel } = gatewayFor(recorder, () => dev);
 let tenant: Tenant;
 
-const client = (key: string) =>
-  new OpenAI({
-    apiKey: key,
-    baseURL: `${dev.url}/v1`,
-    maxRetries: 0,
-    timeout: 20_000,
-    fetch: (input, init) => recorder.fetch(input instanceof Request ? input.url : String(input), init),
-  });
+const client = (key: string) => openaiFor(dev.url, key, recorder);
 
 interface Report {
   totals: { requests: number; prompt_tokens: number; completion_tokens: number; cost_usd: number };

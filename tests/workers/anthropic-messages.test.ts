@@ -10,7 +10,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { CLAUDE_CODE_HEADERS, claudeCodeRequest } from "../support/claude-code-request";
-import { anthropicClient, api, createTenant, fakes, openaiModel, registerModel, uniqueId } from "./helpers";
+import { anthropicClient, api, createTenant, fakes, openaiModel, registerModel, uniqueId, usageTotals } from "./helpers";
 import { sseEvents } from "../support/sse-events";
 
 const OLLAMA = inject("ollamaUrl");
@@ -709,12 +709,7 @@ describe("count_tokens and usage", () => {
     const { tenant, client } = await openaiTenant();
     const answered = await client.messages.create({ model: "gpt", max_tokens: 20, messages: [{ role: "user", content: "count me please" }] });
     const streamed = await client.messages.stream({ model: "gpt", max_tokens: 20, messages: [{ role: "user", content: "and me" }] }).finalMessage();
-    const report = await api<{ totals: { requests: number; prompt_tokens: number; completion_tokens: number; estimated_requests: number } }>(
-      "GET",
-      "/api/v1/usage",
-      { token: tenant.adminKey },
-    );
-    expect(report.body.totals).toMatchObject({
+    expect(await usageTotals(tenant.adminKey)).toMatchObject({
       requests: 2,
       prompt_tokens: answered.usage.input_tokens + streamed.usage.input_tokens,
       completion_tokens: answered.usage.output_tokens + streamed.usage.output_tokens,

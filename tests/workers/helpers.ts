@@ -90,6 +90,21 @@ export async function callTool(token: string, name: string, args: Record<string,
 
 export { env };
 
+/** The tenant's usage totals, as GET /api/v1/usage reports them to an admin key. */
+export interface UsageTotals {
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  estimated_requests: number;
+  [more: string]: number;
+}
+
+export async function usageTotals(adminKey: string): Promise<UsageTotals> {
+  const report = await api<{ totals: UsageTotals }>("GET", "/api/v1/usage", { token: adminKey });
+  if (report.status !== 200) throw new Error(`GET /api/v1/usage: ${report.status} ${report.text}`);
+  return report.body.totals;
+}
+
 /** The official `@anthropic-ai/sdk` client sending `key` as `x-api-key` (as Claude Code does), pointed at the Worker's fetch handler. */
 export function anthropicClient(key: string): Anthropic {
   return new Anthropic({

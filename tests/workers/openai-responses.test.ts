@@ -10,7 +10,7 @@
 import OpenAI from "openai";
 import { describe, expect, inject, it } from "vitest";
 import { CODEX_NOT_APPLIED, codexRequest } from "../support/codex-request";
-import { api, createTenant, fakes, openaiClient, openaiModel, postJson, registerModel, uniqueId } from "./helpers";
+import { api, createTenant, fakes, openaiClient, openaiModel, postJson, registerModel, uniqueId, usageTotals } from "./helpers";
 import { type SseEvent, sseEvents } from "../support/sse-events";
 
 const OLLAMA = inject("ollamaUrl");
@@ -554,12 +554,7 @@ describe("input_tokens and usage", () => {
     const { tenant, client } = await openaiTenant();
     const answered = await client.responses.create({ model: "gpt", store: false, input: "count me please" });
     const streamed = await client.responses.stream({ model: "gpt", store: false, input: "and me" }).finalResponse();
-    const report = await api<{ totals: { requests: number; prompt_tokens: number; completion_tokens: number; estimated_requests: number } }>(
-      "GET",
-      "/api/v1/usage",
-      { token: tenant.adminKey },
-    );
-    expect(report.body.totals).toMatchObject({
+    expect(await usageTotals(tenant.adminKey)).toMatchObject({
       requests: 2,
       prompt_tokens: answered.usage!.input_tokens + streamed.usage!.input_tokens,
       completion_tokens: answered.usage!.output_tokens + streamed.usage!.output_tokens,

@@ -12,7 +12,7 @@ import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { anthropicModel } from "../support/models";
 import { sseEvents } from "../support/sse-events";
-import { api, callTool, createTenant, fakes, openaiModel, postJson, registerModel, type Tenant, uniqueId } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, postJson, registerModel, type Tenant, uniqueId, usageTotals } from "./helpers";
 
 const PREFILL = ["tools", "json_schema", "prefill"];
 /** The fake answers "echo: <text>" in pieces split after each space: two pieces reach the caller before a cut. */
@@ -164,11 +164,10 @@ describe("metering a rescued call", () => {
       stream_options: { include_usage: true },
     });
     const shown = chunks.findLast((c) => c.usage)!.usage!;
-    type Totals = { requests: number; prompt_tokens: number; completion_tokens: number };
-    let totals: Totals = { requests: 0, prompt_tokens: 0, completion_tokens: 0 };
+    let totals = await usageTotals(tenant.adminKey);
     for (let i = 0; i < 50 && totals.requests === 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      totals = (await api<{ totals: Totals }>("GET", "/api/v1/usage", { token: tenant.adminKey })).body.totals;
+      totals = await usageTotals(tenant.adminKey);
     }
     expect(totals.requests).toBe(1);
     // The broken attempt's prompt and the text it had sent ("echo: one ", about 3 tokens) are counted too.

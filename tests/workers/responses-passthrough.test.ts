@@ -11,7 +11,7 @@
 import { describe, expect, inject, it } from "vitest";
 import { codexRequest } from "../support/codex-request";
 import { sseEvents } from "../support/sse-events";
-import { api, CANARY, createTenant, fakes, openaiClient, openaiModel, postJson, registerModel, uniqueId } from "./helpers";
+import { api, CANARY, createTenant, fakes, openaiClient, openaiModel, postJson, registerModel, uniqueId, usageTotals } from "./helpers";
 
 const OLLAMA = inject("ollamaUrl");
 
@@ -117,12 +117,7 @@ describe("responses_api: true passes /v1/responses through", () => {
       .finalResponse();
     expect(answered.usage!.input_tokens_details.cached_tokens).toBeGreaterThan(0);
     expect(streamed.usage!.output_tokens_details.reasoning_tokens).toBe(7);
-    const report = await api<{ totals: { requests: number; prompt_tokens: number; completion_tokens: number; estimated_requests: number } }>(
-      "GET",
-      "/api/v1/usage",
-      { token: tenant.adminKey },
-    );
-    expect(report.body.totals).toMatchObject({
+    expect(await usageTotals(tenant.adminKey)).toMatchObject({
       requests: 2,
       prompt_tokens: answered.usage!.input_tokens + streamed.usage!.input_tokens,
       completion_tokens: answered.usage!.output_tokens + streamed.usage!.output_tokens,
