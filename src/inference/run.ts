@@ -151,12 +151,12 @@ async function rescue(
 ): Promise<CallResult | undefined> {
   const plans = rescuePlans(call, broken.model, stream.text, later);
   if (plans.length === 0) return undefined;
+  // Only generations break mid-stream, so only they are charged here.
   const spentBy = (modelId: string, output: CallOutput) => {
-    const usage = output.capability === "chat" || output.capability === "completion" ? output.usage : undefined;
-    const text = output.capability === "chat" || output.capability === "completion" ? output.text : "";
+    if (output.capability !== "chat" && output.capability !== "completion") return;
     meter.charge(modelId, {
-      prompt_tokens: usage?.prompt_tokens ?? call.demand.prompt_tokens,
-      completion_tokens: usage?.completion_tokens ?? estimateTokens(text),
+      prompt_tokens: output.usage.prompt_tokens ?? call.demand.prompt_tokens,
+      completion_tokens: output.usage.completion_tokens ?? estimateTokens(output.text),
     });
   };
   spentBy(broken.model.id, broken.result);
