@@ -156,10 +156,10 @@ export class ContentEvents {
   }
 }
 
-/** The last two events of a complete answer. */
-export function messageEnd(result: Generation, promptEstimate: number): MessagesEvent[] {
+/** The last two events of a complete answer; `extra` goes on message_delta (the gateway's `fallback`). */
+export function messageEnd(result: Generation, promptEstimate: number, extra?: Record<string, unknown>): MessagesEvent[] {
   return [
-    event("message_delta", { delta: { stop_reason: stopReason(result), stop_sequence: null }, usage: usage(result, promptEstimate) }),
+    event("message_delta", { delta: { stop_reason: stopReason(result), stop_sequence: null }, usage: usage(result, promptEstimate), ...extra }),
     event("message_stop"),
   ];
 }

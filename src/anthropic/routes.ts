@@ -119,7 +119,9 @@ function messagesInput(c: Context<AppEnv>, raw: NativeMessagesRequest): { input:
  * (src/edge/held-stream.ts): message_start goes out only then. A native
  * model's events are forwarded as the upstream sent them (redacted); a
  * translated model's pieces become events here. Once pieces flow, a failure
- * ends the stream with an `error` event and no message_stop.
+ * ends the stream with an `error` event and no message_stop. When a fallback
+ * answered (or rescued the stream), `message_delta` carries `fallback`, as the
+ * non-streamed message does.
  */
 async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
   const held = await holdUntilFirstPiece<ChatInput, AnyPiece>(c, (io) => openCall(c.var.scope, requested, input, io), {
@@ -131,14 +133,15 @@ async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
     const send = (e: MessagesEvent) => sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
     const blocks = new ContentEvents();
     let started = false;
-    let ended = false;
+    // The upstream's own message_delta and message_stop: sent only once the call has ended well, with its `fallback`.
+    const ending: Record<string, unknown>[] = [];
     for await (const piece of pieces) {
       if (typeof piece === "object" && "native" in piece) {
         // Followed, so that text a rescue adds (src/inference/rescue.ts) continues the block the upstream left open.
         blocks.follow(piece.native);
         started = true;
-        ended ||= piece.native.type === "message_stop";
-        await sse.writeSSE({ event: String(piece.native.type), data: JSON.stringify(piece.native) });
+        if (piece.native.type === "message_delta" || piece.native.type === "message_stop") ending.push(piece.native);
+        else await sse.writeSSE({ event: String(piece.native.type), data: JSON.stringify(piece.native) });
         continue;
       }
       if (!started) {
@@ -150,8 +153,12 @@ async function stream(c: Context<AppEnv>, requested: string, input: ChatInput) {
     try {
       const result = await held.call;
       if (result.error) return await send(streamError(result.error));
-      if (ended) return; // the upstream's own message_delta and message_stop went out
-      for (const e of [...blocks.stop(), ...messageEnd(result, promptEstimate)]) await send(e);
+      const answeredBy = result.fallback && { fallback: result.fallback };
+      if (ending.length > 0) {
+        for (const e of ending) await send({ event: String(e.type), data: e.type === "message_delta" ? { ...e, ...answeredBy } : e });
+        return;
+      }
+      for (const e of [...blocks.stop(), ...messageEnd(result, promptEstimate, answeredBy)]) await send(e);
     } catch (error) {
       await send(streamError(toGatewayError(error).message));
     }

@@ -206,7 +206,7 @@ async function stream(
         incomplete_details: cut,
       });
       await keep?.(result, final);
-      await send(items.event(cut ? "response.incomplete" : "response.completed", { response: final }));
+      await send(items.event(cut ? "response.incomplete" : "response.completed", { response: withFallback(final, result) }));
     } catch (error) {
       await send(failed(toGatewayError(error).message));
     }
@@ -214,6 +214,11 @@ async function stream(
 }
 
 type Keep = (result: Generation, response: object) => Promise<boolean>;
+
+/** The response a stream ends with, as the caller gets it: with `fallback` when a fallback answered (as a non-streamed response), not as kept. */
+function withFallback(response: object, result: { fallback?: unknown }): object {
+  return result.fallback ? { ...response, fallback: result.fallback } : response;
+}
 
 /** The two events that end a Responses stream well: passed on only once the call has ended well (and the answer is kept). */
 const TERMINAL = new Set(["response.completed", "response.incomplete"]);
@@ -264,11 +269,12 @@ function passThrough(held: HeldStream<Extract<CallInput, { capability: "chat" }>
         const { events, response } = text.end(latest, result, promptEstimate);
         for (const e of events.slice(0, -1)) await send(e);
         await keep?.(result, response);
-        return await send(events.at(-1)!);
+        return await send({ ...events.at(-1)!, response: withFallback(response, result) });
       }
       if (!terminal) return await failed("The upstream ended the stream without response.completed.");
       await keep?.(result, latest);
-      await send(terminal);
+      const response = JsonObject.safeParse(terminal.response);
+      await send(response.success ? { ...terminal, response: withFallback(response.data, result) } : terminal);
     } catch (error) {
       await failed(toGatewayError(error).message);
     }

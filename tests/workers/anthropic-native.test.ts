@@ -254,6 +254,35 @@ describe("/v1/messages on an anthropic model: failures", () => {
       .join("");
     expect(text).toContain("who answers");
     expect(await messagesSent(upstream)).toHaveLength(2);
+    // Both say which model was asked for and why it did not answer: the message, and the stream's message_delta.
+    const why = (status: string) => ({ requested: "claude", attempts: [{ model_id: "claude", error: expect.stringContaining(status) }] });
+    expect(message).toMatchObject({ fallback: why("529") });
+    expect(events.find((e) => e.event === "message_delta")!.data).toMatchObject({ fallback: why("500") });
+  });
+
+  it("answered by another anthropic model, its own events pass through, and its message_delta carries the gateway's fallback", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const down = uniqueId("claude-down");
+    const spare = uniqueId("claude-spare");
+    await registerModel(tenant, anthropicModel("spare", spare));
+    await registerModel(tenant, { ...anthropicModel("claude", down, { max_retries: 0 }), fallbacks: ["spare"] });
+    await fakes.anthropic.script(down, [{ kind: "status", status: 500 }]);
+    const response = await post(tenant.userKey, {
+      model: "claude",
+      max_tokens: 50,
+      stream: true,
+      messages: [{ role: "user", content: "who answers" }],
+    });
+    const events = await sseEvents(response);
+    expect(events.map((e) => e.event).slice(-2)).toEqual(["message_delta", "message_stop"]);
+    const delta = events.at(-2)!.data;
+    // The upstream's own message_delta (its usage), plus the gateway's word on who answered.
+    expect(delta).toMatchObject({
+      delta: { stop_reason: "end_turn" },
+      usage: { output_tokens: expect.any(Number) },
+      fallback: { requested: "claude", attempts: [{ model_id: "claude" }] },
+    });
+    expect(await messagesSent(spare)).toHaveLength(1);
   });
 
   it("a stream cut after text, or an upstream error event after it, ends with event: error and no message_stop, the text kept", async () => {

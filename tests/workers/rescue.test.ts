@@ -246,7 +246,10 @@ describe("native streams (/v1/messages passed through)", () => {
     const deltas = events.filter((e) => e.type === "content_block_delta") as unknown as { index: number; delta: { text: string } }[];
     expect(deltas.map((d) => d.index).every((i) => i === 0)).toBe(true);
     expect(deltas.map((d) => d.delta.text).join("")).toBe(`claude: ${QUESTION}`);
-    expect(events.find((e) => e.type === "message_delta")).toMatchObject({ delta: { stop_reason: "end_turn" } });
+    expect(events.find((e) => e.type === "message_delta")).toMatchObject({
+      delta: { stop_reason: "end_turn" },
+      fallback: { requested: "primary", attempts: [{ model_id: "primary" }], rescued: "prefill" },
+    });
   });
 
   it("after a thinking block, nothing can be proven whole: the format's error, every byte kept", async () => {
@@ -283,8 +286,10 @@ describe("native streams (/v1/responses passed through)", () => {
       status: "completed",
       output: [{ id: itemId, type: "message", content: [{ type: "output_text", text: WHOLE }] }],
     });
-    // Kept as answered: GET gives the whole answer.
+    expect(completed).toMatchObject({ fallback: { requested: "primary", attempts: [{ model_id: "primary" }], rescued: "prefill" } });
+    // Kept as answered: GET gives the whole answer (the response as kept: no fallback, as for a non-streamed one).
     const stored = await api<{ output: { content: { text: string }[] }[] }>("GET", `/v1/responses/${completed.id}`, { token: tenant.userKey });
     expect(stored.body.output[0]!.content[0]!.text).toBe(WHOLE);
+    expect(stored.body).not.toHaveProperty("fallback");
   });
 });

@@ -141,10 +141,27 @@ describe("responses_api: true passes /v1/responses through", () => {
     expect(seen[0]!.event).toBe("response.created");
     expect(seen.at(-1)!.event).toBe("response.completed");
     expect(seen.map((e) => e.event)).not.toContain("response.failed");
-    expect(seen.at(-1)!.data.response).toMatchObject({ status: "completed" });
+    // The response the stream ends with says who answered and why the model asked for did not, as a non-streamed one does.
+    expect(seen.at(-1)!.data.response).toMatchObject({
+      status: "completed",
+      fallback: { requested: "gpt", attempts: [{ model_id: "gpt", error: expect.stringContaining("500") }] },
+    });
     expect(seen.filter((e) => e.event === "response.output_text.delta").length).toBeGreaterThan(0);
     expect(await sentToResponses(upstream)).toHaveLength(1);
     expect((await fakes.ollama.requests(local)).filter((r) => r.path === "/api/chat")).toHaveLength(1);
+  });
+
+  it("answered by another responses_api model, its own response.completed carries the gateway's fallback", async () => {
+    const tenant = await createTenant({ grantCanary: true });
+    const down = uniqueId("native-down");
+    const spare = uniqueId("native-spare");
+    await registerModel(tenant, openaiModel("spare", spare, { responses_api: true }));
+    await registerModel(tenant, { ...openaiModel("gpt", down, { responses_api: true, max_retries: 0 }), fallbacks: ["spare"] });
+    await fakes.openai.script(down, [{ kind: "status", status: 500 }]);
+    const seen = await sseEvents(await post(tenant.userKey, { model: "gpt", input: "hello there", stream: true, store: false }));
+    expect(seen.at(-1)!.event).toBe("response.completed");
+    expect(seen.at(-1)!.data.response).toMatchObject({ status: "completed", fallback: { requested: "gpt", attempts: [{ model_id: "gpt" }] } });
+    expect(await sentToResponses(spare)).toHaveLength(1);
   });
 
   for (const fault of [
