@@ -3,11 +3,14 @@
  * pointed at `wrangler dev` with a tenant key sent as `x-api-key` (as Claude
  * Code sends it), against models on the fake OpenAI-compatible upstream and the
  * fake Ollama: a message, a stream read by the SDK, a tool round trip, a fault
- * before the first event (an HTTP error) and after it (an error event), and
- * neither the upstream secret nor the key in any response or log.
+ * before the first event (an HTTP error) and after it (an error event), a
+ * native stream cut after text and finished by a fallback that takes a
+ * prefill (the SDK's message whole), and neither the upstream secret nor the
+ * key in any response or log.
  */
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { anthropicModel } from "../support/models";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 import { expectNotInLogs, fakes, gatewayFor, ResponseRecorder, type Tenant } from "./helpers";
 
@@ -18,6 +21,8 @@ const ollamaUrl = inject("ollamaUrl");
 const RUN = String(Date.now() % 1e8);
 const UP_CHAT = `gpt-e2e-msg-${RUN}`;
 const UP_OLLAMA = `e2e-msg-llm-${RUN}`;
+const UP_CLAUDE = `claude-e2e-cut-${RUN}`;
+const UP_CLAUDE_BACKUP = `claude-e2e-backup-${RUN}`;
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
@@ -48,6 +53,9 @@ beforeAll(async () => {
     backend_type: "ollama",
     config: { base_url: ollamaUrl, model_name: UP_OLLAMA, max_retries: 0 },
   });
+  // Native (passed through) on the fake Anthropic API; the backup takes a prefill, as anthropic models do by default.
+  await registerModel(tenant, anthropicModel("claude-backup", UP_CLAUDE_BACKUP));
+  await registerModel(tenant, { ...anthropicModel("claude", UP_CLAUDE, { max_retries: 0 }), fallbacks: ["claude-backup"] });
   anthropic = new Anthropic({
     apiKey: null,
     authToken: null,
@@ -140,6 +148,25 @@ describe("the official Anthropic client against /v1/messages", () => {
       .catch((e: unknown) => e);
     expect(texts.join("")).toBe("echo: ");
     expect(after).toBeInstanceOf(Anthropic.APIError);
+  });
+
+  it("a native stream cut after its first text is finished by a fallback that continues it: the SDK's message is whole", async () => {
+    await fakes.anthropic.script(UP_CLAUDE, [{ kind: "cut_after_text" }]);
+    const stream = anthropic.messages.stream({ model: "claude", max_tokens: 64, messages: [{ role: "user", content: "one two three" }] });
+    const events: Anthropic.MessageStreamEvent[] = [];
+    stream.on("streamEvent", (event) => events.push(event));
+    const message = await stream.finalMessage();
+    expect(message.content).toEqual([{ type: "text", text: "claude: one two three" }]);
+    expect(message.stop_reason).toBe("end_turn");
+    // One text block, continued: the rescue's text joined the block the upstream left open.
+    expect(events.filter((e) => e.type === "content_block_start")).toHaveLength(1);
+    expect(events.map((e) => e.type).slice(-3)).toEqual(["content_block_stop", "message_delta", "message_stop"]);
+    expect(events.find((e) => e.type === "message_delta")).toMatchObject({
+      fallback: { requested: "claude", attempts: [{ model_id: "claude" }], rescued: "prefill" },
+    });
+    // The backup was asked to continue what the client already had.
+    const [sent] = (await fakes.anthropic.requests(UP_CLAUDE_BACKUP)).filter((r) => r.path === "/v1/messages");
+    expect((sent!.body as { messages: { role: string; content: unknown }[] }).messages.at(-1)).toMatchObject({ role: "assistant" });
   });
 
   it("no secret in any response or log", async () => {

@@ -4,8 +4,9 @@
  * OpenAI-compatible upstream and the fake Ollama: a response, a stream read by
  * the SDK, a function call continued with previous_response_id from storage,
  * a fault before the first event (an HTTP error) and after it
- * (response.failed), and neither the upstream secret nor the key in any
- * response or log.
+ * (response.failed), a passed-through stream broken after text and finished
+ * by a fallback that takes a prefill (the SDK's response whole), and neither
+ * the upstream secret nor the key in any response or log.
  */
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -20,6 +21,8 @@ const ollamaUrl = inject("ollamaUrl");
 const RUN = String(Date.now() % 1e8);
 const UP_CHAT = `gpt-e2e-resp-${RUN}`;
 const UP_OLLAMA = `e2e-resp-llm-${RUN}`;
+const UP_NATIVE = `gpt-e2e-resp-native-${RUN}`;
+const UP_CONTINUES = `gpt-e2e-resp-continues-${RUN}`;
 
 let dev: WranglerDev;
 const recorder = new ResponseRecorder();
@@ -52,6 +55,22 @@ beforeAll(async () => {
     backend_type: "ollama",
     config: { base_url: ollamaUrl, model_name: UP_OLLAMA, max_retries: 0 },
     features: ["tools"],
+  });
+  // Passed through to the upstream's Responses API; its fallback continues a broken answer from an assistant prefill.
+  const upstream = (model_name: string) => ({ base_url: `${openaiUrl}/v1`, model_name, api_key: "${UPSTREAM_KEY}", max_retries: 0 });
+  await registerModel(tenant, {
+    id: "resp-continues",
+    name: "Takes a prefill",
+    backend_type: "openai_compatible",
+    config: upstream(UP_CONTINUES),
+    features: ["tools", "prefill"],
+  });
+  await registerModel(tenant, {
+    id: "resp-native",
+    name: "Responses API upstream",
+    backend_type: "openai_compatible",
+    config: { ...upstream(UP_NATIVE), responses_api: true },
+    fallbacks: ["resp-continues"],
   });
   openai = openaiFor(dev.url, tenant.userKey, recorder);
 });
@@ -132,6 +151,21 @@ describe("the official OpenAI client against /v1/responses", () => {
     for await (const event of events) types.push(event.type);
     expect(types.at(-1)).toBe("response.failed");
     expect(types).not.toContain("response.completed");
+  });
+
+  it("a passed-through stream broken after text is finished by a fallback that continues it: the SDK's response is whole, and stored", async () => {
+    await fakes.openai.script(UP_NATIVE, [{ kind: "break_stream", afterChunks: 2 }]);
+    const stream = openai.responses.stream({ model: "resp-native", input: "one two three four" });
+    const types: string[] = [];
+    stream.on("event", (event) => types.push(event.type));
+    const response = await stream.finalResponse();
+    expect(response.status).toBe("completed");
+    expect(response.output_text).toBe("echo: one two three four");
+    expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]);
+    expect(response).toMatchObject({ fallback: { requested: "resp-native", attempts: [{ model_id: "resp-native" }], rescued: "prefill" } });
+    // Kept as answered: a later turn continues from the whole answer.
+    const stored = await openai.responses.retrieve(response.id);
+    expect(stored.output_text).toBe("echo: one two three four");
   });
 
   it("no secret in any response or log", async () => {
