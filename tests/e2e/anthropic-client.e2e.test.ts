@@ -5,8 +5,9 @@
  * fake Ollama: a message, a stream read by the SDK, a tool round trip, a fault
  * before the first event (an HTTP error) and after it (an error event), a
  * native stream cut after text and finished by a fallback that takes a
- * prefill (the SDK's message whole), and neither the upstream secret nor the
- * key in any response or log.
+ * prefill (the SDK's message whole), a secret split across a native tool
+ * call's deltas, and neither the upstream secret nor the key in any response
+ * or log.
  */
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -167,6 +168,20 @@ describe("the official Anthropic client against /v1/messages", () => {
     // The backup was asked to continue what the client already had.
     const [sent] = (await fakes.anthropic.requests(UP_CLAUDE_BACKUP)).filter((r) => r.path === "/v1/messages");
     expect((sent!.body as { messages: { role: string; content: unknown }[] }).messages.at(-1)).toMatchObject({ role: "assistant" });
+  });
+
+  it("a secret the upstream puts in a native tool call, split across input_json_delta events, reaches the SDK as [redacted]", async () => {
+    const stream = anthropic.messages.stream({
+      model: "claude",
+      max_tokens: 64,
+      tools: [WEATHER],
+      messages: [{ role: "user", content: `[call get_weather {"city":"${CANARY}"}]` }],
+    });
+    const pieces: string[] = [];
+    stream.on("inputJson", (partial) => pieces.push(partial));
+    const message = await stream.finalMessage();
+    expect(message.content).toEqual([expect.objectContaining({ type: "tool_use", name: "get_weather", input: { city: "[redacted]" } })]);
+    expect(pieces.join("")).not.toContain(CANARY.slice(0, 8));
   });
 
   it("no secret in any response or log", async () => {

@@ -5,8 +5,9 @@
  * the SDK, a function call continued with previous_response_id from storage,
  * a fault before the first event (an HTTP error) and after it
  * (response.failed), a passed-through stream broken after text and finished
- * by a fallback that takes a prefill (the SDK's response whole), and neither
- * the upstream secret nor the key in any response or log.
+ * by a fallback that takes a prefill (the SDK's response whole), a secret
+ * split across passed-through deltas, and neither the upstream secret nor the
+ * key in any response or log.
  */
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -166,6 +167,17 @@ describe("the official OpenAI client against /v1/responses", () => {
     // Kept as answered: a later turn continues from the whole answer.
     const stored = await openai.responses.retrieve(response.id);
     expect(stored.output_text).toBe("echo: one two three four");
+  });
+
+  it("a secret the upstream echoes, split across passed-through output_text deltas, reaches the SDK as [redacted] and in no piece", async () => {
+    await fakes.openai.script(UP_NATIVE, [{ kind: "small_deltas", chars: 3 }]);
+    const stream = openai.responses.stream({ model: "resp-native", input: `say ${CANARY} now`, store: false });
+    const deltas: string[] = [];
+    stream.on("response.output_text.delta", (event) => deltas.push(event.delta));
+    const response = await stream.finalResponse();
+    expect(response.output_text).toBe("echo: say [redacted] now");
+    expect(deltas.join("")).toBe("echo: say [redacted] now");
+    expect(deltas.join("")).not.toContain(CANARY.slice(0, 6));
   });
 
   it("no secret in any response or log", async () => {
