@@ -80,7 +80,9 @@ export const workersAi = {
      * The binding gets a signal of its own, aborted once the call is over (a stream: once it has
      * ended or its reader went away). A signal given to a binding over RPC (a service binding, as
      * the tests' fake is) stays open in the callee until it aborts, and workerd reports a callee
-     * left waiting on one that never does as hung.
+     * left waiting on one that never does as hung. The abort reaches such a callee asynchronously:
+     * a call that ends here waits one turn of the event loop for it to leave, or a request that
+     * ends right after (a health check's alarm) can take it down unsent.
      */
     const once = async (inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> => {
       if (typeof binding?.run !== "function") {
@@ -90,14 +92,17 @@ export const workersAi = {
         );
       }
       const call = new AbortController();
-      const over = () => call.abort();
+      const over = async () => {
+        call.abort();
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      };
       try {
         const answer = await abortable(binding.run(config.model_name, inputs, runOptions(config, AbortSignal.any([signal, call.signal]))), signal);
         if (answer instanceof ReadableStream) return untilEnd(answer, over);
-        over();
+        await over();
         return answer;
       } catch (error) {
-        over();
+        await over();
         throw bindingError(error, label, signal);
       }
     };

@@ -1,5 +1,5 @@
 /** The same body, calling `done` once it has ended (or failed) or its reader went away. */
-export function untilEnd<T>(body: ReadableStream<T>, done: () => void): ReadableStream<T> {
+export function untilEnd<T>(body: ReadableStream<T>, done: () => void | Promise<void>): ReadableStream<T> {
   const reader = body.getReader();
   return new ReadableStream<T>({
     async pull(controller) {
@@ -10,10 +10,10 @@ export function untilEnd<T>(body: ReadableStream<T>, done: () => void): Readable
       } catch (error) {
         controller.error(error);
       }
-      done();
+      await done();
     },
-    cancel(reason) {
-      done();
+    async cancel(reason) {
+      await done();
       return reader.cancel(reason);
     },
   });
