@@ -67,7 +67,11 @@ export function chargeBudgets(sql: SqlStorage, records: readonly UsageRecord[], 
       p.cost_nano,
     );
   }
-  for (const r of records) if (r.reservation) sql.exec("DELETE FROM reservations WHERE id = ?", r.reservation);
+  // A call's reservation, and the ones it added for rescues (`<id>:<n>`, src/usage/meter.ts `widen`).
+  for (const r of records) {
+    if (r.reservation)
+      sql.exec("DELETE FROM reservations WHERE id = ? OR (id >= ? AND id < ?)", r.reservation, `${r.reservation}:`, `${r.reservation};`);
+  }
   sql.exec("DELETE FROM usage_periods WHERE start < ?", now - PERIODS_KEPT_MS);
 }
 

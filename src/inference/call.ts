@@ -160,6 +160,11 @@ export function openCall<I extends CallInput>(
   return { scope, model, input, ...sized(input), ...io };
 }
 
+/** What an input costs at worst (a rescue's, src/inference/run.ts, admitted under a budget). */
+export function demandOf(input: CallInput): Demand {
+  return sized(input).demand;
+}
+
 /** What the request needs, costs at worst, and whether it is huge: worked out once per call. */
 function sized(input: CallInput): Pick<InferenceCall, "needs" | "demand" | "huge"> {
   switch (input.capability) {

@@ -29,7 +29,7 @@ import type { ModelRecord } from "../models/schema";
 import { estimateTokens, timedOutCharge } from "../usage/cost";
 import { type Meter, openMeter } from "../usage/meter";
 import { passBreaker } from "./breaker";
-import { type CallInput, type CallOutput, type CallResult, type InferenceCall, invoke } from "./call";
+import { type CallInput, type CallOutput, type CallResult, demandOf, type InferenceCall, invoke } from "./call";
 import { batchCount, embedBatchSize } from "./embed-batch";
 import { instanceFor } from "./instances";
 import { takeToken } from "../util/token-bucket";
@@ -162,6 +162,11 @@ async function rescue(
   spentBy(broken.model.id, broken.result);
   const tried = [...attempts, { model_id: broken.model.id, error: `${broken.error} (after ${stream.text.length} characters reached the caller)` }];
   for (const [i, plan] of plans.entries()) {
+    // Under a budget, a rescue is one more attempt: its worst case must fit what is left, as the call's did.
+    if (!(await meter.widen(plan.model.id, demandOf(plan.input)))) {
+      tried.push({ model_id: plan.model.id, error: `${plan.how}: not tried, the budget has no room left for it` });
+      continue;
+    }
     const had = stream.text.length;
     const traced = { fallbackIndex: tried.length, breakerTrial: false };
     try {

@@ -53,6 +53,12 @@ export interface Meter {
    * out): charged to the call with its model's price, whatever the call's end.
    */
   charge(modelId: string, tokens: Demand): void;
+  /**
+   * Under a budget, admit and hold one more attempt's worst case (a rescue of a
+   * broken stream, src/inference/run.ts) on `modelId`, settled with the call;
+   * false when it does not fit, and the attempt must not be made.
+   */
+  widen(modelId: string, tokens: Demand): Promise<boolean>;
   answered(result: CallResult): void;
   /** `reached`: characters of streamed text that reached the caller before the failure (src/inference/stream.ts). */
   failed(reached: number): void;
@@ -100,13 +106,17 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
   const budgets = scope.snapshot.budgets;
   let held: Reservation | undefined;
   let left: Remaining | undefined;
+  /** The call's reservation id; what `widen` adds is held as `<id>:<n>`, and all are settled together. */
+  const reservationId = crypto.randomUUID();
+  let widened = 0;
+  let heldMore = false;
   const bounded = Boolean(budgets && (budgets.tenant || budgets.keys[scope.key.id]));
   if (bounded) {
     refuseCostMultipliers(call);
     const onRoute = [...(requested.load_balance?.targets.map((t) => t.model_id) ?? []), ...requested.fallbacks];
     const route = [requested, ...onRoute.flatMap((id) => scope.snapshot.models.filter((m) => m.id === id))];
     const ask: Reservation = {
-      id: crypto.randomUUID(),
+      id: reservationId,
       key_id: scope.key.id,
       model_id: requested.id,
       tokens: demand.prompt_tokens + demand.completion_tokens,
@@ -161,11 +171,11 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       ...details,
       estimated: estimated || charged.attempts > 0,
       cost_nano: cost,
-      ...(held && { reservation: held.id }),
+      ...((held || heldMore) && { reservation: reservationId }),
     };
     const target = `${scope.tenantId}/${scope.incarnation}`;
     targets.set(target, { env: scope.env, tenantId: scope.tenantId, actor: scope.tenant.actor });
-    counted(batcher.add(target, entry, held !== undefined));
+    counted(batcher.add(target, entry, held !== undefined || heldMore));
     traceUsage(entry.prompt_tokens, entry.completion_tokens, cost, entry.estimated);
   };
 
@@ -176,6 +186,20 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
       charged.completion += tokens.completion_tokens;
       charged.cost_nano += priceOf(modelId, tokens.prompt_tokens, tokens.completion_tokens);
       charged.attempts += 1;
+    },
+    async widen(modelId, tokens) {
+      if (!bounded) return true;
+      const model = scope.snapshot.models.find((m) => m.id === modelId);
+      const ask: Reservation = {
+        id: `${reservationId}:${++widened}`,
+        key_id: scope.key.id,
+        model_id: modelId,
+        tokens: tokens.prompt_tokens + tokens.completion_tokens,
+        cost_nano: worstCaseNano(model && pricingOf(model), tokens.prompt_tokens, tokens.completion_tokens),
+      };
+      const verdict = await scope.tenant.reserveUsage(ask, Date.now());
+      heldMore ||= verdict.ok && verdict.held;
+      return verdict.ok;
     },
     answered(result) {
       const generated = result.capability === "chat" || result.capability === "completion" ? result : null;
