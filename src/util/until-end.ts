@@ -13,8 +13,10 @@ export function untilEnd<T>(body: ReadableStream<T>, done: () => void | Promise<
       await done();
     },
     async cancel(reason) {
+      // Cancelled before `done` runs: what `done` does (an abort) cannot then fail the cancel.
+      const cancelled = reader.cancel(reason);
       await done();
-      return reader.cancel(reason);
+      return cancelled;
     },
   });
 }
