@@ -197,9 +197,13 @@ export async function openMeter(call: InferenceCall): Promise<Meter> {
         tokens: tokens.prompt_tokens + tokens.completion_tokens,
         cost_nano: worstCaseNano(model && pricingOf(model), tokens.prompt_tokens, tokens.completion_tokens),
       };
-      const verdict = await scope.tenant.reserveUsage(ask, Date.now());
-      heldMore ||= verdict.ok && verdict.held;
-      return verdict.ok;
+      // An object that cannot answer now admits nothing more: the attempt is not made (the call stands as it is).
+      const verdict = await scope.tenant.reserveUsage(ask, Date.now()).catch((error: unknown) => {
+        console.error("budget: could not hold a rescue's worst case", error instanceof Error ? error.message : error);
+        return undefined;
+      });
+      heldMore ||= verdict?.ok === true && verdict.held;
+      return verdict?.ok === true;
     },
     answered(result) {
       const generated = result.capability === "chat" || result.capability === "completion" ? result : null;
