@@ -12,7 +12,7 @@ import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { anthropicModel } from "../support/models";
 import { sseEvents } from "../support/sse-events";
-import { api, callTool, createTenant, fakes, openaiModel, postJson, registerModel, type Tenant, uniqueId, usageTotals } from "./helpers";
+import { api, callTool, createTenant, fakes, openaiModel, postJson, registerModel, type Tenant, uniqueId, type UsageTotals } from "./helpers";
 
 const PREFILL = ["tools", "json_schema", "prefill"];
 /** The fake answers "echo: <text>" in pieces split after each space: two pieces reach the caller before a cut. */
@@ -154,6 +154,22 @@ describe("continued by a fallback that takes an assistant prefill", () => {
   });
 });
 
+interface UsageReport {
+  totals: UsageTotals;
+  budgets: { used: { tokens: number }; in_flight: { tokens: number } }[];
+}
+
+/** The tenant's usage report once the call has been counted (the isolate writes its records after the response). */
+async function countedUsage(tenant: Tenant): Promise<UsageReport> {
+  const read = async () => (await api<UsageReport>("GET", "/api/v1/usage", { token: tenant.adminKey })).body;
+  let report = await read();
+  for (let i = 0; i < 50 && report.totals.requests === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    report = await read();
+  }
+  return report;
+}
+
 describe("metering a rescued call", () => {
   it("one request in get_usage, counting what the broken attempt generated besides the rescue's own usage", async () => {
     const { tenant, primaryUp } = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
@@ -164,11 +180,7 @@ describe("metering a rescued call", () => {
       stream_options: { include_usage: true },
     });
     const shown = chunks.findLast((c) => c.usage)!.usage!;
-    let totals = await usageTotals(tenant.adminKey);
-    for (let i = 0; i < 50 && totals.requests === 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      totals = await usageTotals(tenant.adminKey);
-    }
+    const { totals } = await countedUsage(tenant);
     expect(totals.requests).toBe(1);
     // The broken attempt's prompt and the text it had sent ("echo: one ", about 3 tokens) are counted too.
     expect(totals.prompt_tokens).toBeGreaterThan(shown.prompt_tokens);
@@ -177,10 +189,6 @@ describe("metering a rescued call", () => {
 });
 
 describe("a rescue under a budget", () => {
-  interface Report {
-    totals: { requests: number; total_tokens: number };
-    budgets: { used: { tokens: number }; in_flight: { tokens: number } }[];
-  }
   /** The primary cut after "echo: one ", a prefill backup, and a token budget on the user's key; the call asks for 20 tokens. */
   async function budgeted(tokens: number) {
     const set = await setUp((up) => ({ ...openaiModel("backup", up), features: PREFILL }));
@@ -191,14 +199,7 @@ describe("a rescue under a budget", () => {
     expect(patched.status).toBe(200);
     await fakes.openai.script(set.primaryUp, [{ kind: "break_stream", afterChunks: 2 }]);
     const sse = await streamV1(set.tenant, "chat/completions", { model: "primary", max_tokens: 20, messages: [{ role: "user", content: QUESTION }] });
-    const report = async () => {
-      let got = await api<Report>("GET", "/api/v1/usage", { token: set.tenant.adminKey });
-      for (let i = 0; i < 50 && got.body.totals.requests === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        got = await api<Report>("GET", "/api/v1/usage", { token: set.tenant.adminKey });
-      }
-      return got.body;
-    };
+    const report = () => countedUsage(set.tenant);
     return { ...set, sse, report };
   }
 
